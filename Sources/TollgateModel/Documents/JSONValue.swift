@@ -1,0 +1,189 @@
+import Foundation
+
+/// Plain JSON, for fixtures, expectations and the state dump: numbers keep the
+/// difference between integers and doubles, and rendering is deterministic (sorted
+/// keys, no insignificant space) so two states can be compared byte for byte.
+public enum JSONValue: Hashable, Sendable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let fields) = self { return fields[key] }
+        return nil
+    }
+
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    public var integerValue: Int64? {
+        switch self {
+        case .integer(let i): i
+        case .double(let d): Int64(exactly: d)
+        default: nil
+        }
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
+    /// Parses JSON text. - Throws: `INVALID_ARGUMENT` with the parser's reason.
+    public static func parse(_ data: Data) throws -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw TollgateError(.invalidArgument, "malformed JSON: \(error)")
+        }
+    }
+
+    /// Deterministic JSON text: sorted keys, compact, or indented with `pretty`.
+    public func rendered(pretty: Bool = false) -> String {
+        var out = ""
+        render(into: &out, pretty: pretty, indent: 0)
+        return out
+    }
+
+    private func render(into out: inout String, pretty: Bool, indent: Int) {
+        let newline = pretty ? "\n" + String(repeating: "  ", count: indent + 1) : ""
+        let close = pretty ? "\n" + String(repeating: "  ", count: indent) : ""
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .integer(let i): out += String(i)
+        case .double(let d): out += d.isFinite ? "\(d)" : "null"
+        case .string(let s): Self.quote(s, into: &out)
+        case .array(let values):
+            if values.isEmpty { out += "[]"; return }
+            out += "["
+            for (index, value) in values.enumerated() {
+                out += (index == 0 ? "" : ",") + newline
+                value.render(into: &out, pretty: pretty, indent: indent + 1)
+            }
+            out += close + "]"
+        case .object(let fields):
+            if fields.isEmpty { out += "{}"; return }
+            out += "{"
+            for (index, key) in fields.keys.sorted().enumerated() {
+                out += (index == 0 ? "" : ",") + newline
+                Self.quote(key, into: &out)
+                out += pretty ? ": " : ":"
+                fields[key]!.render(into: &out, pretty: pretty, indent: indent + 1)
+            }
+            out += close + "}"
+        }
+    }
+
+    private static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+}
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        if var array = try? decoder.unkeyedContainer() {
+            var values: [JSONValue] = []
+            while !array.isAtEnd { values.append(try array.decode(JSONValue.self)) }
+            self = .array(values)
+            return
+        }
+        if let object = try? decoder.container(keyedBy: AnyKey.self) {
+            var fields: [String: JSONValue] = [:]
+            for key in object.allKeys { fields[key.stringValue] = try object.decode(JSONValue.self, forKey: key) }
+            self = .object(fields)
+            return
+        }
+        let single = try decoder.singleValueContainer()
+        if single.decodeNil() {
+            self = .null
+        } else if let b = try? single.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? single.decode(Int64.self) {
+            self = .integer(i)
+        } else if let d = try? single.decode(Double.self) {
+            self = .double(d)
+        } else {
+            self = .string(try single.decode(String.self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .null:
+            var c = encoder.singleValueContainer()
+            try c.encodeNil()
+        case .bool(let b):
+            var c = encoder.singleValueContainer()
+            try c.encode(b)
+        case .integer(let i):
+            var c = encoder.singleValueContainer()
+            try c.encode(i)
+        case .double(let d):
+            var c = encoder.singleValueContainer()
+            try c.encode(d)
+        case .string(let s):
+            var c = encoder.singleValueContainer()
+            try c.encode(s)
+        case .array(let values):
+            var c = encoder.unkeyedContainer()
+            for value in values { try c.encode(value) }
+        case .object(let fields):
+            var c = encoder.container(keyedBy: AnyKey.self)
+            for (key, value) in fields { try c.encode(value, forKey: AnyKey(key)) }
+        }
+    }
+}
+
+struct AnyKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+    init(_ string: String) { stringValue = string }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension FieldValue {
+    /// The plain-JSON view of a value: timestamps as RFC 3339 strings, bytes as base64.
+    public var plainJSON: JSONValue {
+        switch self {
+        case .null: .null
+        case .bool(let b): .bool(b)
+        case .integer(let i): .integer(i)
+        case .double(let d): .double(d)
+        case .timestamp(let t): .string(t.rfc3339)
+        case .string(let s): .string(s)
+        case .bytes(let d): .string(d.base64EncodedString())
+        case .array(let values): .array(values.map(\.plainJSON))
+        case .map(let fields): .object(fields.mapValues(\.plainJSON))
+        }
+    }
+}

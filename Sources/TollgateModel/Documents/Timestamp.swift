@@ -1,0 +1,144 @@
+import Foundation
+
+/// A point in time with microsecond precision, as Firestore stores timestamps.
+///
+/// Held as an integer so that equality, ordering and rendering are exact.
+public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var microsecondsSinceEpoch: Int64
+
+    public init(microsecondsSinceEpoch: Int64) {
+        self.microsecondsSinceEpoch = microsecondsSinceEpoch
+    }
+
+    public init(secondsSinceEpoch: Int64) {
+        self.microsecondsSinceEpoch = secondsSinceEpoch * 1_000_000
+    }
+
+    public init(_ date: Date) {
+        self.microsecondsSinceEpoch = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+    }
+
+    public var date: Date { Date(timeIntervalSince1970: Double(microsecondsSinceEpoch) / 1_000_000) }
+    public var secondsSinceEpoch: Int64 {
+        microsecondsSinceEpoch >= 0
+            ? microsecondsSinceEpoch / 1_000_000 : (microsecondsSinceEpoch - 999_999) / 1_000_000
+    }
+
+    public func adding(seconds: Int64) -> Timestamp {
+        Timestamp(microsecondsSinceEpoch: microsecondsSinceEpoch + seconds * 1_000_000)
+    }
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
+        lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch
+    }
+
+    /// RFC 3339 in UTC, with a fraction only when there is one (`2026-01-15T00:00:00Z`,
+    /// `2026-01-15T00:00:00.250000Z`): the form Google's APIs emit.
+    public var rfc3339: String {
+        let seconds = secondsSinceEpoch
+        let micros = microsecondsSinceEpoch - seconds * 1_000_000
+        let (year, month, day) = Self.civil(fromDays: Int(floorDiv(seconds, 86_400)))
+        let secondOfDay = Int(seconds - floorDiv(seconds, 86_400) * 86_400)
+        var text = String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day, secondOfDay / 3600,
+            secondOfDay / 60 % 60, secondOfDay % 60)
+        if micros != 0 { text += String(format: ".%06d", micros) }
+        return text + "Z"
+    }
+
+    public var description: String { rfc3339 }
+
+    /// Parses RFC 3339 (`Z` or a numeric offset, up to nanosecond fractions, truncated to
+    /// microseconds). Returns nil for anything else.
+    public init?(rfc3339 text: String) {
+        let chars = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= chars.count else { return nil }
+            var value = 0
+            for c in chars[range] {
+                guard c >= 48, c <= 57 else { return nil }
+                value = value * 10 + Int(c - 48)
+            }
+            return value
+        }
+        guard chars.count >= 20, chars[4] == 45, chars[7] == 45, chars[10] == 84 || chars[10] == 116,
+            chars[13] == 58, chars[16] == 58,
+            let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var index = 19
+        var micros = 0
+        if chars[index] == 46 {
+            index += 1
+            var digits = 0
+            while index < chars.count, chars[index] >= 48, chars[index] <= 57 {
+                if digits < 6 { micros = micros * 10 + Int(chars[index] - 48) }
+                digits += 1
+                index += 1
+            }
+            guard digits > 0 else { return nil }
+            if digits < 6 { for _ in digits..<6 { micros *= 10 } }
+        }
+        guard index < chars.count else { return nil }
+        var offsetSeconds = 0
+        if chars[index] == 90 || chars[index] == 122 {
+            index += 1
+        } else if chars[index] == 43 || chars[index] == 45, index + 6 == chars.count,
+            chars[index + 3] == 58, let oh = number(index + 1..<index + 3),
+            let om = number(index + 4..<index + 6)
+        {
+            offsetSeconds = (oh * 3600 + om * 60) * (chars[index] == 43 ? 1 : -1)
+            index += 6
+        } else {
+            return nil
+        }
+        guard index == chars.count else { return nil }
+        let days = Self.days(fromCivil: year, month, day)
+        let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        self.microsecondsSinceEpoch = seconds * 1_000_000 + Int64(micros)
+    }
+
+    // Howard Hinnant's days-from-civil algorithms: exact for the proleptic Gregorian calendar.
+    static func days(fromCivil year: Int, _ month: Int, _ day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(fromDays days: Int) -> (Int, Int, Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    a >= 0 ? a / b : (a - b + 1) / b
+}
+
+extension Timestamp: Codable {
+    /// Outside documents a timestamp is its RFC 3339 string.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let text = try c.decode(String.self)
+        guard let value = Timestamp(rfc3339: text) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "not an RFC 3339 time: \(text)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rfc3339)
+    }
+}

@@ -1,0 +1,79 @@
+/// A customer account: `accounts/{id}`.
+public struct Account: Codable, Sendable, Hashable {
+    public var id: String
+    public var tier: Tier
+    public var entitlements: Entitlements
+    /// The billing state Stripe last told us, if the account has ever subscribed.
+    public var billing: BillingState?
+
+    public init(id: String, tier: Tier, entitlements: Entitlements, billing: BillingState? = nil) {
+        self.id = id
+        self.tier = tier
+        self.entitlements = entitlements
+        self.billing = billing
+    }
+
+    public static let collection = "accounts"
+}
+
+/// Stripe's subscription statuses.
+/// <https://docs.stripe.com/api/subscriptions/object#subscription_object-status>
+public enum SubscriptionStatus: String, Codable, Sendable, CaseIterable {
+    case active, trialing, pastDue = "past_due", unpaid, canceled, incomplete
+    case incompleteExpired = "incomplete_expired", paused
+}
+
+/// The subscription state derived from Stripe events, stored on the account.
+public struct BillingState: Codable, Sendable, Hashable {
+    public var customerId: String
+    public var subscriptionId: String
+    public var priceId: String?
+    public var status: SubscriptionStatus
+    public var currentPeriodStart: Timestamp?
+    public var currentPeriodEnd: Timestamp?
+    public var cancelAtPeriodEnd: Bool
+    public var trialEnd: Timestamp?
+    /// The `created` time and id of the last subscription event applied: an older event
+    /// never overwrites newer state.
+    public var lastEventCreated: Int64
+    public var lastEventId: String
+    public var lastInvoice: InvoiceState?
+
+    public init(
+        customerId: String, subscriptionId: String, priceId: String?, status: SubscriptionStatus,
+        currentPeriodStart: Timestamp?, currentPeriodEnd: Timestamp?, cancelAtPeriodEnd: Bool, trialEnd: Timestamp?,
+        lastEventCreated: Int64, lastEventId: String, lastInvoice: InvoiceState? = nil
+    ) {
+        self.customerId = customerId
+        self.subscriptionId = subscriptionId
+        self.priceId = priceId
+        self.status = status
+        self.currentPeriodStart = currentPeriodStart
+        self.currentPeriodEnd = currentPeriodEnd
+        self.cancelAtPeriodEnd = cancelAtPeriodEnd
+        self.trialEnd = trialEnd
+        self.lastEventCreated = lastEventCreated
+        self.lastEventId = lastEventId
+        self.lastInvoice = lastInvoice
+    }
+}
+
+/// The last invoice outcome Stripe reported for the account's subscription.
+public struct InvoiceState: Codable, Sendable, Hashable {
+    public var invoiceId: String
+    public var paid: Bool
+    public var attemptCount: Int64
+    public var billingReason: String?
+    /// The `created` time of the invoice event that set this state.
+    public var eventCreated: Int64
+    public var eventId: String
+
+    public init(invoiceId: String, paid: Bool, attemptCount: Int64, billingReason: String?, eventCreated: Int64, eventId: String) {
+        self.invoiceId = invoiceId
+        self.paid = paid
+        self.attemptCount = attemptCount
+        self.billingReason = billingReason
+        self.eventCreated = eventCreated
+        self.eventId = eventId
+    }
+}

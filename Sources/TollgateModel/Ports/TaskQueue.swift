@@ -1,0 +1,38 @@
+/// Enqueues HTTP tasks, with Cloud Tasks' semantics: a named task is created once; the
+/// same name again is refused with `ALREADY_EXISTS` (for about an hour after it ran or
+/// was deleted, in the real service), so a deterministic name makes enqueueing idempotent.
+public protocol TaskQueue: Sendable {
+    /// - Throws: `ALREADY_EXISTS` for a name already used, `INVALID_ARGUMENT` for a bad
+    ///   name or a body over 1 MB (the HTTP target's limit is 100 KB for the task itself;
+    ///   we keep Cloud Tasks' 1 MB request limit).
+    func enqueue(_ task: HTTPTask, queue: String) async throws
+}
+
+/// A task for an HTTP target.
+public struct HTTPTask: Sendable, Hashable {
+    /// The task id (the last segment of `projects/P/locations/L/queues/Q/tasks/ID`).
+    public var name: String?
+    public var url: String
+    public var body: [UInt8]
+    public var headers: [String: String]
+    public var scheduleTime: Timestamp?
+
+    public init(name: String?, url: String, body: [UInt8], headers: [String: String] = [:], scheduleTime: Timestamp? = nil) {
+        self.name = name
+        self.url = url
+        self.body = body
+        self.headers = headers
+        self.scheduleTime = scheduleTime
+    }
+
+    /// Cloud Tasks' rules for task ids: letters, digits, hyphens and underscores, at most
+    /// 500 characters.
+    public func validate() throws {
+        if let name {
+            guard !name.isEmpty, name.count <= 500,
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+            else { throw TollgateError(.invalidArgument, "invalid task name '\(name)'") }
+        }
+        guard body.count <= 1_048_576 else { throw TollgateError(.invalidArgument, "task body over 1 MB") }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import GRDB
+import TollgateModel
+
+/// The one SQLite file every fake shares, in WAL mode so several function processes and
+/// the emulator can use it at once. Opened from `sqlite:///abs/path.db`,
+/// `sqlite://relative/path.db` or `sqlite::memory:`.
+public final class SQLiteDatabase: Sendable {
+    let pool: DatabasePool?
+    let queue: DatabaseQueue?
+    public let path: String
+    /// The clock that stamps commits, publishes and writes (virtual in the emulator).
+    public let clock: any TollgateModel.Clock
+
+    public init(path: String, clock: any TollgateModel.Clock = SystemClock()) throws {
+        self.path = path
+        self.clock = clock
+        var configuration = Configuration()
+        // Another process may hold the write lock; wait for it as Firestore would queue.
+        configuration.busyMode = .timeout(10)
+        configuration.journalMode = .wal
+        do {
+            if path == ":memory:" {
+                queue = try DatabaseQueue(configuration: configuration)
+                pool = nil
+            } else {
+                let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                pool = try DatabasePool(path: path, configuration: configuration)
+                queue = nil
+            }
+            try Self.migrator.migrate(writer)
+        } catch let error as DatabaseError {
+            throw TollgateError(.unavailable, "cannot open SQLite state \(path): \(error.message ?? "\(error)")")
+        }
+    }
+
+    /// Opens the database a `sqlite:` URL names.
+    /// - Throws: `INVALID_ARGUMENT` for a URL that is not `sqlite:`.
+    public convenience init(url: String, clock: any TollgateModel.Clock = SystemClock()) throws {
+        try self.init(path: try Self.path(fromURL: url), clock: clock)
+    }
+
+    public static func path(fromURL url: String) throws -> String {
+        guard url.hasPrefix("sqlite:") else {
+            throw TollgateError(.invalidArgument, "not a sqlite URL: \(url)")
+        }
+        var rest = String(url.dropFirst("sqlite:".count))
+        if rest == ":memory:" { return rest }
+        if rest.hasPrefix("//") { rest.removeFirst(2) }
+        guard !rest.isEmpty else { throw TollgateError(.invalidArgument, "sqlite URL without a path: \(url)") }
+        return rest
+    }
+
+    var writer: any DatabaseWriter { pool ?? queue! }
+    var reader: any DatabaseReader { pool ?? queue! }
+
+    /// Runs `body` in an immediate write transaction: immediate so that two processes
+    /// never both read and then both try to upgrade to the write lock.
+    func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch let error as DatabaseError {
+            throw Self.translate(error)
+        }
+    }
+
+    func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await reader.read(body)
+        } catch let error as DatabaseError {
+            throw Self.translate(error)
+        }
+    }
+
+    static func translate(_ error: DatabaseError) -> TollgateError {
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED: TollgateError(.unavailable, "SQLite state is busy: \(error.message ?? "")")
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN: TollgateError(.unavailable, "SQLite I/O: \(error.message ?? "")")
+        default: TollgateError(.internal, "SQLite: \(error.message ?? "\(error)")")
+        }
+    }
+
+    /// The next commit time: the clock's now, but strictly after the previous commit, as
+    /// Firestore's update times are (two commits never share one).
+    func nextCommitTime(_ db: Database) throws -> Timestamp {
+        let last = try Int64.fetchOne(db, sql: "SELECT last_time FROM commit_clock WHERE id = 1") ?? Int64.min
+        let next = max(clock.now().microsecondsSinceEpoch, last + 1)
+        try db.execute(sql: "INSERT INTO commit_clock (id, last_time) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET last_time = excluded.last_time", arguments: [next])
+        return Timestamp(microsecondsSinceEpoch: next)
+    }
+
+    // Forward-only migrations, one transaction each, run before anything listens.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE documents (
+                  collection TEXT NOT NULL, id TEXT NOT NULL, fields TEXT NOT NULL,
+                  create_time INTEGER NOT NULL, update_time INTEGER NOT NULL,
+                  PRIMARY KEY (collection, id)) WITHOUT ROWID;
+                CREATE TABLE commit_clock (id INTEGER PRIMARY KEY CHECK (id = 1), last_time INTEGER NOT NULL);
+                CREATE TABLE topics (name TEXT PRIMARY KEY) WITHOUT ROWID;
+                CREATE TABLE messages (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL REFERENCES topics(name),
+                  data BLOB NOT NULL, attributes TEXT NOT NULL, ordering_key TEXT, publish_time INTEGER NOT NULL);
+                CREATE TABLE blobs (
+                  name TEXT PRIMARY KEY, data BLOB NOT NULL, content_type TEXT NOT NULL, generation INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE tasks (
+                  queue TEXT NOT NULL, name TEXT NOT NULL, url TEXT NOT NULL, body BLOB NOT NULL, headers TEXT NOT NULL,
+                  schedule_time INTEGER NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (queue, name)) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }()
+}

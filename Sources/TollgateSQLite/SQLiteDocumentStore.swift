@@ -1,0 +1,236 @@
+import Foundation
+import GRDB
+import Synchronization
+import TollgateModel
+
+/// The `DocumentStore` fake: documents as rows of Firestore REST `Value` JSON, with
+/// Firestore's preconditions, limits and optimistic transactions (a transaction whose
+/// reads changed before it commits fails with `ABORTED` and is retried).
+public struct SQLiteDocumentStore: DocumentStore {
+    let database: SQLiteDatabase
+
+    public init(_ database: SQLiteDatabase) { self.database = database }
+
+    public func get(_ path: DocumentPath) async throws -> DocumentSnapshot? {
+        try await database.read { db in try Self.fetch(db, path) }
+    }
+
+    @discardableResult
+    public func commit(_ writes: [Write]) async throws -> Timestamp {
+        try Self.checkCount(writes.count)
+        return try await database.write { db in try self.apply(writes, db) }
+    }
+
+    public func query(_ query: DocumentQuery) async throws -> [DocumentSnapshot] {
+        try query.validate()
+        return try await database.read { db in try Self.run(query, db) }
+    }
+
+    public func runTransaction<T: Sendable>(
+        maxAttempts: Int, _ body: @Sendable (DocumentTransaction) async throws -> T
+    ) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let transaction = SQLiteTransaction(store: self)
+            do {
+                let result = try await body(transaction)
+                let (reads, queries, writes) = transaction.finish()
+                try await database.write { db in
+                    try Self.validate(reads: reads, queries: queries, db)
+                    if !writes.isEmpty { _ = try self.apply(writes, db) }
+                }
+                return result
+            } catch let error as TollgateError where error.code == .aborted && attempt < maxAttempts {
+                // Contention: back off a little, then run the whole body again.
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << min(attempt, 5)))))
+            }
+        }
+    }
+
+    // MARK: - Internals shared with the transaction
+
+    static func checkCount(_ count: Int) throws {
+        guard count <= FirestoreLimits.maxWritesPerCommit else {
+            throw TollgateError(.invalidArgument, "\(count) writes in one commit; Firestore allows \(FirestoreLimits.maxWritesPerCommit)")
+        }
+    }
+
+    static func fetch(_ db: Database, _ path: DocumentPath) throws -> DocumentSnapshot? {
+        guard let row = try Row.fetchOne(
+            db, sql: "SELECT fields, create_time, update_time FROM documents WHERE collection = ? AND id = ?",
+            arguments: [path.collection, path.id])
+        else { return nil }
+        return try snapshot(path, row)
+    }
+
+    static func snapshot(_ path: DocumentPath, _ row: Row) throws -> DocumentSnapshot {
+        let json: String = row["fields"]
+        let fields = try JSONDecoder().decode([String: FieldValue].self, from: Data(json.utf8))
+        return DocumentSnapshot(
+            path: path, fields: fields, createTime: Timestamp(microsecondsSinceEpoch: row["create_time"]),
+            updateTime: Timestamp(microsecondsSinceEpoch: row["update_time"]))
+    }
+
+    static func run(_ query: DocumentQuery, _ db: Database) throws -> [DocumentSnapshot] {
+        // Filters, order and cursors are evaluated with Firestore's value order, in Swift,
+        // so the fake cannot drift from the semantics by leaning on SQL's.
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT id, fields, create_time, update_time FROM documents WHERE collection = ?",
+            arguments: [query.collection])
+        var matches: [DocumentSnapshot] = []
+        while let row = try rows.next() {
+            let snapshot = try snapshot(try DocumentPath(collection: query.collection, id: row["id"]), row)
+            if query.matches(snapshot.fields) { matches.append(snapshot) }
+        }
+        return query.arrange(matches)
+    }
+
+    static func validate(reads: [DocumentPath: Timestamp?], queries: [(DocumentQuery, [DocumentPath: Timestamp])], _ db: Database) throws {
+        for (path, seen) in reads where try fetch(db, path)?.updateTime != seen {
+            throw TollgateError(.aborted, "transaction aborted: \(path) changed since it was read")
+        }
+        for (query, seen) in queries {
+            let now = try run(query, db)
+            guard now.count == seen.count, now.allSatisfy({ seen[$0.path] == $0.updateTime }) else {
+                throw TollgateError(.aborted, "transaction aborted: results of a query on \(query.collection) changed")
+            }
+        }
+    }
+
+    func apply(_ writes: [Write], _ db: Database) throws -> Timestamp {
+        let commitTime = try database.nextCommitTime(db)
+        for write in writes {
+            let current = try Self.fetch(db, write.path)
+            try Self.check(write.precondition, current, write)
+            var fields: [String: FieldValue]
+            switch write.operation {
+            case .delete:
+                try db.execute(sql: "DELETE FROM documents WHERE collection = ? AND id = ?", arguments: [write.path.collection, write.path.id])
+                continue
+            case .set(let newFields):
+                try Self.validateFieldNames(newFields)
+                fields = newFields
+            case .update(let changes):
+                fields = current?.fields ?? [:]
+                for (path, value) in changes {
+                    try Self.validateFieldPath(path)
+                    fields.setValue(value, at: path)
+                }
+            }
+            for transform in write.transforms { Self.apply(transform, to: &fields, at: commitTime) }
+            try FirestoreLimits.validate(fields, at: write.path)
+            let json = String(decoding: try JSONEncoder().encode(fields), as: UTF8.self)
+            try db.execute(
+                sql: """
+                    INSERT INTO documents (collection, id, fields, create_time, update_time) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (collection, id) DO UPDATE SET fields = excluded.fields, update_time = excluded.update_time
+                    """,
+                arguments: [write.path.collection, write.path.id, json, commitTime.microsecondsSinceEpoch, commitTime.microsecondsSinceEpoch])
+        }
+        return commitTime
+    }
+
+    static func check(_ precondition: Write.Precondition?, _ current: DocumentSnapshot?, _ write: Write) throws {
+        switch precondition {
+        case nil: return
+        case .exists(false) where current != nil:
+            throw TollgateError(.alreadyExists, "document already exists: \(write.path)")
+        case .exists(true) where current == nil:
+            throw TollgateError(.notFound, "no document to \(write.operation == .delete ? "delete" : "update"): \(write.path)")
+        case .updateTime(let expected) where current?.updateTime != expected:
+            throw TollgateError(.failedPrecondition, "the stored version of \(write.path) does not match the required update time")
+        default: return
+        }
+    }
+
+    static func validateFieldNames(_ fields: [String: FieldValue]) throws {
+        for (name, value) in fields {
+            guard !name.isEmpty, name.utf8.count <= 1_500, !(name.hasPrefix("__") && name.hasSuffix("__")) else {
+                throw TollgateError(.invalidArgument, "invalid field name '\(name)'")
+            }
+            if case .map(let nested) = value { try validateFieldNames(nested) }
+        }
+    }
+
+    static func validateFieldPath(_ path: FieldPath) throws {
+        guard path.segments.allSatisfy({ !$0.isEmpty && !($0.hasPrefix("__") && $0.hasSuffix("__")) }) else {
+            throw TollgateError(.invalidArgument, "invalid field path '\(path)'")
+        }
+    }
+
+    static func apply(_ transform: Write.Transform, to fields: inout [String: FieldValue], at time: Timestamp) {
+        switch transform {
+        case .serverTimestamp(let path):
+            fields.setValue(.timestamp(time), at: path)
+        case .increment(let path, let operand):
+            fields.setValue(increment(fields.value(at: path), by: operand), at: path)
+        case .maximum(let path, let operand):
+            let current = fields.value(at: path)
+            if current?.isNumber != true || FieldValue.compare(operand, current!) > 0 { fields.setValue(operand, at: path) }
+        case .minimum(let path, let operand):
+            let current = fields.value(at: path)
+            if current?.isNumber != true || FieldValue.compare(operand, current!) < 0 { fields.setValue(operand, at: path) }
+        }
+    }
+
+    /// Firestore's increment: integer arithmetic saturating at the 64-bit bounds when both
+    /// sides are integers; a missing or non-numeric field becomes the operand.
+    static func increment(_ current: FieldValue?, by operand: FieldValue) -> FieldValue {
+        switch (current, operand) {
+        case (.integer(let a), .integer(let b)):
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return .integer(overflow ? (b > 0 ? Int64.max : Int64.min) : sum)
+        case (.some(let a), _) where a.isNumber && operand.isNumber:
+            return .double(a.numericValue + operand.numericValue)
+        default:
+            return operand
+        }
+    }
+}
+
+/// A transaction in progress: records what it read (and the version it saw) so the
+/// commit can refuse if any of it changed; refuses reads after the first write.
+final class SQLiteTransaction: DocumentTransaction {
+    private struct State {
+        var reads: [DocumentPath: Timestamp?] = [:]
+        var queries: [(DocumentQuery, [DocumentPath: Timestamp])] = []
+        var writes: [Write] = []
+    }
+
+    private let store: SQLiteDocumentStore
+    private let state = Mutex(State())
+
+    init(store: SQLiteDocumentStore) { self.store = store }
+
+    private func checkNoWrites() throws {
+        if state.withLock({ !$0.writes.isEmpty }) {
+            throw TollgateError(.invalidArgument, "Firestore transactions require all reads to be executed before all writes")
+        }
+    }
+
+    func get(_ path: DocumentPath) async throws -> DocumentSnapshot? {
+        try checkNoWrites()
+        let snapshot = try await store.get(path)
+        state.withLock { $0.reads[path] = .some(snapshot?.updateTime) }
+        return snapshot
+    }
+
+    func query(_ query: DocumentQuery) async throws -> [DocumentSnapshot] {
+        try checkNoWrites()
+        let results = try await store.query(query)
+        state.withLock { $0.queries.append((query, Dictionary(uniqueKeysWithValues: results.map { ($0.path, $0.updateTime) }))) }
+        return results
+    }
+
+    func write(_ write: Write) throws {
+        try state.withLock { state in
+            try SQLiteDocumentStore.checkCount(state.writes.count + 1)
+            state.writes.append(write)
+        }
+    }
+
+    func finish() -> ([DocumentPath: Timestamp?], [(DocumentQuery, [DocumentPath: Timestamp])], [Write]) {
+        state.withLock { ($0.reads, $0.queries, $0.writes) }
+    }
+}

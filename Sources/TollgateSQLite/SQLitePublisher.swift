@@ -1,0 +1,57 @@
+import Foundation
+import GRDB
+import TollgateModel
+
+/// The `Publisher` fake: an append-only log of messages per topic. Publishing to a
+/// topic that does not exist fails with `NOT_FOUND`, as in Pub/Sub; the topics the
+/// functions declare are created by ``createTopic(_:)`` when the emulator starts.
+public struct SQLitePublisher: Publisher {
+    let database: SQLiteDatabase
+
+    public init(_ database: SQLiteDatabase) { self.database = database }
+
+    public func createTopic(_ name: String) async throws {
+        try await database.write { db in try db.execute(sql: "INSERT OR IGNORE INTO topics (name) VALUES (?)", arguments: [name]) }
+    }
+
+    @discardableResult
+    public func publish(_ message: OutgoingMessage, to topic: String) async throws -> String {
+        try message.validate()
+        let attributes = String(decoding: try JSONEncoder().encode(message.attributes), as: UTF8.self)
+        let seq = try await database.write { db -> Int64 in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM topics WHERE name = ?", arguments: [topic]) == true else {
+                throw TollgateError(.notFound, "topic \(topic) does not exist")
+            }
+            try db.execute(
+                sql: "INSERT INTO messages (topic, data, attributes, ordering_key, publish_time) VALUES (?, ?, ?, ?, ?)",
+                arguments: [topic, Data(message.data), attributes, message.orderingKey, database.clock.now().microsecondsSinceEpoch])
+            return db.lastInsertedRowID
+        }
+        return String(seq)
+    }
+
+    /// The messages published to `topic` (or every topic), oldest first.
+    public func published(topic: String? = nil, after sequence: Int64 = 0) async throws -> [PublishedMessage] {
+        try await database.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM messages WHERE (? IS NULL OR topic = ?) AND seq > ? ORDER BY seq",
+                arguments: [topic, topic, sequence])
+            return try rows.map { row in
+                let attributes = try JSONDecoder().decode([String: String].self, from: Data((row["attributes"] as String).utf8))
+                return PublishedMessage(
+                    sequence: row["seq"], topic: row["topic"], messageId: String(row["seq"] as Int64),
+                    message: OutgoingMessage(data: [UInt8](row["data"] as Data), attributes: attributes, orderingKey: row["ordering_key"]),
+                    publishTime: Timestamp(microsecondsSinceEpoch: row["publish_time"]))
+            }
+        }
+    }
+}
+
+/// A message as the fake recorded it.
+public struct PublishedMessage: Sendable, Hashable {
+    public var sequence: Int64
+    public var topic: String
+    public var messageId: String
+    public var message: OutgoingMessage
+    public var publishTime: Timestamp
+}
