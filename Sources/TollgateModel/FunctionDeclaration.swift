@@ -1,0 +1,65 @@
+/// What a function declares about itself, once, in code: its trigger and what it needs.
+/// The runtime authenticates and decodes from it, the emulator routes from it, and
+/// `deploy/` is rendered from it (ARCHITECTURE.md, principle 7).
+public struct FunctionDeclaration: Sendable, Hashable {
+    public var name: String
+    public var trigger: Trigger
+    /// Environment variables holding secrets (Secret Manager references in Cloud Run).
+    public var secrets: [String]
+    /// Topics the function publishes to.
+    public var publishes: [String]
+
+    public init(name: String, trigger: Trigger, secrets: [String] = [], publishes: [String] = []) {
+        self.name = name
+        self.trigger = trigger
+        self.secrets = secrets
+        self.publishes = publishes
+    }
+
+    public enum Trigger: Sendable, Hashable {
+        /// Plain HTTP. `retryingSender` marks a caller that retries non-2xx answers for
+        /// a long time (Stripe: three days), so a poison request is dead-lettered and
+        /// acknowledged rather than refused; `authenticated` requires a Google OIDC token.
+        case http(authenticated: Bool, retryingSender: Bool)
+        /// A Pub/Sub push subscription on `topic`.
+        case pubSub(topic: String, maxDeliveryAttempts: Int, ackDeadlineSeconds: Int)
+        /// A Cloud Tasks queue targeting the function.
+        case cloudTasks(queue: String, maxAttempts: Int)
+        /// A Cloud Scheduler job (`schedule` in cron syntax, in `timeZone`).
+        case scheduler(job: String, schedule: String, timeZone: String)
+
+        public var kind: String {
+            switch self {
+            case .http: "http"
+            case .pubSub: "pubsub"
+            case .cloudTasks: "cloudtasks"
+            case .scheduler: "scheduler"
+            }
+        }
+
+        /// Internal triggers are called by Google with an OIDC token.
+        public var requiresOIDC: Bool {
+            switch self {
+            case .http(let authenticated, _): authenticated
+            default: true
+            }
+        }
+
+        /// Whether the sender redelivers until acknowledged (so poison must be acknowledged).
+        public var senderRetries: Bool {
+            switch self {
+            case .http(_, let retrying): retrying
+            default: true
+            }
+        }
+    }
+}
+
+/// The topics Tollgate's functions publish and subscribe to.
+public enum Topic {
+    /// An account's entitlements changed: caches keyed by the account must be dropped.
+    public static let entitlementsChanged = "entitlements-changed"
+    /// Usage events from the API service.
+    public static let usageEvents = "usage-events"
+    public static let all = [entitlementsChanged, usageEvents]
+}

@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import TollgateModel
+
+/// A function: a typed handler of one trigger. The runtime owns decoding, caller
+/// authentication, status mapping, dead letters, logging and shutdown.
+public protocol FunctionHandler: Sendable {
+    associatedtype Event: TriggerEvent
+    var declaration: FunctionDeclaration { get }
+    /// Handles one delivery.
+    ///
+    /// Return a response (2xx acknowledges), or throw a ``TollgateError``:
+    /// `INVALID_ARGUMENT` marks poison input (dead-lettered and acknowledged when the
+    /// sender retries), transient codes make the sender retry, anything else is a 500.
+    func handle(_ event: Event, context: FunctionContext) async throws -> FunctionResponse
+}
+
+/// What a handler gets with each delivery.
+public struct FunctionContext: Sendable {
+    public var logger: Logger
+    public var clock: any TollgateModel.Clock
+    /// The raw request, for handlers that need bytes exactly as sent (signatures).
+    public var request: FunctionRequest
+
+    public init(logger: Logger, clock: any TollgateModel.Clock, request: FunctionRequest) {
+        self.logger = logger
+        self.clock = clock
+        self.request = request
+    }
+}
+
+/// A trigger payload the runtime can decode from a request. Each handler names exactly
+/// one; the runtime never tries decoders in turn.
+public protocol TriggerEvent: Sendable {
+    /// - Throws: `INVALID_ARGUMENT` naming what is wrong.
+    static func decode(_ request: FunctionRequest) throws -> Self
+    /// Identifying metadata for logs and dead letters (message id, task name …).
+    var metadata: [String: String] { get }
+}

@@ -1,0 +1,152 @@
+import Crypto
+import Foundation
+import Logging
+import TollgateModel
+
+/// The function runtime's request pipeline, independent of the HTTP server: health,
+/// method, caller authentication, trigger decoding, the handler, then the mapping of
+/// its outcome to a status, a dead letter and one log line.
+///
+/// Which outcomes make a sender redeliver:
+/// - 2xx: acknowledged (Pub/Sub acks 102, 200, 201, 202, 204; Tasks and Scheduler any 2xx).
+/// - Poison (`INVALID_ARGUMENT`) from a sender that retries: written to `deadLetters`
+///   with the raw body, reason and metadata, then acknowledged with 200, so it is never
+///   redelivered forever and never lost. From a sender that does not retry: 400.
+/// - Transient (`ABORTED`, `UNAVAILABLE`, `DEADLINE_EXCEEDED`): 503, redelivered.
+/// - `RESOURCE_EXHAUSTED`: 429 with `Retry-After`, redelivered later.
+/// - An unauthenticated or forbidden caller: 401 / 403, nothing written.
+/// - Anything else is a bug: 500, redelivered, logged as an error.
+public struct FunctionHost<Handler: FunctionHandler>: Sendable {
+    public let handler: Handler
+    let store: any DocumentStore
+    let clock: any TollgateModel.Clock
+    let verifier: OIDCVerifier?
+    let logger: Logger
+
+    public init(handler: Handler, store: any DocumentStore, clock: any TollgateModel.Clock, verifier: OIDCVerifier?, logger: Logger) {
+        self.handler = handler
+        self.store = store
+        self.clock = clock
+        self.verifier = verifier
+        self.logger = logger
+    }
+
+    var declaration: FunctionDeclaration { handler.declaration }
+
+    public func handle(_ request: FunctionRequest) async -> FunctionResponse {
+        if request.path == "/healthz" {
+            return request.method == "GET" || request.method == "HEAD"
+                ? FunctionResponse(status: 200, headers: ["Content-Type": "text/plain"], body: Data("ok\n".utf8))
+                : .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET")
+        }
+        let started = ContinuousClock.now
+        var logger = self.logger
+        logger[metadataKey: "function"] = "\(declaration.name)"
+        logger[metadataKey: "trigger"] = "\(declaration.trigger.kind)"
+        if let trace = traceID(traceparent: request.header("traceparent"), cloudTraceContext: request.header("X-Cloud-Trace-Context")) {
+            logger[metadataKey: CloudLoggingHandler.traceKey] = "\(trace)"
+        }
+        let (response, reason, metadata) = await process(request, logger: logger)
+        let elapsed = ContinuousClock.now - started
+        var line: Logger.Metadata = [
+            "status": "\(response.status)",
+            "latencyMs": "\(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+        ]
+        for (key, value) in metadata { line[key] = "\(value)" }
+        if let reason { line["reason"] = "\(reason)" }
+        let level: Logger.Level = response.status >= 500 ? .error : (response.status >= 400 || reason != nil ? .warning : .info)
+        logger.log(level: level, "\(request.method) \(request.path) \(response.status)", metadata: line)
+        return response
+    }
+
+    private func process(_ request: FunctionRequest, logger: Logger) async -> (FunctionResponse, String?, [String: String]) {
+        guard request.method == "POST" || declaration.trigger.kind == "http" else {
+            return (.rejected(405, code: "METHOD_NOT_ALLOWED", "triggers are delivered with POST"), "method \(request.method)", [:])
+        }
+        if declaration.trigger.requiresOIDC {
+            guard let verifier else {
+                return (.rejected(500, code: "INTERNAL", "no OIDC verifier configured"), "no OIDC verifier", [:])
+            }
+            do {
+                let caller = try await verifier.verify(authorization: request.header("Authorization"))
+                _ = caller
+            } catch {
+                let code = error.tollgateCode
+                let status = code == .permissionDenied ? 403 : (code == .unavailable ? 503 : 401)
+                return (.rejected(status, code: code.name, describe(error)), "caller: \(describe(error))", [:])
+            }
+        }
+        let event: Handler.Event
+        do {
+            event = try Handler.Event.decode(request)
+        } catch {
+            return await failure(error, request: request, metadata: [:])
+        }
+        let context = FunctionContext(logger: logger, clock: clock, request: request)
+        do {
+            let response = try await handler.handle(event, context: context)
+            return (response, response.isSuccess ? nil : Self.errorMessage(response), event.metadata)
+        } catch {
+            return await failure(error, request: request, metadata: event.metadata)
+        }
+    }
+
+    /// Maps a thrown error to a response, writing a dead letter for poison.
+    private func failure(_ error: any Error, request: FunctionRequest, metadata: [String: String]) async -> (FunctionResponse, String?, [String: String]) {
+        let reason = describe(error)
+        switch error.tollgateCode {
+        case .invalidArgument where declaration.trigger.senderRetries:
+            do {
+                let id = try await writeDeadLetter(request: request, reason: reason, metadata: metadata)
+                return (.json(200, .object(["deadLetter": .string(id)])), "dead-lettered: \(reason)", metadata)
+            } catch {
+                return (.rejected(503, code: "UNAVAILABLE", "cannot record the dead letter"), "dead letter failed: \(describe(error))", metadata)
+            }
+        case .invalidArgument: return (.rejected(400, code: "INVALID_ARGUMENT", reason), reason, metadata)
+        case .unauthenticated: return (.rejected(401, code: "UNAUTHENTICATED", reason), reason, metadata)
+        case .permissionDenied: return (.rejected(403, code: "PERMISSION_DENIED", reason), reason, metadata)
+        case .resourceExhausted:
+            return (.rejected(429, code: "RESOURCE_EXHAUSTED", reason).with(header: "Retry-After", "10"), reason, metadata)
+        case .aborted, .unavailable, .deadlineExceeded:
+            return (.rejected(503, code: error.tollgateCode.name, reason).with(header: "Retry-After", "1"), reason, metadata)
+        default:
+            return (.rejected(500, code: "INTERNAL", "internal error"), "internal: \(reason)", metadata)
+        }
+    }
+
+    /// Writes the dead letter under an id derived from the function and the body, so a
+    /// redelivery of the same poison lands on the same record.
+    private func writeDeadLetter(request: FunctionRequest, reason: String, metadata: [String: String]) async throws -> String {
+        let digest = SHA256.hash(data: request.body).prefix(20).map { String(format: "%02x", $0) }.joined()
+        let id = "\(declaration.name)-\(digest)"
+        var identifying = metadata
+        for name in ["Content-Type", "ce-id", "ce-type", "X-CloudTasks-TaskName", "X-CloudScheduler-JobName"] {
+            if let value = request.header(name) { identifying["header:\(name)"] = value }
+        }
+        // Keep the record under Firestore's 1 MiB document limit.
+        let limit = 900_000
+        if request.body.count > limit { identifying["truncatedFrom"] = String(request.body.count) }
+        let letter = DeadLetter(
+            function: declaration.name, trigger: declaration.trigger.kind, reason: reason, body: request.body.prefix(limit),
+            metadata: identifying, received: clock.now())
+        let path = try DocumentPath(collection: DeadLetter.collection, id: id)
+        _ = try await store.runTransaction { transaction in
+            // First arrival wins: a redelivery must not rewrite `received`.
+            if try await transaction.get(path) == nil { try transaction.create(path, try FieldValueEncoder().encode(letter)) }
+        }
+        return id
+    }
+
+    static func errorMessage(_ response: FunctionResponse) -> String? {
+        guard let json = try? JSONValue.parse(response.body) else { return nil }
+        return json["error"]?["message"]?.stringValue
+    }
+}
+
+extension FunctionResponse {
+    public func with(header name: String, _ value: String) -> FunctionResponse {
+        var copy = self
+        copy.headers[name] = value
+        return copy
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import TollgateModel
+
+/// A request as the runtime sees it, free of the HTTP server's types so that the
+/// emulator and the tests can deliver through the same pipeline without sockets.
+public struct FunctionRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// Header names are matched case-insensitively.
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+
+    public init(method: String, path: String, headers: [(name: String, value: String)], body: Data) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+}
+
+/// A response: status, headers and body.
+public struct FunctionResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON response.
+    public static func json(_ status: Int, _ value: JSONValue, headers: [String: String] = [:]) -> FunctionResponse {
+        var all = headers
+        all["Content-Type"] = "application/json"
+        return FunctionResponse(status: status, headers: all, body: Data(value.rendered().utf8))
+    }
+
+    /// A refusal with a reason, logged once by the runtime and answered as
+    /// `{"error": {"code", "message"}}`. Never dead-lettered.
+    public static func rejected(_ status: Int, code: String, _ message: String) -> FunctionResponse {
+        json(status, .object(["error": .object(["code": .string(code), "message": .string(message)])]))
+    }
+
+    public var isSuccess: Bool { (200..<300).contains(status) }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import TollgateModel
+
+/// Serves one function on `$PORT`, as Cloud Run runs a container: HTTP/1.1, a body
+/// limit (413 beyond), and on SIGTERM: stop accepting, drain in-flight requests, exit
+/// well inside Cloud Run's 10 seconds.
+public struct FunctionServer<Handler: FunctionHandler>: Service {
+    public let host: FunctionHost<Handler>
+    let port: Int
+    let address: String
+    let maxBodyBytes: Int
+    let logger: Logger
+    let onRunning: @Sendable (Int) async -> Void
+
+    public init(
+        host: FunctionHost<Handler>, port: Int, address: String = "0.0.0.0", maxBodyBytes: Int, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
+        self.host = host
+        self.port = port
+        self.address = address
+        self.maxBodyBytes = maxBodyBytes
+        self.logger = logger
+        self.onRunning = onRunning
+    }
+
+    public func run() async throws {
+        let host = self.host
+        let limit = maxBodyBytes
+        let responder = CallbackResponder<BasicRequestContext> { request, _ in
+            await Self.respond(to: request, host: host, limit: limit)
+        }
+        let onRunning = self.onRunning
+        let app = Application(
+            responder: responder,
+            configuration: .init(address: .hostname(address, port: port), serverName: nil),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        try await app.run()
+    }
+
+    static func respond(to request: Request, host: FunctionHost<Handler>, limit: Int) async -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            return response(FunctionResponse.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(limit) bytes"))
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limit)
+        } catch {
+            return response(FunctionResponse.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(limit) bytes"))
+        }
+        let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        let functionRequest = FunctionRequest(
+            method: request.method.rawValue, path: request.uri.path, headers: headers, body: Data(buffer: body))
+        return response(await host.handle(functionRequest))
+    }
+
+    static func response(_ response: FunctionResponse) -> Response {
+        var headers = HTTPFields()
+        for (name, value) in response.headers {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        return Response(
+            status: HTTPResponse.Status(code: response.status), headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.body)))
+    }
+}
+
+/// The entry point of a function executable: read the configuration, build the host,
+/// serve until SIGTERM. A missing or malformed setting stops start-up with one line.
+public enum FunctionMain {
+    public static func run<Handler: FunctionHandler>(
+        declaration: FunctionDeclaration,
+        environment: Environment = Environment(),
+        makeHost: @Sendable (RuntimeConfiguration, Logger) async throws -> FunctionHost<Handler>
+    ) async {
+        let configuration: RuntimeConfiguration
+        do {
+            configuration = try RuntimeConfiguration(environment: environment, function: declaration)
+        } catch {
+            FileHandle.standardError.write(Data("\(declaration.name): \(error)\n".utf8))
+            exit(78)  // EX_CONFIG
+        }
+        CloudLoggingHandler.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info, project: configuration.project)
+        var mutableLogger = Logger(label: declaration.name)
+        mutableLogger[metadataKey: "function"] = "\(declaration.name)"
+        let logger = mutableLogger
+        do {
+            let host = try await makeHost(configuration, logger)
+            let server = FunctionServer(
+                host: host, port: configuration.port, maxBodyBytes: configuration.maxBodyBytes, logger: logger,
+                onRunning: { port in logger.info("listening", metadata: ["port": "\(port)", "trigger": "\(declaration.trigger.kind)"]) })
+            var groupConfiguration = ServiceGroupConfiguration(
+                services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // Cloud Run sends SIGKILL 10 s after SIGTERM: finish draining before that.
+            groupConfiguration.maximumGracefulShutdownDuration = .seconds(8)
+            try await ServiceGroup(configuration: groupConfiguration).run()
+            logger.info("stopped")
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("\(declaration.name): \(error)\n".utf8))
+            exit(78)
+        } catch {
+            logger.critical("failed: \(describe(error))")
+            exit(1)
+        }
+    }
+
+    /// The OIDC verifier a function's configuration asks for, or nil for public HTTP.
+    public static func verifier(_ configuration: RuntimeConfiguration, declaration: FunctionDeclaration, clock: any TollgateModel.Clock)
+        -> OIDCVerifier?
+    {
+        guard declaration.trigger.requiresOIDC, let audience = configuration.oidcAudience else { return nil }
+        return OIDCVerifier(
+            issuers: Set(configuration.oidcIssuers), audiences: [audience], allowedEmails: Set(configuration.oidcInvokers),
+            keys: RemoteJWKS(url: configuration.oidcJWKS, clock: clock), clock: clock)
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import TollgateModel
+
+/// A Stripe event as posted to a webhook endpoint.
+/// <https://docs.stripe.com/api/events/object>
+public struct StripeEvent: Sendable, Hashable {
+    public var id: String
+    public var type: String
+    public var created: Int64
+    public var livemode: Bool
+    public var apiVersion: String?
+    /// `data.object`, kept as JSON: its shape depends on `type` and `api_version`.
+    public var object: JSONValue
+    public var previousAttributes: JSONValue?
+
+    /// Decodes the event envelope.
+    /// - Throws: `INVALID_ARGUMENT` naming what is missing or malformed.
+    public init(json body: Data) throws {
+        let root = try JSONValue.parse(body)
+        guard root["object"]?.stringValue == "event" else {
+            throw TollgateError(.invalidArgument, "not a Stripe event: \"object\" is not \"event\"")
+        }
+        guard let id = root["id"]?.stringValue, id.hasPrefix("evt_") else {
+            throw TollgateError(.invalidArgument, "Stripe event without an evt_ id")
+        }
+        guard let type = root["type"]?.stringValue, !type.isEmpty else {
+            throw TollgateError(.invalidArgument, "Stripe event \(id) has no type")
+        }
+        guard let created = root["created"]?.integerValue else {
+            throw TollgateError(.invalidArgument, "Stripe event \(id) has no created time")
+        }
+        guard let object = root["data"]?["object"], object.objectValue != nil else {
+            throw TollgateError(.invalidArgument, "Stripe event \(id) has no data.object")
+        }
+        self.id = id
+        self.type = type
+        self.created = created
+        self.livemode = root["livemode"]?.boolValue ?? false
+        self.apiVersion = root["api_version"]?.stringValue
+        self.object = object
+        self.previousAttributes = root["data"]?["previous_attributes"]
+    }
+}
+
+/// The parts of a Stripe subscription Tollgate uses, read from either generation of the
+/// API: since 2025-03-31 the period lives on `items.data[]`; before, on the
+/// subscription; the oldest versions name the price `plan`.
+/// <https://docs.stripe.com/api/subscriptions/object>
+public struct StripeSubscription: Sendable, Hashable {
+    public var id: String
+    public var customer: String
+    public var status: SubscriptionStatus
+    public var priceId: String?
+    public var currentPeriodStart: Int64?
+    public var currentPeriodEnd: Int64?
+    public var cancelAtPeriodEnd: Bool
+    public var trialEnd: Int64?
+    public var metadata: [String: String]
+
+    /// - Throws: `INVALID_ARGUMENT` when the object is not a subscription or lacks its id,
+    ///   customer or a known status.
+    public init(_ object: JSONValue) throws {
+        guard object["object"]?.stringValue == "subscription", let id = object["id"]?.stringValue else {
+            throw TollgateError(.invalidArgument, "data.object is not a subscription")
+        }
+        guard let customer = expandableID(object["customer"]) else {
+            throw TollgateError(.invalidArgument, "subscription \(id) has no customer")
+        }
+        guard let statusText = object["status"]?.stringValue, let status = SubscriptionStatus(rawValue: statusText) else {
+            throw TollgateError(.invalidArgument, "subscription \(id) has an unknown status")
+        }
+        self.id = id
+        self.customer = customer
+        self.status = status
+        let item = object["items"]?["data"]?.arrayValue?.first
+        priceId = item?["price"]?["id"]?.stringValue ?? item?["plan"]?["id"]?.stringValue ?? object["plan"]?["id"]?.stringValue
+        currentPeriodStart = item?["current_period_start"]?.integerValue ?? object["current_period_start"]?.integerValue
+        currentPeriodEnd = item?["current_period_end"]?.integerValue ?? object["current_period_end"]?.integerValue
+        cancelAtPeriodEnd = object["cancel_at_period_end"]?.boolValue ?? false
+        trialEnd = object["trial_end"]?.integerValue
+        metadata = (object["metadata"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
+    }
+}
+
+/// The parts of a Stripe invoice Tollgate uses, from either generation: since
+/// 2025-03-31 the subscription is under `parent.subscription_details`; before, top-level.
+/// <https://docs.stripe.com/api/invoices/object>
+public struct StripeInvoice: Sendable, Hashable {
+    public var id: String
+    public var customer: String
+    public var subscription: String?
+    public var status: String?
+    public var billingReason: String?
+    public var attemptCount: Int64
+
+    public init(_ object: JSONValue) throws {
+        guard object["object"]?.stringValue == "invoice", let id = object["id"]?.stringValue else {
+            throw TollgateError(.invalidArgument, "data.object is not an invoice")
+        }
+        guard let customer = expandableID(object["customer"]) else {
+            throw TollgateError(.invalidArgument, "invoice \(id) has no customer")
+        }
+        self.id = id
+        self.customer = customer
+        subscription = expandableID(object["parent"]?["subscription_details"]?["subscription"]) ?? expandableID(object["subscription"])
+        status = object["status"]?.stringValue
+        billingReason = object["billing_reason"]?.stringValue
+        attemptCount = object["attempt_count"]?.integerValue ?? 0
+    }
+}
+
+/// An expandable field: an id string, or the expanded object with an `id`.
+private func expandableID(_ value: JSONValue?) -> String? {
+    value?.stringValue ?? value?["id"]?.stringValue
+}
