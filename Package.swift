@@ -46,7 +46,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "TollgateDrivers", dependencies: ["TollgateModel", "TollgateSQLite"]),
+        .target(name: "TollgateDrivers", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateSQLite"]),
 
         // functions/<name>: the handler library; functions/<name>/main: its entry point.
         .target(

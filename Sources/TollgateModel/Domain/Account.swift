@@ -5,12 +5,15 @@ public struct Account: Codable, Sendable, Hashable {
     public var entitlements: Entitlements
     /// The billing state Stripe last told us, if the account has ever subscribed.
     public var billing: BillingState?
+    /// The last invoice outcome Stripe reported for the account.
+    public var lastInvoice: InvoiceState?
 
-    public init(id: String, tier: Tier, entitlements: Entitlements, billing: BillingState? = nil) {
+    public init(id: String, tier: Tier, entitlements: Entitlements, billing: BillingState? = nil, lastInvoice: InvoiceState? = nil) {
         self.id = id
         self.tier = tier
         self.entitlements = entitlements
         self.billing = billing
+        self.lastInvoice = lastInvoice
     }
 
     public static let collection = "accounts"
@@ -37,12 +40,11 @@ public struct BillingState: Codable, Sendable, Hashable {
     /// never overwrites newer state.
     public var lastEventCreated: Int64
     public var lastEventId: String
-    public var lastInvoice: InvoiceState?
 
     public init(
         customerId: String, subscriptionId: String, priceId: String?, status: SubscriptionStatus,
         currentPeriodStart: Timestamp?, currentPeriodEnd: Timestamp?, cancelAtPeriodEnd: Bool, trialEnd: Timestamp?,
-        lastEventCreated: Int64, lastEventId: String, lastInvoice: InvoiceState? = nil
+        lastEventCreated: Int64, lastEventId: String
     ) {
         self.customerId = customerId
         self.subscriptionId = subscriptionId
@@ -54,11 +56,10 @@ public struct BillingState: Codable, Sendable, Hashable {
         self.trialEnd = trialEnd
         self.lastEventCreated = lastEventCreated
         self.lastEventId = lastEventId
-        self.lastInvoice = lastInvoice
     }
 }
 
-/// The last invoice outcome Stripe reported for the account's subscription.
+/// The last invoice outcome Stripe reported for the account.
 public struct InvoiceState: Codable, Sendable, Hashable {
     public var invoiceId: String
     public var paid: Bool

@@ -1,0 +1,76 @@
+import Foundation
+import TollgateModel
+import TollgateRuntime
+import TollgateStripe
+
+/// `stripe-webhook`: Stripe's calls, verified, deduplicated by event id, applied to the
+/// account in one transaction with the event's marker; `entitlements-changed` published
+/// when, and only when, an account's entitlements change.
+public struct StripeWebhookFunction: FunctionHandler {
+    public typealias Event = HTTPEvent
+
+    public static let declaration = FunctionDeclaration(
+        name: "stripe-webhook", trigger: .http(authenticated: false, retryingSender: true),
+        secrets: ["STRIPE_WEBHOOK_SECRET"], publishes: [Topic.entitlementsChanged])
+    public var declaration: FunctionDeclaration { Self.declaration }
+
+    let verifier: StripeSignatureVerifier
+    let applier: StripeEventApplier
+
+    public init(configuration: Configuration, store: any DocumentStore, publisher: any Publisher) {
+        verifier = StripeSignatureVerifier(secrets: configuration.webhookSecrets, tolerance: configuration.tolerance)
+        applier = StripeEventApplier(store: store, publisher: publisher, policy: configuration.policy)
+    }
+
+    public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
+        let request = event.request
+        guard request.method == "POST" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "Stripe posts events") }
+        // Nothing is read from an unverified body: the signature comes first.
+        do {
+            try verifier.verify(header: request.header("Stripe-Signature"), body: request.body, now: context.clock.now())
+        } catch {
+            return .rejected(400, code: "SIGNATURE_INVALID", error.rawValue)
+        }
+        let stripeEvent = try StripeEvent(json: request.body)
+        let outcome = try await applier.apply(stripeEvent, logger: context.logger)
+        return .json(200, .object([
+            "received": .bool(true), "id": .string(stripeEvent.id), "type": .string(stripeEvent.type),
+            "outcome": .string(outcome.rawValue),
+        ]))
+    }
+}
+
+extension StripeWebhookFunction {
+    /// The function's settings, from the environment.
+    public struct Configuration: Sendable {
+        /// `STRIPE_WEBHOOK_SECRET`: one `whsec_` secret, or two separated by a comma while rolling.
+        public var webhookSecrets: [String]
+        /// `TOLLGATE_PRICE_TIERS`: which Stripe price is which tier.
+        public var policy: BillingPolicy
+        /// `STRIPE_WEBHOOK_TOLERANCE`: seconds either side of now a signature may be dated (300).
+        public var tolerance: Int64
+
+        public init(webhookSecrets: [String], policy: BillingPolicy, tolerance: Int64 = StripeSignatureVerifier.defaultTolerance) {
+            self.webhookSecrets = webhookSecrets
+            self.policy = policy
+            self.tolerance = tolerance
+        }
+
+        public init(environment: Environment) throws {
+            let secrets = environment.list("STRIPE_WEBHOOK_SECRET")
+            guard !secrets.isEmpty else { throw ConfigurationError("STRIPE_WEBHOOK_SECRET", "is not set") }
+            guard secrets.count <= 2, secrets.allSatisfy({ $0.hasPrefix("whsec_") && $0.count > 10 }) else {
+                // Never echo the value: it is a secret.
+                throw ConfigurationError("STRIPE_WEBHOOK_SECRET", "must be one or two whsec_ secrets separated by a comma")
+            }
+            let tiers = try environment.required("TOLLGATE_PRICE_TIERS")
+            do {
+                policy = try BillingPolicy(priceTiersSetting: tiers)
+            } catch {
+                throw ConfigurationError("TOLLGATE_PRICE_TIERS", "has a malformed item '\(error.item)' (want price_ID=free|pro|enterprise)")
+            }
+            webhookSecrets = secrets
+            tolerance = Int64(try environment.integer("STRIPE_WEBHOOK_TOLERANCE", default: 300, range: 1...3_600))
+        }
+    }
+}
