@@ -22,13 +22,20 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     let clock: any TollgateModel.Clock
     let verifier: OIDCVerifier?
     let logger: Logger
+    /// Bodies larger than this are refused with 413 (the server enforces it while reading;
+    /// the host again, for deliveries that do not come through the server).
+    public let maxBodyBytes: Int
 
-    public init(handler: Handler, store: any DocumentStore, clock: any TollgateModel.Clock, verifier: OIDCVerifier?, logger: Logger) {
+    public init(
+        handler: Handler, store: any DocumentStore, clock: any TollgateModel.Clock, verifier: OIDCVerifier?, logger: Logger,
+        maxBodyBytes: Int = 1_048_576
+    ) {
         self.handler = handler
         self.store = store
         self.clock = clock
         self.verifier = verifier
         self.logger = logger
+        self.maxBodyBytes = maxBodyBytes
     }
 
     var declaration: FunctionDeclaration { handler.declaration }
@@ -60,6 +67,9 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     }
 
     private func process(_ request: FunctionRequest, logger: Logger) async -> (FunctionResponse, String?, [String: String]) {
+        guard request.body.count <= maxBodyBytes else {
+            return (.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(maxBodyBytes) bytes"), "body of \(request.body.count) bytes", [:])
+        }
         guard request.method == "POST" || declaration.trigger.kind == "http" else {
             return (.rejected(405, code: "METHOD_NOT_ALLOWED", "triggers are delivered with POST"), "method \(request.method)", [:])
         }

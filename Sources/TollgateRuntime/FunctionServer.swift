@@ -13,25 +13,23 @@ public struct FunctionServer<Handler: FunctionHandler>: Service {
     public let host: FunctionHost<Handler>
     let port: Int
     let address: String
-    let maxBodyBytes: Int
     let logger: Logger
     let onRunning: @Sendable (Int) async -> Void
 
     public init(
-        host: FunctionHost<Handler>, port: Int, address: String = "0.0.0.0", maxBodyBytes: Int, logger: Logger,
+        host: FunctionHost<Handler>, port: Int, address: String = "0.0.0.0", logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
         self.host = host
         self.port = port
         self.address = address
-        self.maxBodyBytes = maxBodyBytes
         self.logger = logger
         self.onRunning = onRunning
     }
 
     public func run() async throws {
         let host = self.host
-        let limit = maxBodyBytes
+        let limit = host.maxBodyBytes
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
             await Self.respond(to: request, host: host, limit: limit)
         }
@@ -94,7 +92,7 @@ public enum FunctionMain {
         do {
             let host = try await makeHost(configuration, logger)
             let server = FunctionServer(
-                host: host, port: configuration.port, maxBodyBytes: configuration.maxBodyBytes, logger: logger,
+                host: host, port: configuration.port, logger: logger,
                 onRunning: { port in logger.info("listening", metadata: ["port": "\(port)", "trigger": "\(declaration.trigger.kind)"]) })
             var groupConfiguration = ServiceGroupConfiguration(
                 services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],

@@ -1,1 +1,89 @@
-print("x")
+import ArgumentParser
+import Foundation
+import Logging
+import TollgateDrivers
+import TollgateEmulator
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+
+@main
+struct Tollgate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tollgate's developer tool: replay fixtures, inspect state.",
+        subcommands: [Replay.self, State.self])
+}
+
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay fixtures through the real functions on fresh SQLite state and check their expectations.")
+
+    @Argument(help: "Fixture files or folders (default: events).")
+    var paths: [String] = ["events"]
+
+    @Option(help: "Deliver each step K times; the final state must equal the plain replay's.")
+    var duplicates: Int = 1
+
+    @Option(help: "Reorder independent steps with this seed; the final state must equal the plain replay's.")
+    var shuffle: UInt64?
+
+    @Option(help: "Folder for each fixture's state file.")
+    var stateDirectory = ".tollgate/replay"
+
+    @Flag(help: "Print the functions' log lines.")
+    var verbose = false
+
+    func validate() throws {
+        guard (1...20).contains(duplicates) else { throw ValidationError("--duplicates takes 1 to 20") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "tollgate-replay")
+        logger.logLevel = verbose ? .info : .critical
+        let options = Replayer.Options(
+            duplicates: duplicates, shuffleSeed: shuffle, stateDirectory: URL(fileURLWithPath: stateDirectory), logger: logger)
+        try FileManager.default.createDirectory(at: options.stateDirectory, withIntermediateDirectories: true)
+        let replayer = try Replayer(options: options)
+        var passed = 0
+        var failed = 0
+        for (url, name) in try Fixture.discover(paths) {
+            let result: Replayer.Result
+            do {
+                result = await replayer.replay(try Fixture(url: url, name: name))
+            } catch {
+                result = Replayer.Result(name: name, steps: 0, problems: ["\(error)"])
+            }
+            if result.passed {
+                passed += 1
+                print("PASS \(name) (\(result.steps) step\(result.steps == 1 ? "" : "s"))")
+            } else {
+                failed += 1
+                print("FAIL \(name)")
+                for problem in result.problems { print("     \(problem)") }
+            }
+        }
+        print("\(passed) passed, \(failed) failed")
+        if failed > 0 || passed == 0 { throw ExitCode.failure }
+    }
+}
+
+struct State: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inspect the state of TOLLGATE_STORE.", subcommands: [Dump.self])
+
+    struct Dump: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the whole state (documents, objects, tasks) as sorted JSON.")
+
+        @Option(help: "A sqlite: URL (default: TOLLGATE_STORE, else sqlite://.tollgate/state.db).")
+        var store: String?
+
+        func run() async throws {
+            let url = store ?? Environment()["TOLLGATE_STORE"] ?? Ports.defaultStoreURL
+            let path = try SQLiteDatabase.path(fromURL: url)
+            guard path == ":memory:" || FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("no state at \(path)")
+            }
+            print(try await SQLiteDatabase(path: path).stateDump().rendered(pretty: true))
+        }
+    }
+}

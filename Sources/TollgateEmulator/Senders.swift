@@ -1,0 +1,149 @@
+import Foundation
+import TollgateModel
+import TollgateRuntime
+import TollgateStripe
+
+/// Wraps a fixture's payload as its real sender would: Stripe signs it; Pub/Sub wraps it
+/// in a push envelope (or a CloudEvent) with an OIDC token; Cloud Tasks and Cloud
+/// Scheduler add their headers and token.
+struct Senders {
+    let issuer: LocalOIDCIssuer
+    let clock: VirtualClock
+    let fixtureDirectory: URL
+    let function: FunctionDeclaration
+
+    func request(for send: JSONValue, delivery: Int) throws -> FunctionRequest {
+        guard let (kind, spec) = send.objectValue?.first else { throw TollgateError(.invalidArgument, "empty send") }
+        switch kind {
+        case "stripe": return try stripe(spec)
+        case "pubsub": return try pubSub(spec, delivery: delivery)
+        case "task": return try task(spec, delivery: delivery)
+        case "scheduler": return try scheduler(spec)
+        case "http": return try http(spec)
+        default: throw TollgateError(.invalidArgument, "unknown sender \(kind); use stripe, pubsub, task, scheduler or http")
+        }
+    }
+
+    /// The body: `file` (bytes exactly as stored), `raw` (a string, for malformed input)
+    /// or `event`/`data` (JSON, rendered as Stripe and Google render it: indented).
+    private func body(_ spec: JSONValue, jsonKey: String) throws -> Data {
+        var body: Data
+        if let file = spec["file"]?.stringValue {
+            body = try Data(contentsOf: fixtureDirectory.appendingPathComponent(file))
+        } else if let raw = spec["raw"]?.stringValue {
+            body = Data(raw.utf8)
+        } else if let json = spec[jsonKey] {
+            body = Data(json.rendered(pretty: true).utf8)
+        } else {
+            body = Data()
+        }
+        // Oversize bodies for limit tests: valid JSON padded with trailing white space.
+        if let size = spec["padTo"]?.integerValue, Int(size) > body.count {
+            body.append(Data(repeating: 0x20, count: Int(size) - body.count))
+        }
+        return body
+    }
+
+    private func stripe(_ spec: JSONValue) throws -> FunctionRequest {
+        var body = try body(spec, jsonKey: "event")
+        let signedAt = clock.now().secondsSinceEpoch + (spec["signedAt"]?.integerValue ?? 0)
+        let secretName = spec["secret"]?.stringValue ?? "current"
+        guard let secret = LocalEnvironment.webhookSecrets[secretName] else {
+            throw TollgateError(.invalidArgument, "no local webhook secret named \(secretName)")
+        }
+        let signer = StripeSigner(secret: secret)
+        var header: String?
+        switch spec["signature"]?.stringValue ?? "valid" {
+        case "valid": header = signer.header(timestamp: signedAt, body: body)
+        case "none": header = nil
+        case "malformed": header = "v1=\(signer.signature(timestamp: signedAt, body: body))"
+        case "v0-only": header = "t=\(signedAt),v0=\(signer.signature(timestamp: signedAt, body: body))"
+        case "extra-v1":
+            // A stale signature first, the good one second: any matching v1 is accepted.
+            header = "t=\(signedAt),v1=\(String(repeating: "0", count: 64)),v1=\(signer.signature(timestamp: signedAt, body: body))"
+        case "tampered":
+            header = signer.header(timestamp: signedAt, body: body)
+            if let index = body.firstIndex(of: UInt8(ascii: "1")) { body[index] = UInt8(ascii: "2") }
+        case let other: throw TollgateError(.invalidArgument, "unknown signature mode \(other)")
+        }
+        var headers = [(name: "Content-Type", value: "application/json; charset=utf-8"), (name: "User-Agent", value: "Stripe/1.0 (+https://stripe.com/docs/webhooks)")]
+        if let header { headers.append((name: "Stripe-Signature", value: header)) }
+        return FunctionRequest(method: "POST", path: "/", headers: headers, body: body)
+    }
+
+    private func bearer(_ spec: JSONValue) throws -> (name: String, value: String) {
+        let audience = spec["audience"]?.stringValue ?? LocalEnvironment.url(of: function.name)
+        let token = try issuer.token(
+            audience: audience, email: spec["invoker"]?.stringValue ?? LocalOIDCIssuer.serviceAccount, issuedAt: clock.now())
+        return (name: "Authorization", value: "Bearer \(token)")
+    }
+
+    private func pubSub(_ spec: JSONValue, delivery: Int) throws -> FunctionRequest {
+        guard case .pubSub(let topic, _, _) = function.trigger else {
+            throw TollgateError(.invalidArgument, "\(function.name) is not triggered by Pub/Sub")
+        }
+        let data = try body(spec, jsonKey: "data")
+        let message = PubSubMessage(
+            data: data, attributes: (spec["attributes"]?.objectValue ?? [:]).compactMapValues(\.stringValue),
+            messageId: spec["messageId"]?.stringValue ?? "\(1_000_000 + delivery)", publishTime: clock.now(),
+            orderingKey: spec["orderingKey"]?.stringValue)
+        let envelope = PubSubPushEnvelope(
+            message: message, subscription: "projects/tollgate-local/subscriptions/\(function.name)-\(topic)",
+            deliveryAttempt: spec["deliveryAttempt"]?.integerValue.map(Int.init))
+        let envelopeJSON = try JSONEncoder().encode(envelope)
+        var headers = [try bearer(spec)]
+        switch spec["mode"]?.stringValue ?? "push" {
+        case "push":
+            headers.append((name: "Content-Type", value: "application/json"))
+            return FunctionRequest(method: "POST", path: "/", headers: headers, body: envelopeJSON)
+        case "cloudevent-binary":
+            headers += [
+                (name: "Content-Type", value: "application/json"), (name: "ce-id", value: message.messageId),
+                (name: "ce-source", value: "//pubsub.googleapis.com/projects/tollgate-local/topics/\(topic)"),
+                (name: "ce-type", value: CloudEvent.pubSubMessagePublished), (name: "ce-specversion", value: "1.0"),
+                (name: "ce-time", value: message.publishTime.rfc3339),
+            ]
+            return FunctionRequest(method: "POST", path: "/", headers: headers, body: envelopeJSON)
+        case "cloudevent-structured":
+            let event: JSONValue = .object([
+                "specversion": .string("1.0"), "id": .string(message.messageId),
+                "source": .string("//pubsub.googleapis.com/projects/tollgate-local/topics/\(topic)"),
+                "type": .string(CloudEvent.pubSubMessagePublished), "time": .string(message.publishTime.rfc3339),
+                "datacontenttype": .string("application/json"), "data": try JSONValue.parse(envelopeJSON),
+            ])
+            headers.append((name: "Content-Type", value: "application/cloudevents+json"))
+            return FunctionRequest(method: "POST", path: "/", headers: headers, body: Data(event.rendered().utf8))
+        case let other: throw TollgateError(.invalidArgument, "unknown Pub/Sub mode \(other)")
+        }
+    }
+
+    private func task(_ spec: JSONValue, delivery: Int) throws -> FunctionRequest {
+        guard case .cloudTasks(let queue, _) = function.trigger else {
+            throw TollgateError(.invalidArgument, "\(function.name) is not triggered by Cloud Tasks")
+        }
+        let retry = Int(spec["retryCount"]?.integerValue ?? 0)
+        let metadata = CloudTasksRequest(
+            queueName: queue, taskName: spec["name"]?.stringValue ?? "task-\(delivery)", retryCount: retry, executionCount: retry,
+            eta: Double(clock.now().secondsSinceEpoch), previousResponse: retry > 0 ? 503 : nil)
+        let headers = [try bearer(spec), (name: "Content-Type", value: "application/json")] + metadata.headers.map { (name: $0.key, value: $0.value) }
+        return FunctionRequest(method: "POST", path: "/", headers: headers, body: try body(spec, jsonKey: "body"))
+    }
+
+    private func scheduler(_ spec: JSONValue) throws -> FunctionRequest {
+        guard case .scheduler(let job, _, _) = function.trigger else {
+            throw TollgateError(.invalidArgument, "\(function.name) is not triggered by Cloud Scheduler")
+        }
+        let run = CloudSchedulerRequest(jobName: job, scheduleTime: clock.now())
+        let headers = [try bearer(spec), (name: "User-Agent", value: "Google-Cloud-Scheduler")] + run.headers.map { (name: $0.key, value: $0.value) }
+        return FunctionRequest(method: "POST", path: "/", headers: headers, body: try body(spec, jsonKey: "body"))
+    }
+
+    private func http(_ spec: JSONValue) throws -> FunctionRequest {
+        let headers = (spec["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap { key, value in
+            value.stringValue.map { (name: key, value: $0) }
+        }
+        return FunctionRequest(
+            method: spec["method"]?.stringValue ?? "POST", path: spec["path"]?.stringValue ?? "/", headers: headers,
+            body: try body(spec, jsonKey: "body"))
+    }
+}
