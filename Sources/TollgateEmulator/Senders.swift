@@ -29,7 +29,11 @@ struct Senders {
     private func body(_ spec: JSONValue, jsonKey: String) throws -> Data {
         var body: Data
         if let file = spec["file"]?.stringValue {
-            body = try Data(contentsOf: fixtureDirectory.appendingPathComponent(file))
+            let url = fixtureDirectory.appendingPathComponent(file)
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                throw TollgateError(.notFound, "cannot read payload \(file) (from \(fixtureDirectory.lastPathComponent)/)")
+            }
+            body = data
         } else if let raw = spec["raw"]?.stringValue {
             body = Data(raw.utf8)
         } else if let json = spec[jsonKey] {
