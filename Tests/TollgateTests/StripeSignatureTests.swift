@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+import TollgateModel
+import TollgateStripe
+
+@Suite struct StripeSignatureTests {
+    let secret = "whsec_test_9f3c1a7e5b2d4c6e8a0b1c2d3e4f5a6b"
+    let body = Data(#"{"id":"evt_1","object":"event"}"#.utf8)
+    let now = Timestamp(secondsSinceEpoch: 1_767_225_600)
+    var verifier: StripeSignatureVerifier { StripeSignatureVerifier(secrets: [secret]) }
+    var signer: StripeSigner { StripeSigner(secret: secret) }
+
+    func failure(_ header: String?, body: Data? = nil, verifier: StripeSignatureVerifier? = nil) -> StripeSignatureVerifier.Failure? {
+        do {
+            try (verifier ?? self.verifier).verify(header: header, body: body ?? self.body, now: now)
+            return nil
+        } catch { return error }
+    }
+
+    @Test func validSignature_isAccepted() {
+        #expect(failure(signer.header(timestamp: now.secondsSinceEpoch, body: body)) == nil)
+    }
+
+    @Test func tamperedBody_isRefused() {
+        let header = signer.header(timestamp: now.secondsSinceEpoch, body: body)
+        #expect(failure(header, body: Data(#"{"id":"evt_2","object":"event"}"#.utf8)) == .noMatchingSignature)
+    }
+
+    @Test func tolerance_is300SecondsInEitherDirection() {
+        let t = now.secondsSinceEpoch
+        #expect(failure(signer.header(timestamp: t - 300, body: body)) == nil)
+        #expect(failure(signer.header(timestamp: t + 300, body: body)) == nil)
+        #expect(failure(signer.header(timestamp: t - 301, body: body)) == .timestampOutOfTolerance)
+        #expect(failure(signer.header(timestamp: t + 301, body: body)) == .timestampOutOfTolerance)
+    }
+
+    @Test func anyMatchingV1_isAccepted_duringARoll() {
+        let t = now.secondsSinceEpoch
+        let old = StripeSigner(secret: "whsec_old_secret_value").signature(timestamp: t, body: body)
+        let new = signer.signature(timestamp: t, body: body)
+        #expect(failure("t=\(t),v1=\(old),v1=\(new)") == nil)
+        let rolling = StripeSignatureVerifier(secrets: ["whsec_old_secret_value", secret])
+        #expect(failure("t=\(t),v1=\(old)", verifier: rolling) == nil)
+        #expect(failure("t=\(t),v1=\(old)") == .noMatchingSignature)
+    }
+
+    @Test(arguments: [
+        (nil, StripeSignatureVerifier.Failure.missingHeader), ("", .missingHeader), ("garbage", .malformedHeader),
+        ("v1=abc", .malformedHeader), ("t=notanumber,v1=00", .malformedHeader), ("t=1767225600", .noV1Signature),
+        ("t=1767225600,v1=zz", .noV1Signature),
+    ] as [(String?, StripeSignatureVerifier.Failure)])
+    func malformedHeaders_areRefusedWithAReason(header: String?, expected: StripeSignatureVerifier.Failure) {
+        #expect(failure(header) == expected)
+    }
+
+    @Test func v0Signature_isNeverAccepted() {
+        let t = now.secondsSinceEpoch
+        #expect(failure("t=\(t),v0=\(signer.signature(timestamp: t, body: body))") == .noV1Signature)
+    }
+
+    /// Checks both directions against the `stripe` package from PyPI: headers Stripe's
+    /// library makes are accepted, headers Tollgate makes are accepted by Stripe's
+    /// library, and tampering is refused on both sides.
+    @Test(.enabled(if: PythonPeer.available || PythonPeer.required, "needs .venv with the stripe package (./dev test installs it)"))
+    func signatures_agreeWithStripesReferenceLibrary() throws {
+        let payloads = try ["subscription-created-pro", "invoice-payment-failed-2024", "subscription-created-plan-2017"].map {
+            String(decoding: try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/\($0).json")), as: UTF8.self)
+        } + [#"{"unicode":"Grüße, 東京 ✓"}"#]
+        let t = now.secondsSinceEpoch
+        let request: JSONValue = .object([
+            "secret": .string(secret), "timestamp": .integer(t), "payloads": .array(payloads.map(JSONValue.string)),
+            "tollgate_headers": .array(payloads.map { .string(signer.header(timestamp: t, body: Data($0.utf8))) }),
+        ])
+        let answer = try PythonPeer.run(script: "stripe_signatures.py", input: request)
+        let headerValues = answer["stripe_headers"]?.arrayValue ?? []
+        let stripeHeaders = headerValues.compactMap { $0.stringValue }
+        #expect(stripeHeaders.count == payloads.count)
+        for (payload, header) in zip(payloads, stripeHeaders) {
+            #expect(failure(header, body: Data(payload.utf8)) == nil, "Stripe's header for \(payload.prefix(40)) is accepted")
+            #expect(failure(header, body: Data((payload + " ").utf8)) == .noMatchingSignature)
+        }
+        #expect(answer["tollgate_accepted"] == .array(payloads.map { _ in .bool(true) }))
+        #expect(answer["tampered_accepted"] == .array(payloads.map { _ in .bool(false) }))
+    }
+}
+
+/// Runs scripts under `Tests/peers` with the project's virtual environment.
+enum PythonPeer {
+    static let python = packageRoot.appendingPathComponent(".venv/bin/python")
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: python.path) }
+    /// `./dev test` sets this, so a missing peer fails the run instead of skipping.
+    static var required: Bool { ProcessInfo.processInfo.environment["TOLLGATE_REQUIRE_PEERS"] == "1" }
+
+    static func run(script: String, input: JSONValue) throws -> JSONValue {
+        let process = Process()
+        process.executableURL = python
+        process.arguments = [packageRoot.appendingPathComponent("Tests/peers/\(script)").path]
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.rendered().utf8))
+        try stdin.fileHandleForWriting.close()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TollgateError(.internal, "\(script) exited \(process.terminationStatus)") }
+        return try JSONValue.parse(output)
+    }
+}
