@@ -63,7 +63,8 @@ public struct RuntimeConfiguration: Sendable {
     public var oidcJWKS: URL
 
     public init(environment: Environment, function: FunctionDeclaration) throws {
-        port = try environment.integer("PORT", default: 8080, range: 1...65_535)
+        // 0 asks for any free port (local use); the "listening" log line names it.
+        port = try environment.integer("PORT", default: 8080, range: 0...65_535)
         service = environment["K_SERVICE"] ?? function.name
         revision = environment["K_REVISION"]
         project = environment["GOOGLE_CLOUD_PROJECT"]
