@@ -15,7 +15,9 @@ public struct Ports: Sendable {
 
     public static let defaultStoreURL = "sqlite://.tollgate/state.db"
 
-    public init(store: any DocumentStore, blobs: any BlobStore, publisher: any Publisher, tasks: any TaskQueue, clock: any TollgateModel.Clock) {
+    public init(
+        store: any DocumentStore, blobs: any BlobStore, publisher: any Publisher, tasks: any TaskQueue, clock: any TollgateModel.Clock
+    ) {
         self.store = store
         self.blobs = blobs
         self.publisher = publisher
@@ -41,7 +43,9 @@ public struct Ports: Sendable {
                 throw ConfigurationError(setting, "names a '\(scheme)' URL, and this build has drivers for sqlite: URLs only")
             }
             let path: String
-            do { path = try SQLiteDatabase.path(fromURL: url) } catch { throw ConfigurationError(setting, "is not a valid sqlite URL: \(url)") }
+            do { path = try SQLiteDatabase.path(fromURL: url) } catch {
+                throw ConfigurationError(setting, "is not a valid sqlite URL: \(url)")
+            }
             if let open = databases[path] { return open }
             let database = try SQLiteDatabase(path: path, clock: clock)
             databases[path] = database

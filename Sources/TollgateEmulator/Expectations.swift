@@ -41,7 +41,8 @@ enum Expectation {
         if let messages = expect["published"]?.arrayValue {
             if messages.count != published.count {
                 let topics = published.map(\.topic).joined(separator: ", ")
-                problems.append("published: expected \(messages.count) messages, found \(published.count)\(topics.isEmpty ? "" : " (\(topics))")")
+                problems.append(
+                    "published: expected \(messages.count) messages, found \(published.count)\(topics.isEmpty ? "" : " (\(topics))")")
             }
             for (index, (want, have)) in zip(messages, published).enumerated() {
                 problems += differences(
@@ -59,7 +60,8 @@ enum Expectation {
 
     /// Line-by-line differences of two renderings, for "state differs" reports.
     static func stateDifferences(_ plain: JSONValue, _ other: JSONValue) -> [String] {
-        let a = plain["documents"]?.objectValue ?? [:], b = other["documents"]?.objectValue ?? [:]
+        let a = plain["documents"]?.objectValue ?? [:]
+        let b = other["documents"]?.objectValue ?? [:]
         var lines: [String] = []
         for path in Set(a.keys).union(b.keys).sorted() where a[path] != b[path] {
             lines.append("\(path): plain \(a[path]?.rendered() ?? "absent"); perturbed \(b[path]?.rendered() ?? "absent")")

@@ -53,7 +53,9 @@ public struct EmulatedFunction: Sendable {
         }
     }
 
-    static func wrap<Handler: FunctionHandler>(_ handler: Handler, ports: Ports, issuer: LocalOIDCIssuer, logger: Logger) -> EmulatedFunction {
+    static func wrap<Handler: FunctionHandler>(_ handler: Handler, ports: Ports, issuer: LocalOIDCIssuer, logger: Logger)
+        -> EmulatedFunction
+    {
         let declaration = handler.declaration
         let verifier = OIDCVerifier(
             issuers: [LocalOIDCIssuer.issuer], audiences: [LocalEnvironment.url(of: declaration.name)],

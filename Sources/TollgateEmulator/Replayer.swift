@@ -100,7 +100,10 @@ public struct Replayer: Sendable {
         }
         let state = try await database.stateDump()
         let published = try await publisher.published().map { message in
-            (topic: message.topic, data: (try? JSONValue.parse(Data(message.message.data))) ?? .string(String(decoding: message.message.data, as: UTF8.self)))
+            (
+                topic: message.topic,
+                data: (try? JSONValue.parse(Data(message.message.data))) ?? .string(String(decoding: message.message.data, as: UTF8.self))
+            )
         }
         problems += Expectation.check(fixture.expect, state: state, published: published)
         return Run(problems: problems, state: state)

@@ -70,7 +70,10 @@ struct Senders {
             if let index = body.firstIndex(of: UInt8(ascii: "1")) { body[index] = UInt8(ascii: "2") }
         case let other: throw TollgateError(.invalidArgument, "unknown signature mode \(other)")
         }
-        var headers = [(name: "Content-Type", value: "application/json; charset=utf-8"), (name: "User-Agent", value: "Stripe/1.0 (+https://stripe.com/docs/webhooks)")]
+        var headers = [
+            (name: "Content-Type", value: "application/json; charset=utf-8"),
+            (name: "User-Agent", value: "Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
+        ]
         if let header { headers.append((name: "Stripe-Signature", value: header)) }
         return FunctionRequest(method: "POST", path: "/", headers: headers, body: body)
     }
@@ -129,7 +132,8 @@ struct Senders {
         let metadata = CloudTasksRequest(
             queueName: queue, taskName: spec["name"]?.stringValue ?? "task-\(delivery)", retryCount: retry, executionCount: retry,
             eta: Double(clock.now().secondsSinceEpoch), previousResponse: retry > 0 ? 503 : nil)
-        let headers = [try bearer(spec), (name: "Content-Type", value: "application/json")] + metadata.headers.map { (name: $0.key, value: $0.value) }
+        let headers =
+            [try bearer(spec), (name: "Content-Type", value: "application/json")] + metadata.headers.map { (name: $0.key, value: $0.value) }
         return FunctionRequest(method: "POST", path: "/", headers: headers, body: try body(spec, jsonKey: "body"))
     }
 
@@ -138,7 +142,8 @@ struct Senders {
             throw TollgateError(.invalidArgument, "\(function.name) is not triggered by Cloud Scheduler")
         }
         let run = CloudSchedulerRequest(jobName: job, scheduleTime: clock.now())
-        let headers = [try bearer(spec), (name: "User-Agent", value: "Google-Cloud-Scheduler")] + run.headers.map { (name: $0.key, value: $0.value) }
+        let headers =
+            [try bearer(spec), (name: "User-Agent", value: "Google-Cloud-Scheduler")] + run.headers.map { (name: $0.key, value: $0.value) }
         return FunctionRequest(method: "POST", path: "/", headers: headers, body: try body(spec, jsonKey: "body"))
     }
 

@@ -57,7 +57,8 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         let elapsed = ContinuousClock.now - started
         var line: Logger.Metadata = [
             "status": "\(response.status)",
-            "latencyMs": "\(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+            "latencyMs":
+                "\(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
         ]
         for (key, value) in metadata { line[key] = "\(value)" }
         if let reason { line["reason"] = "\(reason)" }
@@ -68,7 +69,9 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
 
     private func process(_ request: FunctionRequest, logger: Logger) async -> (FunctionResponse, String?, [String: String]) {
         guard request.body.count <= maxBodyBytes else {
-            return (.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(maxBodyBytes) bytes"), "body of \(request.body.count) bytes", [:])
+            return (
+                .rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(maxBodyBytes) bytes"), "body of \(request.body.count) bytes", [:]
+            )
         }
         guard request.method == "POST" || declaration.trigger.kind == "http" else {
             return (.rejected(405, code: "METHOD_NOT_ALLOWED", "triggers are delivered with POST"), "method \(request.method)", [:])
@@ -102,7 +105,9 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     }
 
     /// Maps a thrown error to a response, writing a dead letter for poison.
-    private func failure(_ error: any Error, request: FunctionRequest, metadata: [String: String]) async -> (FunctionResponse, String?, [String: String]) {
+    private func failure(_ error: any Error, request: FunctionRequest, metadata: [String: String]) async -> (
+        FunctionResponse, String?, [String: String]
+    ) {
         let reason = describe(error)
         switch error.tollgateCode {
         case .invalidArgument where declaration.trigger.senderRetries:
@@ -110,7 +115,9 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
                 let id = try await writeDeadLetter(request: request, reason: reason, metadata: metadata)
                 return (.json(200, .object(["deadLetter": .string(id)])), "dead-lettered: \(reason)", metadata)
             } catch {
-                return (.rejected(503, code: "UNAVAILABLE", "cannot record the dead letter"), "dead letter failed: \(describe(error))", metadata)
+                return (
+                    .rejected(503, code: "UNAVAILABLE", "cannot record the dead letter"), "dead letter failed: \(describe(error))", metadata
+                )
             }
         case .invalidArgument: return (.rejected(400, code: "INVALID_ARGUMENT", reason), reason, metadata)
         case .unauthenticated: return (.rejected(401, code: "UNAUTHENTICATED", reason), reason, metadata)

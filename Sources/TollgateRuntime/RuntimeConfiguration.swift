@@ -83,7 +83,9 @@ public struct RuntimeConfiguration: Sendable {
         }
         oidcJWKS = url
         if function.trigger.requiresOIDC {
-            guard oidcAudience != nil else { throw ConfigurationError("TOLLGATE_AUDIENCE", "is not set (the service's URL, the OIDC audience)") }
+            guard oidcAudience != nil else {
+                throw ConfigurationError("TOLLGATE_AUDIENCE", "is not set (the service's URL, the OIDC audience)")
+            }
             guard !oidcInvokers.isEmpty else {
                 throw ConfigurationError("TOLLGATE_INVOKERS", "is not set (the service accounts allowed to call \(function.name))")
             }

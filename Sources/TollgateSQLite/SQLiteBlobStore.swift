@@ -31,7 +31,8 @@ public struct SQLiteBlobStore: BlobStore {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM blobs WHERE name = ?", arguments: [name]) else {
                 throw TollgateError(.notFound, "no object \(name)")
             }
-            return BlobObject(name: name, data: [UInt8](row["data"] as Data), contentType: row["content_type"], generation: row["generation"])
+            return BlobObject(
+                name: name, data: [UInt8](row["data"] as Data), contentType: row["content_type"], generation: row["generation"])
         }
     }
 

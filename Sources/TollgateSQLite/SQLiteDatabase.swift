@@ -93,7 +93,9 @@ public final class SQLiteDatabase: Sendable {
     func nextCommitTime(_ db: Database) throws -> Timestamp {
         let last = try Int64.fetchOne(db, sql: "SELECT last_time FROM commit_clock WHERE id = 1") ?? Int64.min
         let next = max(clock.now().microsecondsSinceEpoch, last + 1)
-        try db.execute(sql: "INSERT INTO commit_clock (id, last_time) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET last_time = excluded.last_time", arguments: [next])
+        try db.execute(
+            sql: "INSERT INTO commit_clock (id, last_time) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET last_time = excluded.last_time",
+            arguments: [next])
         return Timestamp(microsecondsSinceEpoch: next)
     }
 
@@ -101,22 +103,23 @@ public final class SQLiteDatabase: Sendable {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE documents (
-                  collection TEXT NOT NULL, id TEXT NOT NULL, fields TEXT NOT NULL,
-                  create_time INTEGER NOT NULL, update_time INTEGER NOT NULL,
-                  PRIMARY KEY (collection, id)) WITHOUT ROWID;
-                CREATE TABLE commit_clock (id INTEGER PRIMARY KEY CHECK (id = 1), last_time INTEGER NOT NULL);
-                CREATE TABLE topics (name TEXT PRIMARY KEY) WITHOUT ROWID;
-                CREATE TABLE messages (
-                  seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL REFERENCES topics(name),
-                  data BLOB NOT NULL, attributes TEXT NOT NULL, ordering_key TEXT, publish_time INTEGER NOT NULL);
-                CREATE TABLE blobs (
-                  name TEXT PRIMARY KEY, data BLOB NOT NULL, content_type TEXT NOT NULL, generation INTEGER NOT NULL) WITHOUT ROWID;
-                CREATE TABLE tasks (
-                  queue TEXT NOT NULL, name TEXT NOT NULL, url TEXT NOT NULL, body BLOB NOT NULL, headers TEXT NOT NULL,
-                  schedule_time INTEGER NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (queue, name)) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE documents (
+                      collection TEXT NOT NULL, id TEXT NOT NULL, fields TEXT NOT NULL,
+                      create_time INTEGER NOT NULL, update_time INTEGER NOT NULL,
+                      PRIMARY KEY (collection, id)) WITHOUT ROWID;
+                    CREATE TABLE commit_clock (id INTEGER PRIMARY KEY CHECK (id = 1), last_time INTEGER NOT NULL);
+                    CREATE TABLE topics (name TEXT PRIMARY KEY) WITHOUT ROWID;
+                    CREATE TABLE messages (
+                      seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL REFERENCES topics(name),
+                      data BLOB NOT NULL, attributes TEXT NOT NULL, ordering_key TEXT, publish_time INTEGER NOT NULL);
+                    CREATE TABLE blobs (
+                      name TEXT PRIMARY KEY, data BLOB NOT NULL, content_type TEXT NOT NULL, generation INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE tasks (
+                      queue TEXT NOT NULL, name TEXT NOT NULL, url TEXT NOT NULL, body BLOB NOT NULL, headers TEXT NOT NULL,
+                      schedule_time INTEGER NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (queue, name)) WITHOUT ROWID;
+                    """)
         }
         return migrator
     }()

@@ -57,9 +57,10 @@ public struct SQLiteDocumentStore: DocumentStore {
     }
 
     static func fetch(_ db: Database, _ path: DocumentPath) throws -> DocumentSnapshot? {
-        guard let row = try Row.fetchOne(
-            db, sql: "SELECT fields, create_time, update_time FROM documents WHERE collection = ? AND id = ?",
-            arguments: [path.collection, path.id])
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT fields, create_time, update_time FROM documents WHERE collection = ? AND id = ?",
+                arguments: [path.collection, path.id])
         else { return nil }
         return try snapshot(path, row)
     }
@@ -106,7 +107,8 @@ public struct SQLiteDocumentStore: DocumentStore {
             var fields: [String: FieldValue]
             switch write.operation {
             case .delete:
-                try db.execute(sql: "DELETE FROM documents WHERE collection = ? AND id = ?", arguments: [write.path.collection, write.path.id])
+                try db.execute(
+                    sql: "DELETE FROM documents WHERE collection = ? AND id = ?", arguments: [write.path.collection, write.path.id])
                 continue
             case .set(let newFields):
                 try Self.validateFieldNames(newFields)
@@ -126,7 +128,9 @@ public struct SQLiteDocumentStore: DocumentStore {
                     INSERT INTO documents (collection, id, fields, create_time, update_time) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (collection, id) DO UPDATE SET fields = excluded.fields, update_time = excluded.update_time
                     """,
-                arguments: [write.path.collection, write.path.id, json, commitTime.microsecondsSinceEpoch, commitTime.microsecondsSinceEpoch])
+                arguments: [
+                    write.path.collection, write.path.id, json, commitTime.microsecondsSinceEpoch, commitTime.microsecondsSinceEpoch,
+                ])
         }
         return commitTime
     }

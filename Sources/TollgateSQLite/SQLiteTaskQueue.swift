@@ -22,8 +22,10 @@ public struct SQLiteTaskQueue: TaskQueue {
             }
             try db.execute(
                 sql: "INSERT INTO tasks (queue, name, url, body, headers, schedule_time, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [queue, name, task.url, Data(task.body), headers, (task.scheduleTime ?? now).microsecondsSinceEpoch,
-                            now.microsecondsSinceEpoch])
+                arguments: [
+                    queue, name, task.url, Data(task.body), headers, (task.scheduleTime ?? now).microsecondsSinceEpoch,
+                    now.microsecondsSinceEpoch,
+                ])
         }
     }
 
@@ -32,8 +34,12 @@ public struct SQLiteTaskQueue: TaskQueue {
         try await database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM tasks ORDER BY queue, name").map { row in
                 let headers = try JSONDecoder().decode([String: String].self, from: Data((row["headers"] as String).utf8))
-                return (row["queue"], HTTPTask(name: row["name"], url: row["url"], body: [UInt8](row["body"] as Data), headers: headers,
-                                               scheduleTime: Timestamp(microsecondsSinceEpoch: row["schedule_time"])))
+                return (
+                    row["queue"],
+                    HTTPTask(
+                        name: row["name"], url: row["url"], body: [UInt8](row["body"] as Data), headers: headers,
+                        scheduleTime: Timestamp(microsecondsSinceEpoch: row["schedule_time"]))
+                )
             }
         }
     }

@@ -56,8 +56,10 @@ import TollgateModel
     }
 
     @Test func ordering_followsFirestoreTypeOrder() {
-        let ordered: [FieldValue] = [.null, .bool(false), .bool(true), .double(.nan), .integer(-1), .double(0.5), .integer(1),
-                                     .timestamp(Timestamp(secondsSinceEpoch: 0)), .string("a"), .bytes(Data([0])), .array([]), .map([:])]
+        let ordered: [FieldValue] = [
+            .null, .bool(false), .bool(true), .double(.nan), .integer(-1), .double(0.5), .integer(1),
+            .timestamp(Timestamp(secondsSinceEpoch: 0)), .string("a"), .bytes(Data([0])), .array([]), .map([:]),
+        ]
         for (a, b) in zip(ordered, ordered.dropFirst()) { #expect(FieldValue.compare(a, b) < 0, "\(a) < \(b)") }
         #expect(FieldValue.compare(.integer(1), .double(1)) == 0)
     }

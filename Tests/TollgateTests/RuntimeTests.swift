@@ -9,7 +9,8 @@ import TollgateSQLite
 /// A Pub/Sub function for runtime tests: records what it got, or throws what it is told.
 struct RecordingPubSubFunction: FunctionHandler {
     typealias Event = PubSubEvent
-    let declaration = FunctionDeclaration(name: "recorder", trigger: .pubSub(topic: "usage-events", maxDeliveryAttempts: 5, ackDeadlineSeconds: 10))
+    let declaration = FunctionDeclaration(
+        name: "recorder", trigger: .pubSub(topic: "usage-events", maxDeliveryAttempts: 5, ackDeadlineSeconds: 10))
     let received = Recorder<PubSubEvent>()
     let failure: TollgateError?
 
@@ -34,7 +35,8 @@ struct RecordingTaskFunction: FunctionHandler {
 
 struct RecordingSchedulerFunction: FunctionHandler {
     typealias Event = SchedulerEvent
-    let declaration = FunctionDeclaration(name: "ticker", trigger: .scheduler(job: "quota-reset", schedule: "0 * * * *", timeZone: "Etc/UTC"))
+    let declaration = FunctionDeclaration(
+        name: "ticker", trigger: .scheduler(job: "quota-reset", schedule: "0 * * * *", timeZone: "Etc/UTC"))
     let received = Recorder<SchedulerEvent>()
     func handle(_ event: SchedulerEvent, context: FunctionContext) async throws -> FunctionResponse {
         received.append(event)
@@ -63,14 +65,18 @@ struct HostFixture<Handler: FunctionHandler> {
         host = FunctionHost(handler: handler, store: store, clock: clock, verifier: verifier, logger: logger, maxBodyBytes: 4_096)
     }
 
-    func token(audience: String = audience, email: String = "pubsub-push@tollgate-prod.iam.gserviceaccount.com",
-               issuer: String = "https://accounts.google.com", issuedAt: Timestamp? = nil, verified: Bool = true) throws -> String {
+    func token(
+        audience: String = audience, email: String = "pubsub-push@tollgate-prod.iam.gserviceaccount.com",
+        issuer: String = "https://accounts.google.com", issuedAt: Timestamp? = nil, verified: Bool = true
+    ) throws -> String {
         try self.issuer.token(audience: audience, email: email, emailVerified: verified, issuer: issuer, issuedAt: issuedAt ?? now)
     }
 
     func post(_ body: String, headers: [(name: String, value: String)] = [], token: String? = nil) async throws -> FunctionResponse {
         let auth = try token ?? self.token()
-        return await host.handle(FunctionRequest(method: "POST", path: "/", headers: [(name: "Authorization", value: "Bearer \(auth)")] + headers, body: Data(body.utf8)))
+        return await host.handle(
+            FunctionRequest(
+                method: "POST", path: "/", headers: [(name: "Authorization", value: "Bearer \(auth)")] + headers, body: Data(body.utf8)))
     }
 
     func deadLetters() async throws -> [DeadLetter] {
@@ -108,12 +114,14 @@ let pushBody = """
     @Test func cloudEventBinaryMode_carriesThePushEnvelopeAsData() async throws {
         let handler = RecordingPubSubFunction()
         let fixture = try HostFixture(handler)
-        let response = try await fixture.post(pushBody, headers: [
-            (name: "Content-Type", value: "application/json"), (name: "ce-id", value: "9876543210"),
-            (name: "ce-source", value: "//pubsub.googleapis.com/projects/tollgate-prod/topics/usage-events"),
-            (name: "ce-type", value: "google.cloud.pubsub.topic.v1.messagePublished"), (name: "ce-specversion", value: "1.0"),
-            (name: "ce-time", value: "2026-01-01T00:00:00.123Z"),
-        ])
+        let response = try await fixture.post(
+            pushBody,
+            headers: [
+                (name: "Content-Type", value: "application/json"), (name: "ce-id", value: "9876543210"),
+                (name: "ce-source", value: "//pubsub.googleapis.com/projects/tollgate-prod/topics/usage-events"),
+                (name: "ce-type", value: "google.cloud.pubsub.topic.v1.messagePublished"), (name: "ce-specversion", value: "1.0"),
+                (name: "ce-time", value: "2026-01-01T00:00:00.123Z"),
+            ])
         #expect(response.status == 204)
         #expect(handler.received.all.first?.message.messageId == "9876543210")
     }
@@ -134,10 +142,12 @@ let pushBody = """
     @Test func cloudEventOfAnotherType_isPoison_deadLetteredAndAcknowledged() async throws {
         let handler = RecordingPubSubFunction()
         let fixture = try HostFixture(handler)
-        let response = try await fixture.post(pushBody, headers: [
-            (name: "ce-id", value: "1"), (name: "ce-source", value: "//storage.googleapis.com/projects/_/buckets/b"),
-            (name: "ce-type", value: "google.cloud.storage.object.v1.finalized"), (name: "ce-specversion", value: "1.0"),
-        ])
+        let response = try await fixture.post(
+            pushBody,
+            headers: [
+                (name: "ce-id", value: "1"), (name: "ce-source", value: "//storage.googleapis.com/projects/_/buckets/b"),
+                (name: "ce-type", value: "google.cloud.storage.object.v1.finalized"), (name: "ce-specversion", value: "1.0"),
+            ])
         #expect(response.status == 200)
         #expect(try await fixture.deadLetters().first?.reason.contains("google.cloud.storage.object.v1.finalized") == true)
     }
@@ -167,17 +177,22 @@ let pushBody = """
     @Test func cloudTasks_headersAreDecoded() async throws {
         let handler = RecordingTaskFunction()
         let fixture = try HostFixture(handler)
-        let response = try await fixture.post(#"{"accountId":"a1"}"#, headers: [
-            (name: "X-CloudTasks-QueueName", value: "usage-report"), (name: "X-CloudTasks-TaskName", value: "report-a1-2026-01-01"),
-            (name: "X-CloudTasks-TaskRetryCount", value: "2"), (name: "X-CloudTasks-TaskExecutionCount", value: "1"),
-            (name: "X-CloudTasks-TaskETA", value: "1767225600.123456"), (name: "X-CloudTasks-TaskPreviousResponse", value: "503"),
-            (name: "X-CloudTasks-TaskRetryReason", value: "UNAVAILABLE"),
-        ])
+        let response = try await fixture.post(
+            #"{"accountId":"a1"}"#,
+            headers: [
+                (name: "X-CloudTasks-QueueName", value: "usage-report"), (name: "X-CloudTasks-TaskName", value: "report-a1-2026-01-01"),
+                (name: "X-CloudTasks-TaskRetryCount", value: "2"), (name: "X-CloudTasks-TaskExecutionCount", value: "1"),
+                (name: "X-CloudTasks-TaskETA", value: "1767225600.123456"), (name: "X-CloudTasks-TaskPreviousResponse", value: "503"),
+                (name: "X-CloudTasks-TaskRetryReason", value: "UNAVAILABLE"),
+            ])
         #expect(response.status == 200)
         let task = try #require(handler.received.all.first?.task)
-        #expect(task == CloudTasksRequest(
-            queueName: "usage-report", taskName: "report-a1-2026-01-01", retryCount: 2, executionCount: 1, eta: 1_767_225_600.123456,
-            previousResponse: 503, retryReason: "UNAVAILABLE"))
+        #expect(
+            task
+                == CloudTasksRequest(
+                    queueName: "usage-report", taskName: "report-a1-2026-01-01", retryCount: 2, executionCount: 1,
+                    eta: 1_767_225_600.123456,
+                    previousResponse: 503, retryReason: "UNAVAILABLE"))
     }
 
     @Test func cloudTasks_missingHeaders_isPoison() async throws {
@@ -191,12 +206,16 @@ let pushBody = """
     @Test func cloudScheduler_headersAreDecoded() async throws {
         let handler = RecordingSchedulerFunction()
         let fixture = try HostFixture(handler)
-        let response = try await fixture.post("", headers: [
-            (name: "X-CloudScheduler", value: "true"), (name: "X-CloudScheduler-JobName", value: "quota-reset"),
-            (name: "X-CloudScheduler-ScheduleTime", value: "2026-01-01T00:00:00.000Z"),
-        ])
+        let response = try await fixture.post(
+            "",
+            headers: [
+                (name: "X-CloudScheduler", value: "true"), (name: "X-CloudScheduler-JobName", value: "quota-reset"),
+                (name: "X-CloudScheduler-ScheduleTime", value: "2026-01-01T00:00:00.000Z"),
+            ])
         #expect(response.status == 200)
-        #expect(handler.received.all.first?.run == CloudSchedulerRequest(jobName: "quota-reset", scheduleTime: Timestamp(secondsSinceEpoch: 1_767_225_600)))
+        #expect(
+            handler.received.all.first?.run
+                == CloudSchedulerRequest(jobName: "quota-reset", scheduleTime: Timestamp(secondsSinceEpoch: 1_767_225_600)))
     }
 }
 
@@ -309,7 +328,8 @@ let pushBody = """
     @Test func eachDelivery_logsOneStructuredLine_withTraceAndLabels_andNoToken() async throws {
         let fixture = try HostFixture(RecordingPubSubFunction())
         let token = try fixture.token()
-        _ = try await fixture.post(pushBody, headers: [(name: "traceparent", value: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")], token: token)
+        _ = try await fixture.post(
+            pushBody, headers: [(name: "traceparent", value: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")], token: token)
         let lines = fixture.sink.captured
         #expect(lines.count == 1)
         let line = try JSONValue.parse(Data(lines[0].utf8))
@@ -321,7 +341,8 @@ let pushBody = """
     }
 
     @Test func cloudTraceContextHeader_isReadToo() {
-        #expect(traceID(traceparent: nil, cloudTraceContext: "105445aa7843bc8bf206b12000100000/1;o=1") == "105445aa7843bc8bf206b12000100000")
+        #expect(
+            traceID(traceparent: nil, cloudTraceContext: "105445aa7843bc8bf206b12000100000/1;o=1") == "105445aa7843bc8bf206b12000100000")
         #expect(traceID(traceparent: "garbage", cloudTraceContext: nil) == nil)
     }
 }

@@ -119,8 +119,10 @@ import TollgateSQLite
             try await store.set(path("usage/\(id)"), ["units": .integer(Int64(units)), "account": .string(id == "e" ? "x" : "y")])
         }
         try await store.set(path("usage/f"), ["account": .string("y")])  // no units: never matched nor ordered
-        let query = DocumentQuery(collection: "usage").filter("account", .equal, .string("y")).filter("units", .greaterThanOrEqual, .integer(5))
-            .order(by: "units").limit(2)
+        let query = DocumentQuery(collection: "usage").filter("account", .equal, .string("y")).filter(
+            "units", .greaterThanOrEqual, .integer(5)
+        )
+        .order(by: "units").limit(2)
         let first = try await store.query(query)
         #expect(first.map(\.path.id) == ["a", "d"], "ties break on the document name")
         let second = try await store.query(query.start(after: first.last!))
@@ -151,13 +153,18 @@ import TollgateSQLite
         let publisher = SQLitePublisher(database)
         try await publisher.createTopic("t")
         await expectCode(.invalidArgument) { try await publisher.publish(OutgoingMessage(data: []), to: "t") }
-        await expectCode(.invalidArgument) { try await publisher.publish(OutgoingMessage(data: [1], attributes: ["googKey": "v"]), to: "t") }
+        await expectCode(.invalidArgument) {
+            try await publisher.publish(OutgoingMessage(data: [1], attributes: ["googKey": "v"]), to: "t")
+        }
     }
 
     @Test func blobWrite_ifGenerationMatchZero_createsOnlyOnce() async throws {
         let blobs = SQLiteBlobStore(database)
-        let generation = try await blobs.write("usage/2026/01/01/a.ndjson.gz", [1, 2], contentType: "application/gzip", ifGenerationMatch: 0)
-        await expectCode(.failedPrecondition) { try await blobs.write("usage/2026/01/01/a.ndjson.gz", [3], contentType: "x", ifGenerationMatch: 0) }
+        let generation = try await blobs.write(
+            "usage/2026/01/01/a.ndjson.gz", [1, 2], contentType: "application/gzip", ifGenerationMatch: 0)
+        await expectCode(.failedPrecondition) {
+            try await blobs.write("usage/2026/01/01/a.ndjson.gz", [3], contentType: "x", ifGenerationMatch: 0)
+        }
         try await blobs.write("usage/2026/01/01/a.ndjson.gz", [3], contentType: "x", ifGenerationMatch: generation)
         #expect(try await blobs.read("usage/2026/01/01/a.ndjson.gz").data == [3])
         let page = try await blobs.list(prefix: "usage/2026/", pageSize: 10, pageToken: nil)

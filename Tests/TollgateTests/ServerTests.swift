@@ -41,7 +41,8 @@ func post(_ url: URL, body: Data, headers: [String: String] = [:]) async throws 
         let store = SQLiteDocumentStore(try temporaryDatabase())
         let host = FunctionHost(handler: handler, store: store, clock: SystemClock(), verifier: nil, logger: capturingLogger().0)
         let port = AsyncStream<Int>.makeStream()
-        let server = FunctionServer(host: host, port: 0, address: "127.0.0.1", logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }) {
+        let server = FunctionServer(host: host, port: 0, address: "127.0.0.1", logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        {
             port.continuation.yield($0)
         }
         let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }))
@@ -102,7 +103,8 @@ func post(_ url: URL, body: Data, headers: [String: String] = [:]) async throws 
 
         let body = try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/subscription-created-pro.json"))
         let signature = StripeSigner(secret: secret).header(timestamp: Int64(Date().timeIntervalSince1970), body: body)
-        let (status, answer) = try await post(url, body: body, headers: ["Stripe-Signature": signature, "Content-Type": "application/json"])
+        let (status, answer) = try await post(
+            url, body: body, headers: ["Stripe-Signature": signature, "Content-Type": "application/json"])
         #expect(status == 200)
         #expect(try JSONValue.parse(answer)["outcome"] == .string("applied"))
         let (again, duplicate) = try await post(url, body: body, headers: ["Stripe-Signature": signature])

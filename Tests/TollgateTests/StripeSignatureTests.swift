@@ -44,11 +44,12 @@ import TollgateStripe
         #expect(failure("t=\(t),v1=\(old)") == .noMatchingSignature)
     }
 
-    @Test(arguments: [
-        (nil, StripeSignatureVerifier.Failure.missingHeader), ("", .missingHeader), ("garbage", .malformedHeader),
-        ("v1=abc", .malformedHeader), ("t=notanumber,v1=00", .malformedHeader), ("t=1767225600", .noV1Signature),
-        ("t=1767225600,v1=zz", .noV1Signature),
-    ] as [(String?, StripeSignatureVerifier.Failure)])
+    @Test(
+        arguments: [
+            (nil, StripeSignatureVerifier.Failure.missingHeader), ("", .missingHeader), ("garbage", .malformedHeader),
+            ("v1=abc", .malformedHeader), ("t=notanumber,v1=00", .malformedHeader), ("t=1767225600", .noV1Signature),
+            ("t=1767225600,v1=zz", .noV1Signature),
+        ] as [(String?, StripeSignatureVerifier.Failure)])
     func malformedHeaders_areRefusedWithAReason(header: String?, expected: StripeSignatureVerifier.Failure) {
         #expect(failure(header) == expected)
     }
@@ -63,9 +64,11 @@ import TollgateStripe
     /// library, and tampering is refused on both sides.
     @Test(.enabled(if: PythonPeer.available || PythonPeer.required, "needs .venv with the stripe package (./dev test installs it)"))
     func signatures_agreeWithStripesReferenceLibrary() throws {
-        let payloads = try ["subscription-created-pro", "invoice-payment-failed-2024", "subscription-created-plan-2017"].map {
-            String(decoding: try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/\($0).json")), as: UTF8.self)
-        } + [#"{"unicode":"Grüße, 東京 ✓"}"#]
+        let payloads =
+            try ["subscription-created-pro", "invoice-payment-failed-2024", "subscription-created-plan-2017"].map {
+                String(
+                    decoding: try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/\($0).json")), as: UTF8.self)
+            } + [#"{"unicode":"Grüße, 東京 ✓"}"#]
         let t = now.secondsSinceEpoch
         let request: JSONValue = .object([
             "secret": .string(secret), "timestamp": .integer(t), "payloads": .array(payloads.map(JSONValue.string)),
@@ -95,7 +98,8 @@ enum PythonPeer {
         let process = Process()
         process.executableURL = python
         process.arguments = [packageRoot.appendingPathComponent("Tests/peers/\(script)").path]
-        let stdin = Pipe(), stdout = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
         try process.run()

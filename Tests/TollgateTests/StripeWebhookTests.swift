@@ -2,12 +2,13 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
-@testable import StripeWebhook
 import TollgateEmulator
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
 import TollgateStripe
+
+@testable import StripeWebhook
 
 /// A publisher that is down until told otherwise.
 final class FlakyPublisher: Publisher {
@@ -43,7 +44,8 @@ final class FlakyPublisher: Publisher {
     func deliver(_ payload: String) async throws -> FunctionResponse {
         let body = try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/\(payload).json"))
         let header = StripeSigner(secret: secret).header(timestamp: now.secondsSinceEpoch, body: body)
-        return await host.handle(FunctionRequest(method: "POST", path: "/", headers: [(name: "Stripe-Signature", value: header)], body: body))
+        return await host.handle(
+            FunctionRequest(method: "POST", path: "/", headers: [(name: "Stripe-Signature", value: header)], body: body))
     }
 
     @Test func publishFailureAfterCommit_answers503_andTheRedeliveryPublishesOnce() async throws {
@@ -82,10 +84,12 @@ final class FlakyPublisher: Publisher {
     @Test func ties_breakTheSameWayInEitherOrder() throws {
         let object: JSONValue = .object([:])
         func event(_ id: String, _ type: String) throws -> StripeEvent {
-            try StripeEvent(json: Data(JSONValue.object([
-                "id": .string(id), "object": .string("event"), "type": .string(type), "created": .integer(100),
-                "data": .object(["object": object]),
-            ]).rendered().utf8))
+            try StripeEvent(
+                json: Data(
+                    JSONValue.object([
+                        "id": .string(id), "object": .string("event"), "type": .string(type), "created": .integer(100),
+                        "data": .object(["object": object]),
+                    ]).rendered().utf8))
         }
         let update = try event("evt_b", "customer.subscription.updated")
         let delete = try event("evt_a", "customer.subscription.deleted")
@@ -107,7 +111,10 @@ final class FlakyPublisher: Publisher {
         let entry = try #require(Self.fixtures.first { $0.name == name })
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-replay-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let replayer = try Replayer(options: .init(duplicates: 3, shuffleSeed: 7, stateDirectory: directory, logger: Logger(label: "replay") { _ in SwiftLogNoOpLogHandler() }))
+        let replayer = try Replayer(
+            options: .init(
+                duplicates: 3, shuffleSeed: 7, stateDirectory: directory, logger: Logger(label: "replay") { _ in SwiftLogNoOpLogHandler() })
+        )
         let result = await replayer.replay(try Fixture(url: entry.url, name: name))
         #expect(result.problems == [])
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Testing
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
@@ -37,5 +38,3 @@ func expectCode<T>(_ code: TollgateError.Code, _ body: () async throws -> T) asy
         return nil
     }
 }
-
-import Testing

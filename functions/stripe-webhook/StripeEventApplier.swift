@@ -117,7 +117,8 @@ public struct StripeEventApplier: Sendable {
                 return nil
             }
         }
-        let (tier, entitlements) = try policy.resolve(status: subscription.status, priceId: subscription.priceId, metadata: subscription.metadata)
+        let (tier, entitlements) = try policy.resolve(
+            status: subscription.status, priceId: subscription.priceId, metadata: subscription.metadata)
         let billing = BillingState(
             customerId: subscription.customer, subscriptionId: subscription.id, priceId: subscription.priceId,
             status: subscription.status,
@@ -139,7 +140,9 @@ public struct StripeEventApplier: Sendable {
 
     /// The account after an invoice event: only its invoice state changes; an account
     /// first seen through an invoice starts on Free until its subscription arrives.
-    static func applying(_ invoice: StripeInvoice, of event: StripeEvent, to current: Account?, accountId: String, policy: BillingPolicy) -> Account? {
+    static func applying(_ invoice: StripeInvoice, of event: StripeEvent, to current: Account?, accountId: String, policy: BillingPolicy)
+        -> Account?
+    {
         if let last = current?.lastInvoice, (last.eventCreated, last.eventId) >= (event.created, event.id) { return nil }
         var account = current ?? Account(id: accountId, tier: .free, entitlements: policy.catalog.entitlements(for: .free))
         account.lastInvoice = InvoiceState(

@@ -33,10 +33,12 @@ public struct StripeWebhookFunction: FunctionHandler {
         }
         let stripeEvent = try StripeEvent(json: request.body)
         let outcome = try await applier.apply(stripeEvent, logger: context.logger)
-        return .json(200, .object([
-            "received": .bool(true), "id": .string(stripeEvent.id), "type": .string(stripeEvent.type),
-            "outcome": .string(outcome.rawValue),
-        ]))
+        return .json(
+            200,
+            .object([
+                "received": .bool(true), "id": .string(stripeEvent.id), "type": .string(stripeEvent.type),
+                "outcome": .string(outcome.rawValue),
+            ]))
     }
 }
 

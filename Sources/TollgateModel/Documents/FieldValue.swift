@@ -54,7 +54,8 @@ extension FieldValue {
             }
             return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
         case (.map(let x), .map(let y)):
-            let xs = x.keys.sorted(), ys = y.keys.sorted()
+            let xs = x.keys.sorted()
+            let ys = y.keys.sorted()
             for (lk, rk) in zip(xs, ys) {
                 if lk != rk { return lk < rk ? -1 : 1 }
                 let c = compare(x[lk]!, y[rk]!)
@@ -62,7 +63,8 @@ extension FieldValue {
             }
             return xs.count == ys.count ? 0 : (xs.count < ys.count ? -1 : 1)
         default:
-            let x = a.numericValue, y = b.numericValue
+            let x = a.numericValue
+            let y = b.numericValue
             if x.isNaN { return y.isNaN ? 0 : -1 }
             if y.isNaN { return 1 }
             if case .integer(let i) = a, case .double = b, Double(i) == y { return 0 }

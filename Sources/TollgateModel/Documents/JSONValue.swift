@@ -71,7 +71,10 @@ public enum JSONValue: Hashable, Sendable {
         case .double(let d): out += d.isFinite ? "\(d)" : "null"
         case .string(let s): Self.quote(s, into: &out)
         case .array(let values):
-            if values.isEmpty { out += "[]"; return }
+            if values.isEmpty {
+                out += "[]"
+                return
+            }
             out += "["
             for (index, value) in values.enumerated() {
                 out += (index == 0 ? "" : ",") + newline
@@ -79,7 +82,10 @@ public enum JSONValue: Hashable, Sendable {
             }
             out += close + "]"
         case .object(let fields):
-            if fields.isEmpty { out += "{}"; return }
+            if fields.isEmpty {
+                out += "{}"
+                return
+            }
             out += "{"
             for (index, key) in fields.keys.sorted().enumerated() {
                 out += (index == 0 ? "" : ",") + newline

@@ -22,8 +22,11 @@ public struct Account: Codable, Sendable, Hashable {
 /// Stripe's subscription statuses.
 /// <https://docs.stripe.com/api/subscriptions/object#subscription_object-status>
 public enum SubscriptionStatus: String, Codable, Sendable, CaseIterable {
-    case active, trialing, pastDue = "past_due", unpaid, canceled, incomplete
-    case incompleteExpired = "incomplete_expired", paused
+    case active, trialing
+    case pastDue = "past_due"
+    case unpaid, canceled, incomplete
+    case incompleteExpired = "incomplete_expired"
+    case paused
 }
 
 /// The subscription state derived from Stripe events, stored on the account.

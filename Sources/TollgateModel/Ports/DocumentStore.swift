@@ -148,8 +148,14 @@ public struct Write: Sendable, Hashable {
 /// no arbitrary expressions, as in Firestore.
 public struct DocumentQuery: Sendable, Hashable {
     public enum Operator: String, Sendable, Hashable {
-        case equal = "==", notEqual = "!=", lessThan = "<", lessThanOrEqual = "<="
-        case greaterThan = ">", greaterThanOrEqual = ">=", `in` = "in", arrayContains = "array-contains"
+        case equal = "=="
+        case notEqual = "!="
+        case lessThan = "<"
+        case lessThanOrEqual = "<="
+        case greaterThan = ">"
+        case greaterThanOrEqual = ">="
+        case `in` = "in"
+        case arrayContains = "array-contains"
 
         var isInequality: Bool { [.notEqual, .lessThan, .lessThanOrEqual, .greaterThan, .greaterThanOrEqual].contains(self) }
     }

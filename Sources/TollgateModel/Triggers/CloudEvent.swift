@@ -13,8 +13,10 @@ public struct CloudEvent: Sendable, Hashable {
     public var dataContentType: String?
     public var data: Data
 
-    public init(id: String, source: String, type: String, specVersion: String = "1.0", subject: String? = nil,
-                time: Timestamp? = nil, dataContentType: String? = nil, data: Data) {
+    public init(
+        id: String, source: String, type: String, specVersion: String = "1.0", subject: String? = nil,
+        time: Timestamp? = nil, dataContentType: String? = nil, data: Data
+    ) {
         self.id = id
         self.source = source
         self.type = type

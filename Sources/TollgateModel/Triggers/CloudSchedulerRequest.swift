@@ -15,7 +15,8 @@ public struct CloudSchedulerRequest: Sendable, Hashable {
     /// - Throws: `INVALID_ARGUMENT` naming the missing or malformed header.
     public init(header: (String) -> String?) throws {
         guard header("X-CloudScheduler") == "true", let job = header("X-CloudScheduler-JobName"), !job.isEmpty else {
-            throw TollgateError(.invalidArgument, "headers X-CloudScheduler and X-CloudScheduler-JobName are missing: not a Cloud Scheduler request")
+            throw TollgateError(
+                .invalidArgument, "headers X-CloudScheduler and X-CloudScheduler-JobName are missing: not a Cloud Scheduler request")
         }
         guard let text = header("X-CloudScheduler-ScheduleTime"), let time = Timestamp(rfc3339: text) else {
             throw TollgateError(.invalidArgument, "header X-CloudScheduler-ScheduleTime is missing or not RFC 3339")

@@ -14,8 +14,10 @@ public struct CloudTasksRequest: Sendable, Hashable {
     public var previousResponse: Int?
     public var retryReason: String?
 
-    public init(queueName: String, taskName: String, retryCount: Int, executionCount: Int, eta: Double,
-                previousResponse: Int? = nil, retryReason: String? = nil) {
+    public init(
+        queueName: String, taskName: String, retryCount: Int, executionCount: Int, eta: Double,
+        previousResponse: Int? = nil, retryReason: String? = nil
+    ) {
         self.queueName = queueName
         self.taskName = taskName
         self.retryCount = retryCount

@@ -52,7 +52,8 @@ public struct PubSubMessage: Codable, Sendable, Hashable {
         guard let id = try c.decodeIfPresent(String.self, forKey: .messageId) ?? c.decodeIfPresent(String.self, forKey: .legacyMessageId),
             !id.isEmpty
         else {
-            throw DecodingError.keyNotFound(CodingKeys.messageId, .init(codingPath: c.codingPath, debugDescription: "message.messageId is missing"))
+            throw DecodingError.keyNotFound(
+                CodingKeys.messageId, .init(codingPath: c.codingPath, debugDescription: "message.messageId is missing"))
         }
         messageId = id
         let time = try c.decode(String.self, forKey: .publishTime)

@@ -9,6 +9,7 @@ await FunctionMain.run(declaration: StripeWebhookFunction.declaration) { runtime
     let configuration = try StripeWebhookFunction.Configuration(environment: environment)
     let ports = try await Ports.open(environment: environment)
     let handler = StripeWebhookFunction(configuration: configuration, store: ports.store, publisher: ports.publisher)
-    return FunctionHost(handler: handler, store: ports.store, clock: ports.clock, verifier: nil, logger: logger,
+    return FunctionHost(
+        handler: handler, store: ports.store, clock: ports.clock, verifier: nil, logger: logger,
         maxBodyBytes: runtime.maxBodyBytes)
 }
