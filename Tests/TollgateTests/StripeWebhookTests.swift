@@ -119,3 +119,22 @@ final class FlakyPublisher: Publisher {
         #expect(result.problems == [])
     }
 }
+
+/// The fixture example in the README is a real fixture and passes.
+@Suite struct ReadmeTests {
+    @Test func readmeFixtureExample_replaysGreen() async throws {
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let block = try #require(readme.components(separatedBy: "```json\n").dropFirst().first?.components(separatedBy: "```").first)
+        // Place it beside the Stripe fixtures so its payload paths resolve as written.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-readme-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            at: directory.appendingPathComponent("payloads"), withDestinationURL: packageRoot.appendingPathComponent("events/stripe/payloads"))
+        let file = directory.appendingPathComponent("readme-example.json")
+        try Data(block.utf8).write(to: file)
+        let replayer = try Replayer(options: .init(stateDirectory: directory, logger: Logger(label: "r") { _ in SwiftLogNoOpLogHandler() }))
+        let result = await replayer.replay(try Fixture(url: file, name: "readme-example.json"))
+        #expect(result.problems == [])
+        #expect(result.steps == 2)
+    }
+}
