@@ -26,10 +26,12 @@ import TollgateSQLite
     func pubSubSender_inEveryMode_isDecodedAndAuthenticated(mode: String) async throws {
         let handler = RecordingPubSubFunction()
         let function = EmulatedFunction.wrap(handler, ports: ports, issuer: sharedIssuer, logger: logger)
-        let send: JSONValue = .object(["pubsub": .object([
-            "mode": .string(mode), "data": .object(["requestId": .string("req_1")]), "attributes": .object(["kind": .string("usage")]),
-            "messageId": .string("42"), "deliveryAttempt": .integer(2),
-        ])])
+        let send: JSONValue = .object([
+            "pubsub": .object([
+                "mode": .string(mode), "data": .object(["requestId": .string("req_1")]), "attributes": .object(["kind": .string("usage")]),
+                "messageId": .string("42"), "deliveryAttempt": .integer(2),
+            ])
+        ])
         let response = await function.deliver(try senders(for: handler.declaration).request(for: send, delivery: 1))
         #expect(response.status == 204)
         let message = try #require(handler.received.all.first?.message)
@@ -51,7 +53,9 @@ import TollgateSQLite
     @Test func taskSender_setsTheCloudTasksHeaders() async throws {
         let handler = RecordingTaskFunction()
         let function = EmulatedFunction.wrap(handler, ports: ports, issuer: sharedIssuer, logger: logger)
-        let send: JSONValue = .object(["task": .object(["name": .string("report-a1-2026-01-01"), "retryCount": .integer(1), "body": .object([:])])])
+        let send: JSONValue = .object([
+            "task": .object(["name": .string("report-a1-2026-01-01"), "retryCount": .integer(1), "body": .object([:])])
+        ])
         #expect(await function.deliver(try senders(for: handler.declaration).request(for: send, delivery: 1)).status == 200)
         let task = try #require(handler.received.all.first?.task)
         #expect(task.queueName == "usage-report")

@@ -129,7 +129,8 @@ final class FlakyPublisher: Publisher {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-readme-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(
-            at: directory.appendingPathComponent("payloads"), withDestinationURL: packageRoot.appendingPathComponent("events/stripe/payloads"))
+            at: directory.appendingPathComponent("payloads"),
+            withDestinationURL: packageRoot.appendingPathComponent("events/stripe/payloads"))
         let file = directory.appendingPathComponent("readme-example.json")
         try Data(block.utf8).write(to: file)
         let replayer = try Replayer(options: .init(stateDirectory: directory, logger: Logger(label: "r") { _ in SwiftLogNoOpLogHandler() }))
