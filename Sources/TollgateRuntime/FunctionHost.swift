@@ -76,13 +76,13 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         guard request.method == "POST" || declaration.trigger.kind == "http" else {
             return (.rejected(405, code: "METHOD_NOT_ALLOWED", "triggers are delivered with POST"), "method \(request.method)", [:])
         }
+        var caller: [String: String] = [:]
         if declaration.trigger.requiresOIDC {
             guard let verifier else {
                 return (.rejected(500, code: "INTERNAL", "no OIDC verifier configured"), "no OIDC verifier", [:])
             }
             do {
-                let caller = try await verifier.verify(authorization: request.header("Authorization"))
-                _ = caller
+                caller["caller"] = try await verifier.verify(authorization: request.header("Authorization"))
             } catch {
                 let code = error.tollgateCode
                 let status = code == .permissionDenied ? 403 : (code == .unavailable ? 503 : 401)
@@ -93,14 +93,15 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         do {
             event = try Handler.Event.decode(request)
         } catch {
-            return await failure(error, request: request, metadata: [:])
+            return await failure(error, request: request, metadata: caller)
         }
+        let metadata = event.metadata.merging(caller) { event, _ in event }
         let context = FunctionContext(logger: logger, clock: clock, request: request)
         do {
             let response = try await handler.handle(event, context: context)
-            return (response, response.isSuccess ? nil : Self.errorMessage(response), event.metadata)
+            return (response, response.isSuccess ? nil : Self.errorMessage(response), metadata)
         } catch {
-            return await failure(error, request: request, metadata: event.metadata)
+            return await failure(error, request: request, metadata: metadata)
         }
     }
 

@@ -44,14 +44,19 @@ public struct LocalOIDCIssuer: @unchecked Sendable {
     ) throws -> String {
         let header: JSONValue = .object(["alg": .string(algorithm), "typ": .string("JWT"), "kid": .string(keyID ?? self.keyID)])
         let claims: JSONValue = .object([
-            "iss": .string(issuer), "aud": .string(audience), "azp": .string("1" + String(email.utf8.count)),
-            "sub": .string("10" + String(abs(email.hashValue % 1_000_000_000))), "email": .string(email),
+            "iss": .string(issuer), "aud": .string(audience), "azp": .string(Self.numericID(email)),
+            "sub": .string(Self.numericID(email)), "email": .string(email),
             "email_verified": .bool(emailVerified), "iat": .integer(issuedAt.secondsSinceEpoch),
             "exp": .integer(issuedAt.secondsSinceEpoch + lifetime),
         ])
         let input = Base64URL.encode(Data(header.rendered().utf8)) + "." + Base64URL.encode(Data(claims.rendered().utf8))
         let signature = try privateKey.signature(for: SHA256.hash(data: Data(input.utf8)), padding: .insecurePKCS1v1_5)
         return input + "." + Base64URL.encode(signature.rawRepresentation)
+    }
+
+    /// A stable numeric id for an account, as Google's `sub` is.
+    static func numericID(_ email: String) -> String {
+        "1" + SHA256.hash(data: Data(email.utf8)).prefix(8).map { String($0 % 10) }.joined() + "0000000000000"
     }
 
     /// Reads n and e from a PKCS#1 RSAPublicKey: SEQUENCE { INTEGER n, INTEGER e }.
