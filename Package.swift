@@ -11,6 +11,9 @@ let package = Package(
     products: [
         .executable(name: "tollgate", targets: ["tollgate"]),
         .executable(name: "stripe-webhook", targets: ["stripe-webhook"]),
+        .executable(name: "auth-validator", targets: ["auth-validator"]),
+        .executable(name: "usage-recorder", targets: ["usage-recorder"]),
+        .executable(name: "quota-reset", targets: ["quota-reset"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -46,6 +49,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "TollgateAuth",
+            dependencies: ["TollgateModel", "TollgateRuntime", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(name: "TollgateDrivers", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateSQLite"]),
 
         // functions/<name>: the handler library; functions/<name>/main: its entry point.
@@ -62,10 +69,44 @@ let package = Package(
         ),
 
         .target(
+            name: "AuthValidator",
+            dependencies: ["TollgateModel", "TollgateRuntime", "TollgateAuth"],
+            path: "functions/auth-validator",
+            exclude: ["main"]
+        ),
+        .executableTarget(
+            name: "auth-validator",
+            dependencies: ["AuthValidator", "TollgateRuntime", "TollgateDrivers"],
+            path: "functions/auth-validator/main"
+        ),
+        .target(
+            name: "UsageRecorder",
+            dependencies: ["TollgateModel", "TollgateRuntime"],
+            path: "functions/usage-recorder",
+            exclude: ["main"]
+        ),
+        .executableTarget(
+            name: "usage-recorder",
+            dependencies: ["UsageRecorder", "TollgateRuntime", "TollgateDrivers"],
+            path: "functions/usage-recorder/main"
+        ),
+        .target(
+            name: "QuotaReset",
+            dependencies: ["TollgateModel", "TollgateRuntime"],
+            path: "functions/quota-reset",
+            exclude: ["main"]
+        ),
+        .executableTarget(
+            name: "quota-reset",
+            dependencies: ["QuotaReset", "TollgateRuntime", "TollgateDrivers"],
+            path: "functions/quota-reset/main"
+        ),
+
+        .target(
             name: "TollgateEmulator",
             dependencies: [
                 "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
-                "TollgateDrivers", "StripeWebhook",
+                "TollgateDrivers", "TollgateAuth", "StripeWebhook", "AuthValidator", "UsageRecorder", "QuotaReset",
             ]
         ),
         .executableTarget(
@@ -80,7 +121,8 @@ let package = Package(
             name: "TollgateTests",
             dependencies: [
                 "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
-                "TollgateDrivers", "TollgateEmulator", "StripeWebhook", "stripe-webhook",
+                "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
+                "auth-validator", "UsageRecorder", "QuotaReset",
             ]
         ),
     ]

@@ -8,12 +8,25 @@ public struct FunctionDeclaration: Sendable, Hashable {
     public var secrets: [String]
     /// Topics the function publishes to.
     public var publishes: [String]
+    /// Push subscriptions besides the trigger (cache invalidation), each to its own path.
+    public var subscriptions: [Subscription]
 
-    public init(name: String, trigger: Trigger, secrets: [String] = [], publishes: [String] = []) {
+    public init(name: String, trigger: Trigger, secrets: [String] = [], publishes: [String] = [], subscriptions: [Subscription] = []) {
         self.name = name
         self.trigger = trigger
         self.secrets = secrets
         self.publishes = publishes
+        self.subscriptions = subscriptions
+    }
+
+    /// A push subscription to `topic`, delivered to `path` with Google's OIDC token.
+    public struct Subscription: Sendable, Hashable {
+        public var topic: String
+        public var path: String
+        public init(topic: String, path: String) {
+            self.topic = topic
+            self.path = path
+        }
     }
 
     public enum Trigger: Sendable, Hashable {

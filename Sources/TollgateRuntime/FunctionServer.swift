@@ -110,6 +110,15 @@ public enum FunctionMain {
         }
     }
 
+    /// The verifier for a public HTTP function's extra push subscriptions, when
+    /// `TOLLGATE_AUDIENCE` and `TOLLGATE_INVOKERS` are set; nil (subscriptions refused) otherwise.
+    public static func subscriptionVerifier(_ configuration: RuntimeConfiguration, clock: any TollgateModel.Clock) -> OIDCVerifier? {
+        guard let audience = configuration.oidcAudience, !configuration.oidcInvokers.isEmpty else { return nil }
+        return OIDCVerifier(
+            issuers: Set(configuration.oidcIssuers), audiences: [audience], allowedEmails: Set(configuration.oidcInvokers),
+            keys: RemoteJWKS(url: configuration.oidcJWKS, clock: clock), clock: clock)
+    }
+
     /// The OIDC verifier a function's configuration asks for, or nil for public HTTP.
     public static func verifier(_ configuration: RuntimeConfiguration, declaration: FunctionDeclaration, clock: any TollgateModel.Clock)
         -> OIDCVerifier?

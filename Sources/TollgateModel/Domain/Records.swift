@@ -24,6 +24,9 @@ public struct APIKeyRecord: Codable, Sendable, Hashable {
 }
 
 /// An account's current quota window: `quotas/{accountId}`.
+///
+/// The limit is fixed when the window starts; an upgrade mid-window raises it at once,
+/// a downgrade waits for the next window (see ``effectiveLimit(entitlements:)``).
 public struct QuotaWindow: Codable, Sendable, Hashable {
     public var start: Timestamp
     public var end: Timestamp
@@ -39,9 +42,19 @@ public struct QuotaWindow: Codable, Sendable, Hashable {
 
     public var remaining: Int64 { max(0, limit - used) }
     public static let collection = "quotas"
+
+    /// The limit in force now: the higher of the window's and the current entitlements'.
+    public func effectiveLimit(entitlements: Entitlements) -> Int64 { max(limit, entitlements.monthlyQuotaUnits) }
+
+    /// The window that follows once this one has ended: the period's window containing
+    /// `now` (idle months are skipped, not replayed), with the entitlements' limit.
+    public static func starting(at now: Timestamp, period: QuotaPeriod, account: Account) -> QuotaWindow {
+        let (start, end) = period.window(containing: now, billing: account.billing)
+        return QuotaWindow(start: start, end: end, limit: account.entitlements.monthlyQuotaUnits, used: 0)
+    }
 }
 
-/// One ledger entry: `usage/{requestId}`.
+/// One ledger entry: `usage/{requestId}`, one per API request the customer's API served.
 public struct UsageRecord: Codable, Sendable, Hashable {
     public var requestId: String
     public var accountId: String
@@ -49,17 +62,50 @@ public struct UsageRecord: Codable, Sendable, Hashable {
     public var time: Timestamp
     public var endpoint: String
     public var units: Int64
+    /// The product's own measures: nodes processed and node-dimension units.
+    public var nodes: Int64
+    public var nodeDimensionUnits: Int64
 
-    public init(requestId: String, accountId: String, keyId: String?, time: Timestamp, endpoint: String, units: Int64) {
+    public init(
+        requestId: String, accountId: String, keyId: String?, time: Timestamp, endpoint: String, units: Int64, nodes: Int64 = 0,
+        nodeDimensionUnits: Int64 = 0
+    ) {
         self.requestId = requestId
         self.accountId = accountId
         self.keyId = keyId
         self.time = time
         self.endpoint = endpoint
         self.units = units
+        self.nodes = nodes
+        self.nodeDimensionUnits = nodeDimensionUnits
     }
 
     public static let collection = "usage"
+}
+
+/// An account's running totals of recorded usage: `usageCounters/{accountId}`, and per
+/// UTC day `usageCounters/{accountId}/days/{YYYY-MM-DD}`.
+public struct UsageCounters: Codable, Sendable, Hashable {
+    public var requests: Int64
+    public var units: Int64
+    public var nodes: Int64
+    public var nodeDimensionUnits: Int64
+
+    public init(requests: Int64 = 0, units: Int64 = 0, nodes: Int64 = 0, nodeDimensionUnits: Int64 = 0) {
+        self.requests = requests
+        self.units = units
+        self.nodes = nodes
+        self.nodeDimensionUnits = nodeDimensionUnits
+    }
+
+    public static let collection = "usageCounters"
+}
+
+/// A Clerk user's account: `users/{clerkUserId}`.
+public struct UserRecord: Codable, Sendable, Hashable {
+    public var accountId: String
+    public init(accountId: String) { self.accountId = accountId }
+    public static let collection = "users"
 }
 
 /// A processed Stripe event: `stripeEvents/{eventId}`, the dedupe marker written in

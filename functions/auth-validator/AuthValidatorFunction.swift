@@ -1,0 +1,199 @@
+import Foundation
+import TollgateAuth
+import TollgateModel
+import TollgateRuntime
+
+/// `auth-validator`: the API gateway asks, for every request, whether to let it
+/// through. It validates an API key or a Clerk session token, checks the account's
+/// status and the endpoint's feature, and consumes quota atomically with the check.
+///
+/// Request: the credential in `X-API-Key` or `Authorization: Bearer`; the cost in
+/// `X-Tollgate-Cost` (default 1; 0 checks without consuming); the endpoint in
+/// `X-Tollgate-Endpoint` (or `X-Original-URI`, `X-Forwarded-Uri`); optionally the
+/// feature in `X-Tollgate-Feature`. Answer: a ``Verdict``.
+public struct AuthValidatorFunction: FunctionHandler {
+    public typealias Event = HTTPEvent
+
+    /// Where `entitlements-changed` is pushed to drop cached entries at once.
+    public static let invalidationPath = "/_tollgate/entitlements-changed"
+
+    public static let declaration = FunctionDeclaration(
+        name: "auth-validator", trigger: .http(authenticated: false, retryingSender: false), secrets: ["TOLLGATE_KEY_PEPPER"],
+        subscriptions: [.init(topic: Topic.entitlementsChanged, path: invalidationPath)])
+    public var declaration: FunctionDeclaration { Self.declaration }
+
+    let resolver: CredentialResolver
+    let quotas: QuotaBook
+    let accounts: MetadataCache<Account>
+    let windows: MetadataCache<QuotaWindow>
+    let endpointFeatures: [(prefix: String, feature: Feature)]
+    let invalidationVerifier: OIDCVerifier?
+
+    public init(configuration: Configuration, store: any DocumentStore, clock: any TollgateModel.Clock, invalidationVerifier: OIDCVerifier?)
+    {
+        let ttl = configuration.cacheTTLSeconds
+        resolver = CredentialResolver(
+            keys: configuration.keys, clerk: configuration.clerk, store: store,
+            keyRecords: MetadataCache(ttlSeconds: ttl, clock: clock), users: MetadataCache(ttlSeconds: ttl, clock: clock))
+        quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
+        accounts = MetadataCache(ttlSeconds: ttl, clock: clock)
+        windows = MetadataCache(ttlSeconds: ttl, clock: clock)
+        endpointFeatures = configuration.endpointFeatures.sorted { $0.prefix.count > $1.prefix.count }
+        self.invalidationVerifier = invalidationVerifier
+    }
+
+    public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
+        let request = event.request
+        if request.path == Self.invalidationPath { return try await invalidate(request) }
+        guard request.method == "GET" || request.method == "POST" else {
+            return .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET or POST")
+        }
+        let now = context.clock.now()
+        guard let cost = Self.cost(request.header("X-Tollgate-Cost")) else {
+            return .rejected(400, code: "INVALID_ARGUMENT", "X-Tollgate-Cost must be a whole number from 0 to 1000000")
+        }
+        let endpoint = request.header("X-Tollgate-Endpoint") ?? request.header("X-Original-URI") ?? request.header("X-Forwarded-Uri") ?? "/"
+        var required: Feature?
+        if let named = request.header("X-Tollgate-Feature") {
+            guard let feature = Feature(rawValue: named) else {
+                return .rejected(400, code: "INVALID_ARGUMENT", "unknown feature \(named)")
+            }
+            required = feature
+        } else {
+            required = endpointFeatures.first { endpoint.hasPrefix($0.prefix) }?.feature
+        }
+        guard
+            let credential = CredentialResolver.credential(
+                authorization: request.header("Authorization"), apiKey: request.header("X-API-Key"))
+        else { return Verdict.refused(.notFound, "no credential: send X-API-Key or Authorization: Bearer", now: now).response }
+
+        let principal: Principal
+        switch try await resolver.resolve(credential, now: now) {
+        case .refused(let refusal): return refusal.response
+        case .principal(let found): principal = found
+        }
+        var verdict = Verdict(
+            code: .valid, accountId: principal.accountId, keyId: principal.keyId, userId: principal.userId, now: now)
+        let feature = required
+        let refusal: @Sendable (Account) -> Verdict.Code? = { account in
+            if !account.entitlements.enabled { return .disabled }
+            if let feature, !account.entitlements.has(feature) { return .forbidden }
+            return nil
+        }
+
+        if cost == 0 {
+            // Check only: served from the cache, never consuming.
+            let account = try await accounts.value(principal.accountId) { try await quotas.account(principal.accountId) }
+            let window = try await windows.value(principal.accountId) { try await quotas.window(for: account, now: now) }
+            verdict.tier = account.tier
+            verdict.entitlements = account.entitlements
+            verdict.quota = QuotaBook.current(window, account: account, period: quotas.period, now: now)
+            if let code = refusal(account) { verdict.code = code }
+            return verdict.response
+        }
+
+        let outcome = try await quotas.consume(cost, accountId: principal.accountId, now: now) { refusal($0) == nil }
+        switch outcome {
+        case .admitted(let account, let window), .exceeded(let account, let window):
+            accounts.store(account.id, account)
+            windows.store(account.id, window)
+            verdict.tier = account.tier
+            verdict.entitlements = account.entitlements
+            verdict.quota = window
+            if case .exceeded = outcome { verdict.code = .usageExceeded }
+        case .refused(let account):
+            accounts.store(account.id, account)
+            verdict.tier = account.tier
+            verdict.entitlements = account.entitlements
+            verdict.code = refusal(account) ?? .forbidden
+        }
+        return verdict.response
+    }
+
+    static func cost(_ text: String?) -> Int64? {
+        guard let text else { return 1 }
+        guard let value = Int64(text.trimmingCharacters(in: .whitespaces)), (0...1_000_000).contains(value) else { return nil }
+        return value
+    }
+
+    /// An `entitlements-changed` push: drops the account's cached entries on this instance.
+    private func invalidate(_ request: FunctionRequest) async throws -> FunctionResponse {
+        guard let verifier = invalidationVerifier else { return .rejected(404, code: "NOT_FOUND", "invalidation is not configured") }
+        guard request.method == "POST" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "Pub/Sub pushes with POST") }
+        _ = try await verifier.verify(authorization: request.header("Authorization"))
+        let message = try PubSubEvent.decode(request).message
+        guard let accountId = try JSONValue.parse(message.data)["accountId"]?.stringValue ?? message.attributes["accountId"] else {
+            throw TollgateError(.invalidArgument, "entitlements-changed message without an accountId")
+        }
+        accounts.remove(accountId)
+        windows.remove(accountId)
+        return FunctionResponse(status: 204)
+    }
+}
+
+extension AuthValidatorFunction {
+    public struct Configuration: Sendable {
+        public var keys: APIKeys
+        public var clerk: ClerkSessionVerifier?
+        public var cacheTTLSeconds: Int64
+        public var quotaPeriod: QuotaPeriod
+        public var catalog: TierCatalog
+        public var endpointFeatures: [(prefix: String, feature: Feature)]
+
+        public init(
+            keys: APIKeys, clerk: ClerkSessionVerifier?, cacheTTLSeconds: Int64 = 30, quotaPeriod: QuotaPeriod = .month,
+            catalog: TierCatalog = .standard, endpointFeatures: [(prefix: String, feature: Feature)] = []
+        ) {
+            self.keys = keys
+            self.clerk = clerk
+            self.cacheTTLSeconds = cacheTTLSeconds
+            self.quotaPeriod = quotaPeriod
+            self.catalog = catalog
+            self.endpointFeatures = endpointFeatures
+        }
+
+        /// From `TOLLGATE_KEY_PEPPER`, `TOLLGATE_CLERK_ISSUER` with `TOLLGATE_CLERK_JWKS_URL` or
+        /// `TOLLGATE_CLERK_PUBLIC_KEY` (PEM) and `TOLLGATE_CLERK_AUTHORIZED_PARTIES`,
+        /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`.
+        public init(environment: Environment, clock: any TollgateModel.Clock) throws {
+            do {
+                keys = try APIKeys(pepper: try environment.required("TOLLGATE_KEY_PEPPER"))
+            } catch is TollgateError {
+                throw ConfigurationError("TOLLGATE_KEY_PEPPER", "must be at least 32 bytes")
+            }
+            if let issuer = environment["TOLLGATE_CLERK_ISSUER"] {
+                let source: any JWKSource
+                if let pem = environment["TOLLGATE_CLERK_PUBLIC_KEY"] {
+                    do { source = StaticJWKS(keys: ["": try RSAPublicKey(pem: pem)]) } catch {
+                        throw ConfigurationError("TOLLGATE_CLERK_PUBLIC_KEY", "is not an RSA public key in PEM")
+                    }
+                } else {
+                    let text = environment["TOLLGATE_CLERK_JWKS_URL"] ?? issuer + "/.well-known/jwks.json"
+                    guard let url = URL(string: text), url.scheme == "https" || url.isFileURL else {
+                        throw ConfigurationError("TOLLGATE_CLERK_JWKS_URL", "must be an https URL")
+                    }
+                    source = RemoteJWKS(url: url, clock: clock)
+                }
+                clerk = ClerkSessionVerifier(
+                    issuer: issuer, authorizedParties: Set(environment.list("TOLLGATE_CLERK_AUTHORIZED_PARTIES")), keys: source,
+                    clock: clock)
+            } else {
+                clerk = nil
+            }
+            cacheTTLSeconds = Int64(try environment.integer("TOLLGATE_CACHE_TTL", default: 30, range: 0...3_600))
+            let period = environment["TOLLGATE_QUOTA_PERIOD"] ?? "month"
+            guard let quotaPeriod = QuotaPeriod(rawValue: period) else {
+                throw ConfigurationError("TOLLGATE_QUOTA_PERIOD", "must be month, day or billing-period")
+            }
+            self.quotaPeriod = quotaPeriod
+            catalog = .standard
+            endpointFeatures = try environment.list("TOLLGATE_ENDPOINT_FEATURES").map { item in
+                let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2, pair[0].hasPrefix("/"), let feature = Feature(rawValue: pair[1]) else {
+                    throw ConfigurationError("TOLLGATE_ENDPOINT_FEATURES", "has a malformed item '\(item)' (want /path=feature)")
+                }
+                return (pair[0], feature)
+            }
+        }
+    }
+}
