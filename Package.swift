@@ -107,12 +107,13 @@ let package = Package(
             dependencies: [
                 "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
                 "TollgateDrivers", "TollgateAuth", "StripeWebhook", "AuthValidator", "UsageRecorder", "QuotaReset",
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
             name: "tollgate",
             dependencies: [
-                "TollgateEmulator", "TollgateDrivers",
+                "TollgateEmulator", "TollgateDrivers", "TollgateAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

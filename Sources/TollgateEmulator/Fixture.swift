@@ -19,6 +19,9 @@ public struct Fixture: Sendable {
     public var start: Timestamp
     public var given: [DocumentPath: [String: FieldValue]]
     public var webhookSecrets: [String]
+    /// API keys to create before the first step; fixtures name them by `ref`, never by value.
+    public var apiKeys: [APIKeySeed]
+    public var quotaPeriod: QuotaPeriod
     public var steps: [Step]
     public var expect: JSONValue
 
@@ -27,8 +30,32 @@ public struct Fixture: Sendable {
         /// Seconds the virtual clock moves before this step; a step that advances starts
         /// a new group, and `--shuffle` reorders only within a group.
         public var advance: Int64
+        /// The function this step is sent to (the fixture's by default).
+        public var function: String?
         public var send: JSONValue
         public var expectedStatus: Int?
+        /// Fields the response's JSON body must have.
+        public var expectedBody: JSONValue?
+
+        public init(
+            index: Int, advance: Int64, function: String? = nil, send: JSONValue, expectedStatus: Int?, expectedBody: JSONValue? = nil
+        ) {
+            self.index = index
+            self.advance = advance
+            self.function = function
+            self.send = send
+            self.expectedStatus = expectedStatus
+            self.expectedBody = expectedBody
+        }
+    }
+
+    /// A key the harness creates with the real key code, so no key is written in a fixture.
+    public struct APIKeySeed: Sendable {
+        public var ref: String
+        public var account: String
+        public var mode: String
+        public var expires: Timestamp?
+        public var revoked: Timestamp?
     }
 
     public static let defaultStart = Timestamp(secondsSinceEpoch: 1_767_225_600)  // 2026-01-01T00:00:00Z
@@ -58,11 +85,27 @@ public struct Fixture: Sendable {
         }
         self.given = given
         webhookSecrets = root["webhookSecrets"]?.arrayValue?.compactMap(\.stringValue) ?? ["current"]
+        apiKeys = try (root["given"]?["apiKeys"]?.arrayValue ?? []).map { seed in
+            guard let ref = seed["ref"]?.stringValue, let account = seed["account"]?.stringValue else {
+                throw fail("given.apiKeys entries need \"ref\" and \"account\"")
+            }
+            func time(_ field: String) throws -> Timestamp? {
+                guard let text = seed[field]?.stringValue else { return nil }
+                guard let time = Timestamp(rfc3339: text) else { throw fail("apiKeys \(ref).\(field) is not RFC 3339") }
+                return time
+            }
+            return APIKeySeed(
+                ref: ref, account: account, mode: seed["mode"]?.stringValue ?? "live", expires: try time("expires"),
+                revoked: try time("revoked"))
+        }
+        let period = root["quotaPeriod"]?.stringValue ?? "month"
+        guard let quotaPeriod = QuotaPeriod(rawValue: period) else { throw fail("quotaPeriod is month, day or billing-period") }
+        self.quotaPeriod = quotaPeriod
         self.steps = try steps.enumerated().map { index, step in
             guard let send = step["send"], send.objectValue?.count == 1 else { throw fail("step \(index + 1) needs one \"send\"") }
             return Step(
-                index: index + 1, advance: step["advance"]?.integerValue ?? 0, send: send,
-                expectedStatus: step["expect"]?["status"]?.integerValue.map(Int.init))
+                index: index + 1, advance: step["advance"]?.integerValue ?? 0, function: step["function"]?.stringValue, send: send,
+                expectedStatus: step["expect"]?["status"]?.integerValue.map(Int.init), expectedBody: step["expect"]?["body"])
         }
         expect = root["expect"] ?? .object([:])
     }

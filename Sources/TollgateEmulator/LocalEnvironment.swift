@@ -1,9 +1,13 @@
+import AuthValidator
 import Foundation
 import Logging
+import QuotaReset
 import StripeWebhook
+import TollgateAuth
 import TollgateDrivers
 import TollgateModel
 import TollgateRuntime
+import UsageRecorder
 
 /// The values the emulator supplies where the cloud has Secret Manager and settings.
 /// They are local stand-ins, never real secrets.
@@ -17,6 +21,13 @@ public enum LocalEnvironment {
     /// The price ids the fixtures use, and their tiers.
     public static let priceTiers = "price_free_monthly=free,price_pro_monthly=pro,price_enterprise_monthly=enterprise,plan_pro_legacy=pro"
 
+    /// The pepper API keys are hashed with locally (a stand-in, never a production value).
+    public static let keyPepper = "tollgate-emulator-local-pepper-not-a-secret"
+
+    /// The emulator's Clerk instance and the origin its sessions are issued to.
+    public static let clerkIssuer = "https://clerk.tollgate.local"
+    public static let clerkAuthorizedParty = "https://app.tollgate.local"
+
     /// The URL each function is served at locally, which is also its OIDC audience.
     public static func url(of function: String) -> String { "http://localhost:8080/\(function)" }
 }
@@ -27,16 +38,36 @@ public struct EmulatedFunction: Sendable {
     public let declaration: FunctionDeclaration
     public let deliver: @Sendable (FunctionRequest) async -> FunctionResponse
 
-    /// Every function Tollgate has, by name.
-    public static let names = [StripeWebhookFunction.declaration.name]
-    public static let declarations = [StripeWebhookFunction.declaration]
+    /// Every function Tollgate has.
+    public static let declarations = [
+        StripeWebhookFunction.declaration, AuthValidatorFunction.declaration, UsageRecorderFunction.declaration,
+        QuotaResetFunction.declaration,
+    ]
+    public static var names: [String] { declarations.map(\.name) }
 
     /// Builds the named function over `ports`.
     /// - Throws: `NOT_FOUND` for an unknown function.
     public static func make(
-        _ name: String, ports: Ports, issuer: LocalOIDCIssuer, webhookSecrets: [String], logger: Logger
+        _ name: String, ports: Ports, issuer: LocalOIDCIssuer, clerk: LocalOIDCIssuer, webhookSecrets: [String],
+        quotaPeriod: QuotaPeriod = .month, logger: Logger
     ) throws -> EmulatedFunction {
         switch name {
+        case AuthValidatorFunction.declaration.name:
+            let verifier = ClerkSessionVerifier(
+                issuer: LocalEnvironment.clerkIssuer, authorizedParties: [LocalEnvironment.clerkAuthorizedParty], keys: clerk.keys,
+                clock: ports.clock)
+            let configuration = AuthValidatorFunction.Configuration(
+                keys: try APIKeys(pepper: LocalEnvironment.keyPepper), clerk: verifier, cacheTTLSeconds: 30, quotaPeriod: quotaPeriod,
+                endpointFeatures: [("/v1/jobs", .asyncJobs), ("/v1/diffusion", .diffusionGating)])
+            let handler = AuthValidatorFunction(
+                configuration: configuration, store: ports.store, clock: ports.clock,
+                invalidationVerifier: localVerifier(for: AuthValidatorFunction.declaration, issuer: issuer, clock: ports.clock))
+            return wrap(handler, ports: ports, issuer: issuer, logger: logger)
+        case UsageRecorderFunction.declaration.name:
+            return wrap(UsageRecorderFunction(store: ports.store), ports: ports, issuer: issuer, logger: logger)
+        case QuotaResetFunction.declaration.name:
+            return wrap(
+                QuotaResetFunction(store: ports.store, period: quotaPeriod, pageSize: 2), ports: ports, issuer: issuer, logger: logger)
         case StripeWebhookFunction.declaration.name:
             let secrets = try webhookSecrets.map { name in
                 guard let secret = LocalEnvironment.webhookSecrets[name] else {
@@ -53,13 +84,19 @@ public struct EmulatedFunction: Sendable {
         }
     }
 
+    /// The runtime's real OIDC check, trusting the local issuer for this function's URL.
+    static func localVerifier(for declaration: FunctionDeclaration, issuer: LocalOIDCIssuer, clock: any TollgateModel.Clock) -> OIDCVerifier
+    {
+        OIDCVerifier(
+            issuers: [LocalOIDCIssuer.issuer], audiences: [LocalEnvironment.url(of: declaration.name)],
+            allowedEmails: [LocalOIDCIssuer.serviceAccount], keys: issuer.keys, clock: clock)
+    }
+
     static func wrap<Handler: FunctionHandler>(_ handler: Handler, ports: Ports, issuer: LocalOIDCIssuer, logger: Logger)
         -> EmulatedFunction
     {
         let declaration = handler.declaration
-        let verifier = OIDCVerifier(
-            issuers: [LocalOIDCIssuer.issuer], audiences: [LocalEnvironment.url(of: declaration.name)],
-            allowedEmails: [LocalOIDCIssuer.serviceAccount], keys: issuer.keys, clock: ports.clock)
+        let verifier = localVerifier(for: declaration, issuer: issuer, clock: ports.clock)
         let host = FunctionHost(
             handler: handler, store: ports.store, clock: ports.clock, verifier: declaration.trigger.requiresOIDC ? verifier : nil,
             logger: logger)

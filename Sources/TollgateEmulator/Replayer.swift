@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TollgateAuth
 import TollgateDrivers
 import TollgateModel
 import TollgateRuntime
@@ -41,10 +42,12 @@ public struct Replayer: Sendable {
 
     let options: Options
     let issuer: LocalOIDCIssuer
+    let clerk: LocalOIDCIssuer
 
     public init(options: Options) throws {
         self.options = options
         issuer = try LocalOIDCIssuer()
+        clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
     }
 
     public func replay(_ fixture: Fixture) async -> Result {
@@ -79,22 +82,48 @@ public struct Replayer: Sendable {
         let publisher = SQLitePublisher(database)
         for topic in Topic.all { try await publisher.createTopic(topic) }
         if !fixture.given.isEmpty { try await ports.store.commit(fixture.given.map { Write.set($0.key, $0.value) }) }
+        let keys = try await seedKeys(fixture, ports: ports)
 
-        let function = try EmulatedFunction.make(
-            fixture.function, ports: ports, issuer: issuer, webhookSecrets: fixture.webhookSecrets, logger: options.logger)
-        let senders = Senders(
-            issuer: issuer, clock: clock, fixtureDirectory: fixture.url.deletingLastPathComponent(), function: function.declaration)
+        var functions: [String: EmulatedFunction] = [:]
+        func function(_ name: String) throws -> EmulatedFunction {
+            if let made = functions[name] { return made }
+            let made = try EmulatedFunction.make(
+                name, ports: ports, issuer: issuer, clerk: clerk, webhookSecrets: fixture.webhookSecrets, quotaPeriod: fixture.quotaPeriod,
+                logger: options.logger)
+            functions[name] = made
+            return made
+        }
+        func senders(for declaration: FunctionDeclaration) -> Senders {
+            Senders(
+                issuer: issuer, clock: clock, fixtureDirectory: fixture.url.deletingLastPathComponent(), function: declaration,
+                clerk: clerk,
+                keys: keys)
+        }
 
         var problems: [String] = []
         var delivery = 0
-        for group in Self.groups(fixture.steps, duplicates: duplicates, seed: seed) {
+        var lastMessage: Int64 = 0
+        let retrying = { (step: Fixture.Step) in
+            (try? function(step.function ?? fixture.function))?.declaration.trigger.senderRetries ?? true
+        }
+        for group in Self.groups(fixture.steps, duplicates: duplicates, seed: seed, repeats: retrying) {
             clock.advance(seconds: group.advance)
             for step in group.steps {
                 delivery += 1
-                let response = await function.deliver(try senders.request(for: step.send, delivery: delivery))
+                let target = try function(step.function ?? fixture.function)
+                let response = await target.deliver(try senders(for: target.declaration).request(for: step.send, delivery: delivery))
                 if let expected = step.expectedStatus, expected != response.status {
                     let detail = (try? JSONValue.parse(response.body))?["error"]?["message"]?.stringValue.map { " (\($0))" } ?? ""
                     problems.append("step \(step.index): expected status \(expected), got \(response.status)\(detail)")
+                }
+                if let expected = step.expectedBody {
+                    let body = try? JSONValue.parse(response.body)
+                    problems += Expectation.differences(expected: expected, actual: body, at: "step \(step.index) body")
+                }
+                // Pub/Sub fan-out: what the step published is pushed to every subscriber.
+                for message in try await publisher.published(after: lastMessage) {
+                    lastMessage = message.sequence
+                    problems += try await fanOut(message, function: function, senders: senders)
                 }
             }
         }
@@ -109,18 +138,64 @@ public struct Replayer: Sendable {
         return Run(problems: problems, state: state)
     }
 
+    /// Creates the fixture's API keys with the real key code; returns them by ref.
+    private func seedKeys(_ fixture: Fixture, ports: Ports) async throws -> [String: String] {
+        guard !fixture.apiKeys.isEmpty else { return [:] }
+        let hasher = try APIKeys(pepper: LocalEnvironment.keyPepper)
+        var keys: [String: String] = [:]
+        for seed in fixture.apiKeys {
+            let key = APIKeys.generate(mode: APIKeys.Mode(rawValue: seed.mode) ?? .live)
+            let record = APIKeyRecord(
+                accountId: seed.account, displayPrefix: APIKeys.displayPrefix(of: key), name: seed.ref, created: fixture.start,
+                expires: seed.expires, revoked: seed.revoked)
+            try await ports.store.create(
+                try DocumentPath(collection: APIKeyRecord.collection, id: hasher.hash(key)), try FieldValueEncoder().encode(record))
+            keys[seed.ref] = key
+        }
+        return keys
+    }
+
+    private func fanOut(
+        _ published: PublishedMessage, function: (String) throws -> EmulatedFunction, senders: (FunctionDeclaration) -> Senders
+    ) async throws -> [String] {
+        var problems: [String] = []
+        let message = PubSubMessage(
+            data: Data(published.message.data), attributes: published.message.attributes, messageId: published.messageId,
+            publishTime: published.publishTime, orderingKey: published.message.orderingKey)
+        for declaration in EmulatedFunction.declarations {
+            var paths = declaration.subscriptions.filter { $0.topic == published.topic }.map(\.path)
+            if case .pubSub(let topic, _, _) = declaration.trigger, topic == published.topic { paths.append("/") }
+            for path in paths {
+                let subscriber = try function(declaration.name)
+                let response = await subscriber.deliver(
+                    try senders(declaration).push(message, topic: published.topic, to: declaration, path: path))
+                // Pub/Sub acknowledges 102, 200, 201, 202 and 204 only.
+                if ![102, 200, 201, 202, 204].contains(response.status) {
+                    problems.append(
+                        "push of \(published.topic) message \(published.messageId) to \(declaration.name)\(path) answered \(response.status)"
+                    )
+                }
+            }
+        }
+        return problems
+    }
+
     struct Group {
         var advance: Int64
         var steps: [Fixture.Step]
     }
 
-    /// Steps in groups: a step that advances the clock starts a new group. Each step is
-    /// repeated `duplicates` times and, with a seed, each group is shuffled.
-    static func groups(_ steps: [Fixture.Step], duplicates: Int, seed: UInt64?) -> [Group] {
+    /// Steps in groups: a step that advances the clock starts a new group. Each step whose
+    /// sender redelivers (Stripe, Pub/Sub, Tasks, Scheduler) is repeated `duplicates` times
+    /// (a gateway's call to auth-validator is a new request each time, never a redelivery)
+    /// and, with a seed, each group is shuffled.
+    static func groups(
+        _ steps: [Fixture.Step], duplicates: Int, seed: UInt64?, repeats: (Fixture.Step) -> Bool = { _ in true }
+    ) -> [Group] {
         var groups: [Group] = []
         for step in steps {
             if groups.isEmpty || step.advance > 0 { groups.append(Group(advance: step.advance, steps: [])) }
-            groups[groups.count - 1].steps += Array(repeating: step, count: max(1, duplicates))
+            groups[groups.count - 1].steps += Array(repeating: step, count: repeats(step) ? max(1, duplicates) : 1)
         }
         guard let seed else { return groups }
         var generator = SeededGenerator(seed: seed)

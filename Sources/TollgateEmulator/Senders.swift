@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import TollgateModel
 import TollgateRuntime
@@ -11,6 +12,9 @@ struct Senders {
     let clock: VirtualClock
     let fixtureDirectory: URL
     let function: FunctionDeclaration
+    /// The emulator's Clerk instance, and the keys the fixture's seeds made (by ref).
+    var clerk: LocalOIDCIssuer? = nil
+    var keys: [String: String] = [:]
 
     func request(for send: JSONValue, delivery: Int) throws -> FunctionRequest {
         guard let (kind, spec) = send.objectValue?.first else { throw TollgateError(.invalidArgument, "empty send") }
@@ -20,7 +24,8 @@ struct Senders {
         case "task": return try task(spec, delivery: delivery)
         case "scheduler": return try scheduler(spec)
         case "http": return try http(spec)
-        default: throw TollgateError(.invalidArgument, "unknown sender \(kind); use stripe, pubsub, task, scheduler or http")
+        case "validate": return try validate(spec)
+        default: throw TollgateError(.invalidArgument, "unknown sender \(kind); use stripe, pubsub, task, scheduler, http or validate")
         }
     }
 
@@ -145,6 +150,91 @@ struct Senders {
         let headers =
             [try bearer(spec), (name: "User-Agent", value: "Google-Cloud-Scheduler")] + run.headers.map { (name: $0.key, value: $0.value) }
         return FunctionRequest(method: "POST", path: "/", headers: headers, body: try body(spec, jsonKey: "body"))
+    }
+
+    /// A gateway's question to auth-validator: a credential (a seeded key by `key` ref, a
+    /// malformed `keyText`, or a Clerk `session`), `cost`, `endpoint`, `feature`.
+    private func validate(_ spec: JSONValue) throws -> FunctionRequest {
+        var credential: String?
+        if let ref = spec["key"]?.stringValue {
+            guard let key = keys[ref] else { throw TollgateError(.invalidArgument, "no seeded key \(ref)") }
+            credential = key
+        } else if let text = spec["keyText"]?.stringValue {
+            credential = text
+        } else if let session = spec["session"] {
+            credential = try sessionToken(session)
+        }
+        var headers: [(name: String, value: String)] = []
+        if let credential {
+            if spec["via"]?.stringValue == "bearer" || spec["session"] != nil {
+                headers.append((name: "Authorization", value: "Bearer \(credential)"))
+            } else {
+                headers.append((name: "X-API-Key", value: credential))
+            }
+        }
+        if let cost = spec["cost"] {
+            headers.append((name: "X-Tollgate-Cost", value: cost.integerValue.map(String.init) ?? cost.stringValue ?? ""))
+        }
+        if let endpoint = spec["endpoint"]?.stringValue { headers.append((name: "X-Tollgate-Endpoint", value: endpoint)) }
+        if let feature = spec["feature"]?.stringValue { headers.append((name: "X-Tollgate-Feature", value: feature)) }
+        return FunctionRequest(method: "POST", path: "/", headers: headers, body: Data())
+    }
+
+    /// A Clerk session token made now; `signer` `stranger`, `hmac-public-key` or `none`
+    /// forges one the ways attackers do.
+    private func sessionToken(_ spec: JSONValue) throws -> String {
+        guard let clerk else { throw TollgateError(.invalidArgument, "no local Clerk instance") }
+        let now = clock.now().secondsSinceEpoch
+        let user = spec["user"]?.stringValue ?? "user_local"
+        var claims: [String: JSONValue] = [
+            "sub": .string(user), "sid": .string("sess_\(user)"),
+            "iss": .string(spec["issuer"]?.stringValue ?? LocalEnvironment.clerkIssuer),
+            "exp": .integer(now + (spec["expiresIn"]?.integerValue ?? 60)), "nbf": .integer(now + (spec["notBefore"]?.integerValue ?? -10)),
+            "iat": .integer(now + (spec["issuedAt"]?.integerValue ?? 0)), "v": .integer(2),
+        ]
+        if spec["azp"] != .null { claims["azp"] = .string(spec["azp"]?.stringValue ?? LocalEnvironment.clerkAuthorizedParty) }
+        let algorithm = spec["alg"]?.stringValue ?? "RS256"
+        let header: JSONValue = .object([
+            "alg": .string(algorithm), "typ": .string("JWT"), "kid": .string(spec["kid"]?.stringValue ?? clerk.keyID),
+        ])
+        switch spec["signer"]?.stringValue ?? "clerk" {
+        case "clerk": return try clerk.sign(header: header, claims: .object(claims))
+        case "stranger": return try Senders.stranger(keyID: clerk.keyID).sign(header: header, claims: .object(claims))
+        case "none":
+            let none: JSONValue = .object(["alg": .string("none"), "typ": .string("JWT")])
+            return Base64URL.encode(Data(none.rendered().utf8)) + "." + Base64URL.encode(Data(JSONValue.object(claims).rendered().utf8))
+                + "."
+        case "hmac-public-key":
+            // The classic confusion attack: HS256 keyed with the verifier's public key.
+            let hs: JSONValue = .object(["alg": .string("HS256"), "typ": .string("JWT"), "kid": .string(clerk.keyID)])
+            let input = Base64URL.encode(Data(hs.rendered().utf8)) + "." + Base64URL.encode(Data(JSONValue.object(claims).rendered().utf8))
+            let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(clerk.publicKeyPEM.utf8)))
+            return input + "." + Base64URL.encode(Data(mac))
+        case let other: throw TollgateError(.invalidArgument, "unknown session signer \(other)")
+        }
+    }
+
+    /// Another key under the real key's id, made once.
+    nonisolated(unsafe) private static var strangerIssuer: LocalOIDCIssuer?
+    private static let strangerLock = NSLock()
+    static func stranger(keyID: String) throws -> LocalOIDCIssuer {
+        try strangerLock.withLock {
+            if let issuer = strangerIssuer { return issuer }
+            let issuer = try LocalOIDCIssuer(keyID: keyID)
+            strangerIssuer = issuer
+            return issuer
+        }
+    }
+
+    /// A push of a published message to a subscriber, as Pub/Sub delivers it.
+    func push(_ message: PubSubMessage, topic: String, to subscriber: FunctionDeclaration, path: String) throws -> FunctionRequest {
+        let envelope = PubSubPushEnvelope(
+            message: message, subscription: "projects/tollgate-local/subscriptions/\(subscriber.name)-\(topic)", deliveryAttempt: 1)
+        let token = try issuer.token(audience: LocalEnvironment.url(of: subscriber.name), issuedAt: clock.now())
+        return FunctionRequest(
+            method: "POST", path: path,
+            headers: [(name: "Authorization", value: "Bearer \(token)"), (name: "Content-Type", value: "application/json")],
+            body: try JSONEncoder().encode(envelope))
     }
 
     private func http(_ spec: JSONValue) throws -> FunctionRequest {

@@ -49,10 +49,28 @@ public struct LocalOIDCIssuer: @unchecked Sendable {
             "email_verified": .bool(emailVerified), "iat": .integer(issuedAt.secondsSinceEpoch),
             "exp": .integer(issuedAt.secondsSinceEpoch + lifetime),
         ])
+        return try sign(header: header, claims: claims)
+    }
+
+    /// Signs any header and claims with the issuer's key (RS256, RS384 or RS512 by the
+    /// header's `alg`, RS256 otherwise): the emulator's stand-in for Clerk uses this too.
+    public func sign(header: JSONValue, claims: JSONValue) throws -> String {
         let input = Base64URL.encode(Data(header.rendered().utf8)) + "." + Base64URL.encode(Data(claims.rendered().utf8))
-        let signature = try privateKey.signature(for: SHA256.hash(data: Data(input.utf8)), padding: .insecurePKCS1v1_5)
+        let data = Data(input.utf8)
+        let signature: _RSA.Signing.RSASignature
+        switch header["alg"]?.stringValue {
+        case "RS384": signature = try privateKey.signature(for: SHA384.hash(data: data), padding: .insecurePKCS1v1_5)
+        case "RS512": signature = try privateKey.signature(for: SHA512.hash(data: data), padding: .insecurePKCS1v1_5)
+        default: signature = try privateKey.signature(for: SHA256.hash(data: data), padding: .insecurePKCS1v1_5)
+        }
         return input + "." + Base64URL.encode(signature.rawRepresentation)
     }
+
+    /// The public key as PEM, for networkless configurations.
+    public var publicKeyPEM: String { privateKey.publicKey.pemRepresentation }
+
+    /// The public key in PKCS#1 DER, the bytes an HMAC-confusion attacker would use as a secret.
+    public var publicKeyDER: Data { privateKey.publicKey.pkcs1DERRepresentation }
 
     /// A stable numeric id for an account, as Google's `sub` is.
     static func numericID(_ email: String) -> String {

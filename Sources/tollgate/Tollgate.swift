@@ -11,7 +11,7 @@ import TollgateSQLite
 struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tollgate's developer tool: replay fixtures, inspect state.",
-        subcommands: [Replay.self, State.self])
+        subcommands: [Replay.self, State.self, Keys.self])
 }
 
 struct Replay: AsyncParsableCommand {
