@@ -23,9 +23,14 @@ public struct APIKeys: Sendable {
         self.pepper = Data(pepper.utf8)
     }
 
-    /// A new random key. Its plaintext exists only in what this returns.
+    /// A new random key from the system's CSPRNG. Its plaintext exists only in what this returns.
     public static func generate(mode: Mode) -> String {
         var generator = SystemRandomNumberGenerator()
+        return generate(mode: mode, using: &generator)
+    }
+
+    /// A key from `generator`: the emulator passes a seeded one so replays are repeatable.
+    public static func generate(mode: Mode, using generator: inout some RandomNumberGenerator) -> String {
         let random = (0..<randomLength).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] }
         return "tg_\(mode.rawValue)_" + String(decoding: random, as: UTF8.self)
     }

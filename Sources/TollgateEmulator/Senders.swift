@@ -102,7 +102,7 @@ struct Senders {
         let envelope = PubSubPushEnvelope(
             message: message, subscription: "projects/tollgate-local/subscriptions/\(function.name)-\(topic)",
             deliveryAttempt: spec["deliveryAttempt"]?.integerValue.map(Int.init))
-        let envelopeJSON = try JSONEncoder().encode(envelope)
+        let envelopeJSON = try Self.encoder.encode(envelope)
         var headers = [try bearer(spec)]
         switch spec["mode"]?.stringValue ?? "push" {
         case "push":
@@ -234,8 +234,15 @@ struct Senders {
         return FunctionRequest(
             method: "POST", path: path,
             headers: [(name: "Authorization", value: "Bearer \(token)"), (name: "Content-Type", value: "application/json")],
-            body: try JSONEncoder().encode(envelope))
+            body: try Self.encoder.encode(envelope))
     }
+
+    /// Sorted keys: the same message is the same bytes in every replay.
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
 
     private func http(_ spec: JSONValue) throws -> FunctionRequest {
         let headers = (spec["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap { key, value in
