@@ -123,7 +123,7 @@ let package = Package(
             dependencies: [
                 "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
                 "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
-                "auth-validator", "UsageRecorder", "QuotaReset",
+                "auth-validator", "UsageRecorder", "QuotaReset", "tollgate",
             ]
         ),
     ]

@@ -16,12 +16,23 @@ public protocol JWKSource: Sendable {
 /// A fixed key set: the emulator's local issuer, or a configured PEM (networkless).
 public struct StaticJWKS: JWKSource {
     let keys: [String: RSAPublicKey]
-    public init(keys: [String: RSAPublicKey]) { self.keys = keys }
+    let single: RSAPublicKey?
+
+    public init(keys: [String: RSAPublicKey]) {
+        self.keys = keys
+        single = nil
+    }
+
+    /// One configured public key (a PEM, networkless): it verifies every token, whatever
+    /// `kid` the token names.
+    public init(only key: RSAPublicKey) {
+        keys = [:]
+        single = key
+    }
 
     public func key(id: String?) async throws -> RSAPublicKey {
+        if let single { return single }
         if let id, let key = keys[id] { return key }
-        // A single configured key (a PEM) also verifies tokens that carry no kid.
-        if id == nil, keys.count == 1, let only = keys.values.first { return only }
         throw TollgateError(.unauthenticated, "unknown signing key \(id ?? "(no kid)")")
     }
 

@@ -164,7 +164,7 @@ extension AuthValidatorFunction {
             if let issuer = environment["TOLLGATE_CLERK_ISSUER"] {
                 let source: any JWKSource
                 if let pem = environment["TOLLGATE_CLERK_PUBLIC_KEY"] {
-                    do { source = StaticJWKS(keys: ["": try RSAPublicKey(pem: pem)]) } catch {
+                    do { source = StaticJWKS(only: try RSAPublicKey(pem: pem)) } catch {
                         throw ConfigurationError("TOLLGATE_CLERK_PUBLIC_KEY", "is not an RSA public key in PEM")
                     }
                 } else {

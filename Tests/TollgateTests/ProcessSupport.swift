@@ -1,0 +1,75 @@
+import Foundation
+import Synchronization
+import Testing
+import TollgateModel
+
+/// A built product of this package, next to the test bundle.
+func productURL(_ name: String) -> URL {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
+}
+
+/// A function executable started on a free port; its JSON log lines are collected.
+final class RunningFunction: Sendable {
+    let process: Process
+    let lines = Recorder<String>()
+    let port: Int
+
+    init(_ product: String, environment: [String: String]) async throws {
+        let binary = productURL(product)
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build it first: swift build --product \(product)")
+        process = Process()
+        process.executableURL = binary
+        process.environment = environment.merging(["PORT": "0"]) { given, _ in given }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let lines = self.lines
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            for line in text.split(separator: "\n") { lines.append(String(line)) }
+        }
+        try process.run()
+        var found: Int?
+        for _ in 0..<200 where found == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            found = lines.all.compactMap { try? JSONValue.parse(Data($0.utf8)) }
+                .first { $0["message"]?.stringValue == "listening" }?["port"]?.stringValue.flatMap { Int($0) }
+        }
+        guard let found else {
+            process.terminate()
+            throw TollgateError(.unavailable, "\(product) did not start: \(lines.all.joined(separator: "\n"))")
+        }
+        port = found
+    }
+
+    var url: URL { URL(string: "http://127.0.0.1:\(port)/")! }
+    var log: String { lines.all.joined(separator: "\n") }
+
+    /// SIGTERM, then waits up to `seconds` for the exit.
+    @discardableResult
+    func stop(within seconds: Int = 10) async throws -> Int32? {
+        process.terminate()
+        let started = ContinuousClock.now
+        while process.isRunning, ContinuousClock.now - started < .seconds(seconds) { try await Task.sleep(for: .milliseconds(20)) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
+
+/// Runs the `tollgate` command line; returns its exit status, standard output and error.
+func runTollgate(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = productURL("tollgate")
+    process.arguments = arguments
+    process.environment = environment
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let errors = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+}
