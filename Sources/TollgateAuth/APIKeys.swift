@@ -5,6 +5,8 @@ import TollgateModel
 /// API keys: `tg_live_` or `tg_test_` and 32 characters of base62 (190 bits from the
 /// system's CSPRNG). Only a keyed hash is stored: HMAC-SHA256 with a pepper held as a
 /// secret (`TOLLGATE_KEY_PEPPER`), so a copy of the database alone cannot test guesses.
+/// The keyed hash is the lookup key itself: no secret is compared in process, and the
+/// timing of a lookup says nothing an attacker can use without the pepper.
 public struct APIKeys: Sendable {
     public enum Mode: String, Sendable, CaseIterable { case live, test }
 
@@ -45,14 +47,6 @@ public struct APIKeys: Sendable {
     /// The document id of a key: its keyed hash, lowercase hex.
     public func hash(_ key: String) -> String {
         HMAC<SHA256>.authenticationCode(for: Data(key.utf8), using: SymmetricKey(data: pepper)).map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// Constant-time comparison of two hashes, so timing never says how much matched.
-    public static func equal(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     public static func displayPrefix(of key: String) -> String { String(key.prefix(displayPrefixLength)) }

@@ -33,15 +33,13 @@ import UsageRecorder
         #expect(!APIKeys.isWellFormed(text))
     }
 
-    @Test func hashes_dependOnThePepper_andCompareInConstantTime() throws {
+    @Test func hashes_dependOnThePepper() throws {
         let key = APIKeys.generate(mode: .live)
         let a = try APIKeys(pepper: String(repeating: "a", count: 32))
         let b = try APIKeys(pepper: String(repeating: "b", count: 32))
         #expect(a.hash(key) == a.hash(key))
         #expect(a.hash(key) != b.hash(key))
         #expect(a.hash(key).count == 64)
-        #expect(APIKeys.equal(a.hash(key), a.hash(key)))
-        #expect(!APIKeys.equal(a.hash(key), b.hash(key)))
         #expect(throws: TollgateError.self) { try APIKeys(pepper: "short") }
     }
 }
