@@ -46,7 +46,7 @@ public struct APIKeys: Sendable {
 
     /// The document id of a key: its keyed hash, lowercase hex.
     public func hash(_ key: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: Data(key.utf8), using: SymmetricKey(data: pepper)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(HMAC<SHA256>.authenticationCode(for: Data(key.utf8), using: SymmetricKey(data: pepper)))
     }
 
     public static func displayPrefix(of key: String) -> String { String(key.prefix(displayPrefixLength)) }

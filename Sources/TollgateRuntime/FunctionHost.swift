@@ -58,7 +58,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         var line: Logger.Metadata = [
             "status": "\(response.status)",
             "latencyMs":
-                "\(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+                "\(Double(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000) / 1000)",
         ]
         for (key, value) in metadata { line[key] = "\(value)" }
         if let reason { line["reason"] = "\(reason)" }
@@ -135,7 +135,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     /// Writes the dead letter under an id derived from the function and the body, so a
     /// redelivery of the same poison lands on the same record.
     private func writeDeadLetter(request: FunctionRequest, reason: String, metadata: [String: String]) async throws -> String {
-        let digest = SHA256.hash(data: request.body).prefix(20).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.encode(SHA256.hash(data: request.body).prefix(20))
         let id = "\(declaration.name)-\(digest)"
         var identifying = metadata
         for name in ["Content-Type", "ce-id", "ce-type", "X-CloudTasks-TaskName", "X-CloudScheduler-JobName"] {

@@ -20,7 +20,7 @@ extension SQLiteDatabase {
                 let data: Data = row["data"]
                 blobs[row["name"]] = .object([
                     "bytes": .integer(Int64(data.count)), "contentType": .string(row["content_type"]),
-                    "sha256": .string(SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()),
+                    "sha256": .string(Hex.encode(SHA256.hash(data: data))),
                 ])
             }
             var tasks: [String: JSONValue] = [:]

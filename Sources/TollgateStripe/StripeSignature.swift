@@ -100,7 +100,7 @@ public struct StripeSigner: Sendable {
     public func signature(timestamp: Int64, body: some DataProtocol) -> String {
         var payload = Data("\(timestamp).".utf8)
         payload.append(contentsOf: body)
-        return HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: key)).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: key)))
     }
 
     /// A whole `Stripe-Signature` header value.

@@ -24,6 +24,7 @@ public struct AuthValidatorFunction: FunctionHandler {
 
     let resolver: CredentialResolver
     let quotas: QuotaBook
+    let combiner: QuotaCombiner
     let accounts: MetadataCache<Account>
     let windows: MetadataCache<QuotaWindow>
     let endpointFeatures: [(prefix: String, feature: Feature)]
@@ -36,6 +37,7 @@ public struct AuthValidatorFunction: FunctionHandler {
             keys: configuration.keys, clerk: configuration.clerk, store: store,
             keyRecords: MetadataCache(ttlSeconds: ttl, clock: clock), users: MetadataCache(ttlSeconds: ttl, clock: clock))
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
+        combiner = QuotaCombiner(book: quotas, clock: clock)
         accounts = MetadataCache(ttlSeconds: ttl, clock: clock)
         windows = MetadataCache(ttlSeconds: ttl, clock: clock)
         endpointFeatures = configuration.endpointFeatures.sorted { $0.prefix.count > $1.prefix.count }
@@ -92,7 +94,7 @@ public struct AuthValidatorFunction: FunctionHandler {
             return verdict.response
         }
 
-        let outcome = try await quotas.consume(cost, accountId: principal.accountId, now: now) { refusal($0) == nil }
+        let outcome = try await combiner.consume(.init(cost: cost) { refusal($0) == nil }, accountId: principal.accountId)
         switch outcome {
         case .admitted(let account, let window), .exceeded(let account, let window):
             accounts.store(account.id, account)

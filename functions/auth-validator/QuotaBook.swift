@@ -1,3 +1,4 @@
+import Synchronization
 import TollgateModel
 
 /// Reads and consumes quota. Consuming is one transaction over the account and its
@@ -34,28 +35,104 @@ struct QuotaBook: Sendable {
         case refused(Account)
     }
 
-    /// Consumes `cost` units if they fit; `check` runs on the fresh account first (a
-    /// refusal there consumes nothing).
-    func consume(_ cost: Int64, accountId: String, now: Timestamp, check: @escaping @Sendable (Account) -> Bool) async throws -> Consumption
-    {
+    /// One request waiting to consume.
+    struct Claim: Sendable {
+        var cost: Int64
+        /// Runs on the fresh account; false refuses the request without consuming.
+        var check: @Sendable (Account) -> Bool
+    }
+
+    /// Decides a batch of claims on one account in one transaction: in order, each claim
+    /// that passes its check and fits is admitted; one write records them all.
+    func decide(_ claims: [Claim], accountId: String, now: Timestamp) async throws -> [Consumption] {
         let accountPath = try DocumentPath(collection: Account.collection, id: accountId)
         let quotaPath = try DocumentPath(collection: QuotaWindow.collection, id: accountId)
         let period = self.period
         let fallback = defaultAccount(accountId)
-        // Contention is expected on a busy account: retry for longer than the default.
+        // Contention across instances is expected on a busy account: retry for longer.
         return try await store.runTransaction(maxAttempts: 30) { transaction in
             let account = try await transaction.get(accountPath)?.decode(Account.self) ?? fallback
             let stored = try await transaction.get(quotaPath)?.decode(QuotaWindow.self)
-            guard check(account) else { return .refused(account) }
             var window = Self.current(stored, account: account, period: period, now: now)
             window.limit = window.effectiveLimit(entitlements: account.entitlements)
-            guard window.used + cost <= window.limit else {
-                if window != stored { try transaction.set(quotaPath, try FieldValueEncoder().encode(window)) }
-                return .exceeded(account, window)
+            var outcomes: [Consumption] = []
+            for claim in claims {
+                if !claim.check(account) {
+                    outcomes.append(.refused(account))
+                } else if window.used + claim.cost <= window.limit {
+                    window.used += claim.cost
+                    outcomes.append(.admitted(account, window))
+                } else {
+                    outcomes.append(.exceeded(account, window))
+                }
             }
-            window.used += cost
-            try transaction.set(quotaPath, try FieldValueEncoder().encode(window))
-            return .admitted(account, window)
+            // A refusal alone never creates a window; a rolled or raised one is kept.
+            let admitted = outcomes.contains { if case .admitted = $0 { true } else { false } }
+            if stored.map({ $0 != window }) ?? admitted { try transaction.set(quotaPath, try FieldValueEncoder().encode(window)) }
+            return outcomes
+        }
+    }
+}
+
+/// Coalesces concurrent claims on the same account in this instance: while one
+/// transaction for an account runs, new claims queue, and the next transaction decides
+/// them all at once. A hot account then costs one transaction per batch instead of one
+/// per request, and the instance never contends with itself.
+final class QuotaCombiner: Sendable {
+    private struct Waiting {
+        var claim: QuotaBook.Claim
+        var continuation: CheckedContinuation<QuotaBook.Consumption, any Error>
+    }
+
+    private struct Line {
+        var running = false
+        var waiting: [Waiting] = []
+    }
+
+    private let book: QuotaBook
+    private let clock: any TollgateModel.Clock
+    private let lines = Mutex<[String: Line]>([:])
+    /// Claims decided in one transaction at most.
+    private let batchLimit = 500
+
+    init(book: QuotaBook, clock: any TollgateModel.Clock) {
+        self.book = book
+        self.clock = clock
+    }
+
+    func consume(_ claim: QuotaBook.Claim, accountId: String) async throws -> QuotaBook.Consumption {
+        try await withCheckedThrowingContinuation { continuation in
+            let start = lines.withLock { lines -> Bool in
+                var line = lines[accountId] ?? Line()
+                line.waiting.append(Waiting(claim: claim, continuation: continuation))
+                let start = !line.running
+                line.running = true
+                lines[accountId] = line
+                return start
+            }
+            if start { Task { await self.drain(accountId) } }
+        }
+    }
+
+    private func drain(_ accountId: String) async {
+        while true {
+            let batch = lines.withLock { lines -> [Waiting] in
+                guard var line = lines[accountId], !line.waiting.isEmpty else {
+                    lines[accountId] = nil
+                    return []
+                }
+                let batch = Array(line.waiting.prefix(batchLimit))
+                line.waiting.removeFirst(batch.count)
+                lines[accountId] = line
+                return batch
+            }
+            if batch.isEmpty { return }
+            do {
+                let outcomes = try await book.decide(batch.map(\.claim), accountId: accountId, now: clock.now())
+                for (waiting, outcome) in zip(batch, outcomes) { waiting.continuation.resume(returning: outcome) }
+            } catch {
+                for waiting in batch { waiting.continuation.resume(throwing: error) }
+            }
         }
     }
 }

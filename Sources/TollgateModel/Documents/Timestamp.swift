@@ -39,10 +39,10 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         let micros = microsecondsSinceEpoch - seconds * 1_000_000
         let (year, month, day) = Self.civil(fromDays: Int(floorDiv(seconds, 86_400)))
         let secondOfDay = Int(seconds - floorDiv(seconds, 86_400) * 86_400)
-        var text = String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day, secondOfDay / 3600,
-            secondOfDay / 60 % 60, secondOfDay % 60)
-        if micros != 0 { text += String(format: ".%06d", micros) }
+        func two(_ n: Int) -> String { Hex.padded(n, width: 2) }
+        var text =
+            "\(Hex.padded(year, width: 4))-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+        if micros != 0 { text += "." + Hex.padded(Int(micros), width: 6) }
         return text + "Z"
     }
 
