@@ -54,6 +54,8 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
             logger[metadataKey: CloudLoggingHandler.traceKey] = "\(trace)"
         }
         let (response, reason, metadata) = await process(request, logger: logger)
+        let level: Logger.Level = response.status >= 500 ? .error : (response.status >= 400 || reason != nil ? .warning : .info)
+        guard logger.logLevel <= level else { return response }
         let elapsed = ContinuousClock.now - started
         var line: Logger.Metadata = [
             "status": "\(response.status)",
@@ -62,7 +64,6 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         ]
         for (key, value) in metadata { line[key] = "\(value)" }
         if let reason { line["reason"] = "\(reason)" }
-        let level: Logger.Level = response.status >= 500 ? .error : (response.status >= 400 || reason != nil ? .warning : .info)
         logger.log(level: level, "\(request.method) \(request.path) \(response.status)", metadata: line)
         return response
     }

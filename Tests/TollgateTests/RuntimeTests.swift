@@ -376,3 +376,14 @@ final class Recorder<Element: Sendable>: Sendable {
     func append(_ item: Element) { items.withLock { $0.append(item) } }
     var all: [Element] { items.withLock { $0 } }
 }
+
+@Suite struct FunctionRequestTests {
+    @Test func headerNames_matchIgnoringASCIICaseOnly() {
+        let request = FunctionRequest(
+            method: "POST", path: "/", headers: [(name: "x-cloudtasks-queuename", value: "q"), (name: "X-A[", value: "bracket")], body: Data())
+        #expect(request.header("X-CloudTasks-QueueName") == "q")
+        #expect(request.header("X-CLOUDTASKS-QUEUENAME") == "q")
+        #expect(request.header("x-a{") == nil, "[ and { differ by the case bit but are not letters")
+        #expect(request.header("X-CloudTasks-QueueNam") == nil)
+    }
+}

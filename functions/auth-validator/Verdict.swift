@@ -49,7 +49,7 @@ public struct Verdict: Sendable, Hashable {
         if let keyId { body["keyId"] = .string(keyId) }
         if let userId { body["userId"] = .string(userId) }
         if let tier { body["tier"] = .string(tier.rawValue) }
-        if let entitlements, let value = try? FieldValueEncoder().encodeValue(entitlements) { body["entitlements"] = value.plainJSON }
+        if let entitlements { body["entitlements"] = entitlements.plainJSON }
         var headers: [String: String] = [:]
         if let quota, let entitlements {
             let limit = quota.effectiveLimit(entitlements: entitlements)

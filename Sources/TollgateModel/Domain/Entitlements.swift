@@ -30,6 +30,14 @@ public struct Entitlements: Codable, Sendable, Hashable {
 
     public func has(_ feature: Feature) -> Bool { enabled && features.contains(feature) }
 
+    /// The plain-JSON form, as documents and verdicts show it.
+    public var plainJSON: JSONValue {
+        .object([
+            "enabled": .bool(enabled), "features": .array(features.map { .string($0.rawValue) }),
+            "monthlyQuotaUnits": .integer(monthlyQuotaUnits), "maxNodes": .integer(maxNodes), "maxDimensions": .integer(maxDimensions),
+        ])
+    }
+
     /// The same entitlements, suspended.
     public var suspended: Entitlements {
         var copy = self
