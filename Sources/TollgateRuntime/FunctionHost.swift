@@ -63,7 +63,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
                 "\(Double(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000) / 1000)",
         ]
         for (key, value) in metadata { line[key] = "\(value)" }
-        if let reason { line["reason"] = "\(reason)" }
+        if let reason = reason ?? (response.isSuccess ? nil : Self.errorMessage(response)) { line["reason"] = "\(reason)" }
         logger.log(level: level, "\(request.method) \(request.path) \(response.status)", metadata: line)
         return response
     }
@@ -100,7 +100,8 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         let context = FunctionContext(logger: logger, clock: clock, request: request)
         do {
             let response = try await handler.handle(event, context: context)
-            return (response, response.isSuccess ? nil : Self.errorMessage(response), metadata)
+            // A handler's own refusal carries its reason in the body, read only if logged.
+            return (response, nil, metadata)
         } catch {
             return await failure(error, request: request, metadata: metadata)
         }

@@ -19,6 +19,10 @@ public final class SQLiteDatabase: Sendable {
         // Another process may hold the write lock; wait for it as Firestore would queue.
         configuration.busyMode = .timeout(10)
         configuration.journalMode = .wal
+        // In WAL mode NORMAL syncs at checkpoints, not at every commit: a crash of the
+        // process loses nothing, a power cut may lose the last commits (never corrupts).
+        // Right for a local fake; Firestore is the durable store.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             if path == ":memory:" {
                 queue = try DatabaseQueue(configuration: configuration)
