@@ -5,16 +5,30 @@ import PackageDescription
 // the drivers registry above the drivers; functions above those; the emulator and the
 // command line on top (see ARCHITECTURE.md).
 
+/// The functions: the name each is deployed as, its handler module, what else it uses.
+let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
+    ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
+    ("auth-validator", "AuthValidator", ["TollgateAuth"]),
+    ("usage-recorder", "UsageRecorder", []),
+    ("quota-reset", "QuotaReset", []),
+]
+
+/// A function is one folder: `functions/<name>` is its handler library (`module`), and
+/// `functions/<name>/main` its entry point, an executable named as deployed.
+func function(_ name: String, module: String, uses: [Target.Dependency]) -> [Target] {
+    [
+        .target(
+            name: module, dependencies: ["TollgateModel", "TollgateRuntime"] + uses, path: "functions/\(name)", exclude: ["main"]),
+        .executableTarget(
+            name: name, dependencies: [.target(name: module), "TollgateRuntime", "TollgateDrivers"], path: "functions/\(name)/main"),
+    ]
+}
+
 let package = Package(
     name: "Tollgate",
     platforms: [.macOS(.v15)],
-    products: [
-        .executable(name: "tollgate", targets: ["tollgate"]),
-        .executable(name: "stripe-webhook", targets: ["stripe-webhook"]),
-        .executable(name: "auth-validator", targets: ["auth-validator"]),
-        .executable(name: "usage-recorder", targets: ["usage-recorder"]),
-        .executable(name: "quota-reset", targets: ["quota-reset"]),
-    ],
+    products: [.executable(name: "tollgate", targets: ["tollgate"])]
+        + functions.map { .executable(name: $0.name, targets: [$0.name]) },
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -54,77 +68,32 @@ let package = Package(
             dependencies: ["TollgateModel", "TollgateRuntime", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "TollgateDrivers", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateSQLite"]),
-
-        // functions/<name>: the handler library; functions/<name>/main: its entry point.
-        .target(
-            name: "StripeWebhook",
-            dependencies: ["TollgateModel", "TollgateRuntime", "TollgateStripe"],
-            path: "functions/stripe-webhook",
-            exclude: ["main"]
-        ),
-        .executableTarget(
-            name: "stripe-webhook",
-            dependencies: ["StripeWebhook", "TollgateRuntime", "TollgateDrivers"],
-            path: "functions/stripe-webhook/main"
-        ),
-
-        .target(
-            name: "AuthValidator",
-            dependencies: ["TollgateModel", "TollgateRuntime", "TollgateAuth"],
-            path: "functions/auth-validator",
-            exclude: ["main"]
-        ),
-        .executableTarget(
-            name: "auth-validator",
-            dependencies: ["AuthValidator", "TollgateRuntime", "TollgateDrivers"],
-            path: "functions/auth-validator/main"
-        ),
-        .target(
-            name: "UsageRecorder",
-            dependencies: ["TollgateModel", "TollgateRuntime"],
-            path: "functions/usage-recorder",
-            exclude: ["main"]
-        ),
-        .executableTarget(
-            name: "usage-recorder",
-            dependencies: ["UsageRecorder", "TollgateRuntime", "TollgateDrivers"],
-            path: "functions/usage-recorder/main"
-        ),
-        .target(
-            name: "QuotaReset",
-            dependencies: ["TollgateModel", "TollgateRuntime"],
-            path: "functions/quota-reset",
-            exclude: ["main"]
-        ),
-        .executableTarget(
-            name: "quota-reset",
-            dependencies: ["QuotaReset", "TollgateRuntime", "TollgateDrivers"],
-            path: "functions/quota-reset/main"
-        ),
-
-        .target(
-            name: "TollgateEmulator",
-            dependencies: [
-                "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
-                "TollgateDrivers", "TollgateAuth", "StripeWebhook", "AuthValidator", "UsageRecorder", "QuotaReset",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
-        ),
-        .executableTarget(
-            name: "tollgate",
-            dependencies: [
-                "TollgateEmulator", "TollgateDrivers", "TollgateAuth",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
-        ),
-
-        .testTarget(
-            name: "TollgateTests",
-            dependencies: [
-                "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
-                "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
-                "auth-validator", "UsageRecorder", "QuotaReset", "tollgate",
-            ]
-        ),
     ]
+        + functions.flatMap { function($0.name, module: $0.module, uses: $0.uses) }
+        + [
+            .target(
+                name: "TollgateEmulator",
+                dependencies: [
+                    "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
+                    "TollgateDrivers", "TollgateAuth", "StripeWebhook", "AuthValidator", "UsageRecorder", "QuotaReset",
+                    .product(name: "Crypto", package: "swift-crypto"),
+                ]
+            ),
+            .executableTarget(
+                name: "tollgate",
+                dependencies: [
+                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth",
+                    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                ]
+            ),
+
+            .testTarget(
+                name: "TollgateTests",
+                dependencies: [
+                    "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
+                    "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
+                    "auth-validator", "UsageRecorder", "QuotaReset", "tollgate",
+                ]
+            ),
+        ]
 )
