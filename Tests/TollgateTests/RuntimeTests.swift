@@ -380,7 +380,8 @@ final class Recorder<Element: Sendable>: Sendable {
 @Suite struct FunctionRequestTests {
     @Test func headerNames_matchIgnoringASCIICaseOnly() {
         let request = FunctionRequest(
-            method: "POST", path: "/", headers: [(name: "x-cloudtasks-queuename", value: "q"), (name: "X-A[", value: "bracket")], body: Data())
+            method: "POST", path: "/", headers: [(name: "x-cloudtasks-queuename", value: "q"), (name: "X-A[", value: "bracket")],
+            body: Data())
         #expect(request.header("X-CloudTasks-QueueName") == "q")
         #expect(request.header("X-CLOUDTASKS-QUEUENAME") == "q")
         #expect(request.header("x-a{") == nil, "[ and { differ by the case bit but are not letters")
