@@ -8,7 +8,7 @@ import PackageDescription
 /// The functions: the name each is deployed as, its handler module, what else it uses.
 let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
-    ("auth-validator", "AuthValidator", ["TollgateAuth"]),
+    ("auth-validator", "AuthValidator", ["TollgateAuth", .product(name: "Logging", package: "swift-log")]),
     ("usage-recorder", "UsageRecorder", []),
     ("quota-reset", "QuotaReset", []),
 ]

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TollgateAuth
 import TollgateModel
 import TollgateRuntime
@@ -46,7 +47,7 @@ public struct AuthValidatorFunction: FunctionHandler {
 
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
         let request = event.request
-        if request.path == Self.invalidationPath { return try await invalidate(request) }
+        if request.path == Self.invalidationPath { return try await invalidate(request, logger: context.logger) }
         guard request.method == "GET" || request.method == "POST" else {
             return .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET or POST")
         }
@@ -119,13 +120,22 @@ public struct AuthValidatorFunction: FunctionHandler {
     }
 
     /// An `entitlements-changed` push: drops the account's cached entries on this instance.
-    private func invalidate(_ request: FunctionRequest) async throws -> FunctionResponse {
+    /// A message it cannot read is acknowledged (and logged): redelivering it would not
+    /// help, and the TTL bounds what a lost invalidation costs.
+    private func invalidate(_ request: FunctionRequest, logger: Logger) async throws -> FunctionResponse {
         guard let verifier = invalidationVerifier else { return .rejected(404, code: "NOT_FOUND", "invalidation is not configured") }
         guard request.method == "POST" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "Pub/Sub pushes with POST") }
         _ = try await verifier.verify(authorization: request.header("Authorization"))
-        let message = try PubSubEvent.decode(request).message
-        guard let accountId = try JSONValue.parse(message.data)["accountId"]?.stringValue ?? message.attributes["accountId"] else {
-            throw TollgateError(.invalidArgument, "entitlements-changed message without an accountId")
+        let accountId: String
+        do {
+            let message = try PubSubEvent.decode(request).message
+            guard let id = (try? JSONValue.parse(message.data))?["accountId"]?.stringValue ?? message.attributes["accountId"] else {
+                throw TollgateError(.invalidArgument, "entitlements-changed message without an accountId")
+            }
+            accountId = id
+        } catch {
+            logger.warning("unreadable entitlements-changed message acknowledged", metadata: ["reason": "\(error)"])
+            return FunctionResponse(status: 204)
         }
         accounts.remove(accountId)
         windows.remove(accountId)
