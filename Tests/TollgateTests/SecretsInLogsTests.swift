@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import Testing
+import TollgateEmulator
+import TollgateModel
+import TollgateRuntime
+
+/// Secrets, keys and tokens never reach a log line: every fixture is replayed with the
+/// functions logging at debug level, and every line is searched.
+@Suite(.serialized) struct SecretsInLogsTests {
+    static let forbidden = [
+        #"tg_(live|test)_[0-9A-Za-z]{32}"#,  // a whole API key
+        #"whsec_"#,  // a webhook secret
+        #"eyJ[0-9A-Za-z_-]{10,}\.eyJ"#,  // a JWT
+        NSRegularExpression.escapedPattern(for: LocalEnvironment.keyPepper),
+    ].map { try! NSRegularExpression(pattern: $0) }
+
+    @Test func thePatterns_catchWhatTheyAreFor() throws {
+        let samples = [
+            "key=tg_live_" + String(repeating: "a", count: 32), "whsec_tollgate_emulator_current",
+            try sharedIssuer.token(audience: "a", issuedAt: Timestamp(secondsSinceEpoch: 0)), "p=" + LocalEnvironment.keyPepper,
+        ]
+        for (pattern, sample) in zip(Self.forbidden, samples) {
+            #expect(pattern.firstMatch(in: sample, range: NSRange(sample.startIndex..., in: sample)) != nil, "\(pattern.pattern)")
+        }
+        #expect(Self.forbidden[0].firstMatch(in: "keyId=tg_live_AbCd", range: NSRange(location: 0, length: 18)) == nil)
+    }
+
+    @Test func noFixtureLogsAKeyASecretOrAToken() async throws {
+        let sink = LogSink(capturing: true)
+        var logger = Logger(label: "replay") { label in CloudLoggingHandler(label: label, format: .json, project: nil, sink: sink) }
+        logger.logLevel = .debug
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-secrets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let replayer = try Replayer(options: .init(stateDirectory: directory, logger: logger))
+        for (url, name) in try Fixture.discover([packageRoot.appendingPathComponent("events").path]) {
+            _ = await replayer.replay(try Fixture(url: url, name: name))
+        }
+        let lines = sink.captured
+        #expect(lines.count > 200, "the fixtures log their deliveries")
+        for line in lines {
+            for pattern in Self.forbidden where pattern.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) != nil {
+                Issue.record("a log line matches \(pattern.pattern): \(line.prefix(200))")
+            }
+        }
+    }
+}
+
+@Suite(.serialized) struct StartupConfigurationTests {
+    @Test func missingSetting_stopsStartUp_withOneLineNamingIt() throws {
+        let process = Process()
+        process.executableURL = productURL("auth-validator")
+        process.environment = ["PORT": "0", "TOLLGATE_STORE": "sqlite::memory:"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        #expect(text == "auth-validator: configuration: TOLLGATE_KEY_PEPPER is not set\n")
+    }
+}
