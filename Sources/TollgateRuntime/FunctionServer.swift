@@ -123,9 +123,6 @@ public enum FunctionMain {
     public static func verifier(_ configuration: RuntimeConfiguration, declaration: FunctionDeclaration, clock: any TollgateModel.Clock)
         -> OIDCVerifier?
     {
-        guard declaration.trigger.requiresOIDC, let audience = configuration.oidcAudience else { return nil }
-        return OIDCVerifier(
-            issuers: Set(configuration.oidcIssuers), audiences: [audience], allowedEmails: Set(configuration.oidcInvokers),
-            keys: RemoteJWKS(url: configuration.oidcJWKS, clock: clock), clock: clock)
+        declaration.trigger.requiresOIDC ? subscriptionVerifier(configuration, clock: clock) : nil
     }
 }
