@@ -79,12 +79,12 @@ public struct SQLiteDocumentStore: DocumentStore {
         let rows = try Row.fetchCursor(
             db, sql: "SELECT id, fields, create_time, update_time FROM documents WHERE collection = ?",
             arguments: [query.collection])
-        var matches: [DocumentSnapshot] = []
+        var selection = DocumentQuery.Selection(query)
         while let row = try rows.next() {
             let snapshot = try snapshot(try DocumentPath(collection: query.collection, id: row["id"]), row)
-            if query.matches(snapshot.fields) { matches.append(snapshot) }
+            if query.matches(snapshot.fields) { selection.offer(snapshot) }
         }
-        return query.arrange(matches)
+        return selection.result
     }
 
     static func validate(reads: [DocumentPath: Timestamp?], queries: [(DocumentQuery, [DocumentPath: Timestamp])], _ db: Database) throws {

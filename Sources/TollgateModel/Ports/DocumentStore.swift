@@ -295,31 +295,59 @@ public struct DocumentQuery: Sendable, Hashable {
     /// Sorts, applies the cursor and the limit: the in-memory half of a query, shared
     /// by every driver that cannot push it down.
     public func arrange(_ documents: [DocumentSnapshot]) -> [DocumentSnapshot] {
-        let orders = effectiveOrders
-        func key(_ doc: DocumentSnapshot, _ order: Order) -> FieldValue {
-            order.field.description == "__name__" ? .string(doc.path.description) : doc.fields.value(at: order.field) ?? .null
+        var selection = Selection(self)
+        for document in documents { selection.offer(document) }
+        return selection.result
+    }
+
+    /// The in-memory half of a query, fed one matching document at a time: it keeps only
+    /// what the cursor and the limit let through, so a page of 200 over a million
+    /// documents holds 200, not a million.
+    public struct Selection: Sendable {
+        private let query: DocumentQuery
+        private let orders: [Order]
+        private var kept: [(document: DocumentSnapshot, key: [FieldValue])] = []
+
+        public init(_ query: DocumentQuery) {
+            self.query = query
+            orders = query.effectiveOrders
         }
-        func compare(_ a: [FieldValue], _ b: [FieldValue]) -> Int {
+
+        public mutating func offer(_ document: DocumentSnapshot) {
+            let key = orders.map { order in
+                order.field.description == "__name__" ? .string(document.path.description) : document.fields.value(at: order.field) ?? .null
+            }
+            if let start = query.start {
+                let c = compare(key, start.values)
+                if start.before ? c < 0 : c <= 0 { return }
+            }
+            if let limit = query.limit, kept.count == limit {
+                guard let last = kept.last, compare(key, last.key) < 0 else { return }
+                kept.removeLast()
+            }
+            // Binary search for the first kept entry that sorts after this one.
+            var low = 0
+            var high = kept.count
+            while low < high {
+                let mid = (low + high) / 2
+                if compare(kept[mid].key, key) <= 0 { low = mid + 1 } else { high = mid }
+            }
+            kept.insert((document, key), at: low)
+        }
+
+        public var result: [DocumentSnapshot] { kept.map(\.document) }
+
+        private func compare(_ a: [FieldValue], _ b: [FieldValue]) -> Int {
             for (index, order) in orders.enumerated() where index < a.count && index < b.count {
-                let c = order.field.description == "__name__" ? compareNames(a[index], b[index]) : FieldValue.compare(a[index], b[index])
+                let c =
+                    order.field.description == "__name__" ? query.compareNames(a[index], b[index]) : FieldValue.compare(a[index], b[index])
                 if c != 0 { return order.descending ? -c : c }
             }
             return 0
         }
-        var sorted = documents.map { doc in (doc, orders.map { key(doc, $0) }) }
-        sorted.sort { compare($0.1, $1.1) < 0 }
-        if let start {
-            sorted.removeAll { entry in
-                let c = compare(entry.1, start.values)
-                return start.before ? c < 0 : c <= 0
-            }
-        }
-        var result = sorted.map(\.0)
-        if let limit, result.count > limit { result.removeLast(result.count - limit) }
-        return result
     }
 
-    private func compareNames(_ a: FieldValue, _ b: FieldValue) -> Int {
+    fileprivate func compareNames(_ a: FieldValue, _ b: FieldValue) -> Int {
         guard case .string(let x) = a, case .string(let y) = b,
             let l = try? DocumentPath(x), let r = try? DocumentPath(y)
         else { return FieldValue.compare(a, b) }
