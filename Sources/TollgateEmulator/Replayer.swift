@@ -43,11 +43,13 @@ public struct Replayer: Sendable {
     let options: Options
     let issuer: LocalOIDCIssuer
     let clerk: LocalOIDCIssuer
+    let stranger: LocalOIDCIssuer
 
     public init(options: Options) throws {
         self.options = options
         issuer = try LocalOIDCIssuer()
         clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
+        stranger = try LocalOIDCIssuer(keyID: clerk.keyID)
     }
 
     public func replay(_ fixture: Fixture) async -> Result {
@@ -96,8 +98,7 @@ public struct Replayer: Sendable {
         func senders(for declaration: FunctionDeclaration) -> Senders {
             Senders(
                 issuer: issuer, clock: clock, fixtureDirectory: fixture.url.deletingLastPathComponent(), function: declaration,
-                clerk: clerk,
-                keys: keys)
+                clerk: clerk, stranger: stranger, keys: keys)
         }
 
         var problems: [String] = []

@@ -14,6 +14,8 @@ struct Senders {
     let function: FunctionDeclaration
     /// The emulator's Clerk instance, and the keys the fixture's seeds made (by ref).
     var clerk: LocalOIDCIssuer? = nil
+    /// Another key under the Clerk key's id: what a forger signs with.
+    var stranger: LocalOIDCIssuer? = nil
     var keys: [String: String] = [:]
 
     func request(for send: JSONValue, delivery: Int) throws -> FunctionRequest {
@@ -199,7 +201,9 @@ struct Senders {
         ])
         switch spec["signer"]?.stringValue ?? "clerk" {
         case "clerk": return try clerk.sign(header: header, claims: .object(claims))
-        case "stranger": return try Senders.stranger(keyID: clerk.keyID).sign(header: header, claims: .object(claims))
+        case "stranger":
+            guard let stranger else { throw TollgateError(.invalidArgument, "no stranger key to forge with") }
+            return try stranger.sign(header: header, claims: .object(claims))
         case "none":
             let none: JSONValue = .object(["alg": .string("none"), "typ": .string("JWT")])
             return Base64URL.encode(Data(none.rendered().utf8)) + "." + Base64URL.encode(Data(JSONValue.object(claims).rendered().utf8))
@@ -211,18 +215,6 @@ struct Senders {
             let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(clerk.publicKeyPEM.utf8)))
             return input + "." + Base64URL.encode(Data(mac))
         case let other: throw TollgateError(.invalidArgument, "unknown session signer \(other)")
-        }
-    }
-
-    /// Another key under the real key's id, made once.
-    nonisolated(unsafe) private static var strangerIssuer: LocalOIDCIssuer?
-    private static let strangerLock = NSLock()
-    static func stranger(keyID: String) throws -> LocalOIDCIssuer {
-        try strangerLock.withLock {
-            if let issuer = strangerIssuer { return issuer }
-            let issuer = try LocalOIDCIssuer(keyID: keyID)
-            strangerIssuer = issuer
-            return issuer
         }
     }
 

@@ -69,9 +69,6 @@ public struct LocalOIDCIssuer: @unchecked Sendable {
     /// The public key as PEM, for networkless configurations.
     public var publicKeyPEM: String { privateKey.publicKey.pemRepresentation }
 
-    /// The public key in PKCS#1 DER, the bytes an HMAC-confusion attacker would use as a secret.
-    public var publicKeyDER: Data { privateKey.publicKey.pkcs1DERRepresentation }
-
     /// A stable numeric id for an account, as Google's `sub` is.
     static func numericID(_ email: String) -> String {
         "1" + SHA256.hash(data: Data(email.utf8)).prefix(8).map { String($0 % 10) }.joined() + "0000000000000"
