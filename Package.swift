@@ -11,6 +11,9 @@ let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("auth-validator", "AuthValidator", ["TollgateAuth", .product(name: "Logging", package: "swift-log")]),
     ("usage-recorder", "UsageRecorder", []),
     ("quota-reset", "QuotaReset", []),
+    ("usage-export", "UsageExport", ["TollgateExport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+    ("usage-report", "UsageReport", ["TollgateStripe", .product(name: "Crypto", package: "swift-crypto")]),
+    ("cleanup", "Cleanup", ["TollgateExport"]),
 ]
 
 /// A function is one folder: `functions/<name>` is its handler library (`module`), and
@@ -20,7 +23,7 @@ func function(_ name: String, module: String, uses: [Target.Dependency]) -> [Tar
         .target(
             name: module, dependencies: ["TollgateModel", "TollgateRuntime"] + uses, path: "functions/\(name)", exclude: ["main"]),
         .executableTarget(
-            name: name, dependencies: [.target(name: module), "TollgateRuntime", "TollgateDrivers"], path: "functions/\(name)/main"),
+            name: name, dependencies: [.target(name: module), "TollgateRuntime", "TollgateDrivers"] + uses, path: "functions/\(name)/main"),
     ]
 }
 
@@ -40,6 +43,14 @@ let package = Package(
     ],
     targets: [
         .target(name: "TollgateModel"),
+        // The system libraries, through typed C wrappers (variadic and macro APIs).
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "TollgateHTTP", dependencies: ["TollgateModel", "CCurl"]),
+        .target(
+            name: "TollgateExport",
+            dependencies: ["TollgateModel", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "TollgateRuntime",
             dependencies: [
@@ -54,7 +65,7 @@ let package = Package(
         ),
         .target(
             name: "TollgateStripe",
-            dependencies: ["TollgateModel", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["TollgateModel", "TollgateHTTP", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "TollgateSQLite",
@@ -75,14 +86,16 @@ let package = Package(
                 name: "TollgateEmulator",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
-                    "TollgateDrivers", "TollgateAuth", "StripeWebhook", "AuthValidator", "UsageRecorder", "QuotaReset",
+                    "TollgateDrivers", "TollgateAuth", "TollgateExport", "StripeWebhook", "AuthValidator", "UsageRecorder",
+                    "QuotaReset", "UsageExport", "UsageReport", "Cleanup",
                     .product(name: "Crypto", package: "swift-crypto"),
+                    .product(name: "Hummingbird", package: "hummingbird"),
                 ]
             ),
             .executableTarget(
                 name: "tollgate",
                 dependencies: [
-                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth",
+                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth", "TollgateExport", "UsageExport", "Cleanup",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ]
             ),
@@ -92,7 +105,8 @@ let package = Package(
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
                     "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
-                    "auth-validator", "UsageRecorder", "QuotaReset", "tollgate",
+                    "auth-validator", "UsageRecorder", "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateExport",
+                    "TollgateHTTP", "tollgate", "usage-export", "usage-report", "cleanup",
                 ]
             ),
         ]

@@ -66,7 +66,7 @@ enum Expectation {
         for path in Set(a.keys).union(b.keys).sorted() where a[path] != b[path] {
             lines.append("\(path): plain \(a[path]?.rendered() ?? "absent"); perturbed \(b[path]?.rendered() ?? "absent")")
         }
-        for key in ["objects", "tasks"] where plain[key] != other[key] { lines.append("\(key) differ") }
+        for key in ["objects", "tasks", "stripeMeterEvents"] where plain[key] != other[key] { lines.append("\(key) differ") }
         return lines
     }
 }

@@ -1,13 +1,18 @@
 import AuthValidator
+import Cleanup
 import Foundation
 import Logging
 import QuotaReset
 import StripeWebhook
 import TollgateAuth
 import TollgateDrivers
+import TollgateExport
 import TollgateModel
 import TollgateRuntime
+import TollgateStripe
+import UsageExport
 import UsageRecorder
+import UsageReport
 
 /// The values the emulator supplies where the cloud has Secret Manager and settings.
 /// They are local stand-ins, never real secrets.
@@ -28,6 +33,9 @@ public enum LocalEnvironment {
     public static let clerkIssuer = "https://clerk.tollgate.local"
     public static let clerkAuthorizedParty = "https://app.tollgate.local"
 
+    /// The Ed25519 key exports are signed with locally (32 bytes, base64; never production).
+    public static let exportSigningKey = Data(Array("tollgate-emulator-export-key-v1!".utf8)).base64EncodedString()
+
     /// The URL each function is served at locally, which is also its OIDC audience.
     public static func url(of function: String) -> String { "http://localhost:8080/\(function)" }
 }
@@ -41,7 +49,7 @@ public struct EmulatedFunction: Sendable {
     /// Every function Tollgate has.
     public static let declarations = [
         StripeWebhookFunction.declaration, AuthValidatorFunction.declaration, UsageRecorderFunction.declaration,
-        QuotaResetFunction.declaration,
+        QuotaResetFunction.declaration, UsageExportFunction.declaration, UsageReportFunction.declaration, CleanupFunction.declaration,
     ]
     public static var names: [String] { declarations.map(\.name) }
 
@@ -49,9 +57,28 @@ public struct EmulatedFunction: Sendable {
     /// - Throws: `NOT_FOUND` for an unknown function.
     public static func make(
         _ name: String, ports: Ports, issuer: LocalOIDCIssuer, clerk: LocalOIDCIssuer, webhookSecrets: [String],
-        quotaPeriod: QuotaPeriod = .month, logger: Logger
+        quotaPeriod: QuotaPeriod = .month, stripeBaseURL: String = "http://127.0.0.1:1", logger: Logger
     ) throws -> EmulatedFunction {
         switch name {
+        case UsageExportFunction.declaration.name:
+            let exporter = UsageExporter(
+                configuration: .init(
+                    partRecords: 1_000, pageSize: 50, reportQueue: Queue.usageReports,
+                    reportURL: LocalEnvironment.url(of: UsageReportFunction.declaration.name)),
+                store: ports.store, blobs: ports.blobs, tasks: ports.tasks,
+                signer: try ExportSigner(base64: LocalEnvironment.exportSigningKey),
+                clock: ports.clock)
+            return wrap(UsageExportFunction(exporter: exporter), ports: ports, issuer: issuer, logger: logger)
+        case UsageReportFunction.declaration.name:
+            // No in-call retries: the queue's retries are what the emulator shows.
+            let stripe = StripeClient(
+                configuration: .init(baseURL: stripeBaseURL, apiKey: StripeFakeServer.apiKey, maxNetworkRetries: 0, timeout: .seconds(10)))
+            return wrap(UsageReportFunction(store: ports.store, billing: stripe), ports: ports, issuer: issuer, logger: logger)
+        case CleanupFunction.declaration.name:
+            let handler = CleanupFunction(
+                store: ports.store, blobs: ports.blobs, layout: ExportLayout(), retention: Retention(ledgerDays: 35, exportDays: 60),
+                pageSize: 50)
+            return wrap(handler, ports: ports, issuer: issuer, logger: logger)
         case AuthValidatorFunction.declaration.name:
             let verifier = ClerkSessionVerifier(
                 issuer: LocalEnvironment.clerkIssuer, authorizedParties: [LocalEnvironment.clerkAuthorizedParty], keys: clerk.keys,

@@ -85,13 +85,17 @@ public struct Replayer: Sendable {
         for topic in Topic.all { try await publisher.createTopic(topic) }
         if !fixture.given.isEmpty { try await ports.store.commit(fixture.given.map { Write.set($0.key, $0.value) }) }
         let keys = try await seedKeys(fixture, ports: ports)
+        let stripe = StripeFakeServer(database)
+        let stripeURL = try await stripe.start(logger: Logger(label: "tollgate.stripe-fake", factory: { _ in SwiftLogNoOpLogHandler() }))
+        defer { stripe.stop() }
+        let queue = SQLiteTaskQueue(database)
 
         var functions: [String: EmulatedFunction] = [:]
         func function(_ name: String) throws -> EmulatedFunction {
             if let made = functions[name] { return made }
             let made = try EmulatedFunction.make(
                 name, ports: ports, issuer: issuer, clerk: clerk, webhookSecrets: fixture.webhookSecrets, quotaPeriod: fixture.quotaPeriod,
-                logger: options.logger)
+                stripeBaseURL: stripeURL, logger: options.logger)
             functions[name] = made
             return made
         }
@@ -112,6 +116,10 @@ public struct Replayer: Sendable {
             clock.advance(seconds: group.advance)
             for step in group.steps {
                 delivery += 1
+                if try Self.control(step.send, stripe: stripe) {
+                    problems += try await dispatchTasks(queue, clock: clock, function: function, senders: senders)
+                    continue
+                }
                 let target = try function(step.function ?? fixture.function)
                 let response = await target.deliver(try senders(for: target.declaration).request(for: step.send, delivery: delivery))
                 if let expected = step.expectedStatus, expected != response.status {
@@ -128,6 +136,7 @@ public struct Replayer: Sendable {
                     lastMessage = message.sequence
                     problems += try await fanOut(message, function: function, senders: senders)
                 }
+                problems += try await dispatchTasks(queue, clock: clock, function: function, senders: senders)
             }
         }
         let state = try await database.stateDump()
@@ -139,6 +148,55 @@ public struct Replayer: Sendable {
         }
         problems += Expectation.check(fixture.expect, state: state, published: published)
         return Run(problems: problems, state: state)
+    }
+
+    /// Steps that drive the emulated cloud rather than a function: `tick` (only lets time
+    /// pass, so due tasks run) and `stripeOutage` (the Stripe fake fails the next
+    /// `requests` calls with `status`). - Returns: whether the step was one.
+    static func control(_ send: JSONValue, stripe: StripeFakeServer) throws -> Bool {
+        guard let (kind, spec) = send.objectValue?.first else { return false }
+        switch kind {
+        case "tick": return true
+        case "stripeOutage":
+            stripe.fail(next: Int(spec["requests"]?.integerValue ?? 1), status: Int(spec["status"]?.integerValue ?? 500))
+            return true
+        default: return false
+        }
+    }
+
+    /// Cloud Tasks: runs every queued task whose time has come, as the queue would (its
+    /// headers, an OIDC token, the target's RetryConfig and `Retry-After` on 429/503),
+    /// until none is due at the current virtual time.
+    private func dispatchTasks(
+        _ queue: SQLiteTaskQueue, clock: VirtualClock, function: (String) throws -> EmulatedFunction,
+        senders: (FunctionDeclaration) -> Senders
+    ) async throws -> [String] {
+        var problems: [String] = []
+        while true {
+            let due = try await queue.due(at: clock.now())
+            if due.isEmpty { return problems }
+            for queued in due {
+                let name = URL(string: queued.task.url)?.lastPathComponent ?? ""
+                guard let declaration = EmulatedFunction.declarations.first(where: { $0.name == name }),
+                    case .cloudTasks(_, let maxAttempts) = declaration.trigger
+                else {
+                    problems.append("task \(queued.task.name ?? "") targets \(queued.task.url), which no Cloud Tasks function serves")
+                    try await queue.recordAttempt(queue: queued.queue, name: queued.task.name ?? "", status: 404, retryAt: nil)
+                    continue
+                }
+                let response = try await function(name).deliver(try senders(declaration).queued(queued))
+                let retry = TaskRetryConfig(maxAttempts: maxAttempts)
+                var retryAt: Timestamp?
+                if !(200..<300).contains(response.status), retry.allowsAnother(after: queued.retries + 1) {
+                    var delay = retry.backoff(retry: queued.retries + 1)
+                    if [429, 503].contains(response.status), let after = response.headers["Retry-After"].flatMap({ Int64($0) }) {
+                        delay = max(delay, after)
+                    }
+                    retryAt = Timestamp(secondsSinceEpoch: clock.now().secondsSinceEpoch + delay)
+                }
+                try await queue.recordAttempt(queue: queued.queue, name: queued.task.name ?? "", status: response.status, retryAt: retryAt)
+            }
+        }
     }
 
     /// Creates the fixture's API keys with the real key code; returns them by ref.

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import TollgateModel
 import TollgateRuntime
+import TollgateSQLite
 import TollgateStripe
 
 /// Wraps a fixture's payload as its real sender would: Stripe signs it; Pub/Sub wraps it
@@ -142,6 +143,21 @@ struct Senders {
         let headers =
             [try bearer(spec), (name: "Content-Type", value: "application/json")] + metadata.headers.map { (name: $0.key, value: $0.value) }
         return FunctionRequest(method: "POST", path: "/", headers: headers, body: try body(spec, jsonKey: "body"))
+    }
+
+    /// An attempt of a queued task, as Cloud Tasks dispatches it: the task's headers and
+    /// body, the `X-CloudTasks-*` set for this attempt, an OIDC token for its URL.
+    func queued(_ queued: SQLiteTaskQueue.QueuedTask) throws -> FunctionRequest {
+        let metadata = CloudTasksRequest(
+            queueName: queued.queue, taskName: queued.task.name ?? "", retryCount: queued.retries, executionCount: queued.responses,
+            eta: Double(queued.task.scheduleTime?.secondsSinceEpoch ?? clock.now().secondsSinceEpoch), previousResponse: queued.lastStatus,
+            retryReason: queued.lastStatus.map { $0 == 429 || $0 == 503 ? "UNAVAILABLE" : "HTTP_ERROR" })
+        let token = try issuer.token(audience: queued.task.url, issuedAt: clock.now())
+        let headers =
+            [(name: "Authorization", value: "Bearer \(token)")]
+            + queued.task.headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
+            + metadata.headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
+        return FunctionRequest(method: "POST", path: "/", headers: headers, body: Data(queued.task.body))
     }
 
     private func scheduler(_ spec: JSONValue) throws -> FunctionRequest {

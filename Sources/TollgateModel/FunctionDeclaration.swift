@@ -76,3 +76,9 @@ public enum Topic {
     public static let usageEvents = "usage-events"
     public static let all = [entitlementsChanged, usageEvents]
 }
+
+/// The Cloud Tasks queues Tollgate's functions enqueue to.
+public enum Queue {
+    /// One task per account and exported day, for `usage-report`.
+    public static let usageReports = "usage-reports"
+}

@@ -2,8 +2,11 @@ import Foundation
 import GRDB
 import TollgateModel
 
-/// The `BlobStore` fake: whole objects with Cloud Storage's generation numbers and
-/// `ifGenerationMatch` preconditions (0 = must not exist).
+/// The `BlobStore` fake: objects with Cloud Storage's generation numbers and
+/// `ifGenerationMatch` preconditions (0 = must not exist), stored as chunks so an object
+/// of any size is written and read without holding it whole; streamed uploads behave as
+/// resumable sessions (chunks in multiples of 256 KiB but the last, nothing visible
+/// until the upload finishes).
 public struct SQLiteBlobStore: BlobStore {
     let database: SQLiteDatabase
 
@@ -13,17 +16,28 @@ public struct SQLiteBlobStore: BlobStore {
     public func write(_ name: String, _ data: [UInt8], contentType: String, ifGenerationMatch: Int64?) async throws -> Int64 {
         try BlobName.validate(name)
         return try await database.write { db in
-            let current = try Int64.fetchOne(db, sql: "SELECT generation FROM blobs WHERE name = ?", arguments: [name])
-            if let expected = ifGenerationMatch, expected != (current ?? 0) {
-                throw TollgateError(.failedPrecondition, "object \(name) is at generation \(current ?? 0), not \(expected)")
-            }
-            // Generations are the commit time in microseconds, as in GCS: always increasing.
-            let generation = try self.database.nextCommitTime(db).microsecondsSinceEpoch
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO blobs (name, data, content_type, generation) VALUES (?, ?, ?, ?)",
-                arguments: [name, Data(data), contentType, generation])
-            return generation
+            try self.checkPrecondition(db, name: name, ifGenerationMatch: ifGenerationMatch)
+            try db.execute(sql: "DELETE FROM blob_chunks WHERE name = ?", arguments: [name])
+            try db.execute(sql: "INSERT INTO blob_chunks (name, offset, data) VALUES (?, 0, ?)", arguments: [name, Data(data)])
+            return try self.commitObject(db, name: name, size: Int64(data.count), contentType: contentType)
         }
+    }
+
+    public func upload(_ name: String, contentType: String, ifGenerationMatch: Int64?) async throws -> any BlobUpload {
+        try BlobName.validate(name)
+        let id = UUID().uuidString
+        let now = database.clock.now().microsecondsSinceEpoch
+        try await database.write { db in
+            // Sessions never finished expire after a week, as in GCS.
+            let expired = now - 7 * 86_400 * 1_000_000
+            try db.execute(
+                sql: "DELETE FROM blob_upload_chunks WHERE id IN (SELECT id FROM blob_uploads WHERE started < ?)", arguments: [expired])
+            try db.execute(sql: "DELETE FROM blob_uploads WHERE started < ?", arguments: [expired])
+            try db.execute(
+                sql: "INSERT INTO blob_uploads (id, name, content_type, if_generation_match, started) VALUES (?, ?, ?, ?, ?)",
+                arguments: [id, name, contentType, ifGenerationMatch, now])
+        }
+        return SQLiteBlobUpload(store: self, id: id, name: name)
     }
 
     public func read(_ name: String) async throws -> BlobObject {
@@ -31,8 +45,40 @@ public struct SQLiteBlobStore: BlobStore {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM blobs WHERE name = ?", arguments: [name]) else {
                 throw TollgateError(.notFound, "no object \(name)")
             }
-            return BlobObject(
-                name: name, data: [UInt8](row["data"] as Data), contentType: row["content_type"], generation: row["generation"])
+            var data: [UInt8] = []
+            data.reserveCapacity(row["size"] as Int)
+            let chunks = try Data.fetchCursor(db, sql: "SELECT data FROM blob_chunks WHERE name = ? ORDER BY offset", arguments: [name])
+            while let chunk = try chunks.next() { data.append(contentsOf: chunk) }
+            return BlobObject(name: name, data: data, contentType: row["content_type"], generation: row["generation"])
+        }
+    }
+
+    public func read(_ name: String, range: Range<Int64>) async throws -> [UInt8] {
+        try await database.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs WHERE name = ?", arguments: [name]) == true else {
+                throw TollgateError(.notFound, "no object \(name)")
+            }
+            var bytes: [UInt8] = []
+            let rows = try Row.fetchCursor(
+                db,
+                sql: "SELECT offset, data FROM blob_chunks WHERE name = ? AND offset < ? AND offset + length(data) > ? ORDER BY offset",
+                arguments: [name, range.upperBound, range.lowerBound])
+            while let row = try rows.next() {
+                let offset: Int64 = row["offset"]
+                let data: Data = row["data"]
+                let from = Int(max(range.lowerBound - offset, 0))
+                let to = Int(min(range.upperBound - offset, Int64(data.count)))
+                bytes.append(contentsOf: data[data.startIndex + from..<data.startIndex + to])
+            }
+            return bytes
+        }
+    }
+
+    public func attributes(_ name: String) async throws -> BlobAttributes? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM blobs WHERE name = ?", arguments: [name]).map {
+                BlobAttributes(name: name, size: $0["size"], contentType: $0["content_type"], generation: $0["generation"])
+            }
         }
     }
 
@@ -57,6 +103,68 @@ public struct SQLiteBlobStore: BlobStore {
                 throw TollgateError(.failedPrecondition, "object \(name) is at generation \(current), not \(expected)")
             }
             try db.execute(sql: "DELETE FROM blobs WHERE name = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM blob_chunks WHERE name = ?", arguments: [name])
+        }
+    }
+
+    // MARK: - Shared with uploads
+
+    func checkPrecondition(_ db: Database, name: String, ifGenerationMatch: Int64?) throws {
+        let current = try Int64.fetchOne(db, sql: "SELECT generation FROM blobs WHERE name = ?", arguments: [name])
+        if let expected = ifGenerationMatch, expected != (current ?? 0) {
+            throw TollgateError(.failedPrecondition, "object \(name) is at generation \(current ?? 0), not \(expected)")
+        }
+    }
+
+    func commitObject(_ db: Database, name: String, size: Int64, contentType: String) throws -> Int64 {
+        // Generations are the commit time in microseconds, as in GCS: always increasing.
+        let generation = try database.nextCommitTime(db).microsecondsSinceEpoch
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO blobs (name, size, content_type, generation) VALUES (?, ?, ?, ?)",
+            arguments: [name, size, contentType, generation])
+        return generation
+    }
+}
+
+/// A resumable upload session of the fake.
+struct SQLiteBlobUpload: BlobUpload {
+    let store: SQLiteBlobStore
+    let id: String
+    let name: String
+
+    func append(_ chunk: [UInt8]) async throws {
+        guard !chunk.isEmpty else { return }
+        let id = self.id
+        try await store.database.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT size, closed FROM blob_uploads WHERE id = ?", arguments: [id]) else {
+                throw TollgateError(.notFound, "upload session \(id) is gone")
+            }
+            guard !(row["closed"] as Bool) else {
+                throw TollgateError(.invalidArgument, "a chunk that is not a multiple of 256 KiB must be the last")
+            }
+            try db.execute(
+                sql: "INSERT INTO blob_upload_chunks (id, offset, data) VALUES (?, ?, ?)",
+                arguments: [id, row["size"] as Int64, Data(chunk)])
+            try db.execute(
+                sql: "UPDATE blob_uploads SET size = size + ?, closed = ? WHERE id = ?",
+                arguments: [chunk.count, chunk.count % Self.chunkGranularity != 0, id])
+        }
+    }
+
+    func finish() async throws -> Int64 {
+        let (id, name, store) = (self.id, self.name, self.store)
+        return try await store.database.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM blob_uploads WHERE id = ?", arguments: [id]) else {
+                throw TollgateError(.notFound, "upload session \(id) is gone")
+            }
+            try store.checkPrecondition(db, name: name, ifGenerationMatch: row["if_generation_match"])
+            try db.execute(sql: "DELETE FROM blob_chunks WHERE name = ?", arguments: [name])
+            try db.execute(
+                sql: "INSERT INTO blob_chunks (name, offset, data) SELECT ?, offset, data FROM blob_upload_chunks WHERE id = ?",
+                arguments: [name, id])
+            try db.execute(sql: "DELETE FROM blob_upload_chunks WHERE id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM blob_uploads WHERE id = ?", arguments: [id])
+            return try store.commitObject(db, name: name, size: row["size"], contentType: row["content_type"])
         }
     }
 }

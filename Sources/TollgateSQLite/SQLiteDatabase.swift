@@ -125,6 +125,37 @@ public final class SQLiteDatabase: Sendable {
                       schedule_time INTEGER NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (queue, name)) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v2") { db in
+            // Objects as chunks (streamed uploads and ranged reads); resumable sessions;
+            // Cloud Tasks dispatch state; the Stripe fake's meter events and idempotency.
+            try db.execute(
+                sql: """
+                    CREATE TABLE blob_chunks (name TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (name, offset));
+                    INSERT INTO blob_chunks (name, offset, data) SELECT name, 0, data FROM blobs;
+                    ALTER TABLE blobs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+                    UPDATE blobs SET size = length(data);
+                    ALTER TABLE blobs DROP COLUMN data;
+                    CREATE TABLE blob_uploads (
+                      id TEXT PRIMARY KEY, name TEXT NOT NULL, content_type TEXT NOT NULL, if_generation_match INTEGER,
+                      started INTEGER NOT NULL, size INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL DEFAULT 0);
+                    CREATE TABLE blob_upload_chunks (id TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (id, offset));
+                    ALTER TABLE tasks ADD COLUMN state TEXT NOT NULL DEFAULT 'queued';
+                    ALTER TABLE tasks ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN responses INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN next_attempt INTEGER;
+                    ALTER TABLE tasks ADD COLUMN last_status INTEGER;
+                    CREATE TABLE stripe_meter_events (
+                      identifier TEXT PRIMARY KEY, event_name TEXT NOT NULL, customer TEXT NOT NULL, value TEXT NOT NULL,
+                      timestamp INTEGER NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE stripe_idempotency (
+                      key TEXT PRIMARY KEY, request TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+            for field in SQLiteDocumentStore.indexedTimestampFields {
+                try db.execute(
+                    sql: "CREATE INDEX documents_by_\(field) ON documents (collection, \(SQLiteDocumentStore.sortableTime(field)), id)")
+            }
+        }
         return migrator
     }()
 }

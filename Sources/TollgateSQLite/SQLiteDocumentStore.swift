@@ -74,6 +74,7 @@ public struct SQLiteDocumentStore: DocumentStore {
     }
 
     static func run(_ query: DocumentQuery, _ db: Database) throws -> [DocumentSnapshot] {
+        if let plan = IndexedRange(query) { return try run(query, plan, db) }
         // Filters, order and cursors are evaluated with Firestore's value order, in Swift,
         // so the fake cannot drift from the semantics by leaning on SQL's.
         let rows = try Row.fetchCursor(
@@ -83,6 +84,85 @@ public struct SQLiteDocumentStore: DocumentStore {
         while let row = try rows.next() {
             let snapshot = try snapshot(try DocumentPath(collection: query.collection, id: row["id"]), row)
             if query.matches(snapshot.fields) { selection.offer(snapshot) }
+        }
+        return selection.result
+    }
+
+    /// Timestamp fields with an SQLite expression index, so a range query ordered by one
+    /// of them reads only its range (Firestore indexes every field; the fake indexes the
+    /// ones Tollgate's queries range over: the ledger, windows, expiries, dead letters).
+    static let indexedTimestampFields = ["recorded", "time", "end", "received", "expires", "revoked"]
+
+    /// The field's timestamp as text that sorts chronologically: `Timestamp.rfc3339`
+    /// leaves out a zero fraction, so whole seconds get `.000000` added. NULL for a
+    /// missing field or one of another type.
+    static func sortableTime(_ field: String) -> String {
+        let value = "json_extract(fields, '$.\(field).timestampValue')"
+        return "(CASE WHEN length(\(value)) = 20 THEN substr(\(value), 1, 19) || '.000000Z' ELSE \(value) END)"
+    }
+
+    static func sortable(_ time: Timestamp) -> String {
+        let text = time.rfc3339
+        return text.utf8.count == 20 ? String(text.dropLast()) + ".000000Z" : text
+    }
+
+    /// A query the index can narrow: ascending on an indexed timestamp field (then the
+    /// name), with a range on that field. SQL only narrows and orders; every document
+    /// it yields still passes through the same Swift filters, cursor and limit.
+    struct IndexedRange {
+        var field: String
+        var conditions: [String] = []
+        var arguments: [DatabaseValueConvertible] = []
+
+        init?(_ query: DocumentQuery) {
+            let orders = query.effectiveOrders
+            guard orders.count == 2, !orders[0].descending, !orders[1].descending, orders[1].field.description == "__name__",
+                orders[0].field.segments.count == 1, SQLiteDocumentStore.indexedTimestampFields.contains(orders[0].field.description)
+            else { return nil }
+            field = orders[0].field.description
+            let expression = SQLiteDocumentStore.sortableTime(field)
+            for filter in query.filters where filter.field == orders[0].field {
+                guard case .timestamp(let time) = filter.value else { continue }
+                let op: String? =
+                    switch filter.op {
+                    case .equal: "="
+                    case .lessThan: "<"
+                    case .lessThanOrEqual: "<="
+                    case .greaterThan: ">"
+                    case .greaterThanOrEqual: ">="
+                    default: nil
+                    }
+                guard let op else { continue }
+                conditions.append("\(expression) \(op) ?")
+                arguments.append(SQLiteDocumentStore.sortable(time))
+            }
+            // Only a range on a timestamp excludes every value of another type.
+            guard !conditions.isEmpty else { return nil }
+            if let start = query.start, case .timestamp(let time) = start.values.first {
+                conditions.append("\(expression) >= ?")
+                arguments.append(SQLiteDocumentStore.sortable(time))
+            }
+        }
+    }
+
+    static func run(_ query: DocumentQuery, _ plan: IndexedRange, _ db: Database) throws -> [DocumentSnapshot] {
+        let expression = sortableTime(plan.field)
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT id, fields, create_time, update_time, \(expression) AS sort_key FROM documents
+                WHERE collection = ? AND \(plan.conditions.joined(separator: " AND ")) ORDER BY \(expression), id
+                """,
+            arguments: StatementArguments([query.collection] + plan.arguments))
+        var selection = DocumentQuery.Selection(query)
+        var boundary: String?
+        while let row = try rows.next() {
+            let key: String = row["sort_key"]
+            // Once the page is full, only ties on the sort key can still change it.
+            if let boundary, key != boundary { break }
+            let snapshot = try snapshot(try DocumentPath(collection: query.collection, id: row["id"]), row)
+            if query.matches(snapshot.fields) { selection.offer(snapshot) }
+            if boundary == nil, let limit = query.limit, selection.count >= limit { boundary = key }
         }
         return selection.result
     }

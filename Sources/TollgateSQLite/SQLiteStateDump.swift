@@ -5,7 +5,8 @@ import TollgateModel
 
 extension SQLiteDatabase {
     /// The whole state as deterministic JSON: documents by path (their fields as plain
-    /// JSON), objects by name (size, type and SHA-256) and tasks by queue and name.
+    /// JSON), objects by name (size, type and SHA-256), tasks by queue and name, and the
+    /// meter events the Stripe fake accepted.
     /// Commit times, generations and message logs are left out: they record when and in
     /// which order things happened, not what the state is.
     public func stateDump() async throws -> JSONValue {
@@ -16,20 +17,34 @@ extension SQLiteDatabase {
                 documents["\(row["collection"] as String)/\(row["id"] as String)"] = FieldValue.map(fields).plainJSON
             }
             var blobs: [String: JSONValue] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, data, content_type FROM blobs") {
-                let data: Data = row["data"]
+            for row in try Row.fetchAll(db, sql: "SELECT name, size, content_type FROM blobs") {
+                var hash = SHA256()
+                let chunks = try Data.fetchCursor(
+                    db, sql: "SELECT data FROM blob_chunks WHERE name = ? ORDER BY offset", arguments: [row["name"] as String])
+                while let chunk = try chunks.next() { hash.update(data: chunk) }
                 blobs[row["name"]] = .object([
-                    "bytes": .integer(Int64(data.count)), "contentType": .string(row["content_type"]),
-                    "sha256": .string(Hex.encode(SHA256.hash(data: data))),
+                    "bytes": .integer(row["size"]), "contentType": .string(row["content_type"]),
+                    "sha256": .string(Hex.encode(hash.finalize())),
                 ])
             }
             var tasks: [String: JSONValue] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT queue, name, url, body FROM tasks") {
+            for row in try Row.fetchAll(db, sql: "SELECT queue, name, url, body, state FROM tasks") {
                 tasks["\(row["queue"] as String)/\(row["name"] as String)"] = .object([
                     "url": .string(row["url"]), "body": .string(String(decoding: row["body"] as Data, as: UTF8.self)),
+                    "state": .string(row["state"]),
                 ])
             }
-            return .object(["documents": .object(documents), "objects": .object(blobs), "tasks": .object(tasks)])
+            var meterEvents: [String: JSONValue] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM stripe_meter_events") {
+                meterEvents[row["identifier"]] = .object([
+                    "event_name": .string(row["event_name"]), "customer": .string(row["customer"]), "value": .string(row["value"]),
+                    "timestamp": .integer(row["timestamp"]),
+                ])
+            }
+            return .object([
+                "documents": .object(documents), "objects": .object(blobs), "tasks": .object(tasks),
+                "stripeMeterEvents": .object(meterEvents),
+            ])
         }
     }
 }

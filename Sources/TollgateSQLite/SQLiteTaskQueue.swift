@@ -44,3 +44,50 @@ public struct SQLiteTaskQueue: TaskQueue {
         }
     }
 }
+
+/// Dispatch state, for the emulator's Cloud Tasks: which tasks are due, and each
+/// attempt's outcome.
+extension SQLiteTaskQueue {
+    public struct QueuedTask: Sendable {
+        public var queue: String
+        public var task: HTTPTask
+        /// Attempts that were retried (0 before the first retry), responses received.
+        public var retries: Int
+        public var responses: Int
+        public var lastStatus: Int?
+    }
+
+    /// Tasks still queued whose time has come, oldest first.
+    public func due(at now: Timestamp) async throws -> [QueuedTask] {
+        try await database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM tasks WHERE state = 'queued' AND coalesce(next_attempt, schedule_time) <= ?
+                    ORDER BY coalesce(next_attempt, schedule_time), queue, name
+                    """, arguments: [now.microsecondsSinceEpoch]
+            ).map { row in
+                let headers = try JSONDecoder().decode([String: String].self, from: Data((row["headers"] as String).utf8))
+                return QueuedTask(
+                    queue: row["queue"],
+                    task: HTTPTask(
+                        name: row["name"], url: row["url"], body: [UInt8](row["body"] as Data), headers: headers,
+                        scheduleTime: Timestamp(microsecondsSinceEpoch: row["schedule_time"])), retries: row["retries"],
+                    responses: row["responses"], lastStatus: row["last_status"])
+            }
+        }
+    }
+
+    /// Records an attempt's answer: a 2xx completes the task; otherwise it waits until
+    /// `retryAt`, or fails for good when there is none.
+    public func recordAttempt(queue: String, name: String, status: Int, retryAt: Timestamp?) async throws {
+        let state = (200..<300).contains(status) ? "succeeded" : (retryAt == nil ? "failed" : "queued")
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE tasks SET state = ?, responses = responses + 1, last_status = ?, next_attempt = ?,
+                    retries = retries + (CASE WHEN ? = 'queued' THEN 1 ELSE 0 END) WHERE queue = ? AND name = ?
+                    """, arguments: [state, status, retryAt?.microsecondsSinceEpoch, state, queue, name])
+        }
+    }
+}

@@ -19,8 +19,12 @@ public struct UsageRecorderFunction: FunctionHandler {
     public func handle(_ event: PubSubEvent, context: FunctionContext) async throws -> FunctionResponse {
         let records = try UsageEvents.decode(event.message.data)
         let recorded = try await store.runTransaction { transaction -> Int in
+            // Read inside the transaction: it commits within Firestore's 270 s transaction
+            // lifetime of this time, which is what lets an export trust a cutoff.
+            let now = context.clock.now()
             var fresh: [String: UsageRecord] = [:]
-            for record in records where fresh[record.requestId] == nil {
+            for var record in records where fresh[record.requestId] == nil {
+                record.recorded = now
                 // The ledger entry is its own dedupe marker.
                 if try await transaction.get(try DocumentPath(collection: UsageRecord.collection, id: record.requestId)) == nil {
                     fresh[record.requestId] = record

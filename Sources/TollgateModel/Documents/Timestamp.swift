@@ -122,7 +122,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 }
 
-private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     a >= 0 ? a / b : (a - b + 1) / b
 }
 

@@ -47,5 +47,4 @@ public enum QuotaPeriod: String, Codable, Sendable, CaseIterable {
     }
 }
 
-private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }
 private func mod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }

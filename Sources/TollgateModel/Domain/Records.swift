@@ -65,10 +65,13 @@ public struct UsageRecord: Codable, Sendable, Hashable {
     /// The product's own measures: nodes processed and node-dimension units.
     public var nodes: Int64
     public var nodeDimensionUnits: Int64
+    /// When the ledger took it in (the recorder's clock inside its transaction). Exports
+    /// partition by this, so a record that arrives late still lands in exactly one export.
+    public var recorded: Timestamp
 
     public init(
         requestId: String, accountId: String, keyId: String?, time: Timestamp, endpoint: String, units: Int64, nodes: Int64 = 0,
-        nodeDimensionUnits: Int64 = 0
+        nodeDimensionUnits: Int64 = 0, recorded: Timestamp? = nil
     ) {
         self.requestId = requestId
         self.accountId = accountId
@@ -78,6 +81,7 @@ public struct UsageRecord: Codable, Sendable, Hashable {
         self.units = units
         self.nodes = nodes
         self.nodeDimensionUnits = nodeDimensionUnits
+        self.recorded = recorded ?? time
     }
 
     public static let collection = "usage"

@@ -6,12 +6,49 @@ public protocol BlobStore: Sendable {
     /// - Throws: `FAILED_PRECONDITION` when the precondition fails (HTTP 412 in GCS).
     @discardableResult
     func write(_ name: String, _ data: [UInt8], contentType: String, ifGenerationMatch: Int64?) async throws -> Int64
+    /// Starts a streamed write (a resumable upload in GCS): the object appears, whole,
+    /// only when the upload finishes, and the precondition is checked then.
+    func upload(_ name: String, contentType: String, ifGenerationMatch: Int64?) async throws -> any BlobUpload
     /// - Throws: `NOT_FOUND`.
     func read(_ name: String) async throws -> BlobObject
+    /// The bytes in `range` (clamped to the object's size): a ranged download.
+    /// - Throws: `NOT_FOUND`.
+    func read(_ name: String, range: Range<Int64>) async throws -> [UInt8]
+    /// The object's metadata, or nil when there is none.
+    func attributes(_ name: String) async throws -> BlobAttributes?
     /// Objects whose names start with `prefix`, in name order, after `pageToken`.
     func list(prefix: String, pageSize: Int, pageToken: String?) async throws -> BlobPage
     /// - Throws: `NOT_FOUND`, `FAILED_PRECONDITION`.
     func delete(_ name: String, ifGenerationMatch: Int64?) async throws
+}
+
+/// A streamed write in progress. Chunks are appended in order; nothing is visible until
+/// ``finish()``, and an upload never finished leaves nothing behind (GCS discards an
+/// unfinished resumable session after a week).
+public protocol BlobUpload: Sendable {
+    /// Cloud Storage requires every chunk but the last to be a multiple of this.
+    static var chunkGranularity: Int { get }
+    func append(_ chunk: [UInt8]) async throws
+    /// - Returns: the new generation.
+    /// - Throws: `FAILED_PRECONDITION` when the precondition fails.
+    func finish() async throws -> Int64
+}
+
+extension BlobUpload {
+    public static var chunkGranularity: Int { 256 * 1_024 }
+}
+
+public struct BlobAttributes: Sendable, Hashable {
+    public var name: String
+    public var size: Int64
+    public var contentType: String
+    public var generation: Int64
+    public init(name: String, size: Int64, contentType: String, generation: Int64) {
+        self.name = name
+        self.size = size
+        self.contentType = contentType
+        self.generation = generation
+    }
 }
 
 public struct BlobObject: Sendable, Hashable {

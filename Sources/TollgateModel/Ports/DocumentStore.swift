@@ -336,6 +336,7 @@ public struct DocumentQuery: Sendable, Hashable {
         }
 
         public var result: [DocumentSnapshot] { kept.map(\.document) }
+        public var count: Int { kept.count }
 
         private func compare(_ a: [FieldValue], _ b: [FieldValue]) -> Int {
             for (index, order) in orders.enumerated() where index < a.count && index < b.count {

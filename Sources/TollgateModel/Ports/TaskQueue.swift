@@ -36,3 +36,32 @@ public struct HTTPTask: Sendable, Hashable {
         guard body.count <= 1_048_576 else { throw TollgateError(.invalidArgument, "task body over 1 MB") }
     }
 }
+
+/// A queue's RetryConfig, with Cloud Tasks' backoff: the interval starts at `minBackoff`,
+/// doubles `maxDoublings` times, then grows by that last doubled step, capped at
+/// `maxBackoff` (10 s / 300 s / 3 gives 10, 20, 40, 80, 160, 240, 300, 300 …).
+public struct TaskRetryConfig: Sendable, Hashable {
+    /// Attempts in all, the first included; -1 for unlimited.
+    public var maxAttempts: Int
+    public var minBackoffSeconds: Int64
+    public var maxBackoffSeconds: Int64
+    public var maxDoublings: Int
+
+    public init(maxAttempts: Int, minBackoffSeconds: Int64 = 10, maxBackoffSeconds: Int64 = 300, maxDoublings: Int = 3) {
+        self.maxAttempts = maxAttempts
+        self.minBackoffSeconds = minBackoffSeconds
+        self.maxBackoffSeconds = maxBackoffSeconds
+        self.maxDoublings = maxDoublings
+    }
+
+    /// Seconds before retry number `retry` (1 for the first retry).
+    public func backoff(retry: Int) -> Int64 {
+        let doublings = min(max(retry - 1, 0), maxDoublings)
+        let doubled = minBackoffSeconds << Int64(doublings)
+        let linear = retry - 1 > maxDoublings ? Int64(retry - 1 - maxDoublings) * doubled : 0
+        return min(doubled + linear, maxBackoffSeconds)
+    }
+
+    /// Whether attempt number `attempt` (1 for the first) may be followed by another.
+    public func allowsAnother(after attempt: Int) -> Bool { maxAttempts < 0 || attempt < maxAttempts }
+}

@@ -1,0 +1,2 @@
+// The wrappers are inline in CZlib.h; SwiftPM needs one source file for a C target.
+#include "CZlib.h"

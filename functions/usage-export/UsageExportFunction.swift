@@ -1,0 +1,77 @@
+import Foundation
+import TollgateExport
+import TollgateModel
+import TollgateRuntime
+
+/// `usage-export`: each run exports every day that is over and not yet exported, oldest
+/// first (so a missed run catches up), within a time budget; the next run continues.
+/// A job body `{"day": "YYYY-MM-DD"}` exports that day only (a back-fill).
+public struct UsageExportFunction: FunctionHandler {
+    public typealias Event = SchedulerEvent
+
+    public static let declaration = FunctionDeclaration(
+        name: "usage-export", trigger: .scheduler(job: "usage-export", schedule: "30 0 * * *", timeZone: "Etc/UTC"),
+        secrets: ["TOLLGATE_EXPORT_SIGNING_KEY"])
+    public var declaration: FunctionDeclaration { Self.declaration }
+
+    let exporter: UsageExporter
+    let budget: Duration
+
+    public init(exporter: UsageExporter, budget: Duration = .seconds(1_500)) {
+        self.exporter = exporter
+        self.budget = budget
+    }
+
+    public func handle(_ event: SchedulerEvent, context: FunctionContext) async throws -> FunctionResponse {
+        let requested = try Self.requestedDay(event.body)
+        let started = ContinuousClock.now
+        var exported: [JSONValue] = []
+        var next = requested
+        if next == nil { next = try await exporter.nextDay() }
+        while let day = next {
+            let outcome = try await exporter.export(day)
+            switch outcome {
+            case .exported(let manifest, let digest, let tasks):
+                context.logger.info(
+                    "exported usage",
+                    metadata: [
+                        "day": "\(day)", "records": "\(manifest.records)", "objects": "\(manifest.objects.count)",
+                        "accounts": "\(manifest.accounts.count)", "reportTasks": "\(tasks)", "manifestSHA256": "\(digest)",
+                    ])
+                exported.append(
+                    .object(["day": .string(day.description), "records": .integer(manifest.records), "sha256": .string(digest)]))
+            case .alreadyComplete:
+                context.logger.info("usage already exported", metadata: ["day": "\(day)"])
+            }
+            guard requested == nil, ContinuousClock.now - started < budget else { break }
+            next = try await exporter.nextDay()
+        }
+        return .json(200, .object(["exported": .array(exported)]))
+    }
+
+    static func requestedDay(_ body: Data) throws -> UTCDay? {
+        guard !body.isEmpty, let json = try? JSONValue.parse(body), let text = json["day"]?.stringValue else { return nil }
+        guard let day = UTCDay(text) else { throw TollgateError(.invalidArgument, "day must be YYYY-MM-DD, not '\(text)'") }
+        return day
+    }
+}
+
+extension UsageExporter.Configuration {
+    /// `TOLLGATE_USAGE_REPORT_URL` (required: where report tasks go),
+    /// `TOLLGATE_EXPORT_PREFIX` (default `usage/`), `TOLLGATE_EXPORT_PART_RECORDS`.
+    public static func fromEnvironment(_ environment: Environment) throws -> UsageExporter.Configuration {
+        UsageExporter.Configuration(
+            layout: ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/"),
+            partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 500_000, range: 1...50_000_000),
+            reportQueue: Queue.usageReports, reportURL: try environment.required("TOLLGATE_USAGE_REPORT_URL"))
+    }
+}
+
+extension ExportSigner {
+    /// - Throws: ``ConfigurationError`` naming `TOLLGATE_EXPORT_SIGNING_KEY`.
+    public static func fromEnvironment(_ environment: Environment) throws -> ExportSigner {
+        do { return try ExportSigner(base64: try environment.required("TOLLGATE_EXPORT_SIGNING_KEY")) } catch let error as TollgateError {
+            throw ConfigurationError("TOLLGATE_EXPORT_SIGNING_KEY", error.message)
+        }
+    }
+}

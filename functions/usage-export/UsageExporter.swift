@@ -1,0 +1,281 @@
+import Crypto
+import Foundation
+import TollgateExport
+import TollgateModel
+
+/// Exports one day of the ledger: every record the ledger took in during the day (by
+/// `recorded`), streamed page by page into gzip NDJSON objects, then a signed manifest
+/// chained to the previous day's, then one `usage-report` task per account with usage.
+///
+/// Exactly once: everything written is a pure function of the ledger records of a day
+/// that is over (and settled), the previous manifest and the key, and every object is
+/// written create-only. A run stopped anywhere and run again produces the same bytes,
+/// skips what exists after checking it, and finishes; a day already complete is left
+/// alone.
+public struct UsageExporter: Sendable {
+    public struct Configuration: Sendable {
+        public var layout: ExportLayout
+        /// Records per object before the next part starts.
+        public var partRecords: Int
+        public var pageSize: Int
+        /// Upload chunk size (a multiple of 256 KiB, as GCS requires).
+        public var chunkBytes: Int
+        public var compressionLevel: Int32
+        /// How long after a day ends its export may start: longer than a ledger write's
+        /// longest transaction (Firestore's 270 s), so no record of the day is in flight.
+        public var settleSeconds: Int64
+        /// Where `usage-report` tasks go.
+        public var reportQueue: String
+        public var reportURL: String
+
+        public init(
+            layout: ExportLayout = ExportLayout(), partRecords: Int = 500_000, pageSize: Int = 1_000, chunkBytes: Int = 4 << 20,
+            compressionLevel: Int32 = 6, settleSeconds: Int64 = 300, reportQueue: String, reportURL: String
+        ) {
+            self.layout = layout
+            self.partRecords = partRecords
+            self.pageSize = pageSize
+            self.chunkBytes = chunkBytes
+            self.compressionLevel = compressionLevel
+            self.settleSeconds = settleSeconds
+            self.reportQueue = reportQueue
+            self.reportURL = reportURL
+        }
+    }
+
+    public enum Outcome: Sendable {
+        case exported(ExportManifest, sha256: String, tasks: Int)
+        case alreadyComplete(ExportState)
+    }
+
+    let configuration: Configuration
+    let store: any DocumentStore
+    let blobs: any BlobStore
+    let tasks: any TaskQueue
+    let signer: ExportSigner
+    let clock: any TollgateModel.Clock
+
+    public init(
+        configuration: Configuration, store: any DocumentStore, blobs: any BlobStore, tasks: any TaskQueue, signer: ExportSigner,
+        clock: any TollgateModel.Clock
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.blobs = blobs
+        self.tasks = tasks
+        self.signer = signer
+        self.clock = clock
+    }
+
+    // MARK: - Which day
+
+    /// The next day to export: the day after the last complete export, or the day of the
+    /// ledger's first record; nil when that day is not over and settled yet, or there is
+    /// no ledger at all.
+    public func nextDay() async throws -> UTCDay? {
+        let candidate: UTCDay
+        if let last = try await lastExported() {
+            candidate = last.next
+        } else if let first = try await firstRecorded(before: nil) {
+            candidate = UTCDay(containing: first)
+        } else {
+            return nil
+        }
+        return isSettled(candidate) ? candidate : nil
+    }
+
+    func isSettled(_ day: UTCDay) -> Bool {
+        day.end.microsecondsSinceEpoch + configuration.settleSeconds * 1_000_000 <= clock.now().microsecondsSinceEpoch
+    }
+
+    func lastExported() async throws -> UTCDay? {
+        // Day ids sort as days; an export document exists only once its day is complete.
+        let latest = try await store.query(
+            DocumentQuery(collection: ExportState.collection).order(by: "__name__", descending: true).limit(1))
+        return latest.first.flatMap { UTCDay($0.path.id) }
+    }
+
+    func firstRecorded(before end: Timestamp?) async throws -> Timestamp? {
+        var query = DocumentQuery(collection: UsageRecord.collection).filter(
+            "recorded", .greaterThanOrEqual, .timestamp(Timestamp(microsecondsSinceEpoch: 0)))
+        if let end { query = query.filter("recorded", .lessThan, .timestamp(end)) }
+        let first = try await store.query(query.order(by: "recorded").limit(1))
+        if case .timestamp(let time) = first.first?.fields["recorded"] { return time }
+        return nil
+    }
+
+    // MARK: - One day
+
+    /// - Throws: `FAILED_PRECONDITION` when the day is not over, the previous day is not
+    ///   exported, the chain would start after ledger records, or stored objects differ
+    ///   from what the ledger produces (tampering, or a changed ledger: a person must look).
+    public func export(_ day: UTCDay) async throws -> Outcome {
+        let statePath = try DocumentPath(collection: ExportState.collection, id: day.description)
+        if let done = try await store.get(statePath) { return .alreadyComplete(try done.decode(ExportState.self)) }
+        guard isSettled(day) else {
+            throw TollgateError(
+                .failedPrecondition,
+                "\(day) cannot be exported before \(Timestamp(secondsSinceEpoch: day.end.secondsSinceEpoch + configuration.settleSeconds))")
+        }
+        let previous = try await link(before: day)
+
+        var writers: [String: PartWriter] = [:]
+        var parts: [String: Int] = ["usage": 0, "late": 0]
+        var objects: [ExportManifest.Object] = []
+        var totals: [String: ExportManifest.AccountTotal] = [:]
+        func close(_ kind: String) async throws {
+            guard let writer = writers.removeValue(forKey: kind) else { return }
+            objects.append(try await writer.finish())
+            parts[kind, default: 0] += 1
+        }
+
+        let query = DocumentQuery(collection: UsageRecord.collection).filter("recorded", .greaterThanOrEqual, .timestamp(day.start))
+            .filter("recorded", .lessThan, .timestamp(day.end)).order(by: "recorded").limit(configuration.pageSize)
+        var cursor: DocumentSnapshot?
+        while true {
+            let page = try await store.query(cursor.map { query.start(after: $0) } ?? query)
+            for snapshot in page {
+                let line = try ExportRecord.line(snapshot)
+                let kind = line.time < day.start ? "late" : "usage"
+                if let writer = writers[kind], writer.records >= configuration.partRecords { try await close(kind) }
+                if writers[kind] == nil {
+                    let writer = try PartWriter(
+                        name: configuration.layout.part(day, kind: kind, index: parts[kind, default: 0]), kind: kind, blobs: blobs,
+                        chunkBytes: configuration.chunkBytes, level: configuration.compressionLevel)
+                    try await writer.start()
+                    writers[kind] = writer
+                }
+                try await writers[kind]!.append(line: line.bytes, units: line.units, time: line.time)
+                var total = totals[line.accountId] ?? ExportManifest.AccountTotal(accountId: line.accountId)
+                total.records += 1
+                total.units += line.units
+                if kind == "late" {
+                    total.lateRecords += 1
+                    total.lateUnits += line.units
+                }
+                totals[line.accountId] = total
+            }
+            guard page.count == configuration.pageSize else { break }
+            cursor = page.last
+        }
+        try await close("usage")
+        try await close("late")
+        objects.sort { ($0.kind == "late" ? 1 : 0, $0.name) < ($1.kind == "late" ? 1 : 0, $1.name) }
+
+        let manifest = ExportManifest(
+            day: day, recordedFrom: day.start, recordedUntil: day.end, previous: previous, objects: objects,
+            accounts: totals.values.sorted { $0.accountId < $1.accountId }, keyId: signer.keyId)
+        let bytes = manifest.canonicalBytes
+        let digest = Hex.encode(SHA256.hash(data: bytes))
+        let layout = configuration.layout
+        try await writeOnce(layout.publicKey(signer.keyId), signer.publicKey.document, contentType: "application/json")
+        try await writeOnce(layout.manifest(day), bytes, contentType: "application/json")
+        try await writeSignature(day, manifest: bytes)
+
+        // The manifest is committed: bill from it. Task names make a re-run enqueue nothing new.
+        var enqueued = 0
+        for total in manifest.accounts where total.units > 0 {
+            if try await enqueueReport(day, total) { enqueued += 1 }
+        }
+        let state = ExportState(
+            manifest: layout.manifest(day), manifestSHA256: digest, objects: Int64(objects.count), records: manifest.records,
+            accounts: Int64(manifest.accounts.count), keyId: signer.keyId, completed: clock.now())
+        try await store.commit([Write.set(statePath, try FieldValueEncoder().encode(state))])
+        return .exported(manifest, sha256: digest, tasks: enqueued)
+    }
+
+    /// The link to the previous day's manifest, checked against its export record.
+    func link(before day: UTCDay) async throws -> ExportManifest.Link? {
+        let previousPath = try DocumentPath(collection: ExportState.collection, id: day.previous.description)
+        if let snapshot = try await store.get(previousPath) {
+            let state = try snapshot.decode(ExportState.self)
+            guard let stored = try await BlobDigest.sha256(of: state.manifest, in: blobs) else {
+                throw TollgateError(.failedPrecondition, "the manifest of \(day.previous) is missing from the bucket")
+            }
+            guard stored == state.manifestSHA256 else {
+                throw TollgateError(.failedPrecondition, "the manifest of \(day.previous) no longer matches its recorded SHA-256")
+            }
+            return ExportManifest.Link(day: day.previous, sha256: stored)
+        }
+        if let last = try await lastExported(), last > day {
+            throw TollgateError(.failedPrecondition, "\(day) comes before the last export \(last) but was not exported")
+        }
+        if let last = try await lastExported() {
+            throw TollgateError(.failedPrecondition, "export \(last.next) first: the chain has no gaps")
+        }
+        // The first day of the chain: nothing may have been recorded before it.
+        if let earlier = try await firstRecorded(before: day.start) {
+            throw TollgateError(.failedPrecondition, "the ledger has records from \(UTCDay(containing: earlier)): the chain starts there")
+        }
+        return nil
+    }
+
+    /// Writes an object only if it does not exist; if it does, it must hold these bytes.
+    func writeOnce(_ name: String, _ bytes: [UInt8], contentType: String) async throws {
+        do {
+            try await blobs.write(name, bytes, contentType: contentType, ifGenerationMatch: 0)
+        } catch let error as TollgateError where error.code == .failedPrecondition {
+            let stored = try await blobs.read(name)
+            guard stored.data == bytes else {
+                throw TollgateError(.failedPrecondition, "\(name) exists with other content than a re-run produces")
+            }
+        }
+    }
+
+    /// The signature is written once; a stored one is kept if it verifies.
+    func writeSignature(_ day: UTCDay, manifest: [UInt8]) async throws {
+        let name = configuration.layout.signature(day)
+        let signature = try signer.sign(manifest)
+        do {
+            try await blobs.write(name, signature.document, contentType: "application/json", ifGenerationMatch: 0)
+        } catch let error as TollgateError where error.code == .failedPrecondition {
+            let stored = try ExportSignature(document: try await blobs.read(name).data)
+            guard signer.publicKey.isValid(stored, for: manifest) else {
+                throw TollgateError(.failedPrecondition, "\(name) exists and does not verify")
+            }
+        }
+    }
+
+    /// - Returns: whether the task is new.
+    func enqueueReport(_ day: UTCDay, _ total: ExportManifest.AccountTotal) async throws -> Bool {
+        let body: JSONValue = .object([
+            "day": .string(day.description), "accountId": .string(total.accountId), "units": .integer(total.units),
+            "records": .integer(total.records),
+        ])
+        let task = HTTPTask(
+            name: ReportTask.name(day: day, accountId: total.accountId), url: configuration.reportURL, body: Array(body.rendered().utf8),
+            headers: ["Content-Type": "application/json"])
+        do {
+            try await tasks.enqueue(task, queue: configuration.reportQueue)
+            return true
+        } catch let error as TollgateError where error.code == .alreadyExists {
+            return false
+        }
+    }
+}
+
+/// The deterministic name of a day's report task for an account.
+public enum ReportTask {
+    public static func name(day: UTCDay, accountId: String) -> String {
+        "report-\(day.description.replacingOccurrences(of: "-", with: ""))-\(Hex.encode(SHA256.hash(data: Array(accountId.utf8)).prefix(16)))"
+    }
+}
+
+/// One ledger record as an NDJSON line: its fields as plain JSON with sorted keys, times
+/// in RFC 3339.
+struct ExportRecord {
+    var bytes: [UInt8]
+    var accountId: String
+    var units: Int64
+    var time: Timestamp
+
+    static func line(_ snapshot: DocumentSnapshot) throws -> ExportRecord {
+        guard case .string(let accountId) = snapshot.fields["accountId"], case .timestamp(let time) = snapshot.fields["time"] else {
+            throw TollgateError(.internal, "ledger entry \(snapshot.path) has no accountId or time")
+        }
+        var units: Int64 = 0
+        if case .integer(let value) = snapshot.fields["units"] { units = value }
+        return ExportRecord(
+            bytes: Array(FieldValue.map(snapshot.fields).plainJSON.rendered().utf8), accountId: accountId, units: units, time: time)
+    }
+}

@@ -1,0 +1,105 @@
+import Crypto
+import Foundation
+import TollgateModel
+import TollgateRuntime
+
+/// `usage-report`: reports one account's exported usage for one day to Stripe Billing as
+/// a meter event whose identifier is derived from the account, the meter and the day, so
+/// Stripe's dedupe makes every retry safe, and records what Stripe accepted.
+///
+/// Cloud Tasks redelivers anything but a 2xx: a transient failure answers 503 and is
+/// retried by the queue; Stripe refusing the event itself, or a failure on the queue's
+/// last attempt, is written to `deadLetters` and acknowledged, so no account is billed
+/// wrongly in silence.
+public struct UsageReportFunction: FunctionHandler {
+    public typealias Event = TaskEvent
+
+    /// Attempts Cloud Tasks makes (the queue's `maxAttempts`; deploy/ sets the same).
+    public static let maxAttempts = 8
+
+    public static let declaration = FunctionDeclaration(
+        name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, maxAttempts: maxAttempts), secrets: ["STRIPE_API_KEY"])
+    public var declaration: FunctionDeclaration { Self.declaration }
+
+    let store: any DocumentStore
+    let billing: any Billing
+    let eventName: String
+
+    public init(store: any DocumentStore, billing: any Billing, eventName: String = "api_units") {
+        self.store = store
+        self.billing = billing
+        self.eventName = eventName
+    }
+
+    struct Job {
+        var day: UTCDay
+        var accountId: String
+        var units: Int64
+        var records: Int64
+    }
+
+    public func handle(_ event: TaskEvent, context: FunctionContext) async throws -> FunctionResponse {
+        let job = try Self.decode(event.body)
+        let attempt = Int64(event.task.retryCount + 1)
+        let path = try DocumentPath(collection: UsageReport.collection, id: UsageReport.id(day: job.day, accountId: job.accountId))
+        if let done = try await store.get(path)?.decode(UsageReport.self) {
+            guard done.value == job.units else {
+                throw TollgateError(
+                    .invalidArgument, "\(job.day) for \(job.accountId) was reported as \(done.value) units; this task says \(job.units)")
+            }
+            return .json(200, .object(["status": .string("already-reported"), "identifier": .string(done.identifier)]))
+        }
+        let account = try await store.get(try DocumentPath(collection: Account.collection, id: job.accountId))?.decode(Account.self)
+        let identifier = Self.identifier(accountId: job.accountId, eventName: eventName, day: job.day)
+        var report = UsageReport(
+            day: job.day, accountId: job.accountId, status: "no-customer", customerId: nil, eventName: eventName, identifier: identifier,
+            value: job.units, records: job.records, reported: context.clock.now(), attempt: attempt)
+        if let customer = account?.billing?.customerId {
+            // The last second of the day: the usage lands in the billing period the day ends in.
+            let meterEvent = MeterEvent(
+                eventName: eventName, customerId: customer, value: job.units, identifier: identifier,
+                timestamp: Timestamp(secondsSinceEpoch: job.day.end.secondsSinceEpoch - 1))
+            do {
+                _ = try await billing.report(meterEvent)
+            } catch let error as TollgateError where error.code != .invalidArgument && attempt >= Self.maxAttempts {
+                // Cloud Tasks will not try again: a person must see this one.
+                throw TollgateError(.invalidArgument, "gave up after \(attempt) attempts: \(error.message)")
+            }
+            report.status = "reported"
+            report.customerId = customer
+        }
+        // Create: two attempts racing both reached Stripe with one identifier; one record.
+        do {
+            try await store.create(path, try FieldValueEncoder().encode(report))
+        } catch let error as TollgateError where error.code == .alreadyExists {}
+        context.logger.info(
+            "usage reported",
+            metadata: [
+                "day": "\(job.day)", "account": "\(job.accountId)", "units": "\(job.units)", "status": "\(report.status)",
+                "attempt": "\(attempt)",
+            ])
+        return .json(200, .object(["status": .string(report.status), "identifier": .string(identifier)]))
+    }
+
+    /// `tg-{account}-{meter}-{day}`; hashed when over Stripe's 100 characters.
+    public static func identifier(accountId: String, eventName: String, day: UTCDay) -> String {
+        let plain = "tg-\(accountId)-\(eventName)-\(day)"
+        guard plain.utf8.count > 100 else { return plain }
+        return "tg-\(Hex.encode(SHA256.hash(data: Array("\(accountId)\u{0}\(eventName)".utf8)).prefix(20)))-\(day)"
+    }
+
+    static func decode(_ body: Data) throws -> Job {
+        guard let json = try? JSONValue.parse(body), json.objectValue != nil else {
+            throw TollgateError(.invalidArgument, "the task body is not a JSON object")
+        }
+        guard let dayText = json["day"]?.stringValue, let day = UTCDay(dayText) else {
+            throw TollgateError(.invalidArgument, "day must be YYYY-MM-DD")
+        }
+        guard let accountId = json["accountId"]?.stringValue, (try? DocumentPath(collection: Account.collection, id: accountId)) != nil
+        else { throw TollgateError(.invalidArgument, "accountId is missing or not a valid id") }
+        guard let units = json["units"]?.integerValue, units >= 0 else {
+            throw TollgateError(.invalidArgument, "units must be a whole number ≥ 0")
+        }
+        return Job(day: day, accountId: accountId, units: units, records: json["records"]?.integerValue ?? 0)
+    }
+}
