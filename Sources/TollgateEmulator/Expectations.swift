@@ -49,6 +49,25 @@ enum Expectation {
                     expected: want, actual: .object(["topic": .string(have.topic), "data": have.data]), at: "published[\(index)]")
             }
         }
+        if let objects = expect["objects"]?.objectValue {
+            let actual = state["objects"]?.objectValue ?? [:]
+            for (name, expected) in objects.sorted(by: { $0.key < $1.key }) {
+                problems += differences(expected: expected, actual: actual[name], at: "objects/\(name)")
+            }
+        }
+        if let count = expect["objectCount"]?.integerValue, let actual = state["objects"]?.objectValue?.count, actual != count {
+            problems.append("objects: expected \(count), found \(actual)")
+        }
+        if let events = expect["meterEvents"] {
+            let actual = state["stripeMeterEvents"]?.objectValue ?? [:]
+            if let count = events.integerValue {
+                if actual.count != count { problems.append("meterEvents: expected \(count), found \(actual.count)") }
+            } else {
+                problems += differences(expected: events, actual: .object(actual), at: "meterEvents")
+                let extra = Set(actual.keys).subtracting(events.objectValue.map { Array($0.keys) } ?? [])
+                if !extra.isEmpty { problems.append("meterEvents: unexpected \(extra.sorted().joined(separator: ", "))") }
+            }
+        }
         if let tasks = expect["tasks"]?.objectValue {
             let actual = state["tasks"]?.objectValue ?? [:]
             for (name, expected) in tasks.sorted(by: { $0.key < $1.key }) {

@@ -63,7 +63,7 @@ public struct EmulatedFunction: Sendable {
         case UsageExportFunction.declaration.name:
             let exporter = UsageExporter(
                 configuration: .init(
-                    partRecords: 1_000, pageSize: 50, reportQueue: Queue.usageReports,
+                    partRecords: 5, pageSize: 4, reportQueue: Queue.usageReports,
                     reportURL: LocalEnvironment.url(of: UsageReportFunction.declaration.name)),
                 store: ports.store, blobs: ports.blobs, tasks: ports.tasks,
                 signer: try ExportSigner(base64: LocalEnvironment.exportSigningKey),
@@ -76,7 +76,8 @@ public struct EmulatedFunction: Sendable {
             return wrap(UsageReportFunction(store: ports.store, billing: stripe), ports: ports, issuer: issuer, logger: logger)
         case CleanupFunction.declaration.name:
             let handler = CleanupFunction(
-                store: ports.store, blobs: ports.blobs, layout: ExportLayout(), retention: Retention(ledgerDays: 35, exportDays: 60),
+                store: ports.store, blobs: ports.blobs, layout: ExportLayout(),
+                retention: Retention(ledgerDays: 35, exportDays: 60, keyDays: 30),
                 pageSize: 50)
             return wrap(handler, ports: ports, issuer: issuer, logger: logger)
         case AuthValidatorFunction.declaration.name:

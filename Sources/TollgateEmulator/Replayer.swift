@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import TollgateAuth
 import TollgateDrivers
+import TollgateExport
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
@@ -80,7 +81,9 @@ public struct Replayer: Sendable {
         for extra in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file.path + extra) }
         let clock = VirtualClock(start: fixture.start)
         let database = try SQLiteDatabase(path: file.path, clock: clock)
-        let ports = Ports(sqlite: database)
+        var ports = Ports(sqlite: database)
+        let blobs = FaultyBlobStore(ports.blobs)
+        ports.blobs = blobs
         let publisher = SQLitePublisher(database)
         for topic in Topic.all { try await publisher.createTopic(topic) }
         if !fixture.given.isEmpty { try await ports.store.commit(fixture.given.map { Write.set($0.key, $0.value) }) }
@@ -110,13 +113,15 @@ public struct Replayer: Sendable {
         var lastMessage: Int64 = 0
         var answered: Set<Int> = []
         let retrying = { (step: Fixture.Step) in
-            (try? function(step.function ?? fixture.function))?.declaration.trigger.senderRetries ?? true
+            // Controls act on the emulated cloud once; only deliveries are redelivered.
+            guard !Self.controls.contains(step.send.objectValue?.keys.first ?? "") else { return false }
+            return (try? function(step.function ?? fixture.function))?.declaration.trigger.senderRetries ?? true
         }
         for group in Self.groups(fixture.steps, duplicates: duplicates, seed: seed, repeats: retrying) {
             clock.advance(seconds: group.advance)
             for step in group.steps {
                 delivery += 1
-                if try Self.control(step.send, stripe: stripe) {
+                if try await Self.control(step.send, stripe: stripe, blobs: blobs) {
                     problems += try await dispatchTasks(queue, clock: clock, function: function, senders: senders)
                     continue
                 }
@@ -147,18 +152,33 @@ public struct Replayer: Sendable {
             )
         }
         problems += Expectation.check(fixture.expect, state: state, published: published)
+        problems += try await checkExports(fixture.expect, blobs: blobs.base)
         return Run(problems: problems, state: state)
     }
 
     /// Steps that drive the emulated cloud rather than a function: `tick` (only lets time
     /// pass, so due tasks run) and `stripeOutage` (the Stripe fake fails the next
     /// `requests` calls with `status`). - Returns: whether the step was one.
-    static func control(_ send: JSONValue, stripe: StripeFakeServer) throws -> Bool {
+    /// `blobFaults` (after `after` more blob writes every write fails, as if the writer
+    /// were killed, until `heal`) and `tamper` (flips a byte of `object`, as an attacker would).
+    static let controls: Set<String> = ["tick", "stripeOutage", "blobFaults", "tamper"]
+
+    static func control(_ send: JSONValue, stripe: StripeFakeServer, blobs: FaultyBlobStore) async throws -> Bool {
         guard let (kind, spec) = send.objectValue?.first else { return false }
         switch kind {
         case "tick": return true
         case "stripeOutage":
             stripe.fail(next: Int(spec["requests"]?.integerValue ?? 1), status: Int(spec["status"]?.integerValue ?? 500))
+            return true
+        case "blobFaults":
+            if spec["heal"]?.boolValue == true { blobs.heal() } else { blobs.fail(after: Int(spec["after"]?.integerValue ?? 0)) }
+            return true
+        case "tamper":
+            guard let name = spec["object"]?.stringValue else { throw TollgateError(.invalidArgument, "tamper needs an object") }
+            var object = try await blobs.base.read(name)
+            let at = Int(spec["byte"]?.integerValue ?? Int64(object.data.count / 2))
+            object.data[min(at, object.data.count - 1)] ^= 0x01
+            try await blobs.base.write(name, object.data, contentType: object.contentType, ifGenerationMatch: nil)
             return true
         default: return false
         }
@@ -197,6 +217,24 @@ public struct Replayer: Sendable {
                 try await queue.recordAttempt(queue: queued.queue, name: queued.task.name ?? "", status: response.status, retryAt: retryAt)
             }
         }
+    }
+
+    /// `exportVerification`: what `verify-export` says of each named day, with the
+    /// emulator's key as the trusted one.
+    private func checkExports(_ expect: JSONValue, blobs: any BlobStore) async throws -> [String] {
+        guard let days = expect["exportVerification"]?.objectValue else { return [] }
+        let key = try ExportSigner(base64: LocalEnvironment.exportSigningKey).publicKey
+        let verifier = ExportVerifier(blobs: blobs, layout: ExportLayout(), trustedKeys: [key])
+        var problems: [String] = []
+        for (text, expected) in days.sorted(by: { $0.key < $1.key }) {
+            guard let day = UTCDay(text) else { throw TollgateError(.invalidArgument, "exportVerification: \(text) is not YYYY-MM-DD") }
+            let report = try await verifier.verify(day)
+            if report.verdict.rawValue != expected.stringValue {
+                problems.append(
+                    "verify-export \(day): expected \(expected.rendered()), got \"\(report.verdict.rawValue)\" (\(report.detail))")
+            }
+        }
+        return problems
     }
 
     /// Creates the fixture's API keys with the real key code; returns them by ref.
