@@ -75,7 +75,7 @@ public struct ExportVerifier: Sendable {
                 return report(.alteredObject, "\(object.name) does not match its SHA-256")
             }
         }
-        return report(.valid, "\(manifest.objects.count) objects, \(manifest.records) records")
+        return report(.valid, "\(manifest.objects.count) object\(manifest.objects.count == 1 ? "" : "s"), \(manifest.records) records")
     }
 
     func key(_ id: String) async throws -> ExportPublicKey? {

@@ -10,8 +10,8 @@ import TollgateSQLite
 @main
 struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Tollgate's developer tool: replay fixtures, inspect state.",
-        subcommands: [Replay.self, State.self, Keys.self])
+        abstract: "Tollgate's developer tool: replay fixtures, inspect state, keys, exports, reconciliation and retention.",
+        subcommands: [Replay.self, State.self, Keys.self, Export.self, VerifyExport.self, Reconcile.self, CleanupCommand.self])
 }
 
 struct Replay: AsyncParsableCommand {

@@ -1,0 +1,217 @@
+import ArgumentParser
+import Cleanup
+import Foundation
+import TollgateDrivers
+import TollgateEmulator
+import TollgateExport
+import TollgateModel
+import TollgateRuntime
+import UsageExport
+
+/// What the export commands share: the ports, and settings that fall back to the
+/// emulator's local values only when the state is local.
+struct ExportContext {
+    let environment = Environment()
+    let ports: Ports
+    var isLocal: Bool { environment["TOLLGATE_STORE"]?.hasPrefix("sqlite:") ?? true }
+    var layout: ExportLayout { ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/") }
+
+    static func open() async throws -> ExportContext {
+        do { return ExportContext(ports: try await Ports.open(environment: Environment())) } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func localFallback(_ setting: String, _ local: String) throws -> String {
+        if let value = environment[setting] { return value }
+        guard isLocal else { throw ValidationError("\(setting) is not set") }
+        FileHandle.standardError.write(Data("note: \(setting) is unset; using the emulator's local value\n".utf8))
+        return local
+    }
+
+    func exporter() throws -> UsageExporter {
+        let signer = try ExportSigner(base64: try localFallback("TOLLGATE_EXPORT_SIGNING_KEY", LocalEnvironment.exportSigningKey))
+        let reportURL = try localFallback("TOLLGATE_USAGE_REPORT_URL", LocalEnvironment.url(of: "usage-report"))
+        return UsageExporter(
+            configuration: .init(
+                layout: layout,
+                partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 500_000, range: 1...50_000_000),
+                reportQueue: Queue.usageReports, reportURL: reportURL),
+            store: ports.store, blobs: ports.blobs, tasks: ports.tasks, signer: signer, clock: ports.clock)
+    }
+}
+
+func parseDay(_ text: String, _ option: String) throws -> UTCDay {
+    guard let day = UTCDay(text) else { throw ValidationError("\(option) takes a day as YYYY-MM-DD, not '\(text)'") }
+    return day
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export ledger days to the blob store, as the usage-export function does (the same code).",
+        subcommands: [Run.self, SigningKey.self], defaultSubcommand: Run.self)
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run", abstract: "Export one day (--date), or every day that is over and not yet exported.")
+
+        @Option(help: "The day to export, YYYY-MM-DD (a back-fill).") var date: String?
+
+        func run() async throws {
+            let context = try await ExportContext.open()
+            let exporter = try context.exporter()
+            var next = try date.map { try parseDay($0, "--date") }
+            let single = next != nil
+            if next == nil { next = try await exporter.nextDay() }
+            if next == nil { print("nothing to export") }
+            while let day = next {
+                switch try await exporter.export(day) {
+                case .exported(let manifest, let digest, let tasks):
+                    print(
+                        "\(day)  exported  \(manifest.records) records, \(manifest.objects.count) objects, \(tasks) report tasks  sha256 \(digest)"
+                    )
+                case .alreadyComplete(let state):
+                    print("\(day)  already exported  \(state.records) records  sha256 \(state.manifestSHA256)")
+                }
+                next = single ? nil : try await exporter.nextDay()
+            }
+        }
+    }
+
+    struct SigningKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "signing-key",
+            abstract: "Make a new Ed25519 export signing key: the private key (base64) on stdout for Secret Manager, its id on stderr.")
+
+        func run() async throws {
+            let key = ExportSigner.generate()
+            FileHandle.standardError.write(Data("key id \(try ExportSigner(base64: key).keyId)\n".utf8))
+            print(key)
+        }
+    }
+}
+
+struct VerifyExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-export",
+        abstract: "Walk the chain of export manifests and check each day's signature, objects and link; exit 1 on any failure.")
+
+    @Option(help: "First day, YYYY-MM-DD.") var from: String
+    @Option(help: "Last day, YYYY-MM-DD (default: --from).") var to: String?
+    @Option(
+        name: .customLong("trusted-key"),
+        help: "A public key document (keys/{id}.json) to trust; repeatable. Without one, the keys published in the bucket are used.")
+    var trustedKeys: [String] = []
+
+    func run() async throws {
+        let first = try parseDay(from, "--from")
+        let last = try to.map { try parseDay($0, "--to") } ?? first
+        guard first <= last else { throw ValidationError("--from must not be after --to") }
+        let context = try await ExportContext.open()
+        let keys = try trustedKeys.map { path -> ExportPublicKey in
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            return try ExportPublicKey(document: Array(data))
+        }
+        if keys.isEmpty {
+            FileHandle.standardError.write(
+                Data("note: trusting the keys published beside the exports; pass --trusted-key to pin them\n".utf8))
+        }
+        var expired: Set<UTCDay> = []
+        for snapshot in try await context.ports.store.query(DocumentQuery(collection: ExportState.collection))
+        where snapshot.fields["objectsExpired"] != nil {
+            if let day = UTCDay(snapshot.path.id) { expired.insert(day) }
+        }
+        let verifier = ExportVerifier(
+            blobs: context.ports.blobs, layout: context.layout, trustedKeys: keys.isEmpty ? nil : keys, expiredDays: expired)
+        var failures = 0
+        for report in try await verifier.verify(from: first, to: last) {
+            if report.verdict.isFailure { failures += 1 }
+            print("\(report.day)  \(report.verdict.rawValue)  \(report.detail)")
+        }
+        if failures > 0 {
+            print("\(failures) of \(last.daysSinceEpoch - first.daysSinceEpoch + 1) days failed")
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Reconcile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare a day's ledger with its export manifest and with what Stripe accepted; list differences, exit 1 if any.")
+
+    @Option(help: "The day, YYYY-MM-DD.") var date: String
+
+    func run() async throws {
+        let day = try parseDay(date, "--date")
+        let context = try await ExportContext.open()
+        let store = context.ports.store
+        // The ledger as it is now, partitioned exactly as exports are (by `recorded`).
+        var ledger: [String: Int64] = [:]
+        let query = DocumentQuery(collection: UsageRecord.collection).filter("recorded", .greaterThanOrEqual, .timestamp(day.start))
+            .filter("recorded", .lessThan, .timestamp(day.end)).order(by: "recorded").limit(1_000)
+        var cursor: DocumentSnapshot?
+        while true {
+            let page = try await store.query(cursor.map { query.start(after: $0) } ?? query)
+            for snapshot in page {
+                guard case .string(let account) = snapshot.fields["accountId"] else { continue }
+                if case .integer(let units) = snapshot.fields["units"] { ledger[account, default: 0] += units }
+            }
+            guard page.count == 1_000 else { break }
+            cursor = page.last
+        }
+        var exported: [String: Int64] = [:]
+        if let state = try await store.get(try DocumentPath(collection: ExportState.collection, id: day.description))?.decode(
+            ExportState.self)
+        {
+            let manifest = try ExportManifest(parsing: try await context.ports.blobs.read(state.manifest).data)
+            for total in manifest.accounts { exported[total.accountId] = total.units }
+        } else {
+            print("\(day) is not exported")
+        }
+        var differences = 0
+        print("account  ledger  exported  reported  status")
+        for account in Set(ledger.keys).union(exported.keys).sorted() {
+            let report = try await store.get(
+                try DocumentPath(collection: UsageReport.collection, id: UsageReport.id(day: day, accountId: account)))?.decode(
+                    UsageReport.self)
+            let (inLedger, inExport) = (ledger[account] ?? 0, exported[account])
+            let status: String
+            switch (inExport, report) {
+            case (nil, _): status = "not exported"
+            case (let units?, _) where units != inLedger: status = "ledger changed since export"
+            case (let units?, nil) where units > 0: status = "not reported"
+            case (let units?, let report?) where report.value != units: status = "reported \(report.value), exported \(units)"
+            case (_, let report?) where report.status == "no-customer": status = "no Stripe customer"
+            default: status = "ok"
+            }
+            if status != "ok" && status != "no Stripe customer" { differences += 1 }
+            let reported = report.map { $0.status == "reported" ? String($0.value) : "-" } ?? "-"
+            print("\(account)  \(inLedger)  \(inExport.map(String.init) ?? "-")  \(reported)  \(status)")
+        }
+        if differences > 0 {
+            print("\(differences) difference\(differences == 1 ? "" : "s")")
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct CleanupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cleanup", abstract: "Apply retention (TOLLGATE_RETENTION_*) as the cleanup function does; --dry-run only counts.")
+
+    @Flag(help: "Count what would be deleted; delete nothing.") var dryRun = false
+
+    func run() async throws {
+        let context = try await ExportContext.open()
+        let retention: Retention
+        do { retention = try Retention.fromEnvironment(context.environment) } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let cleanup = CleanupFunction(store: context.ports.store, blobs: context.ports.blobs, layout: context.layout, retention: retention)
+        let counts = try await cleanup.run(now: context.ports.clock.now(), dryRun: dryRun)
+        for (category, count) in counts.byCategory {
+            let verb = category == "ledgerDaysUnverified" ? "kept: objects do not verify" : (dryRun ? "would be deleted" : "deleted")
+            print("\(category)  \(count)  \(verb)")
+        }
+    }
+}
