@@ -17,6 +17,10 @@ public final class StripeFakeServer: Sendable {
     let fake: SQLiteStripeFake
     private let outage = Mutex<(remaining: Int, status: Int)>((0, 500))
     private let running = Mutex<Task<Void, any Error>?>(nil)
+    private let served = Atomic<Int>(0)
+
+    /// Requests answered so far (retries included).
+    public var requests: Int { served.load(ordering: .relaxed) }
 
     public init(_ database: SQLiteDatabase) { fake = SQLiteStripeFake(database) }
 
@@ -38,6 +42,7 @@ public final class StripeFakeServer: Sendable {
     public func stop() { running.withLock { $0?.cancel() } }
 
     private func respond(to request: Request) async -> Response {
+        served.add(1, ordering: .relaxed)
         var request = request
         let body = (try? await request.collectBody(upTo: 1 << 20)).map { String(buffer: $0) } ?? ""
         guard request.headers[.authorization] == "Bearer \(Self.apiKey)" else {
