@@ -17,9 +17,9 @@ public struct SQLiteBlobStore: BlobStore {
         try BlobName.validate(name)
         return try await database.write { db in
             try self.checkPrecondition(db, name: name, ifGenerationMatch: ifGenerationMatch)
-            try db.execute(sql: "DELETE FROM blob_chunks WHERE name = ?", arguments: [name])
-            try db.execute(sql: "INSERT INTO blob_chunks (name, offset, data) VALUES (?, 0, ?)", arguments: [name, Data(data)])
-            return try self.commitObject(db, name: name, size: Int64(data.count), contentType: contentType)
+            let key = UUID().uuidString
+            try db.execute(sql: "INSERT INTO blob_data (key, offset, data) VALUES (?, 0, ?)", arguments: [key, Data(data)])
+            return try self.commitObject(db, name: name, size: Int64(data.count), contentType: contentType, dataKey: key)
         }
     }
 
@@ -31,7 +31,7 @@ public struct SQLiteBlobStore: BlobStore {
             // Sessions never finished expire after a week, as in GCS.
             let expired = now - 7 * 86_400 * 1_000_000
             try db.execute(
-                sql: "DELETE FROM blob_upload_chunks WHERE id IN (SELECT id FROM blob_uploads WHERE started < ?)", arguments: [expired])
+                sql: "DELETE FROM blob_data WHERE key IN (SELECT id FROM blob_uploads WHERE started < ?)", arguments: [expired])
             try db.execute(sql: "DELETE FROM blob_uploads WHERE started < ?", arguments: [expired])
             try db.execute(
                 sql: "INSERT INTO blob_uploads (id, name, content_type, if_generation_match, started) VALUES (?, ?, ?, ?, ?)",
@@ -47,7 +47,8 @@ public struct SQLiteBlobStore: BlobStore {
             }
             var data: [UInt8] = []
             data.reserveCapacity(row["size"] as Int)
-            let chunks = try Data.fetchCursor(db, sql: "SELECT data FROM blob_chunks WHERE name = ? ORDER BY offset", arguments: [name])
+            let chunks = try Data.fetchCursor(
+                db, sql: "SELECT data FROM blob_data WHERE key = ? ORDER BY offset", arguments: [row["data_key"] as String])
             while let chunk = try chunks.next() { data.append(contentsOf: chunk) }
             return BlobObject(name: name, data: data, contentType: row["content_type"], generation: row["generation"])
         }
@@ -55,14 +56,14 @@ public struct SQLiteBlobStore: BlobStore {
 
     public func read(_ name: String, range: Range<Int64>) async throws -> [UInt8] {
         try await database.read { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs WHERE name = ?", arguments: [name]) == true else {
+            guard let key = try String.fetchOne(db, sql: "SELECT data_key FROM blobs WHERE name = ?", arguments: [name]) else {
                 throw TollgateError(.notFound, "no object \(name)")
             }
             var bytes: [UInt8] = []
             let rows = try Row.fetchCursor(
                 db,
-                sql: "SELECT offset, data FROM blob_chunks WHERE name = ? AND offset < ? AND offset + length(data) > ? ORDER BY offset",
-                arguments: [name, range.upperBound, range.lowerBound])
+                sql: "SELECT offset, data FROM blob_data WHERE key = ? AND offset < ? AND offset + length(data) > ? ORDER BY offset",
+                arguments: [key, range.upperBound, range.lowerBound])
             while let row = try rows.next() {
                 let offset: Int64 = row["offset"]
                 let data: Data = row["data"]
@@ -102,8 +103,8 @@ public struct SQLiteBlobStore: BlobStore {
             if let expected = ifGenerationMatch, expected != current {
                 throw TollgateError(.failedPrecondition, "object \(name) is at generation \(current), not \(expected)")
             }
+            try db.execute(sql: "DELETE FROM blob_data WHERE key = (SELECT data_key FROM blobs WHERE name = ?)", arguments: [name])
             try db.execute(sql: "DELETE FROM blobs WHERE name = ?", arguments: [name])
-            try db.execute(sql: "DELETE FROM blob_chunks WHERE name = ?", arguments: [name])
         }
     }
 
@@ -116,12 +117,14 @@ public struct SQLiteBlobStore: BlobStore {
         }
     }
 
-    func commitObject(_ db: Database, name: String, size: Int64, contentType: String) throws -> Int64 {
+    /// Points the object at the chunks under `dataKey`, dropping the previous version's.
+    func commitObject(_ db: Database, name: String, size: Int64, contentType: String, dataKey: String) throws -> Int64 {
+        try db.execute(sql: "DELETE FROM blob_data WHERE key = (SELECT data_key FROM blobs WHERE name = ?)", arguments: [name])
         // Generations are the commit time in microseconds, as in GCS: always increasing.
         let generation = try database.nextCommitTime(db).microsecondsSinceEpoch
         try db.execute(
-            sql: "INSERT OR REPLACE INTO blobs (name, size, content_type, generation) VALUES (?, ?, ?, ?)",
-            arguments: [name, size, contentType, generation])
+            sql: "INSERT OR REPLACE INTO blobs (name, size, content_type, generation, data_key) VALUES (?, ?, ?, ?, ?)",
+            arguments: [name, size, contentType, generation, dataKey])
         return generation
     }
 }
@@ -143,7 +146,7 @@ struct SQLiteBlobUpload: BlobUpload {
                 throw TollgateError(.invalidArgument, "a chunk that is not a multiple of 256 KiB must be the last")
             }
             try db.execute(
-                sql: "INSERT INTO blob_upload_chunks (id, offset, data) VALUES (?, ?, ?)",
+                sql: "INSERT INTO blob_data (key, offset, data) VALUES (?, ?, ?)",
                 arguments: [id, row["size"] as Int64, Data(chunk)])
             try db.execute(
                 sql: "UPDATE blob_uploads SET size = size + ?, closed = ? WHERE id = ?",
@@ -158,13 +161,9 @@ struct SQLiteBlobUpload: BlobUpload {
                 throw TollgateError(.notFound, "upload session \(id) is gone")
             }
             try store.checkPrecondition(db, name: name, ifGenerationMatch: row["if_generation_match"])
-            try db.execute(sql: "DELETE FROM blob_chunks WHERE name = ?", arguments: [name])
-            try db.execute(
-                sql: "INSERT INTO blob_chunks (name, offset, data) SELECT ?, offset, data FROM blob_upload_chunks WHERE id = ?",
-                arguments: [name, id])
-            try db.execute(sql: "DELETE FROM blob_upload_chunks WHERE id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM blob_uploads WHERE id = ?", arguments: [id])
-            return try store.commitObject(db, name: name, size: row["size"], contentType: row["content_type"])
+            // The session's chunks become the object's: nothing is copied.
+            return try store.commitObject(db, name: name, size: row["size"], contentType: row["content_type"], dataKey: id)
         }
     }
 }

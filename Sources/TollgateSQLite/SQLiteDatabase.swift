@@ -156,6 +156,20 @@ public final class SQLiteDatabase: Sendable {
                     sql: "CREATE INDEX documents_by_\(field) ON documents (collection, \(SQLiteDocumentStore.sortableTime(field)), id)")
             }
         }
+        migrator.registerMigration("v3") { db in
+            // One table of data chunks, keyed by the write or upload that made them: an
+            // upload finishes by pointing its object at its chunks, with no copy.
+            try db.execute(
+                sql: """
+                    CREATE TABLE blob_data (key TEXT NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (key, offset));
+                    INSERT INTO blob_data (key, offset, data) SELECT 'object:' || name, offset, data FROM blob_chunks;
+                    INSERT INTO blob_data (key, offset, data) SELECT id, offset, data FROM blob_upload_chunks;
+                    DROP TABLE blob_chunks;
+                    DROP TABLE blob_upload_chunks;
+                    ALTER TABLE blobs ADD COLUMN data_key TEXT NOT NULL DEFAULT '';
+                    UPDATE blobs SET data_key = 'object:' || name;
+                    """)
+        }
         return migrator
     }()
 }

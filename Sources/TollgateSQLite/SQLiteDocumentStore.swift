@@ -66,11 +66,16 @@ public struct SQLiteDocumentStore: DocumentStore {
     }
 
     static func snapshot(_ path: DocumentPath, _ row: Row) throws -> DocumentSnapshot {
-        let json: String = row["fields"]
-        let fields = try JSONDecoder().decode([String: FieldValue].self, from: Data(json.utf8))
+        let fields = try decodeFields(row["fields"])
         return DocumentSnapshot(
             path: path, fields: fields, createTime: Timestamp(microsecondsSinceEpoch: row["create_time"]),
             updateTime: Timestamp(microsecondsSinceEpoch: row["update_time"]))
+    }
+
+    /// A stored document's fields: the fast reader, or `JSONDecoder` for what it refuses.
+    static func decodeFields(_ json: String) throws -> [String: FieldValue] {
+        if let fields = FieldValueJSON.parseFields(json) { return fields }
+        return try JSONDecoder().decode([String: FieldValue].self, from: Data(json.utf8))
     }
 
     static func run(_ query: DocumentQuery, _ db: Database) throws -> [DocumentSnapshot] {
@@ -120,27 +125,44 @@ public struct SQLiteDocumentStore: DocumentStore {
                 orders[0].field.segments.count == 1, SQLiteDocumentStore.indexedTimestampFields.contains(orders[0].field.description)
             else { return nil }
             field = orders[0].field.description
-            let expression = SQLiteDocumentStore.sortableTime(field)
+            // One lower and one upper bound, the tightest of the filters and the cursor:
+            // SQLite ranges an index by one bound on each side and filters the rest.
+            var lower: (time: Timestamp, inclusive: Bool)?
+            var upper: (time: Timestamp, inclusive: Bool)?
+            func raise(_ time: Timestamp, _ inclusive: Bool) {
+                if let current = lower, current.time > time || (current.time == time && !current.inclusive) { return }
+                lower = (time, inclusive)
+            }
+            func lowerCeiling(_ time: Timestamp, _ inclusive: Bool) {
+                if let current = upper, current.time < time || (current.time == time && !current.inclusive) { return }
+                upper = (time, inclusive)
+            }
             for filter in query.filters where filter.field == orders[0].field {
                 guard case .timestamp(let time) = filter.value else { continue }
-                let op: String? =
-                    switch filter.op {
-                    case .equal: "="
-                    case .lessThan: "<"
-                    case .lessThanOrEqual: "<="
-                    case .greaterThan: ">"
-                    case .greaterThanOrEqual: ">="
-                    default: nil
-                    }
-                guard let op else { continue }
-                conditions.append("\(expression) \(op) ?")
-                arguments.append(SQLiteDocumentStore.sortable(time))
+                switch filter.op {
+                case .equal:
+                    raise(time, true)
+                    lowerCeiling(time, true)
+                case .lessThan: lowerCeiling(time, false)
+                case .lessThanOrEqual: lowerCeiling(time, true)
+                case .greaterThan: raise(time, false)
+                case .greaterThanOrEqual: raise(time, true)
+                default: continue
+                }
             }
             // Only a range on a timestamp excludes every value of another type.
-            guard !conditions.isEmpty else { return nil }
-            if let start = query.start, case .timestamp(let time) = start.values.first {
-                conditions.append("\(expression) >= ?")
-                arguments.append(SQLiteDocumentStore.sortable(time))
+            guard lower != nil || upper != nil else { return nil }
+            if let start = query.start, case .timestamp(let time) = start.values.first { raise(time, true) }
+            let expression = SQLiteDocumentStore.sortableTime(field)
+            if let lower {
+                conditions.append("\(expression) \(lower.inclusive ? ">=" : ">") ?")
+                arguments.append(SQLiteDocumentStore.sortable(lower.time))
+            } else {
+                conditions.append("\(expression) IS NOT NULL")
+            }
+            if let upper {
+                conditions.append("\(expression) \(upper.inclusive ? "<=" : "<") ?")
+                arguments.append(SQLiteDocumentStore.sortable(upper.time))
             }
         }
     }

@@ -13,14 +13,14 @@ extension SQLiteDatabase {
         try await read { db in
             var documents: [String: JSONValue] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT collection, id, fields FROM documents") {
-                let fields = try JSONDecoder().decode([String: FieldValue].self, from: Data((row["fields"] as String).utf8))
+                let fields = try SQLiteDocumentStore.decodeFields(row["fields"])
                 documents["\(row["collection"] as String)/\(row["id"] as String)"] = FieldValue.map(fields).plainJSON
             }
             var blobs: [String: JSONValue] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, size, content_type FROM blobs") {
+            for row in try Row.fetchAll(db, sql: "SELECT name, size, content_type, data_key FROM blobs") {
                 var hash = SHA256()
                 let chunks = try Data.fetchCursor(
-                    db, sql: "SELECT data FROM blob_chunks WHERE name = ? ORDER BY offset", arguments: [row["name"] as String])
+                    db, sql: "SELECT data FROM blob_data WHERE key = ? ORDER BY offset", arguments: [row["data_key"] as String])
                 while let chunk = try chunks.next() { hash.update(data: chunk) }
                 blobs[row["name"]] = .object([
                     "bytes": .integer(row["size"]), "contentType": .string(row["content_type"]),

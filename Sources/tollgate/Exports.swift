@@ -35,7 +35,7 @@ struct ExportContext {
         return UsageExporter(
             configuration: .init(
                 layout: layout,
-                partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 500_000, range: 1...50_000_000),
+                partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 100_000, range: 1...50_000_000),
                 reportQueue: Queue.usageReports, reportURL: reportURL),
             store: ports.store, blobs: ports.blobs, tasks: ports.tasks, signer: signer, clock: ports.clock)
     }

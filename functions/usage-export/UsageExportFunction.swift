@@ -62,7 +62,7 @@ extension UsageExporter.Configuration {
     public static func fromEnvironment(_ environment: Environment) throws -> UsageExporter.Configuration {
         UsageExporter.Configuration(
             layout: ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/"),
-            partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 500_000, range: 1...50_000_000),
+            partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 100_000, range: 1...50_000_000),
             reportQueue: Queue.usageReports, reportURL: try environment.required("TOLLGATE_USAGE_REPORT_URL"))
     }
 }

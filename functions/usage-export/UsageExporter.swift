@@ -29,7 +29,7 @@ public struct UsageExporter: Sendable {
         public var reportURL: String
 
         public init(
-            layout: ExportLayout = ExportLayout(), partRecords: Int = 500_000, pageSize: Int = 1_000, chunkBytes: Int = 4 << 20,
+            layout: ExportLayout = ExportLayout(), partRecords: Int = 100_000, pageSize: Int = 1_000, chunkBytes: Int = 4 << 20,
             compressionLevel: Int32 = 6, settleSeconds: Int64 = 300, reportQueue: String, reportURL: String
         ) {
             self.layout = layout
@@ -131,9 +131,15 @@ public struct UsageExporter: Sendable {
 
         let query = DocumentQuery(collection: UsageRecord.collection).filter("recorded", .greaterThanOrEqual, .timestamp(day.start))
             .filter("recorded", .lessThan, .timestamp(day.end)).order(by: "recorded").limit(configuration.pageSize)
-        var cursor: DocumentSnapshot?
-        while true {
-            let page = try await store.query(cursor.map { query.start(after: $0) } ?? query)
+        // The next page is read while this one is written: two pages in memory, both cores busy.
+        let store = self.store
+        var pending: Task<[DocumentSnapshot], any Error>? = Task { try await store.query(query) }
+        while let reading = pending {
+            let page = try await reading.value
+            pending = nil
+            if page.count == configuration.pageSize, let last = page.last {
+                pending = Task { try await store.query(query.start(after: last)) }
+            }
             for snapshot in page {
                 let line = try ExportRecord.line(snapshot)
                 let kind = line.time < day.start ? "late" : "usage"
@@ -155,8 +161,6 @@ public struct UsageExporter: Sendable {
                 }
                 totals[line.accountId] = total
             }
-            guard page.count == configuration.pageSize else { break }
-            cursor = page.last
         }
         try await close("usage")
         try await close("late")
@@ -275,7 +279,9 @@ struct ExportRecord {
         }
         var units: Int64 = 0
         if case .integer(let value) = snapshot.fields["units"] { units = value }
-        return ExportRecord(
-            bytes: Array(FieldValue.map(snapshot.fields).plainJSON.rendered().utf8), accountId: accountId, units: units, time: time)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        FieldValue.appendPlainJSON(snapshot.fields, to: &bytes)
+        return ExportRecord(bytes: bytes, accountId: accountId, units: units, time: time)
     }
 }

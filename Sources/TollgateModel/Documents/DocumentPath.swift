@@ -30,7 +30,7 @@ public struct DocumentPath: Hashable, Comparable, Sendable, CustomStringConverti
         guard bytes > 0, bytes <= 1_500 else {
             throw TollgateError(.invalidArgument, "an ID must be 1 to 1,500 bytes")
         }
-        guard id != ".", id != "..", !id.contains("/") else {
+        guard id != ".", id != "..", !id.utf8.contains(UInt8(ascii: "/")) else {
             throw TollgateError(.invalidArgument, "an ID cannot be '.', '..' or contain '/': \(id)")
         }
         guard !(id.hasPrefix("__") && id.hasSuffix("__") && id.count >= 4) else {

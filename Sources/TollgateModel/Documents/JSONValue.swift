@@ -185,6 +185,49 @@ struct AnyKey: CodingKey {
 
 extension FieldValue {
     /// The plain-JSON view of a value: timestamps as RFC 3339 strings, bytes as base64.
+    /// Appends the value as plain JSON (what ``plainJSON`` renders compactly, with sorted
+    /// keys), straight to bytes: the export writes millions of these.
+    public func appendPlainJSON(to out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .integer(let i): out.append(contentsOf: String(i).utf8)
+        case .double: out.append(contentsOf: plainJSON.rendered().utf8)
+        case .timestamp(let t): Self.appendQuoted(t.rfc3339, to: &out)
+        case .string(let s): Self.appendQuoted(s, to: &out)
+        case .bytes(let d): Self.appendQuoted(d.base64EncodedString(), to: &out)
+        case .array(let values):
+            out.append(UInt8(ascii: "["))
+            for (index, value) in values.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                value.appendPlainJSON(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .map(let fields): Self.appendPlainJSON(fields, to: &out)
+        }
+    }
+
+    public static func appendPlainJSON(_ fields: [String: FieldValue], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            appendQuoted(field.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            field.value.appendPlainJSON(to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func appendQuoted(_ text: String, to out: inout [UInt8]) {
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: text.utf8)
+            out.append(UInt8(ascii: "\""))
+        } else {
+            out.append(contentsOf: JSONValue.string(text).rendered().utf8)
+        }
+    }
+
     public var plainJSON: JSONValue {
         switch self {
         case .null: .null
