@@ -13,12 +13,15 @@ import TollgateRuntime
         #"whsec_"#,  // a webhook secret
         #"eyJ[0-9A-Za-z_-]{10,}\.eyJ"#,  // a JWT
         NSRegularExpression.escapedPattern(for: LocalEnvironment.keyPepper),
+        #"sk_(live|test)_[0-9A-Za-z_]{8,}"#,  // a Stripe API key
+        NSRegularExpression.escapedPattern(for: LocalEnvironment.exportSigningKey),
     ].map { try! NSRegularExpression(pattern: $0) }
 
     @Test func thePatterns_catchWhatTheyAreFor() throws {
         let samples = [
             "key=tg_live_" + String(repeating: "a", count: 32), "whsec_tollgate_emulator_current",
             try sharedIssuer.token(audience: "a", issuedAt: Timestamp(secondsSinceEpoch: 0)), "p=" + LocalEnvironment.keyPepper,
+            "Bearer " + StripeFakeServer.apiKey, "key " + LocalEnvironment.exportSigningKey,
         ]
         for (pattern, sample) in zip(Self.forbidden, samples) {
             #expect(pattern.firstMatch(in: sample, range: NSRange(sample.startIndex..., in: sample)) != nil, "\(pattern.pattern)")
@@ -47,10 +50,34 @@ import TollgateRuntime
 }
 
 @Suite(.serialized) struct StartupConfigurationTests {
-    @Test func missingSetting_stopsStartUp_withOneLineNamingIt() throws {
+    static let internalCaller = [
+        "TOLLGATE_AUDIENCE": "https://function.example", "TOLLGATE_INVOKERS": "tollgate-scheduler@project.iam.gserviceaccount.com",
+    ]
+
+    @Test(arguments: [
+        ("auth-validator", [:], "TOLLGATE_KEY_PEPPER is not set"),
+        ("usage-export", internalCaller, "TOLLGATE_USAGE_REPORT_URL is not set"),
+        (
+            "usage-export", internalCaller.merging(["TOLLGATE_USAGE_REPORT_URL": "https://r.example"]) { a, _ in a },
+            "TOLLGATE_EXPORT_SIGNING_KEY is not set"
+        ),
+        (
+            "usage-export",
+            internalCaller.merging(["TOLLGATE_USAGE_REPORT_URL": "https://r.example", "TOLLGATE_EXPORT_SIGNING_KEY": "c2hvcnQ="]) { a, _ in
+                a
+            },
+            "TOLLGATE_EXPORT_SIGNING_KEY the export signing key must be 32 bytes of Ed25519 private key, base64"
+        ),
+        ("usage-report", internalCaller, "STRIPE_API_KEY is not set"),
+        (
+            "cleanup", internalCaller.merging(["TOLLGATE_RETENTION_STRIPE_EVENT_DAYS": "2"]) { a, _ in a },
+            "TOLLGATE_RETENTION_STRIPE_EVENT_DAYS must be a whole number from 4 to 36500, not '2'"
+        ),
+    ])
+    func missingSetting_stopsStartUp_withOneLineNamingIt(function: String, environment: [String: String], line: String) throws {
         let process = Process()
-        process.executableURL = productURL("auth-validator")
-        process.environment = ["PORT": "0", "TOLLGATE_STORE": "sqlite::memory:"]
+        process.executableURL = productURL(function)
+        process.environment = environment.merging(["PORT": "0", "TOLLGATE_STORE": "sqlite::memory:"]) { a, _ in a }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = Pipe()
@@ -58,6 +85,6 @@ import TollgateRuntime
         let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 78)
-        #expect(text == "auth-validator: configuration: TOLLGATE_KEY_PEPPER is not set\n")
+        #expect(text == "\(function): configuration: \(line)\n")
     }
 }
