@@ -147,8 +147,7 @@ struct Reconcile: AsyncParsableCommand {
         let store = context.ports.store
         // The ledger as it is now, partitioned exactly as exports are (by `recorded`).
         var ledger: [String: Int64] = [:]
-        let query = DocumentQuery(collection: UsageRecord.collection).filter("recorded", .greaterThanOrEqual, .timestamp(day.start))
-            .filter("recorded", .lessThan, .timestamp(day.end)).order(by: "recorded").limit(1_000)
+        let query = UsageRecord.recorded(during: day).limit(1_000)
         var cursor: DocumentSnapshot?
         while true {
             let page = try await store.query(cursor.map { query.start(after: $0) } ?? query)

@@ -100,8 +100,7 @@ public struct CleanupFunction: FunctionHandler {
                 }
                 state.verified = now
             }
-            let query = DocumentQuery(collection: UsageRecord.collection).filter("recorded", .greaterThanOrEqual, .timestamp(day.start))
-                .filter("recorded", .lessThan, .timestamp(day.end)).order(by: "recorded")
+            let query = UsageRecord.recorded(during: day)
             deleted += try await purge(query, dryRun: dryRun)
             if !dryRun {
                 state.ledgerDeleted = now

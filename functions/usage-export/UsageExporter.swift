@@ -129,8 +129,7 @@ public struct UsageExporter: Sendable {
             parts[kind, default: 0] += 1
         }
 
-        let query = DocumentQuery(collection: UsageRecord.collection).filter("recorded", .greaterThanOrEqual, .timestamp(day.start))
-            .filter("recorded", .lessThan, .timestamp(day.end)).order(by: "recorded").limit(configuration.pageSize)
+        let query = UsageRecord.recorded(during: day).limit(configuration.pageSize)
         // The next page is read while this one is written: two pages in memory, both cores busy.
         let store = self.store
         var pending: Task<[DocumentSnapshot], any Error>? = Task { try await store.query(query) }

@@ -85,6 +85,13 @@ public struct UsageRecord: Codable, Sendable, Hashable {
     }
 
     public static let collection = "usage"
+
+    /// The ledger entries taken in during `day`, in ledger order: what one day's export
+    /// holds, what retention deletes with it, what reconciliation recounts.
+    public static func recorded(during day: UTCDay) -> DocumentQuery {
+        DocumentQuery(collection: collection).filter("recorded", .greaterThanOrEqual, .timestamp(day.start))
+            .filter("recorded", .lessThan, .timestamp(day.end)).order(by: "recorded")
+    }
 }
 
 /// An account's running totals of recorded usage: `usageCounters/{accountId}`, and per
