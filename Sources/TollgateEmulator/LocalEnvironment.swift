@@ -70,9 +70,10 @@ public struct EmulatedFunction: Sendable {
                 clock: ports.clock)
             return wrap(UsageExportFunction(exporter: exporter), ports: ports, issuer: issuer, logger: logger)
         case UsageReportFunction.declaration.name:
-            // No in-call retries: the queue's retries are what the emulator shows.
+            // No in-call retries: the queue's retries are what the emulator shows. A long
+            // timeout: a timeout would be a retry the fixture did not ask for.
             let stripe = StripeClient(
-                configuration: .init(baseURL: stripeBaseURL, apiKey: StripeFakeServer.apiKey, maxNetworkRetries: 0, timeout: .seconds(10)))
+                configuration: .init(baseURL: stripeBaseURL, apiKey: StripeFakeServer.apiKey, maxNetworkRetries: 0, timeout: .seconds(60)))
             return wrap(UsageReportFunction(store: ports.store, billing: stripe), ports: ports, issuer: issuer, logger: logger)
         case CleanupFunction.declaration.name:
             let handler = CleanupFunction(

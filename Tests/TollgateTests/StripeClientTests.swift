@@ -13,13 +13,15 @@ import TollgateSQLite
 @Suite struct StripeClientTests {
     static let now = Timestamp(secondsSinceEpoch: 1_767_312_000)  // 2026-01-02T00:00:00Z
 
-    /// A fake on a fresh database, a client for it, and the fake to inspect.
+    /// A fake on a fresh database, a client for it, and the fake to inspect. The timeout is
+    /// generous: these tests are about Stripe's error semantics, and a loaded CI machine
+    /// (two cores, every suite at once) can starve the fake for seconds.
     func fake(retries: Int = 0, apiKey: String = StripeFakeServer.apiKey) async throws -> (StripeClient, StripeFakeServer, SQLiteStripeFake)
     {
         let database = try temporaryDatabase(clock: FixedClock(time: Self.now))
         let server = StripeFakeServer(database)
         let url = try await server.start(logger: Logger(label: "fake", factory: { _ in SwiftLogNoOpLogHandler() }))
-        let client = StripeClient(configuration: .init(baseURL: url, apiKey: apiKey, maxNetworkRetries: retries, timeout: .seconds(5)))
+        let client = StripeClient(configuration: .init(baseURL: url, apiKey: apiKey, maxNetworkRetries: retries, timeout: .seconds(60)))
         return (client, server, SQLiteStripeFake(database))
     }
 
