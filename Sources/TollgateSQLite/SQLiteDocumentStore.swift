@@ -85,9 +85,10 @@ public struct SQLiteDocumentStore: DocumentStore {
         let rows = try Row.fetchCursor(
             db, sql: "SELECT id, fields, create_time, update_time FROM documents WHERE collection = ?",
             arguments: [query.collection])
+        let collection = try DocumentPath.Collection(query.collection)
         var selection = DocumentQuery.Selection(query)
         while let row = try rows.next() {
-            let snapshot = try snapshot(try DocumentPath(collection: query.collection, id: row["id"]), row)
+            let snapshot = try snapshot(try collection.document(row["id"]), row)
             if query.matches(snapshot.fields) { selection.offer(snapshot) }
         }
         return selection.result
@@ -176,13 +177,14 @@ public struct SQLiteDocumentStore: DocumentStore {
                 WHERE collection = ? AND \(plan.conditions.joined(separator: " AND ")) ORDER BY \(expression), id
                 """,
             arguments: StatementArguments([query.collection] + plan.arguments))
+        let collection = try DocumentPath.Collection(query.collection)
         var selection = DocumentQuery.Selection(query)
         var boundary: String?
         while let row = try rows.next() {
             let key: String = row["sort_key"]
             // Once the page is full, only ties on the sort key can still change it.
             if let boundary, key != boundary { break }
-            let snapshot = try snapshot(try DocumentPath(collection: query.collection, id: row["id"]), row)
+            let snapshot = try snapshot(try collection.document(row["id"]), row)
             if query.matches(snapshot.fields) { selection.offer(snapshot) }
             if boundary == nil, let limit = query.limit, selection.count >= limit { boundary = key }
         }

@@ -14,12 +14,32 @@ public struct DocumentPath: Hashable, Comparable, Sendable, CustomStringConverti
         try self.init(segments: collection.split(separator: "/", omittingEmptySubsequences: false).map(String.init) + [id])
     }
 
+    /// Documents of one collection, for readers that make many paths in it: the
+    /// collection is split and checked once, each id on its own.
+    public struct Collection: Sendable {
+        let segments: [String]
+        public init(_ path: String) throws {
+            segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            _ = try DocumentPath(segments: segments + ["x"])
+        }
+        public func document(_ id: String) throws -> DocumentPath {
+            try DocumentPath.validate(id)
+            let path = DocumentPath(checked: segments + [id])
+            guard path.segments.reduce(path.segments.count - 1, { $0 + $1.utf8.count }) <= 6_144 else {
+                throw TollgateError(.invalidArgument, "document path longer than 6 KiB")
+            }
+            return path
+        }
+    }
+
+    private init(checked segments: [String]) { self.segments = segments }
+
     init(segments: [String]) throws {
         guard segments.count >= 2, segments.count % 2 == 0 else {
             throw TollgateError(.invalidArgument, "a document path has an even number of segments: \(segments.joined(separator: "/"))")
         }
         for segment in segments { try Self.validate(segment) }
-        guard segments.joined(separator: "/").utf8.count <= 6_144 else {
+        guard segments.reduce(segments.count - 1, { $0 + $1.utf8.count }) <= 6_144 else {
             throw TollgateError(.invalidArgument, "document path longer than 6 KiB")
         }
         self.segments = segments

@@ -46,6 +46,8 @@ public enum FieldValueJSON {
             guard take(UInt8(ascii: "{")) else { return nil }
             var fields: [String: FieldValue] = [:]
             if take(UInt8(ascii: "}")) { return fields }
+            // Documents have a handful of fields: skip the dictionary's first regrowths.
+            fields.reserveCapacity(12)
             repeat {
                 guard let name = string(), take(UInt8(ascii: ":")), let value = value() else { return nil }
                 fields[name] = value
