@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "TollgateRuntime",
             dependencies: [
-                "TollgateModel",
+                "TollgateModel", "TollgateHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,10 +1,7 @@
 import Foundation
 import Synchronization
+import TollgateHTTP
 import TollgateModel
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// Where verification keys come from, by `kid`.
 public protocol JWKSource: Sendable {
@@ -93,21 +90,14 @@ public final class RemoteJWKS: JWKSource {
         return key
     }
 
-    /// GET over libcurl (FoundationNetworking), with a 5-second timeout.
+    /// One client for every JWKS fetch of the process: its connections are reused.
+    static let http = CurlHTTPClient(maxResponseBytes: 1 << 20, maxIdleConnections: 2)
+
+    /// GET over libcurl, with a 5-second timeout.
     @Sendable public static func download(_ url: URL) async throws -> Data {
         if url.isFileURL { return try Data(contentsOf: url) }
-        var request = URLRequest(url: url, timeoutInterval: 5)
-        request.httpMethod = "GET"
-        do {
-            let (data, response) = try await URLSession.shared.data(for: request)
-            guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
-                throw TollgateError(.unavailable, "JWKS \(url) answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
-            }
-            return data
-        } catch let error as TollgateError {
-            throw error
-        } catch {
-            throw TollgateError(.unavailable, "JWKS \(url) unreachable: \(error.localizedDescription)")
-        }
+        let response = try await http.send(HTTPRequest(method: "GET", url: url.absoluteString, timeout: .seconds(5)))
+        guard response.status == 200 else { throw TollgateError(.unavailable, "JWKS \(url) answered \(response.status)") }
+        return Data(response.body)
     }
 }
