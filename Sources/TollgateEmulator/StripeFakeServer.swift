@@ -34,7 +34,13 @@ public final class StripeFakeServer: Sendable {
         let app = Application(
             responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: nil),
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-        running.withLock { $0 = Task { try await app.run() } }
+        running.withLock {
+            $0 = Task {
+                // A server that cannot start ends the wait below instead of hanging it.
+                defer { continuation.finish() }
+                try await app.run()
+            }
+        }
         for await port in ports { return "http://127.0.0.1:\(port)" }
         throw TollgateError(.unavailable, "the Stripe fake did not start")
     }

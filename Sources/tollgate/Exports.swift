@@ -30,14 +30,19 @@ struct ExportContext {
     }
 
     func exporter() throws -> UsageExporter {
-        let signer = try ExportSigner(base64: try localFallback("TOLLGATE_EXPORT_SIGNING_KEY", LocalEnvironment.exportSigningKey))
+        let signer: ExportSigner
+        do {
+            signer = try ExportSigner(base64: try localFallback("TOLLGATE_EXPORT_SIGNING_KEY", LocalEnvironment.exportSigningKey))
+        } catch let error as TollgateError {
+            throw ValidationError("TOLLGATE_EXPORT_SIGNING_KEY: \(error.message)")
+        }
         let reportURL = try localFallback("TOLLGATE_USAGE_REPORT_URL", LocalEnvironment.url(of: "usage-report"))
+        let configuration: UsageExporter.Configuration
+        do { configuration = try .fromEnvironment(environment, reportURL: reportURL) } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
         return UsageExporter(
-            configuration: .init(
-                layout: layout,
-                partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 100_000, range: 1...50_000_000),
-                reportQueue: Queue.usageReports, reportURL: reportURL),
-            store: ports.store, blobs: ports.blobs, tasks: ports.tasks, signer: signer, clock: ports.clock)
+            configuration: configuration, store: ports.store, blobs: ports.blobs, tasks: ports.tasks, signer: signer, clock: ports.clock)
     }
 }
 

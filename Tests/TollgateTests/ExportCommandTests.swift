@@ -54,4 +54,31 @@ import TollgateSQLite
         #expect(dryOut.contains("ledgerEntries  41  would be deleted"), "\(dryOut)")
         #expect(try await store.query(UsageRecord.recorded(during: day)).count == 41, "a dry run deletes nothing")
     }
+
+    @Test func verifyExport_tellsAMissingObjectFromOneRetentionRemoved() async throws {
+        let database = try temporaryDatabase()
+        let blobs = SQLiteBlobStore(database)
+        try await seedLedger(SQLiteDocumentStore(database), day: UTCDay("2026-01-01")!, count: 10)
+        try await seedLedger(SQLiteDocumentStore(database), day: UTCDay("2026-01-02")!, count: 10)
+        let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "PATH": "/usr/bin:/bin"]
+        #expect(try runTollgate(["export", "run"], environment: environment).0 == 0)
+        let verify = ["verify-export", "--from", "2026-01-01", "--to", "2026-01-02"]
+        #expect(try runTollgate(verify, environment: environment).0 == 0)
+
+        // Someone deletes a data object: missing, a failure.
+        try await blobs.delete("usage/2026/01/02/part-00000.ndjson.gz", ifGenerationMatch: nil)
+        let (missing, missingOut, _) = try runTollgate(verify, environment: environment)
+        #expect(missing == 1 && missingOut.contains("2026-01-02  missing  usage/2026/01/02/part-00000.ndjson.gz is missing"))
+
+        // Retention removes day 1's objects on purpose: expired, not a failure; the manifests stay.
+        let retention = environment.merging(["TOLLGATE_RETENTION_EXPORT_DAYS": "1"]) { a, _ in a }
+        let (cleaned, cleanedOut, _) = try runTollgate(["cleanup"], environment: retention)
+        #expect(cleaned == 0 && cleanedOut.contains("exportObjects  1  deleted"), "\(cleanedOut)")
+        #expect(try await blobs.attributes("usage/2026/01/01/part-00000.ndjson.gz") == nil)
+        #expect(try await blobs.attributes("usage/2026/01/01/manifest.json") != nil)
+        let (_, afterOut, _) = try runTollgate(["verify-export", "--from", "2026-01-01"], environment: environment)
+        #expect(afterOut.contains("2026-01-01  expired"), "\(afterOut)")
+        #expect(try runTollgate(["verify-export", "--from", "2026-01-01"], environment: environment).0 == 0)
+        #expect(try runTollgate(["verify-export", "--from", "2026-13-01"], environment: environment).0 != 0)
+    }
 }

@@ -192,5 +192,11 @@ final class Localstripe: Sendable {
         let keys = RemoteJWKS(url: URL(string: "http://127.0.0.1:\(port)/certs")!)
         _ = try await keys.key(id: sharedIssuer.keyID)
         await expectCode(.unavailable) { try await RemoteJWKS.download(URL(string: "http://127.0.0.1:\(port)/missing")!) }
+        // A response over the client's limit is refused, not buffered.
+        let small = CurlHTTPClient(maxResponseBytes: 16)
+        let error = await expectCode(.unavailable) {
+            try await small.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/certs"))
+        }
+        #expect(error?.message.contains("over 16 bytes") == true)
     }
 }

@@ -29,9 +29,8 @@ public struct CleanupFunction: FunctionHandler {
     }
 
     /// Counts by category, in a stable order.
-    public struct Counts: Sendable, Equatable {
+    public struct Counts: Sendable {
         public var byCategory: [(String, Int)] = []
-        public static func == (a: Counts, b: Counts) -> Bool { a.byCategory.elementsEqual(b.byCategory) { $0 == $1 } }
         mutating func add(_ category: String, _ count: Int) { byCategory.append((category, count)) }
         public var json: JSONValue { .object(Dictionary(uniqueKeysWithValues: byCategory.map { ($0.0, .integer(Int64($0.1))) })) }
     }

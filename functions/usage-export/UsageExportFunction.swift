@@ -57,13 +57,13 @@ public struct UsageExportFunction: FunctionHandler {
 }
 
 extension UsageExporter.Configuration {
-    /// `TOLLGATE_USAGE_REPORT_URL` (required: where report tasks go),
-    /// `TOLLGATE_EXPORT_PREFIX` (default `usage/`), `TOLLGATE_EXPORT_PART_RECORDS`.
-    public static func fromEnvironment(_ environment: Environment) throws -> UsageExporter.Configuration {
+    /// `TOLLGATE_USAGE_REPORT_URL` (where report tasks go; required unless `reportURL` is
+    /// given), `TOLLGATE_EXPORT_PREFIX` (default `usage/`), `TOLLGATE_EXPORT_PART_RECORDS`.
+    public static func fromEnvironment(_ environment: Environment, reportURL: String? = nil) throws -> UsageExporter.Configuration {
         UsageExporter.Configuration(
             layout: ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/"),
             partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 100_000, range: 1...50_000_000),
-            reportQueue: Queue.usageReports, reportURL: try environment.required("TOLLGATE_USAGE_REPORT_URL"))
+            reportQueue: Queue.usageReports, reportURL: try reportURL ?? environment.required("TOLLGATE_USAGE_REPORT_URL"))
     }
 }
 

@@ -200,11 +200,12 @@ public struct UsageExporter: Sendable {
             }
             return ExportManifest.Link(day: day.previous, sha256: stored)
         }
-        if let last = try await lastExported(), last > day {
-            throw TollgateError(.failedPrecondition, "\(day) comes before the last export \(last) but was not exported")
-        }
         if let last = try await lastExported() {
-            throw TollgateError(.failedPrecondition, "export \(last.next) first: the chain has no gaps")
+            throw TollgateError(
+                .failedPrecondition,
+                last > day
+                    ? "\(day) is before the chain's first day: it cannot grow backwards"
+                    : "export \(last.next) first: the chain has no gaps")
         }
         // The first day of the chain: nothing may have been recorded before it.
         if let earlier = try await firstRecorded(before: day.start) {
