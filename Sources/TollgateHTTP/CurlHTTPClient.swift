@@ -67,6 +67,7 @@ public final class CurlHTTPClient: Sendable {
             Self.queue.async { continuation.resume(returning: Self.perform(request, on: handle.pointer, limit: limit)) }
         }
         idle.withLock { handles in
+            guard handle.pointer != nil else { return }
             if handles.count < maxIdle { handles.append(handle) } else { curl_easy_cleanup(handle.pointer) }
         }
         return try result.get()
@@ -108,6 +109,7 @@ public final class CurlHTTPClient: Sendable {
         }
         let milliseconds = Int(request.timeout.components.seconds * 1_000 + request.timeout.components.attoseconds / 1_000_000_000_000_000)
         tollgate_curl_set_string(curl, CURLOPT_URL, request.url)
+        // Also what keeps a POST a POST when CURLOPT_UPLOAD (which implies PUT) sends the body.
         tollgate_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
         tollgate_curl_set_pointer(curl, CURLOPT_HTTPHEADER, headerList)
         tollgate_curl_set_long(curl, CURLOPT_TIMEOUT_MS, max(1, milliseconds))
@@ -125,8 +127,6 @@ public final class CurlHTTPClient: Sendable {
             tollgate_curl_set_large(curl, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.count))
             tollgate_curl_set_pointer(curl, CURLOPT_READDATA, context.toOpaque())
             tollgate_curl_set_callback(curl, CURLOPT_READFUNCTION, sendBody)
-            // CURLOPT_UPLOAD implies PUT; the custom request restores the method.
-            tollgate_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
         }
         let code = curl_easy_perform(curl)
         guard code == CURLE_OK else {
