@@ -78,7 +78,14 @@ let package = Package(
             name: "TollgateAuth",
             dependencies: ["TollgateModel", "TollgateRuntime", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .target(name: "TollgateDrivers", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateSQLite"]),
+        .target(
+            name: "TollgateGoogle",
+            dependencies: [
+                "TollgateModel", "TollgateHTTP", "TollgateRuntime", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "TollgateDrivers", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateGoogle"]),
     ]
         + functions.flatMap { function($0.name, module: $0.module, uses: $0.uses) }
         + [
@@ -106,7 +113,7 @@ let package = Package(
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
                     "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
                     "auth-validator", "UsageRecorder", "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateExport",
-                    "TollgateHTTP", "tollgate", "usage-export", "usage-report", "cleanup",
+                    "TollgateHTTP", "TollgateGoogle", "tollgate", "usage-export", "usage-report", "cleanup",
                 ]
             ),
         ]

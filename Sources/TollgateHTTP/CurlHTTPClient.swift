@@ -26,6 +26,12 @@ public struct HTTPRequest: Sendable {
 
 public struct HTTPResponse: Sendable {
     public var status: Int
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
     /// Header names as the server sent them; look up with ``header(_:)``.
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
@@ -35,6 +41,12 @@ public struct HTTPResponse: Sendable {
     }
 }
 
+/// Sends one HTTP exchange. The drivers take any transport, so tests can capture the
+/// exact requests a driver builds; in production it is always ``CurlHTTPClient``.
+public protocol HTTPTransport: Sendable {
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse
+}
+
 /// The HTTP client every outbound driver uses: libcurl's easy interface, with handles kept
 /// in a pool so connections (and TLS sessions) are reused across requests, each transfer
 /// run off the Swift concurrency pool because `curl_easy_perform` blocks.
@@ -42,7 +54,7 @@ public struct HTTPResponse: Sendable {
 /// Transport failures are `UNAVAILABLE` (nothing was answered: safe to retry an idempotent
 /// call) and timeouts `DEADLINE_EXCEEDED`; any HTTP status is a response, for the caller
 /// to interpret with the service's own error semantics.
-public final class CurlHTTPClient: Sendable {
+public final class CurlHTTPClient: HTTPTransport {
     /// Responses larger than this are refused rather than buffered.
     public let maxResponseBytes: Int
     private let idle = Mutex<[Handle]>([])
@@ -143,7 +155,7 @@ public final class CurlHTTPClient: Sendable {
     }
 
     /// The URL without its query, which may carry signatures or tokens.
-    static func redacted(_ url: String) -> String { String(url.prefix { $0 != "?" }) }
+    public static func redacted(_ url: String) -> String { String(url.prefix { $0 != "?" }) }
 
     private static let receiveBody: tollgate_curl_data_callback = { data, size, count, context in
         let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
