@@ -114,6 +114,7 @@ let package = Package(
                     "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
                     "auth-validator", "UsageRecorder", "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateExport",
                     "TollgateHTTP", "TollgateGoogle", "tollgate", "usage-export", "usage-report", "cleanup",
+                    .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
                 ]
             ),
         ]

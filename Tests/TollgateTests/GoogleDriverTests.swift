@@ -207,7 +207,9 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
                     "error": .object([
                         "code": .integer(429), "status": .string("RESOURCE_EXHAUSTED"), "message": .string("Quota exceeded"),
                         "details": .array([
-                            .object(["@type": .string("type.googleapis.com/google.rpc.ErrorInfo"), "reason": .string("RATE_LIMIT_EXCEEDED")]),
+                            .object([
+                                "@type": .string("type.googleapis.com/google.rpc.ErrorInfo"), "reason": .string("RATE_LIMIT_EXCEEDED"),
+                            ]),
                             .object(["@type": .string("type.googleapis.com/google.rpc.RetryInfo"), "retryDelay": .string("1.5s")]),
                         ]),
                     ])
@@ -237,10 +239,14 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
         #expect(try await api.json("GET", "/v1/thing", idempotent: true)["ok"] == .bool(true))
         #expect(transport.requests.count == 3)
         let once = RecordingTransport { _, _ in HTTPResponse(status: 503) }
-        await expectCode(.unavailable) { try await googleClient("x", "https://x.googleapis.com", once).json("POST", "/v1/thing", idempotent: false) }
+        await expectCode(.unavailable) {
+            try await googleClient("x", "https://x.googleapis.com", once).json("POST", "/v1/thing", idempotent: false)
+        }
         #expect(once.requests.count == 1)
         let always = RecordingTransport { _, _ in HTTPResponse(status: 500) }
-        await expectCode(.unavailable) { try await googleClient("x", "https://x.googleapis.com", always).json("GET", "/v1/thing", idempotent: true) }
+        await expectCode(.unavailable) {
+            try await googleClient("x", "https://x.googleapis.com", always).json("GET", "/v1/thing", idempotent: true)
+        }
         #expect(always.requests.count == 3)
     }
 }

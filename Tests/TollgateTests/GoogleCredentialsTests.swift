@@ -1,0 +1,221 @@
+import Crypto
+import Foundation
+import Testing
+import TollgateEmulator
+import TollgateGoogle
+import TollgateHTTP
+import TollgateModel
+import TollgateRuntime
+import _CryptoExtras
+
+/// Application Default Credentials: the metadata server (against a loopback stand-in) and
+/// a service-account key (its signed assertion checked claim by claim), token caching and
+/// refresh, and V4 signed URLs compared with Google's own library.
+@Suite struct GoogleCredentialsTests {
+    static let start = Timestamp(secondsSinceEpoch: 1_767_225_600)
+
+    // MARK: Metadata server
+
+    @Test func metadataServer_tokenIsFetchedOnce_underConcurrency_andRefreshedBeforeExpiry() async throws {
+        guard let server = try await MetadataStandIn.start() else { return }
+        defer { server.stop() }
+        let clock = VirtualClock(start: Self.start)
+        let credentials = MetadataServerCredentials(host: server.host, transport: CurlHTTPClient(), clock: clock)
+        let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<20 { group.addTask { try await credentials.accessToken() } }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(Set(tokens) == ["ya29.stand-in-1"])
+        #expect(try await server.counts()["token"] == 1)
+        // Still valid with five minutes to spare: cached.
+        clock.advance(seconds: 3_599 - 301)
+        #expect(try await credentials.accessToken() == "ya29.stand-in-1")
+        // Inside the five-minute margin: refreshed, once.
+        clock.advance(seconds: 2)
+        #expect(try await credentials.accessToken() == "ya29.stand-in-2")
+        #expect(try await credentials.accessToken() == "ya29.stand-in-2")
+        #expect(try await server.counts()["token"] == 2)
+        #expect(try await server.counts()["refused"] == 0)
+    }
+
+    @Test func metadataServer_idTokensAreCachedPerAudience_andTheEmailIsRead() async throws {
+        guard let server = try await MetadataStandIn.start() else { return }
+        defer { server.stop() }
+        let credentials = MetadataServerCredentials(host: server.host, transport: CurlHTTPClient(), clock: VirtualClock(start: Self.start))
+        let first = try await credentials.idToken(audience: "https://usage-report-abc.a.run.app")
+        #expect(try JWT(first).claims["aud"] == .string("https://usage-report-abc.a.run.app"))
+        _ = try await credentials.idToken(audience: "https://usage-report-abc.a.run.app")
+        _ = try await credentials.idToken(audience: "https://cleanup-abc.a.run.app")
+        #expect(try await server.counts()["identity"] == 2)
+        #expect(try await credentials.serviceAccountEmail() == "svc@p.iam.gserviceaccount.com")
+    }
+
+    @Test func apiClient_sendsTheBearerToken_andOnA401FetchesANewOneOnce() async throws {
+        guard let server = try await MetadataStandIn.start() else { return }
+        defer { server.stop() }
+        let credentials = MetadataServerCredentials(host: server.host, transport: CurlHTTPClient(), clock: VirtualClock(start: Self.start))
+        let api = RecordingTransport { _, index in index == 0 ? .googleError(401, "UNAUTHENTICATED", "expired") : .json(.object([:])) }
+        let client = GoogleAPIClient(
+            service: "firestore", endpoint: GoogleEndpoint(baseURL: "https://firestore.googleapis.com", credentials: credentials),
+            transport: api)
+        _ = try await client.json("POST", "/v1/projects/p/databases/d/documents:commit", body: .object([:]), idempotent: false)
+        let authorizations = api.requests.map { request in request.headers.first { $0.name == "Authorization" }?.value }
+        #expect(authorizations == ["Bearer ya29.stand-in-1", "Bearer ya29.stand-in-2"])
+        // A second 401 is an answer, not a loop.
+        let refusing = RecordingTransport { _, _ in .googleError(401, "UNAUTHENTICATED", "no") }
+        let stubborn = GoogleAPIClient(
+            service: "firestore", endpoint: GoogleEndpoint(baseURL: "https://firestore.googleapis.com", credentials: credentials),
+            transport: refusing)
+        await expectCode(.unauthenticated) { try await stubborn.json("GET", "/v1/x", idempotent: true) }
+        #expect(refusing.requests.count == 2)
+    }
+
+    // MARK: Service-account key
+
+    static let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
+
+    static func keyFile(tokenURI: String = "https://oauth2.googleapis.com/token") -> JSONValue {
+        .object([
+            "type": .string("service_account"), "project_id": .string("tollgate-test"), "private_key_id": .string("0123abcd"),
+            "private_key": .string(key.pemRepresentation), "client_email": .string("exporter@tollgate-test.iam.gserviceaccount.com"),
+            "client_id": .string("1"), "token_uri": .string(tokenURI),
+        ])
+    }
+
+    @Test func serviceAccountKey_assertionIsAnRS256JWT_withTheClaimsGoogleRequires() async throws {
+        let clock = VirtualClock(start: Self.start)
+        let tokenEndpoint = RecordingTransport { request, _ in
+            let form = String(decoding: request.body, as: UTF8.self)
+            return form.contains("target_audience") || Self.assertion(in: request)?.claims["target_audience"] != nil
+                ? .json(.object(["id_token": .string(Self.unsignedJWT(exp: 1_767_229_200))]))
+                : .json(
+                    .object(["access_token": .string("ya29.key-flow"), "expires_in": .integer(3_599), "token_type": .string("Bearer")]))
+        }
+        let credentials = try ServiceAccountCredentials(
+            keyFile: Data(Self.keyFile().rendered().utf8), transport: tokenEndpoint, clock: clock)
+        #expect(try await credentials.accessToken() == "ya29.key-flow")
+        #expect(try await credentials.accessToken() == "ya29.key-flow")
+        #expect(tokenEndpoint.requests.count == 1)
+        let request = tokenEndpoint.requests[0]
+        #expect(request.method == "POST" && request.url == "https://oauth2.googleapis.com/token")
+        #expect(request.headers.contains { $0.name == "Content-Type" && $0.value == "application/x-www-form-urlencoded" })
+        #expect(
+            String(decoding: request.body, as: UTF8.self).hasPrefix(
+                "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="))
+        let jwt = try #require(Self.assertion(in: request))
+        #expect(jwt.header == .object(["alg": .string("RS256"), "typ": .string("JWT"), "kid": .string("0123abcd")]))
+        #expect(jwt.claims["iss"] == .string("exporter@tollgate-test.iam.gserviceaccount.com"))
+        #expect(jwt.claims["aud"] == .string("https://oauth2.googleapis.com/token"))
+        #expect(jwt.claims["scope"] == .string("https://www.googleapis.com/auth/cloud-platform"))
+        #expect(jwt.claims["iat"] == .integer(Self.start.secondsSinceEpoch))
+        #expect(jwt.claims["exp"] == .integer(Self.start.secondsSinceEpoch + 3_600))
+        // The signature verifies with the key's public half.
+        try jwt.verifySignature(with: RSAPublicKey(pem: Self.key.publicKey.pemRepresentation), allowed: ["RS256"])
+        // An ID token: the same assertion with target_audience in place of scope.
+        _ = try await credentials.idToken(audience: "https://usage-report-abc.a.run.app")
+        let idAssertion = try #require(Self.assertion(in: tokenEndpoint.requests[1]))
+        #expect(idAssertion.claims["target_audience"] == .string("https://usage-report-abc.a.run.app"))
+        #expect(idAssertion.claims["scope"] == nil)
+    }
+
+    @Test func applicationDefaultCredentials_preferTheKeyFile_thenTheMetadataServer() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-key-\(UUID().uuidString).json")
+        try Data(Self.keyFile().rendered().utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let transport = CurlHTTPClient()
+        #expect(
+            try ApplicationDefaultCredentials.resolve(environment: ["GOOGLE_APPLICATION_CREDENTIALS": file.path], transport: transport)
+                is ServiceAccountCredentials)
+        #expect(try ApplicationDefaultCredentials.resolve(environment: [:], transport: transport) is MetadataServerCredentials)
+        #expect(throws: TollgateError.self) {
+            try ApplicationDefaultCredentials.resolve(
+                environment: ["GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent.json"], transport: transport)
+        }
+        let userCredentials = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-user-\(UUID().uuidString).json")
+        try Data(#"{"type":"authorized_user","client_id":"x","client_secret":"y","refresh_token":"z"}"#.utf8).write(to: userCredentials)
+        defer { try? FileManager.default.removeItem(at: userCredentials) }
+        #expect(throws: TollgateError.self) {
+            try ApplicationDefaultCredentials.resolve(
+                environment: ["GOOGLE_APPLICATION_CREDENTIALS": userCredentials.path], transport: transport)
+        }
+    }
+
+    // MARK: V4 signed URLs
+
+    @Test func signedURL_isByteForByteWhatGooglesLibrarySigns() async throws {
+        guard PythonPeer.available || PythonPeer.required else { return }
+        let credentials = try ServiceAccountCredentials(keyFile: Data(Self.keyFile().rendered().utf8), transport: CurlHTTPClient())
+        let builder = SignedURLBuilder(credentials: credentials)
+        let now = Timestamp(secondsSinceEpoch: 1_767_268_805)  // 2026-01-01T12:00:05Z
+        for object in ["usage/2026/01/01/part-00000.ndjson.gz", "exports/a b+c/é~.json"] {
+            let ours = try await builder.url(bucket: "tollgate-exports", object: object, expiresInSeconds: 3_600, now: now)
+            let theirs = try PythonPeer.run(
+                script: "gcs_signed_url.py",
+                input: .object([
+                    "key": Self.keyFile(), "bucket": .string("tollgate-exports"), "object": .string(object), "expiration": .integer(3_600),
+                    "timestamp": .string("20260101T120005Z"),
+                ]))
+            #expect(ours == theirs["url"]?.stringValue)
+        }
+        await expectCode(.invalidArgument) {
+            try await builder.url(bucket: "b", object: "o", expiresInSeconds: SignedURLBuilder.maxExpirySeconds + 1, now: now)
+        }
+    }
+
+    // MARK: Helpers
+
+    static func assertion(in request: HTTPRequest) -> JWT? {
+        let form = String(decoding: request.body, as: UTF8.self)
+        guard let range = form.range(of: "assertion=") else { return nil }
+        return try? JWT(String(form[range.upperBound...].prefix { $0 != "&" }))
+    }
+
+    static func unsignedJWT(exp: Int64) -> String {
+        Base64URL.encode(Data(#"{"alg":"RS256"}"#.utf8)) + "." + Base64URL.encode(Data(#"{"exp":\#(exp)}"#.utf8)) + ".c2ln"
+    }
+}
+
+/// The metadata-server stand-in (`Tests/peers/metadata_server.py`) on a free loopback port.
+final class MetadataStandIn: Sendable {
+    let process: Process
+    let port: Int
+    var host: String { "127.0.0.1:\(port)" }
+
+    private init(process: Process, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    static func start() async throws -> MetadataStandIn? {
+        guard PythonPeer.available || PythonPeer.required else { return nil }
+        for _ in 0..<5 {
+            let port = Int.random(in: 20_000..<60_000)
+            let process = Process()
+            process.executableURL = PythonPeer.python
+            process.arguments = [packageRoot.appendingPathComponent("Tests/peers/metadata_server.py").path, String(port)]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let server = MetadataStandIn(process: process, port: port)
+            for _ in 0..<100 where process.isRunning {
+                try await Task.sleep(for: .milliseconds(50))
+                if (try? await server.counts()) != nil { return server }
+            }
+            server.stop()
+        }
+        throw TollgateError(.unavailable, "the metadata stand-in did not start")
+    }
+
+    func counts() async throws -> [String: Int64] {
+        let response = try await CurlHTTPClient().send(HTTPRequest(method: "GET", url: "http://\(host)/__counts", timeout: .seconds(2)))
+        return try JSONValue.parse(Data(response.body)).objectValue?.compactMapValues(\.integerValue) ?? [:]
+    }
+
+    /// SIGKILL: a Python child of the test runner inherits an ignored SIGTERM.
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
