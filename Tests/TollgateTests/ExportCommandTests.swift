@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TollgateExport
+import TollgateGoogle
 import TollgateModel
 import TollgateSQLite
 
@@ -80,5 +81,33 @@ import TollgateSQLite
         #expect(afterOut.contains("2026-01-01  expired"), "\(afterOut)")
         #expect(try runTollgate(["verify-export", "--from", "2026-01-01"], environment: environment).0 == 0)
         #expect(try runTollgate(["verify-export", "--from", "2026-13-01"], environment: environment).0 != 0)
+    }
+
+    /// The deployable path with one real Google peer: blobs on Cloud Storage (the driver
+    /// against fake-gcs-server), the rest on SQLite, chosen by URL alone.
+    @Test func exportAndVerify_withBlobsOnCloudStorage_andTheRestOnSQLite() async throws {
+        guard let server = try await FakeGCSServer.start(buckets: ["tollgate-exports"]) else { return }
+        defer { server.stop() }
+        let database = try temporaryDatabase()
+        try await seedLedger(SQLiteDocumentStore(database), day: UTCDay("2026-01-01")!, count: 30)
+        let environment = [
+            "TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_BLOBS": "gs://tollgate-exports",
+            "STORAGE_EMULATOR_HOST": server.host, "PATH": "/usr/bin:/bin",
+        ]
+        let (exported, out, err) = try runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
+        #expect(exported == 0, "\(out)\(err)")
+        let (verified, verifyOut, _) = try runTollgate(
+            ["verify-export", "--from", "2026-01-01", "--to", "2026-01-01"], environment: environment)
+        #expect(verified == 0 && verifyOut.contains("2026-01-01  valid"), "\(verifyOut)")
+        // The objects are in the bucket, not in the SQLite file.
+        let storage = try GoogleCloud(environment: ["STORAGE_EMULATOR_HOST": server.host]).storage("gs://tollgate-exports")
+        let names = try await storage.list(prefix: "usage/2026/01/01/", pageSize: 100, pageToken: nil).names
+        #expect(names.contains("usage/2026/01/01/manifest.json") && names.contains("usage/2026/01/01/part-00000.ndjson.gz"))
+        #expect(try await SQLiteBlobStore(database).list(prefix: "usage/", pageSize: 10, pageToken: nil).names.isEmpty)
+        // An unknown scheme names the variable at fault.
+        let (refused, _, refusal) = try runTollgate(
+            ["export", "run", "--date", "2026-01-01"], environment: environment.merging(["TOLLGATE_BLOBS": "s3://bucket"]) { _, new in new }
+        )
+        #expect(refused != 0 && refusal.contains("TOLLGATE_BLOBS"), "\(refusal)")
     }
 }

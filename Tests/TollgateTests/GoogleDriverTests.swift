@@ -1,9 +1,11 @@
 import Foundation
 import Testing
+import TollgateDrivers
 import TollgateEmulator
 import TollgateGoogle
 import TollgateHTTP
 import TollgateModel
+import TollgateRuntime
 
 func googleClient(_ service: String, _ base: String, _ transport: RecordingTransport) -> GoogleAPIClient {
     GoogleAPIClient(
@@ -158,6 +160,32 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
         #expect(try await secrets.secret("A") == "whsec_rotated_value")
         #expect(try await secrets.secret("B") == "literal")
         await expectCode(.notFound) { try await secrets.secret("C") }
+    }
+
+    @Test func startup_resolvesDeclaredSecretReferences_throughADCAndSecretManager() async throws {
+        let transport = RecordingTransport { request, _ in
+            if request.url.contains("/computeMetadata/") {
+                return .json(.object(["access_token": .string("ya29.startup"), "expires_in": .integer(3_599)]))
+            }
+            let value = Array("whsec_from_secret_manager".utf8)
+            return .json(
+                .object([
+                    "payload": .object([
+                        "data": .string(Data(value).base64EncodedString()), "dataCrc32c": .string(String(CRC32C.checksum(value))),
+                    ])
+                ]))
+        }
+        let declaration = FunctionDeclaration(
+            name: "f", trigger: .http(authenticated: false, retryingSender: false), secrets: ["HOOK", "PLAIN"])
+        let environment = Environment(["HOOK": "sm://projects/p/secrets/hook/versions/4", "PLAIN": "literal", "OTHER": "sm://not/declared"])
+        let resolved = try await Environment.resolvingSecrets(
+            of: declaration, in: environment, google: GoogleCloud(environment: environment.values, transport: transport))
+        #expect(
+            resolved["HOOK"] == "whsec_from_secret_manager" && resolved["PLAIN"] == "literal" && resolved["OTHER"] == "sm://not/declared")
+        let access = try #require(transport.requests.last)
+        #expect(access.url == "https://secretmanager.googleapis.com/v1/projects/p/secrets/hook/versions/4:access")
+        #expect(access.headers.contains { $0.name == "Authorization" && $0.value == "Bearer ya29.startup" })
+        #expect(transport.requests.first?.headers.contains { $0.name == "Metadata-Flavor" && $0.value == "Google" } == true)
     }
 
     @Test func crc32c_matchesTheCastagnoliCheckValue() {

@@ -5,7 +5,7 @@ import TollgateRuntime
 
 // auth-validator: read configuration, open ports from their URLs, serve.
 await FunctionMain.run(declaration: AuthValidatorFunction.declaration) { runtime, logger in
-    let environment = Environment()
+    let environment = try await Environment.resolvingSecrets(of: AuthValidatorFunction.declaration)
     let ports = try await Ports.open(environment: environment)
     let configuration = try AuthValidatorFunction.Configuration(environment: environment, clock: ports.clock)
     let invalidation = FunctionMain.subscriptionVerifier(runtime, clock: ports.clock)

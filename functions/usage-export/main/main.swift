@@ -6,7 +6,7 @@ import UsageExport
 
 // usage-export: read configuration, open ports from their URLs, serve.
 await FunctionMain.run(declaration: UsageExportFunction.declaration) { runtime, logger in
-    let environment = Environment()
+    let environment = try await Environment.resolvingSecrets(of: UsageExportFunction.declaration)
     let configuration = try UsageExporter.Configuration.fromEnvironment(environment)
     let signer = try ExportSigner.fromEnvironment(environment)
     let ports = try await Ports.open(environment: environment)

@@ -6,7 +6,7 @@ import UsageReport
 
 // usage-report: read configuration, open ports from their URLs, serve.
 await FunctionMain.run(declaration: UsageReportFunction.declaration) { runtime, logger in
-    let environment = Environment()
+    let environment = try await Environment.resolvingSecrets(of: UsageReportFunction.declaration)
     let stripe = StripeClient(
         configuration: .init(
             baseURL: environment["TOLLGATE_STRIPE_API_BASE"] ?? "https://api.stripe.com", apiKey: try environment.required("STRIPE_API_KEY")
