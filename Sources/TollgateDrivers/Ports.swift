@@ -64,25 +64,61 @@ public struct Ports: Sendable {
         let store: any DocumentStore = try open(
             "TOLLGATE_STORE", storeURL,
             ["sqlite": { SQLiteDocumentStore(try sqlite("TOLLGATE_STORE", $0)) }, "firestore": { try google.firestore($0) }])
-        let blobs: any BlobStore = try open(
-            "TOLLGATE_BLOBS", environment["TOLLGATE_BLOBS"] ?? storeURL,
-            ["sqlite": { SQLiteBlobStore(try sqlite("TOLLGATE_BLOBS", $0)) }, "gs": { try google.storage($0) }])
+        // Unset ports share the store's SQLite file. Beside a cloud store an unset port is
+        // left unconfigured: a function that never uses it needs no URL for it, and one that
+        // does gets an error naming the variable.
+        let local = storeURL.hasPrefix("sqlite:") ? storeURL : nil
+        let unconfigured = UnconfiguredPort()
+        let blobs: any BlobStore =
+            try (environment["TOLLGATE_BLOBS"] ?? local).map { url in
+                try open(
+                    "TOLLGATE_BLOBS", url,
+                    ["sqlite": { SQLiteBlobStore(try sqlite("TOLLGATE_BLOBS", $0)) }, "gs": { try google.storage($0) }])
+            } ?? unconfigured
         var localPublisher: SQLitePublisher?
-        let publisher: any Publisher = try open(
-            "TOLLGATE_PUBSUB", environment["TOLLGATE_PUBSUB"] ?? storeURL,
-            [
-                "sqlite": {
-                    let local = SQLitePublisher(try sqlite("TOLLGATE_PUBSUB", $0))
-                    localPublisher = local
-                    return local
-                },
-                "pubsub": { try google.pubsub($0) },
-            ])
+        let publisher: any Publisher =
+            try (environment["TOLLGATE_PUBSUB"] ?? local).map { url in
+                try open(
+                    "TOLLGATE_PUBSUB", url,
+                    [
+                        "sqlite": {
+                            let local = SQLitePublisher(try sqlite("TOLLGATE_PUBSUB", $0))
+                            localPublisher = local
+                            return local
+                        },
+                        "pubsub": { try google.pubsub($0) },
+                    ])
+            } ?? unconfigured
         // Locally the topics are created on the fly; in the cloud Terraform creates them.
         if let localPublisher { for topic in Topic.all { try await localPublisher.createTopic(topic) } }
-        let tasks: any TaskQueue = try open(
-            "TOLLGATE_TASKS", environment["TOLLGATE_TASKS"] ?? storeURL,
-            ["sqlite": { SQLiteTaskQueue(try sqlite("TOLLGATE_TASKS", $0)) }, "cloudtasks": { try google.tasks($0) }])
+        let tasks: any TaskQueue =
+            try (environment["TOLLGATE_TASKS"] ?? local).map { url in
+                try open(
+                    "TOLLGATE_TASKS", url,
+                    ["sqlite": { SQLiteTaskQueue(try sqlite("TOLLGATE_TASKS", $0)) }, "cloudtasks": { try google.tasks($0) }])
+            } ?? unconfigured
         return Ports(store: store, blobs: blobs, publisher: publisher, tasks: tasks, clock: clock)
     }
+}
+
+/// A port no URL was given for, beside a cloud store: every call fails naming the setting,
+/// as a bug in the deployment (`INTERNAL`: logged as an error, redelivered until fixed).
+struct UnconfiguredPort: BlobStore, Publisher, TaskQueue {
+    private func missing(_ setting: String) -> TollgateError {
+        TollgateError(.internal, "\(setting) is not set: this function uses that port and the store is not SQLite")
+    }
+
+    func write(_ name: String, _ data: [UInt8], contentType: String, ifGenerationMatch: Int64?) async throws -> Int64 {
+        throw missing("TOLLGATE_BLOBS")
+    }
+    func upload(_ name: String, contentType: String, ifGenerationMatch: Int64?) async throws -> any BlobUpload {
+        throw missing("TOLLGATE_BLOBS")
+    }
+    func read(_ name: String) async throws -> BlobObject { throw missing("TOLLGATE_BLOBS") }
+    func read(_ name: String, range: Range<Int64>) async throws -> [UInt8] { throw missing("TOLLGATE_BLOBS") }
+    func attributes(_ name: String) async throws -> BlobAttributes? { throw missing("TOLLGATE_BLOBS") }
+    func list(prefix: String, pageSize: Int, pageToken: String?) async throws -> BlobPage { throw missing("TOLLGATE_BLOBS") }
+    func delete(_ name: String, ifGenerationMatch: Int64?) async throws { throw missing("TOLLGATE_BLOBS") }
+    func publish(_ message: OutgoingMessage, to topic: String) async throws -> String { throw missing("TOLLGATE_PUBSUB") }
+    func enqueue(_ task: HTTPTask, queue: String) async throws { throw missing("TOLLGATE_TASKS") }
 }

@@ -2,7 +2,9 @@ import Foundation
 import TollgateModel
 
 /// The `TaskQueue` port on Cloud Tasks' v2 REST API
-/// (`cloudtasks://projects/P/locations/L[?serviceAccount=EMAIL]`): HTTP tasks with their
+/// (`cloudtasks://projects/P/locations/L[/queues/Q][?serviceAccount=EMAIL]`; a queue in
+/// the URL replaces the name the code asks for, so a deployment may name its own): HTTP
+/// tasks with their
 /// deterministic names (so a second enqueue of the same work is `ALREADY_EXISTS`, which
 /// every caller treats as done), schedule time, and an OIDC token minted by Cloud Tasks
 /// for the service account (the URL's, else the function's own) with the target URL's
@@ -10,13 +12,19 @@ import TollgateModel
 public struct CloudTasksQueue: TaskQueue {
     public let project: String
     public let location: String
+    /// The deployment's queue, when the URL names one.
+    public let queue: String?
     let serviceAccount: String?
     let credentials: (any GoogleCredentials)?
     let api: GoogleAPIClient
 
-    public init(project: String, location: String, serviceAccount: String?, credentials: (any GoogleCredentials)?, api: GoogleAPIClient) {
+    public init(
+        project: String, location: String, queue: String? = nil, serviceAccount: String?, credentials: (any GoogleCredentials)?,
+        api: GoogleAPIClient
+    ) {
         self.project = project
         self.location = location
+        self.queue = queue
         self.serviceAccount = serviceAccount
         self.credentials = credentials
         self.api = api
@@ -28,8 +36,8 @@ public struct CloudTasksQueue: TaskQueue {
         let rest = url.dropFirst("cloudtasks://".count)
         let pathPart = rest.prefix { $0 != "?" }
         let parts = pathPart.split(separator: "/").map(String.init)
-        guard parts.count == 4, parts[0] == "projects", parts[2] == "locations" else {
-            throw TollgateError(.invalidArgument, "a Cloud Tasks URL is cloudtasks://projects/P/locations/L: \(url)")
+        guard parts.count == 4 || (parts.count == 6 && parts[4] == "queues"), parts[0] == "projects", parts[2] == "locations" else {
+            throw TollgateError(.invalidArgument, "a Cloud Tasks URL is cloudtasks://projects/P/locations/L[/queues/Q]: \(url)")
         }
         var account: String?
         if let question = rest.firstIndex(of: "?") {
@@ -37,10 +45,12 @@ public struct CloudTasksQueue: TaskQueue {
                 account = String(pair.dropFirst("serviceAccount=".count)).removingPercentEncoding
             }
         }
-        self.init(project: parts[1], location: parts[3], serviceAccount: account, credentials: credentials, api: api)
+        self.init(
+            project: parts[1], location: parts[3], queue: parts.count == 6 ? parts[5] : nil, serviceAccount: account,
+            credentials: credentials, api: api)
     }
 
-    func queueName(_ queue: String) -> String { "projects/\(project)/locations/\(location)/queues/\(queue)" }
+    func queueName(_ requested: String) -> String { "projects/\(project)/locations/\(location)/queues/\(queue ?? requested)" }
 
     public func enqueue(_ task: HTTPTask, queue: String) async throws {
         try task.validate()
