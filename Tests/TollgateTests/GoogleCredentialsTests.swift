@@ -55,10 +55,16 @@ import _CryptoExtras
         defer { server.stop() }
         let credentials = MetadataServerCredentials(host: server.host, transport: CurlHTTPClient(), clock: VirtualClock(start: Self.start))
         let api = RecordingTransport { _, index in index == 0 ? .googleError(401, "UNAUTHENTICATED", "expired") : .json(.object([:])) }
+        var (logger, sink) = capturingLogger()
+        logger.logLevel = .debug
         let client = GoogleAPIClient(
             service: "firestore", endpoint: GoogleEndpoint(baseURL: "https://firestore.googleapis.com", credentials: credentials),
-            transport: api)
-        _ = try await client.json("POST", "/v1/projects/p/databases/d/documents:commit", body: .object([:]), idempotent: false)
+            transport: api, logger: logger)
+        _ = try await client.json(
+            "POST", "/v1/projects/p/databases/d/documents:commit?upload_id=secret-session", body: .object([:]), idempotent: false)
+        // One debug line per exchange, naming the call; never a token or a query.
+        #expect(sink.captured.count == 2)
+        #expect(sink.captured.allSatisfy { $0.contains("documents:commit") && !$0.contains("ya29") && !$0.contains("secret-session") })
         let authorizations = api.requests.map { request in request.headers.first { $0.name == "Authorization" }?.value }
         #expect(authorizations == ["Bearer ya29.stand-in-1", "Bearer ya29.stand-in-2"])
         // A second 401 is an answer, not a loop.
