@@ -15,13 +15,14 @@ import TollgateRuntime
         NSRegularExpression.escapedPattern(for: LocalEnvironment.keyPepper),
         #"sk_(live|test)_[0-9A-Za-z_]{8,}"#,  // a Stripe API key
         NSRegularExpression.escapedPattern(for: LocalEnvironment.exportSigningKey),
+        #"ya29\.[0-9A-Za-z_-]{8,}"#,  // a Google OAuth access token
     ].map { try! NSRegularExpression(pattern: $0) }
 
     @Test func thePatterns_catchWhatTheyAreFor() throws {
         let samples = [
             "key=tg_live_" + String(repeating: "a", count: 32), "whsec_tollgate_emulator_current",
             try sharedIssuer.token(audience: "a", issuedAt: Timestamp(secondsSinceEpoch: 0)), "p=" + LocalEnvironment.keyPepper,
-            "Bearer " + StripeFakeServer.apiKey, "key " + LocalEnvironment.exportSigningKey,
+            "Bearer " + StripeFakeServer.apiKey, "key " + LocalEnvironment.exportSigningKey, "Authorization: Bearer ya29.a0AfB_byC-example",
         ]
         for (pattern, sample) in zip(Self.forbidden, samples) {
             #expect(pattern.firstMatch(in: sample, range: NSRange(sample.startIndex..., in: sample)) != nil, "\(pattern.pattern)")
