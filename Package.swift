@@ -107,13 +107,18 @@ let package = Package(
                 ]
             ),
 
+            // libFuzzer targets (Tests/Fuzz/run.sh builds them with --sanitize=fuzzer); built
+            // plainly, a replayer of the regression corpus.
+            .executableTarget(
+                name: "tollgate-fuzz", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateEmulator"],
+                path: "Tests/Fuzz", exclude: ["run.sh", "seeds", "regressions"]),
             .testTarget(
                 name: "TollgateTests",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
                     "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
                     "auth-validator", "UsageRecorder", "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateExport",
-                    "TollgateHTTP", "TollgateGoogle", "tollgate", "usage-export", "usage-report", "cleanup",
+                    "TollgateHTTP", "TollgateGoogle", "tollgate", "tollgate-fuzz", "usage-export", "usage-report", "cleanup",
                     .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
                 ]
             ),

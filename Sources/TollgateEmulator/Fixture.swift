@@ -63,9 +63,16 @@ public struct Fixture: Sendable {
     /// Loads a fixture file.
     /// - Throws: `INVALID_ARGUMENT` naming the file and what is wrong in it.
     public init(url: URL, name: String) throws {
+        let contents: Data
+        do { contents = try Data(contentsOf: url) } catch { throw TollgateError(.invalidArgument, "\(name): \(error)") }
+        try self.init(json: contents, url: url, name: name)
+    }
+
+    /// Parses a fixture's text; `url` locates the files it names.
+    public init(json contents: Data, url: URL, name: String) throws {
         func fail(_ message: String) -> TollgateError { TollgateError(.invalidArgument, "\(name): \(message)") }
         let root: JSONValue
-        do { root = try JSONValue.parse(try Data(contentsOf: url)) } catch { throw fail("\(error)") }
+        do { root = try JSONValue.parse(contents) } catch { throw fail("\(error)") }
         guard let function = root["function"]?.stringValue else { throw fail("no \"function\"") }
         guard let steps = root["steps"]?.arrayValue, !steps.isEmpty else { throw fail("no \"steps\"") }
         self.name = name
