@@ -107,18 +107,19 @@ let package = Package(
                 ]
             ),
 
-            // libFuzzer targets (Tests/Fuzz/run.sh builds them with --sanitize=fuzzer); built
-            // plainly, a replayer of the regression corpus.
-            .executableTarget(
-                name: "tollgate-fuzz", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateEmulator"],
-                path: "Tests/Fuzz", exclude: ["run.sh", "seeds", "regressions"]),
+            // The fuzz targets, and libFuzzer's driver for them (Tests/Fuzz/run.sh builds it
+            // with --sanitize=fuzzer).
+            .target(
+                name: "TollgateFuzzTargets", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateEmulator"],
+                path: "Tests/Fuzz/Targets"),
+            .executableTarget(name: "tollgate-fuzz", dependencies: ["TollgateFuzzTargets"], path: "Tests/Fuzz/Driver"),
             .testTarget(
                 name: "TollgateTests",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
                     "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
                     "auth-validator", "UsageRecorder", "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateExport",
-                    "TollgateHTTP", "TollgateGoogle", "tollgate", "tollgate-fuzz", "usage-export", "usage-report", "cleanup",
+                    "TollgateHTTP", "TollgateGoogle", "tollgate", "TollgateFuzzTargets", "usage-export", "usage-report", "cleanup",
                     .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
                 ]
             ),

@@ -1,0 +1,289 @@
+import Foundation
+import Synchronization
+import Testing
+import TollgateEmulator
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+import TollgateStripe
+
+/// Several real processes of a state-changing function on one store, deliveries doubled
+/// and raced, processes killed with SIGKILL under load and restarted: afterwards the
+/// state holds each effect exactly once (the invariants are computed from the input, so
+/// they are what a clean run leaves).
+@Suite(.serialized) struct ReliabilityTests {
+    /// One SQLite state and a JWKS file the executables trust for OIDC.
+    struct Cluster {
+        let directory: URL
+        let database: SQLiteDatabase
+        let jwks: URL
+
+        init() throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-reliability-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
+            jwks = directory.appendingPathComponent("jwks.json")
+            try Data(sharedIssuer.jwksDocument.rendered().utf8).write(to: jwks)
+        }
+
+        func environment(_ audience: String, _ extra: [String: String] = [:]) -> [String: String] {
+            extra.merging([
+                "TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_AUDIENCE": audience,
+                "TOLLGATE_INVOKERS": LocalOIDCIssuer.serviceAccount,
+                "TOLLGATE_OIDC_ISSUERS": LocalOIDCIssuer.issuer, "TOLLGATE_OIDC_JWKS": jwks.absoluteString,
+            ]) { given, _ in given }
+        }
+    }
+
+    static let recorderAudience = "https://usage-recorder.test"
+
+    static func bearer(_ audience: String) throws -> String {
+        "Bearer " + (try sharedIssuer.token(audience: audience, issuedAt: Timestamp(Date())))
+    }
+
+    // MARK: usage-recorder
+
+    /// Usage events whose request ids overlap across messages: a repeated id always
+    /// carries the same content, as a redelivered event does.
+    static func usageMessages(count: Int, eventsPerMessage: Int, distinctIDs: Int, seed: UInt64) -> [[JSONValue]] {
+        var random = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in
+            (0..<eventsPerMessage).map { _ in
+                let id = Int(random.next() % UInt64(distinctIDs))
+                return .object([
+                    "requestId": .string("req_\(id)"), "accountId": .string("acct_\(id % 5)"), "time": .string("2026-01-15T10:00:00Z"),
+                    "endpoint": .string("/v1/graphs"), "units": .integer(Int64(id % 7 + 1)),
+                ])
+            }
+        }
+    }
+
+    static func pushBody(_ events: [JSONValue], messageID: Int) -> Data {
+        let data = Data(JSONValue.array(events).rendered().utf8).base64EncodedString()
+        return Data(
+            #"{"message":{"data":"\#(data)","messageId":"\#(messageID)","publishTime":"2026-01-15T10:00:01Z"},"subscription":"projects/p/subscriptions/usage-recorder"}"#
+                .utf8)
+    }
+
+    /// What a clean run leaves: each distinct request once, counted once.
+    static func checkUsageInvariants(_ messages: [[JSONValue]], _ store: SQLiteDocumentStore) async throws {
+        var distinct: [String: JSONValue] = [:]
+        for event in messages.flatMap({ $0 }) { distinct[event["requestId"]!.stringValue!] = event }
+        let ledger = try await store.query(DocumentQuery(collection: UsageRecord.collection))
+        #expect(ledger.count == distinct.count, "ledger count = distinct request ids")
+        for account in 0..<5 {
+            let mine = distinct.values.filter { $0["accountId"]?.stringValue == "acct_\(account)" }
+            let counters = try await store.get(path("\(UsageCounters.collection)/acct_\(account)"))
+            #expect(counters?.fields["requests"] == .integer(Int64(mine.count)), "no lost or doubled counter update")
+            #expect(counters?.fields["units"] == .integer(mine.reduce(0) { $0 + ($1["units"]?.integerValue ?? 0) }))
+        }
+    }
+
+    /// Delivers `body` as Pub/Sub does: again (to whichever instance is up) until a 2xx.
+    static func deliver(_ body: Data, to url: @Sendable () -> URL, audience: String, failures: Counter? = nil) async throws {
+        for attempt in 0..<400 {
+            if attempt > 0 { _ = failures?.next() }
+            let answer = try? await post(
+                url(), body: body, headers: ["Authorization": try bearer(audience), "Content-Type": "application/json"])
+            if let (status, _) = answer, (200..<300).contains(status) { return }
+            try await Task.sleep(for: .milliseconds(attempt < 10 ? 20 : 100))
+        }
+        Issue.record("a message was never acknowledged")
+    }
+
+    @Test func usageRecorder_threeProcesses_racingDuplicates_recordEachRequestOnce() async throws {
+        let cluster = try Cluster()
+        var recorders: [RunningFunction] = []
+        for _ in 0..<3 {
+            recorders.append(try await RunningFunction("usage-recorder", environment: cluster.environment(Self.recorderAudience)))
+        }
+        let urls = recorders.map(\.url)
+        let messages = Self.usageMessages(count: 240, eventsPerMessage: 3, distinctIDs: 400, seed: 11)
+        // Each message twice, to two different processes at once: a redelivery racing the first.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<16 {
+                group.addTask {
+                    for index in stride(from: worker, to: messages.count, by: 16) {
+                        let body = Self.pushBody(messages[index], messageID: index)
+                        async let first: Void = Self.deliver(body, to: { urls[index % 3] }, audience: Self.recorderAudience)
+                        async let second: Void = Self.deliver(body, to: { urls[(index + 1) % 3] }, audience: Self.recorderAudience)
+                        _ = try await (first, second)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await Self.checkUsageInvariants(messages, SQLiteDocumentStore(cluster.database))
+        for recorder in recorders { #expect(try await recorder.stop() == 0) }
+    }
+
+    @Test func usageRecorder_killedUnderLoadThreeTimes_andRestarted_losesAndDoublesNothing() async throws {
+        let cluster = try Cluster()
+        let environment = cluster.environment(Self.recorderAudience)
+        let current = CurrentInstance(try await RunningFunction("usage-recorder", environment: environment))
+        let messages = Self.usageMessages(count: 300, eventsPerMessage: 4, distinctIDs: 700, seed: 23)
+        let failures = Counter()
+        let sending = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        for index in stride(from: worker, to: messages.count, by: 8) {
+                            try await Self.deliver(
+                                Self.pushBody(messages[index], messageID: index), to: { current.url },
+                                audience: Self.recorderAudience, failures: failures)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        var random = SeededGenerator(seed: 5)
+        for _ in 0..<3 {
+            try await Task.sleep(for: .milliseconds(150 + Int(random.next() % 350)))
+            let victim = current.instance
+            kill(victim.process.processIdentifier, SIGKILL)
+            victim.process.waitUntilExit()
+            let restarted = try await RunningFunction("usage-recorder", environment: environment)
+            current.replace(with: restarted)
+        }
+        try await sending.value
+        #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
+        try await Self.checkUsageInvariants(messages, SQLiteDocumentStore(cluster.database))
+        #expect(try await current.instance.stop() == 0)
+    }
+
+    // MARK: stripe-webhook
+
+    static let webhookSecret = "whsec_reliability_test_secret"
+
+    /// Three events per account, in Stripe's order: created (pro), updated (enterprise),
+    /// updated again (pro for even accounts, enterprise for odd).
+    static func stripeEvents(accounts: Int) throws -> [(id: String, body: Data, account: Int, finalTier: String)] {
+        let template = try JSONValue.parse(
+            try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/subscription-created-pro.json")))
+        var events: [(String, Data, Int, String)] = []
+        for account in 0..<accounts {
+            let prices = [
+                "price_pro_monthly", "price_enterprise_monthly", account % 2 == 0 ? "price_pro_monthly" : "price_enterprise_monthly",
+            ]
+            for (step, price) in prices.enumerated() {
+                let id = "evt_rel_\(account)_\(step)"
+                var text = template.rendered()
+                text = text.replacingOccurrences(of: "evt_1TgSubCreatedPro", with: id)
+                    .replacingOccurrences(of: "cus_TgAlpha01", with: "cus_rel_\(account)")
+                    .replacingOccurrences(of: "sub_1TgAlpha01", with: "sub_rel_\(account)")
+                    .replacingOccurrences(of: "\"price_pro_monthly\"", with: "\"\(price)\"")
+                if step > 0 { text = text.replacingOccurrences(of: "customer.subscription.created", with: "customer.subscription.updated") }
+                // Stripe's created is in seconds; the steps are ten seconds apart.
+                text = text.replacingOccurrences(
+                    of: #""created":1767225600,"data""#, with: #""created":\#(1_767_225_600 + step * 10),"data""#)
+                events.append((id, Data(text.utf8), account, account % 2 == 0 ? "pro" : "enterprise"))
+            }
+        }
+        return events
+    }
+
+    static func deliverSigned(_ body: Data, to url: @Sendable () -> URL, failures: Counter? = nil) async throws {
+        for attempt in 0..<400 {
+            if attempt > 0 { _ = failures?.next() }
+            let header = StripeSignatureHeader.make(secret: webhookSecret, body: body)
+            let answer = try? await post(url(), body: body, headers: ["Stripe-Signature": header, "Content-Type": "application/json"])
+            if let (status, _) = answer, (200..<300).contains(status) { return }
+            try await Task.sleep(for: .milliseconds(attempt < 10 ? 20 : 100))
+        }
+        Issue.record("a Stripe event was never acknowledged")
+    }
+
+    static func checkStripeInvariants(_ events: [(id: String, body: Data, account: Int, finalTier: String)], _ store: SQLiteDocumentStore)
+        async throws
+    {
+        let markers = try await store.query(DocumentQuery(collection: "stripeEvents"))
+        #expect(markers.count == events.count, "one marker per event")
+        for account in Set(events.map(\.account)) {
+            let expected = events.first { $0.account == account }!.finalTier
+            let document = try await store.get(path("accounts/cus_rel_\(account)"))
+            #expect(document?.fields["tier"] == .string(expected), "acct \(account): the newest event wins, whatever the arrival order")
+        }
+    }
+
+    @Test func stripeWebhook_threeProcesses_everyEventTwiceShuffled_appliesEachOnce_inStripesOrder() async throws {
+        let cluster = try Cluster()
+        let environment = cluster.environment(
+            "https://stripe-webhook.test",
+            ["STRIPE_WEBHOOK_SECRET": Self.webhookSecret, "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers])
+        var webhooks: [RunningFunction] = []
+        for _ in 0..<3 { webhooks.append(try await RunningFunction("stripe-webhook", environment: environment)) }
+        let urls = webhooks.map(\.url)
+        let events = try Self.stripeEvents(accounts: 30)
+        var random = SeededGenerator(seed: 3)
+        var deliveries = (events + events).map { $0.body }
+        for index in deliveries.indices.reversed() { deliveries.swapAt(index, Int(random.next() % UInt64(index + 1))) }
+        let shuffled = deliveries
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<12 {
+                group.addTask {
+                    for index in stride(from: worker, to: shuffled.count, by: 12) {
+                        try await Self.deliverSigned(shuffled[index], to: { urls[index % 3] })
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await Self.checkStripeInvariants(events, SQLiteDocumentStore(cluster.database))
+        for webhook in webhooks { #expect(try await webhook.stop() == 0) }
+    }
+
+    @Test func stripeWebhook_killedUnderLoad_andRestarted_appliesEachEventOnce() async throws {
+        let cluster = try Cluster()
+        let environment = cluster.environment(
+            "https://stripe-webhook.test",
+            ["STRIPE_WEBHOOK_SECRET": Self.webhookSecret, "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers])
+        let current = CurrentInstance(try await RunningFunction("stripe-webhook", environment: environment))
+        let events = try Self.stripeEvents(accounts: 100)
+        let failures = Counter()
+        let sending = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        for index in stride(from: worker, to: events.count, by: 8) {
+                            try await Self.deliverSigned(events[index].body, to: { current.url }, failures: failures)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        var random = SeededGenerator(seed: 9)
+        for _ in 0..<2 {
+            try await Task.sleep(for: .milliseconds(100 + Int(random.next() % 300)))
+            let victim = current.instance
+            kill(victim.process.processIdentifier, SIGKILL)
+            victim.process.waitUntilExit()
+            let restarted = try await RunningFunction("stripe-webhook", environment: environment)
+            current.replace(with: restarted)
+        }
+        try await sending.value
+        #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
+        // A delivery acknowledged before a kill is not redelivered; one cut off is. Stripe
+        // also redelivers what was acknowledged late, so send everything once more.
+        for event in events { try await Self.deliverSigned(event.body, to: { current.url }) }
+        try await Self.checkStripeInvariants(events, SQLiteDocumentStore(cluster.database))
+        #expect(try await current.instance.stop() == 0)
+    }
+}
+
+/// A `Stripe-Signature` header for now, as Stripe signs.
+enum StripeSignatureHeader {
+    static func make(secret: String, body: Data) -> String {
+        StripeSigner(secret: secret).header(timestamp: Int64(Date().timeIntervalSince1970), body: body)
+    }
+}
+
+/// The one running instance a sender targets; replaced when the test restarts it.
+final class CurrentInstance: Sendable {
+    private let value: Mutex<RunningFunction>
+    init(_ instance: RunningFunction) { value = Mutex(instance) }
+    var instance: RunningFunction { value.withLock { $0 } }
+    var url: URL { value.withLock { $0.url } }
+    func replace(with instance: RunningFunction) { value.withLock { $0 = instance } }
+}
