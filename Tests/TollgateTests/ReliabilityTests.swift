@@ -270,6 +270,58 @@ import TollgateStripe
         try await Self.checkStripeInvariants(events, SQLiteDocumentStore(cluster.database))
         #expect(try await current.instance.stop() == 0)
     }
+
+    // MARK: quota-reset
+
+    @Test func quotaReset_killedMidRun_andRunAgain_rollsEveryEndedWindowOnce() async throws {
+        let cluster = try Cluster()
+        let store = SQLiteDocumentStore(cluster.database)
+        let lastMonth = Timestamp(Date()).adding(seconds: -40 * 86_400)
+        var writes: [Write] = []
+        for index in 0..<1_500 {
+            let window = QuotaWindow(start: lastMonth, end: lastMonth.adding(seconds: 86_400), limit: 1_000, used: 5)
+            writes.append(
+                .set(try DocumentPath(collection: QuotaWindow.collection, id: "acct_\(index)"), try FieldValueEncoder().encode(window)))
+            if writes.count == 500 {
+                try await store.commit(writes)
+                writes = []
+            }
+        }
+        let audience = "https://quota-reset.test"
+        let environment = cluster.environment(audience)
+        func trigger(_ instance: RunningFunction) async throws -> (Int, JSONValue?) {
+            let headers = CloudSchedulerRequest(jobName: "quota-reset", scheduleTime: Timestamp(Date())).headers
+                .merging(["Authorization": try Self.bearer(audience)]) { given, _ in given }
+            guard let (status, body) = try? await post(instance.url, body: Data(), headers: headers) else { return (0, nil) }
+            return (status, try? JSONValue.parse(body))
+        }
+        var random = SeededGenerator(seed: 17)
+        var kills = 0
+        for _ in 0..<2 {
+            let instance = try await RunningFunction("quota-reset", environment: environment)
+            let run = Task { try await trigger(instance) }
+            try await Task.sleep(for: .milliseconds(50 + Int(random.next() % 250)))
+            kill(instance.process.processIdentifier, SIGKILL)
+            instance.process.waitUntilExit()
+            if try await run.value.0 != 200 { kills += 1 }
+        }
+        #expect(kills > 0, "a run was cut off")
+        let last = try await RunningFunction("quota-reset", environment: environment)
+        var complete = false
+        for _ in 0..<20 where !complete {
+            let (status, answer) = try await trigger(last)
+            complete = status == 200 && answer?["complete"] == .bool(true)
+        }
+        #expect(complete)
+        let windows = try await store.query(DocumentQuery(collection: QuotaWindow.collection))
+        #expect(windows.count == 1_500)
+        let now = Timestamp(Date())
+        for snapshot in windows {
+            let window = try snapshot.decode(QuotaWindow.self)
+            #expect(window.used == 0 && window.start <= now && now < window.end, "\(snapshot.path): rolled once, into the current window")
+        }
+        #expect(try await last.stop() == 0)
+    }
 }
 
 /// A `Stripe-Signature` header for now, as Stripe signs.
