@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TollgateAuth
 import TollgateEmulator
 import TollgateModel
 import TollgateRuntime
@@ -268,6 +269,61 @@ import TollgateStripe
         // also redelivers what was acknowledged late, so send everything once more.
         for event in events { try await Self.deliverSigned(event.body, to: { current.url }) }
         try await Self.checkStripeInvariants(events, SQLiteDocumentStore(cluster.database))
+        #expect(try await current.instance.stop() == 0)
+    }
+
+    // MARK: auth-validator
+
+    @Test func authValidator_killedUnderLoad_neverAdmitsPastTheLimit_andCountsWhatItAdmitted() async throws {
+        let cluster = try Cluster()
+        let store = SQLiteDocumentStore(cluster.database)
+        let pepper = "pepper-for-the-crash-test-0123456789abcdef"
+        let key = APIKeys.generate(mode: .test)
+        let entitlements = Entitlements(features: [], monthlyQuotaUnits: 600, maxNodes: 1, maxDimensions: 1)
+        try await store.set(
+            path("accounts/acct_crash"),
+            try FieldValueEncoder().encode(Account(id: "acct_crash", tier: .enterprise, entitlements: entitlements)))
+        let record = APIKeyRecord(
+            accountId: "acct_crash", displayPrefix: APIKeys.displayPrefix(of: key), name: nil, created: Timestamp(Date()), expires: nil,
+            revoked: nil)
+        try await store.create(
+            try DocumentPath(collection: APIKeyRecord.collection, id: try APIKeys(pepper: pepper).hash(key)),
+            try FieldValueEncoder().encode(record))
+        let environment = ["TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": pepper]
+        let current = CurrentInstance(try await RunningFunction("auth-validator", environment: environment))
+        let admitted = Counter()
+        let unanswered = Counter()
+        let load = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        for _ in stride(from: worker, to: 900, by: 8) {
+                            // A request whose answer was lost may have been counted: the gateway does not retry it.
+                            guard let (status, _) = try? await post(current.url, body: Data(), headers: ["X-API-Key": key]) else {
+                                _ = unanswered.next()
+                                continue
+                            }
+                            if status == 200 { _ = admitted.next() }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        var random = SeededGenerator(seed: 29)
+        for _ in 0..<2 {
+            try await Task.sleep(for: .milliseconds(100 + Int(random.next() % 300)))
+            let victim = current.instance
+            kill(victim.process.processIdentifier, SIGKILL)
+            victim.process.waitUntilExit()
+            current.replace(with: try await RunningFunction("auth-validator", environment: environment))
+        }
+        try await load.value
+        let used = try #require(try await store.get(path("quotas/acct_crash"))?.decode(QuotaWindow.self)).used
+        let (seen, lost) = (Int64(admitted.next()), Int64(unanswered.next()))
+        #expect(lost > 0, "the kills cut requests off")
+        #expect(used <= 600, "never past the limit")
+        #expect(used >= seen && used <= seen + lost, "every admitted request counted; at most the unanswered ones besides")
         #expect(try await current.instance.stop() == 0)
     }
 
