@@ -126,16 +126,19 @@ def signed_events(count, path, start=0):
     return path
 
 
-def wrk(url, duration, connections, extra, pid):
+def wrk(url, duration, connections, extra, pid, script_args=()):
     """Runs wrk while sampling the server's resident memory; returns rps, latencies (ms), peak RSS."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"] + extra + [url]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"] + extra + [url] + list(script_args)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0
     while process.poll() is None:
         peak = max(peak, tree_rss_kb(pid))
         time.sleep(0.1)
     output = process.stdout.read()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if not found:
+        raise RuntimeError(f"wrk said: {output}")
+    rps = float(found.group(1))
     latency = {}
     for percentile, value, unit in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M):
         latency[int(percentile)] = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
@@ -201,8 +204,8 @@ def measure_run(run, work, duration, connections):
                 idle = tree_rss_kb(server.process.pid) / 1024
                 if function == "stripe-webhook":
                     events = signed_events(60_000, os.path.join(work, "events.txt"))
-                    load = wrk(server.url, duration, connections, ["-s", os.path.join(ROOT, "benchmarks", "signed_events.lua"), "--", events, "2"],
-                               server.process.pid)
+                    load = wrk(server.url, duration, connections, ["-s", os.path.join(ROOT, "benchmarks", "signed_events.lua")],
+                               server.process.pid, ["--", events, "2"])
                 else:
                     load = wrk(server.url + "/", duration, connections, ["-H", f"X-API-Key: {key}", "-H", "X-Tollgate-Cost: 1"],
                                server.process.pid)
