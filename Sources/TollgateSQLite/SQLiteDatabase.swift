@@ -95,11 +95,11 @@ public final class SQLiteDatabase: Sendable {
     /// The next commit time: the clock's now, but strictly after the previous commit, as
     /// Firestore's update times are (two commits never share one).
     func nextCommitTime(_ db: Database) throws -> Timestamp {
-        let last = try Int64.fetchOne(db, sql: "SELECT last_time FROM commit_clock WHERE id = 1") ?? Int64.min
+        let last = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT last_time FROM commit_clock WHERE id = 1")) ?? Int64.min
         let next = max(clock.now().microsecondsSinceEpoch, last + 1)
-        try db.execute(
-            sql: "INSERT INTO commit_clock (id, last_time) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET last_time = excluded.last_time",
-            arguments: [next])
+        try db.cachedStatement(
+            sql: "INSERT INTO commit_clock (id, last_time) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET last_time = excluded.last_time"
+        ).execute(arguments: [next])
         return Timestamp(microsecondsSinceEpoch: next)
     }
 

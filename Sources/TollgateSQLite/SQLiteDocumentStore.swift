@@ -59,7 +59,7 @@ public struct SQLiteDocumentStore: DocumentStore {
     static func fetch(_ db: Database, _ path: DocumentPath) throws -> DocumentSnapshot? {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT fields, create_time, update_time FROM documents WHERE collection = ? AND id = ?",
+                try db.cachedStatement(sql: "SELECT fields, create_time, update_time FROM documents WHERE collection = ? AND id = ?"),
                 arguments: [path.collection, path.id])
         else { return nil }
         return try snapshot(path, row)
@@ -211,8 +211,8 @@ public struct SQLiteDocumentStore: DocumentStore {
             var fields: [String: FieldValue]
             switch write.operation {
             case .delete:
-                try db.execute(
-                    sql: "DELETE FROM documents WHERE collection = ? AND id = ?", arguments: [write.path.collection, write.path.id])
+                try db.cachedStatement(sql: "DELETE FROM documents WHERE collection = ? AND id = ?")
+                    .execute(arguments: [write.path.collection, write.path.id])
                 continue
             case .set(let newFields):
                 try Self.validateFieldNames(newFields)
@@ -227,11 +227,13 @@ public struct SQLiteDocumentStore: DocumentStore {
             for transform in write.transforms { Self.apply(transform, to: &fields, at: commitTime) }
             try FirestoreLimits.validate(fields, at: write.path)
             let json = String(decoding: try JSONEncoder().encode(fields), as: UTF8.self)
-            try db.execute(
+            // Cached statements: the hot path compiles each statement once per connection.
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO documents (collection, id, fields, create_time, update_time) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (collection, id) DO UPDATE SET fields = excluded.fields, update_time = excluded.update_time
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     write.path.collection, write.path.id, json, commitTime.microsecondsSinceEpoch, commitTime.microsecondsSinceEpoch,
                 ])

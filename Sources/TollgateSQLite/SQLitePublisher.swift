@@ -19,12 +19,12 @@ public struct SQLitePublisher: Publisher {
         try message.validate()
         let attributes = String(decoding: try JSONEncoder().encode(message.attributes), as: UTF8.self)
         let seq = try await database.write { db -> Int64 in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM topics WHERE name = ?", arguments: [topic]) == true else {
+            guard try Bool.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM topics WHERE name = ?"), arguments: [topic]) == true else {
                 throw TollgateError(.notFound, "topic \(topic) does not exist")
             }
-            try db.execute(
-                sql: "INSERT INTO messages (topic, data, attributes, ordering_key, publish_time) VALUES (?, ?, ?, ?, ?)",
-                arguments: [topic, Data(message.data), attributes, message.orderingKey, database.clock.now().microsecondsSinceEpoch])
+            try db.cachedStatement(sql: "INSERT INTO messages (topic, data, attributes, ordering_key, publish_time) VALUES (?, ?, ?, ?, ?)")
+                .execute(
+                    arguments: [topic, Data(message.data), attributes, message.orderingKey, database.clock.now().microsecondsSinceEpoch])
             return db.lastInsertedRowID
         }
         return String(seq)

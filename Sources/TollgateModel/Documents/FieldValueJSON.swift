@@ -144,14 +144,15 @@ public enum FieldValueJSON {
             guard index < bytes.count else { return nil }
             if bytes[index] == 0x22 {
                 defer { index += 1 }
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                // Invalid UTF-8 is refused here (the caller falls back to JSONDecoder, which refuses it too).
+                return String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             }
             var scalars = Array(bytes[start..<index])
             while index < bytes.count {
                 let byte = bytes[index]
                 index += 1
                 switch byte {
-                case 0x22: return String(decoding: scalars, as: UTF8.self)
+                case 0x22: return String(validating: scalars, as: UTF8.self)
                 case 0x5C:
                     guard index < bytes.count else { return nil }
                     let escaped = bytes[index]
@@ -199,6 +200,46 @@ public enum FieldValueJSON {
                 value = value << 4 | UInt32(digit)
             }
             return value
+        }
+    }
+}
+
+extension FieldValueJSON.Reader {
+    /// Any JSON value as ``JSONValue``, or nil for what the fast path leaves to
+    /// `JSONDecoder`: numbers with a fraction or an exponent, integers outside Int64 or
+    /// with leading zeros, nesting deeper than 256, and anything malformed.
+    mutating func plain(depth: Int = 0) -> JSONValue? {
+        guard depth < 256 else { return nil }
+        skipSpace()
+        guard index < bytes.count else { return nil }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            index += 1
+            var object: [String: JSONValue] = [:]
+            if take(UInt8(ascii: "}")) { return .object(object) }
+            repeat {
+                guard let key = string(), take(UInt8(ascii: ":")), let value = plain(depth: depth + 1) else { return nil }
+                object[key] = value
+            } while take(UInt8(ascii: ","))
+            return take(UInt8(ascii: "}")) ? .object(object) : nil
+        case UInt8(ascii: "["):
+            index += 1
+            var array: [JSONValue] = []
+            if take(UInt8(ascii: "]")) { return .array(array) }
+            repeat {
+                guard let value = plain(depth: depth + 1) else { return nil }
+                array.append(value)
+            } while take(UInt8(ascii: ","))
+            return take(UInt8(ascii: "]")) ? .array(array) : nil
+        case UInt8(ascii: "\""): return string().map(JSONValue.string)
+        case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+        case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+        case UInt8(ascii: "n"): return literal("null") ? .null : nil
+        default:
+            guard let text = number(), !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" || $0 == "+" }) else { return nil }
+            let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+            guard !digits.isEmpty, !(digits.hasPrefix("0") && digits.count > 1), let value = Int64(text) else { return nil }
+            return .integer(value)
         }
     }
 }

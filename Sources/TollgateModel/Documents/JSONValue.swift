@@ -47,6 +47,14 @@ public enum JSONValue: Hashable, Sendable {
 
     /// Parses JSON text. - Throws: `INVALID_ARGUMENT` with the parser's reason.
     public static func parse(_ data: Data) throws -> JSONValue {
+        // The fast reader takes the common shapes (a tenth of JSONDecoder's time on a
+        // Stripe event); JSONDecoder decides everything else, errors included.
+        let fast = data.withUnsafeBytes { raw -> JSONValue? in
+            var reader = FieldValueJSON.Reader(bytes: raw.bindMemory(to: UInt8.self))
+            guard let value = reader.plain(), reader.atEnd() else { return nil }
+            return value
+        }
+        if let fast { return fast }
         do {
             return try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {

@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import TollgateModel
+
+/// `JSONValue.parse`'s fast reader gives what `JSONDecoder` gives, and refuses what it refuses.
+@Suite struct JSONValueParsingTests {
+    /// The reference: Foundation's decoder alone (which, for one, accepts a trailing comma).
+    static func reference(_ data: Data) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: data) }
+
+    @Test func everyFixtureAndPayload_parsesAsJSONDecoderParsesIt() throws {
+        let events = packageRoot.appendingPathComponent("events")
+        let files = FileManager.default.enumerator(atPath: events.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".json") } ?? []
+        #expect(files.count > 50)
+        for file in files {
+            let data = try Data(contentsOf: events.appendingPathComponent(file))
+            #expect(try JSONValue.parse(data) == Self.reference(data), "\(file)")
+        }
+    }
+
+    @Test(arguments: [
+        #"{"a":1,"b":[true,false,null],"c":{"d":"e\n\u00e9\ud83d\ude00"},"f":-9223372036854775808}"#, "  [ ]  ", "{}", #""just a string""#,
+        "42", "-0", "1.5", "1e3", "[1,]", #"{"a":1,}"#, "-2.5E-3", "9223372036854775808", #"{"n":0.1}"#, #"["\/\\\"\b\f\r\t"]"#,
+    ])
+    func wellFormed_parsesAsJSONDecoder(_ text: String) throws {
+        #expect(try JSONValue.parse(Data(text.utf8)) == Self.reference(Data(text.utf8)))
+    }
+
+    @Test(arguments: [
+        "", "{", #"{"a":}"#, "01", "-", "+1", "tru", "nul", #"{"a" 1}"#, #"["\x"]"#, #""\ud800""#, "[1] x",
+        "\u{0}", "\"tab\tin string\"",
+    ])
+    func malformed_isRefused_asJSONDecoderRefusesIt(_ text: String) {
+        #expect(throws: TollgateError.self) { try JSONValue.parse(Data(text.utf8)) }
+        #expect(Self.reference(Data(text.utf8)) == nil)
+    }
+
+    @Test func invalidUTF8_isRefused() {
+        let data = Data([0x22, 0xFF, 0xFE, 0x22])
+        #expect(throws: TollgateError.self) { try JSONValue.parse(data) }
+    }
+
+    @Test func deepNesting_isLeftToJSONDecoder_andStillAnswered() {
+        let deep = String(repeating: "[", count: 300) + String(repeating: "]", count: 300)
+        #expect((try? JSONValue.parse(Data(deep.utf8))) == Self.reference(Data(deep.utf8)))
+    }
+}
