@@ -226,7 +226,9 @@ public struct SQLiteDocumentStore: DocumentStore {
             }
             for transform in write.transforms { Self.apply(transform, to: &fields, at: commitTime) }
             try FirestoreLimits.validate(fields, at: write.path)
-            let json = String(decoding: try JSONEncoder().encode(fields), as: UTF8.self)
+            var encoded: [UInt8] = []
+            FieldValue.appendValueJSON(fields, to: &encoded)
+            let json = String(decoding: encoded, as: UTF8.self)
             // Cached statements: the hot path compiles each statement once per connection.
             try db.cachedStatement(
                 sql: """

@@ -43,4 +43,20 @@ import TollgateModel
         let deep = String(repeating: "[", count: 300) + String(repeating: "]", count: 300)
         #expect((try? JSONValue.parse(Data(deep.utf8))) == Self.reference(Data(deep.utf8)))
     }
+
+    @Test func valueJSONWriter_roundTripsEveryType_throughBothReaders() throws {
+        let fields: [String: FieldValue] = [
+            "null": .null, "flag": .bool(false), "count": .integer(Int64.min), "ratio": .double(-0.125), "whole": .double(2),
+            "inf": .double(.infinity), "at": .timestamp(Timestamp(microsecondsSinceEpoch: 1_767_225_600_000_001)),
+            "text": .string("quote \" slash \\ tab \t é 😀"), "raw": .bytes(Data([0, 1, 254, 255])),
+            "list": .array([.integer(1), .array([]), .map([:])]), "nested": .map(["a b": .map(["c": .string("d")])]),
+        ]
+        var bytes: [UInt8] = []
+        FieldValue.appendValueJSON(fields, to: &bytes)
+        #expect(FieldValueJSON.parseFields(String(decoding: bytes, as: UTF8.self)) == fields)
+        #expect(try JSONDecoder().decode([String: FieldValue].self, from: Data(bytes)) == fields)
+        var nan: [UInt8] = []
+        FieldValue.appendValueJSON(["x": .double(.nan)], to: &nan)
+        #expect(String(decoding: nan, as: UTF8.self) == #"{"x":{"doubleValue":"NaN"}}"#)
+    }
 }

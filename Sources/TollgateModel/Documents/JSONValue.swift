@@ -226,6 +226,71 @@ extension FieldValue {
         out.append(UInt8(ascii: "}"))
     }
 
+    /// Appends the value as Firestore REST `Value` JSON (what its `Codable` form writes,
+    /// keys sorted), straight to bytes: the SQLite fake stores every document this way.
+    public func appendValueJSON(to out: inout [UInt8]) {
+        func kind(_ name: StaticString) {
+            out.append(contentsOf: "{\"".utf8)
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+        }
+        switch self {
+        case .null:
+            kind("nullValue")
+            out.append(contentsOf: "null".utf8)
+        case .bool(let b):
+            kind("booleanValue")
+            out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .integer(let i):
+            kind("integerValue")
+            Self.appendQuoted(String(i), to: &out)
+        case .double(let d):
+            kind("doubleValue")
+            if d.isNaN {
+                out.append(contentsOf: "\"NaN\"".utf8)
+            } else if d.isInfinite {
+                out.append(contentsOf: (d > 0 ? "\"Infinity\"" : "\"-Infinity\"").utf8)
+            } else {
+                out.append(contentsOf: JSONValue.double(d).rendered().utf8)
+            }
+        case .timestamp(let t):
+            kind("timestampValue")
+            Self.appendQuoted(t.rfc3339, to: &out)
+        case .string(let s):
+            kind("stringValue")
+            Self.appendQuoted(s, to: &out)
+        case .bytes(let d):
+            kind("bytesValue")
+            Self.appendQuoted(d.base64EncodedString(), to: &out)
+        case .array(let values):
+            kind("arrayValue")
+            out.append(contentsOf: "{\"values\":[".utf8)
+            for (index, value) in values.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                value.appendValueJSON(to: &out)
+            }
+            out.append(contentsOf: "]}".utf8)
+        case .map(let fields):
+            kind("mapValue")
+            out.append(contentsOf: "{\"fields\":".utf8)
+            Self.appendValueJSON(fields, to: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// A document's fields as `{"name": Value, …}`, keys sorted.
+    public static func appendValueJSON(_ fields: [String: FieldValue], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            appendQuoted(field.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            field.value.appendValueJSON(to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
     static func appendQuoted(_ text: String, to out: inout [UInt8]) {
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
             out.append(UInt8(ascii: "\""))
