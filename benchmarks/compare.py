@@ -273,7 +273,7 @@ def report(runs, exports, sizes, args, plot_dir):
              f"Measured {datetime.date.today().isoformat()} on {platform.node() or 'this machine'}: {os.cpu_count()} cores, "
              f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {platform.platform()}, "
              f"{subprocess.run(['swift', '--version'], capture_output=True, text=True).stdout.splitlines()[0]}.",
-             "", "Command: `benchmarks/compare.sh` "
+             "", "Command: `benchmarks/compare.sh` (raw figures in `benchmarks/results.json`) "
              f"(RUNS={args.runs}, DURATION={args.duration}s, CONNECTIONS={args.connections}, wrk -t2 on loopback; "
              "release builds; both systems on one SQLite file in WAL mode; Tollgate logging at warning, as the peer logs no line per request).",
              "", "Tollgate is the release executable of each function. The peer is `benchmarks/peers/main.py`: the same two "
@@ -355,18 +355,29 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--export-sizes", default="100000,300000,1000000")
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    parser.add_argument("--report-only", help="re-render BENCHMARKS.md from a raw results file of an earlier run")
     args = parser.parse_args()
+    plot_dir = os.path.join(ROOT, "benchmarks")
+    if args.report_only:
+        raw = json.load(open(args.report_only))
+        for run in raw["runs"]:
+            for entry in run.values():
+                entry["latency"] = {int(p): v for p, v in entry["latency"].items()}
+        exports = {int(size): figure for size, figure in raw["exports"].items()}
+        plots(raw["runs"], exports, plot_dir)
+        with open(args.out, "w") as out:
+            out.write(report(raw["runs"], exports, raw["sizes"], args, plot_dir))
+        return
     work = tempfile.mkdtemp(prefix="tollgate-bench-")
     try:
         runs = [measure_run(run, work, args.duration, args.connections) for run in range(1, args.runs + 1)]
         exports = export_figures(work, [int(s) for s in args.export_sizes.split(",")])
         sizes = footprint()
-        plot_dir = os.path.join(ROOT, "benchmarks")
         plots(runs, exports, plot_dir)
         with open(args.out, "w") as out:
             out.write(report(runs, exports, sizes, args, plot_dir))
-        with open(os.path.join(work, "..", "tollgate-bench-raw.json"), "w") as raw:
-            json.dump({"runs": runs, "exports": exports, "sizes": sizes}, raw, indent=1)
+        with open(os.path.join(plot_dir, "results.json"), "w") as raw:
+            json.dump({"date": datetime.date.today().isoformat(), "runs": runs, "exports": exports, "sizes": sizes}, raw, indent=1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
