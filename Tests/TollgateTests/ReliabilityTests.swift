@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 import Testing
 import TollgateAuth
@@ -7,6 +8,7 @@ import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
 import TollgateStripe
+import UsageReport
 
 /// Several real processes of a state-changing function on one store, deliveries doubled
 /// and raced, processes killed with SIGKILL under load and restarted: afterwards the
@@ -324,6 +326,81 @@ import TollgateStripe
         #expect(lost > 0, "the kills cut requests off")
         #expect(used <= 600, "never past the limit")
         #expect(used >= seen && used <= seen + lost, "every admitted request counted; at most the unanswered ones besides")
+        #expect(try await current.instance.stop() == 0)
+    }
+
+    // MARK: usage-report
+
+    @Test func usageReport_killedUnderLoad_andRedelivered_reportsEachDayOnceToStripe() async throws {
+        let cluster = try Cluster()
+        let store = SQLiteDocumentStore(cluster.database)
+        let accounts = 120
+        for index in 0..<accounts {
+            var account = Account(id: "acct_\(index)", tier: .pro, entitlements: TierCatalog.standard.entitlements(for: .pro))
+            account.billing = BillingState(
+                customerId: "cus_\(index)", subscriptionId: "sub_\(index)", priceId: nil, status: .active, currentPeriodStart: nil,
+                currentPeriodEnd: nil, cancelAtPeriodEnd: false, trialEnd: nil, lastEventCreated: 0, lastEventId: "evt_0")
+            try await store.create(
+                try DocumentPath(collection: Account.collection, id: account.id), try FieldValueEncoder().encode(account))
+        }
+        let stripeState = try SQLiteDatabase(path: cluster.directory.appendingPathComponent("stripe.db").path)
+        let stripe = StripeFakeServer(stripeState)
+        let stripeURL = try await stripe.start(logger: Logger(label: "fake") { _ in SwiftLogNoOpLogHandler() })
+        defer { stripe.stop() }
+        let audience = "https://usage-report.test"
+        let environment = cluster.environment(audience, ["STRIPE_API_KEY": StripeFakeServer.apiKey, "TOLLGATE_STRIPE_API_BASE": stripeURL])
+        let current = CurrentInstance(try await RunningFunction("usage-report", environment: environment))
+        // Two days ago: over, and within the 35 days Stripe accepts meter events for.
+        let day = UTCDay(containing: SystemClock().now()).previous.previous
+        let failures = Counter()
+        let load = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        for index in stride(from: worker, to: accounts, by: 8) {
+                            let body = Data(#"{"day":"\#(day)","accountId":"acct_\#(index)","units":\#(index + 1)}"#.utf8)
+                            // Cloud Tasks counts an attempt per dispatch, minutes apart; here a
+                            // dispatch that found no instance (killed, restarting) is not counted.
+                            var dispatched = 0
+                            for attempt in 0..<400 {
+                                let headers = CloudTasksRequest(
+                                    queueName: Queue.usageReports, taskName: "report-\(index)", retryCount: dispatched,
+                                    executionCount: dispatched, eta: 0
+                                ).headers.merging(["Authorization": try Self.bearer(audience), "Content-Type": "application/json"]) {
+                                    given, _ in given
+                                }
+                                let answer = try? await post(current.url, body: body, headers: headers)
+                                if let (status, _) = answer, status == 200 { break }
+                                if answer != nil { dispatched += 1 }
+                                _ = failures.next()
+                                try await Task.sleep(for: .milliseconds(attempt < 10 ? 20 : 100))
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        var random = SeededGenerator(seed: 31)
+        for _ in 0..<2 {
+            try await Task.sleep(for: .milliseconds(100 + Int(random.next() % 300)))
+            let victim = current.instance
+            kill(victim.process.processIdentifier, SIGKILL)
+            victim.process.waitUntilExit()
+            current.replace(with: try await RunningFunction("usage-report", environment: environment))
+        }
+        try await load.value
+        #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
+        let events = try #require(try await stripeState.stateDump()["stripeMeterEvents"]?.objectValue)
+        let deadLetters = try await store.query(DocumentQuery(collection: "deadLetters"))
+        #expect(deadLetters.isEmpty, "\(deadLetters.map { $0.fields["reason"] ?? .null })")
+        #expect(events.count == accounts, "one meter event per account and day, however often a task ran")
+        for index in 0..<accounts {
+            let identifier = UsageReportFunction.identifier(accountId: "acct_\(index)", eventName: "api_units", day: day)
+            #expect(events[identifier]?["value"] == .string(String(index + 1)))
+        }
+        let reports = try await store.query(DocumentQuery(collection: UsageReport.collection))
+        #expect(reports.count == accounts && reports.allSatisfy { $0.fields["status"] == .string("reported") })
         #expect(try await current.instance.stop() == 0)
     }
 
