@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import TollgateAuth
 import TollgateEmulator
+import TollgateExport
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
@@ -402,6 +403,48 @@ import UsageReport
         let reports = try await store.query(DocumentQuery(collection: UsageReport.collection))
         #expect(reports.count == accounts && reports.allSatisfy { $0.fields["status"] == .string("reported") })
         #expect(try await current.instance.stop() == 0)
+    }
+
+    // MARK: cleanup
+
+    @Test func cleanup_killedMidRun_andRunAgain_deletesExactlyTheExpiredVerifiedLedger() async throws {
+        let cluster = try Cluster()
+        let store = SQLiteDocumentStore(cluster.database)
+        let old = UTCDay("2026-01-01")!
+        try await seedLedger(store, day: old, count: 3_000, accounts: 4)
+        // A recent day, not exported: cleanup must leave every one of its entries.
+        let recent = UTCDay(containing: SystemClock().now()).previous
+        try await seedLedger(store, day: recent, count: 200, accounts: 2)
+        let storeURL = ["TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "PATH": "/usr/bin:/bin"]
+        #expect(try runTollgate(["export", "run", "--date", "2026-01-01"], environment: storeURL).0 == 0)
+        let audience = "https://cleanup.test"
+        let environment = cluster.environment(audience, ["TOLLGATE_RETENTION_LEDGER_DAYS": "30"])
+        func trigger(_ instance: RunningFunction) async throws -> Int {
+            let headers = CloudSchedulerRequest(jobName: "cleanup", scheduleTime: Timestamp(Date())).headers
+                .merging(["Authorization": try Self.bearer(audience)]) { given, _ in given }
+            return (try? await post(instance.url, body: Data(), headers: headers))?.0 ?? 0
+        }
+        var random = SeededGenerator(seed: 37)
+        var cut = 0
+        for _ in 0..<2 {
+            let instance = try await RunningFunction("cleanup", environment: environment)
+            let run = Task { try await trigger(instance) }
+            try await Task.sleep(for: .milliseconds(30 + Int(random.next() % 120)))
+            kill(instance.process.processIdentifier, SIGKILL)
+            instance.process.waitUntilExit()
+            if try await run.value != 200 { cut += 1 }
+        }
+        #expect(cut > 0, "a run was cut off")
+        let last = try await RunningFunction("cleanup", environment: environment)
+        #expect(try await trigger(last) == 200)
+        #expect(try await store.query(UsageRecord.recorded(during: old)).isEmpty, "the expired, exported, verified day is gone")
+        #expect(try await store.query(UsageRecord.recorded(during: recent)).count == 200, "nothing else was touched")
+        let state = try #require(try await store.get(path("exports/2026-01-01"))?.decode(ExportState.self))
+        #expect(state.ledgerDeleted != nil)
+        // The export itself still verifies: cleanup removed the ledger, not the evidence.
+        let (verified, output, _) = try runTollgate(["verify-export", "--from", "2026-01-01", "--to", "2026-01-01"], environment: storeURL)
+        #expect(verified == 0, "\(output)")
+        #expect(try await last.stop() == 0)
     }
 
     // MARK: quota-reset
