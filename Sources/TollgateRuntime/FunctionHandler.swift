@@ -21,11 +21,19 @@ public struct FunctionContext: Sendable {
     public var clock: any TollgateModel.Clock
     /// The raw request, for handlers that need bytes exactly as sent (signatures).
     public var request: FunctionRequest
+    /// The function's metrics; nil where nothing collects them.
+    public var metrics: FunctionMetrics?
 
     public init(logger: Logger, clock: any TollgateModel.Clock, request: FunctionRequest) {
         self.logger = logger
         self.clock = clock
         self.request = request
+    }
+
+    /// Adds to the function's counter `tollgate_<name>_total` (webhook outcomes, quota
+    /// denials, exported records …).
+    public func count(_ name: String, _ dimensions: [(String, String)] = [], by amount: Int64 = 1) {
+        metrics?.count(name, dimensions, by: amount)
     }
 }
 

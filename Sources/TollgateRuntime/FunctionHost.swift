@@ -25,11 +25,14 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     /// Bodies larger than this are refused with 413 (the server enforces it while reading;
     /// the host again, for deliveries that do not come through the server).
     public let maxBodyBytes: Int
+    /// Counts and latencies of every delivery, served on `GET /metrics`.
+    public let metrics: FunctionMetrics
 
     public init(
         handler: Handler, store: any DocumentStore, clock: any TollgateModel.Clock, verifier: OIDCVerifier?, logger: Logger,
-        maxBodyBytes: Int = 1_048_576
+        maxBodyBytes: Int = 1_048_576, metrics: FunctionMetrics = FunctionMetrics()
     ) {
+        self.metrics = metrics
         self.handler = handler
         self.store = store
         self.clock = clock
@@ -46,6 +49,12 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
                 ? FunctionResponse(status: 200, headers: ["Content-Type": "text/plain"], body: Data("ok\n".utf8))
                 : .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET")
         }
+        if request.path == "/metrics" {
+            return request.method == "GET"
+                ? FunctionResponse(
+                    status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.exposition()))
+                : .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET")
+        }
         let started = ContinuousClock.now
         var logger = self.logger
         logger[metadataKey: "function"] = "\(declaration.name)"
@@ -54,6 +63,9 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
             logger[metadataKey: CloudLoggingHandler.traceKey] = "\(trace)"
         }
         let (response, reason, metadata) = await process(request, logger: logger)
+        metrics.recordDelivery(
+            function: declaration.name, trigger: declaration.trigger.kind, status: response.status,
+            deadLettered: metadata["deadLetter"] != nil, latency: ContinuousClock.now - started)
         let level: Logger.Level = response.status >= 500 ? .error : (response.status >= 400 || reason != nil ? .warning : .info)
         guard logger.logLevel <= level else { return response }
         let elapsed = ContinuousClock.now - started
@@ -97,7 +109,8 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
             return await failure(error, request: request, metadata: caller)
         }
         let metadata = event.metadata.merging(caller) { event, _ in event }
-        let context = FunctionContext(logger: logger, clock: clock, request: request)
+        var context = FunctionContext(logger: logger, clock: clock, request: request)
+        context.metrics = metrics
         do {
             let response = try await handler.handle(event, context: context)
             // A handler's own refusal carries its reason in the body, read only if logged.
@@ -116,7 +129,10 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         case .invalidArgument where declaration.trigger.senderRetries:
             do {
                 let id = try await writeDeadLetter(request: request, reason: reason, metadata: metadata)
-                return (.json(200, .object(["deadLetter": .string(id)])), "dead-lettered: \(reason)", metadata)
+                return (
+                    .json(200, .object(["deadLetter": .string(id)])), "dead-lettered: \(reason)",
+                    metadata.merging(["deadLetter": id]) { _, new in new }
+                )
             } catch {
                 return (
                     .rejected(503, code: "UNAVAILABLE", "cannot record the dead letter"), "dead letter failed: \(describe(error))", metadata

@@ -110,6 +110,7 @@ public struct AuthValidatorFunction: FunctionHandler {
             verdict.entitlements = account.entitlements
             verdict.code = refusal(account) ?? .forbidden
         }
+        if verdict.code != .valid { context.count("quota_denials", [("code", verdict.code.rawValue)]) }
         return verdict.response
     }
 

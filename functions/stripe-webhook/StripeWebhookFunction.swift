@@ -29,10 +29,12 @@ public struct StripeWebhookFunction: FunctionHandler {
         do {
             try verifier.verify(header: request.header("Stripe-Signature"), body: request.body, now: context.clock.now())
         } catch {
+            context.count("webhook_signatures_refused", [("reason", error.rawValue)])
             return .rejected(400, code: "SIGNATURE_INVALID", error.rawValue)
         }
         let stripeEvent = try StripeEvent(json: request.body)
         let outcome = try await applier.apply(stripeEvent, logger: context.logger)
+        context.count("webhook_events", [("type", stripeEvent.type), ("outcome", outcome.rawValue)])
         return .json(
             200,
             .object([

@@ -40,6 +40,7 @@ public struct UsageExportFunction: FunctionHandler {
                     ])
                 exported.append(
                     .object(["day": .string(day.description), "records": .integer(manifest.records), "sha256": .string(digest)]))
+                context.count("export_records", by: manifest.records)
             case .alreadyComplete:
                 context.logger.info("usage already exported", metadata: ["day": "\(day)"])
             }
