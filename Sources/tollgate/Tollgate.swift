@@ -11,7 +11,9 @@ import TollgateSQLite
 struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tollgate's developer tool: replay fixtures, inspect state, keys, exports, reconciliation and retention.",
-        subcommands: [Replay.self, State.self, Keys.self, Export.self, VerifyExport.self, Reconcile.self, CleanupCommand.self])
+        subcommands: [
+            Replay.self, State.self, Keys.self, Export.self, VerifyExport.self, Reconcile.self, CleanupCommand.self, NewEvent.self,
+        ])
 }
 
 struct Replay: AsyncParsableCommand {
