@@ -13,6 +13,7 @@ struct Tollgate: AsyncParsableCommand {
         abstract: "Tollgate's developer tool: replay fixtures, inspect state, keys, exports, reconciliation and retention.",
         subcommands: [
             Replay.self, State.self, Keys.self, Export.self, VerifyExport.self, Reconcile.self, CleanupCommand.self, NewEvent.self,
+            DeadLetters.self,
         ])
 }
 
@@ -70,7 +71,8 @@ struct Replay: AsyncParsableCommand {
 }
 
 struct State: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Inspect the state of TOLLGATE_STORE.", subcommands: [Dump.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect the state of TOLLGATE_STORE.", subcommands: [Dump.self, Get.self, Diff.self])
 
     struct Dump: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
