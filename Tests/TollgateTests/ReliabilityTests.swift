@@ -11,6 +11,10 @@ import TollgateSQLite
 import TollgateStripe
 import UsageReport
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// Several real processes of a state-changing function on one store, deliveries doubled
 /// and raced, processes killed with SIGKILL under load and restarted: afterwards the
 /// state holds each effect exactly once (the invariants are computed from the input, so
@@ -118,6 +122,16 @@ import UsageReport
             try await group.waitForAll()
         }
         try await Self.checkUsageInvariants(messages, SQLiteDocumentStore(cluster.database))
+        // The deployed executable serves its metrics on the same port: every delivery counted.
+        var scraped = 0.0
+        for recorder in recorders {
+            let (data, response) = try await URLSession.shared.data(from: recorder.url.appendingPathComponent("metrics"))
+            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+            let series = String(decoding: data, as: UTF8.self).split(separator: "\n")
+                .filter { $0.hasPrefix(#"tollgate_requests_total{function="usage-recorder",trigger="pubsub",outcome="ok"}"#) }
+            scraped += series.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+        }
+        #expect(scraped >= Double(messages.count * 2), "each of the doubled deliveries was counted where it landed")
         for recorder in recorders { #expect(try await recorder.stop() == 0) }
     }
 
