@@ -56,12 +56,9 @@ public struct GoogleRetryPolicy: Sendable {
     /// The pause before retry number `retry` (1 for the first): full jitter over an
     /// exponentially growing ceiling, so many clients retrying do not stampede together.
     public func backoff(retry: Int) -> Duration {
-        let ceiling =
-            min(
-                Double(initialBackoff.components.seconds) + Double(initialBackoff.components.attoseconds) / 1e18,
-                Double.greatestFiniteMagnitude) * pow(multiplier, Double(retry - 1))
-        let capped = min(ceiling, Double(maxBackoff.components.seconds) + Double(maxBackoff.components.attoseconds) / 1e18)
-        return .milliseconds(Int64(Double.random(in: 0...capped) * 1_000))
+        // Doublings past 2^30 cannot matter once capped, and must not overflow Duration.
+        let capped = min(initialBackoff * pow(multiplier, Double(min(retry - 1, 30))), maxBackoff)
+        return capped * Double.random(in: 0...1)
     }
 }
 

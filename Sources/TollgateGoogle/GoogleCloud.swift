@@ -5,23 +5,34 @@ import TollgateHTTP
 import TollgateModel
 
 /// Opens the Google drivers from their URLs, sharing one HTTP client (so connections are
-/// reused across drivers) and one set of Application Default Credentials, resolved on
-/// first use: a function configured for SQLite never looks for Google credentials.
+/// reused across drivers) and one set of Application Default Credentials, both made on
+/// first use: a function configured for SQLite starts no HTTP client and looks for no
+/// Google credentials.
 public final class GoogleCloud: Sendable {
     public let environment: [String: String]
-    public let transport: any HTTPTransport
+    private let madeTransport = Mutex<(any HTTPTransport)?>(nil)
     let clock: any TollgateModel.Clock
     let logger: Logger
     private let resolved = Mutex<(any GoogleCredentials)?>(nil)
 
     public init(
-        environment: [String: String], transport: any HTTPTransport = CurlHTTPClient(), clock: any TollgateModel.Clock = SystemClock(),
+        environment: [String: String], transport: (any HTTPTransport)? = nil, clock: any TollgateModel.Clock = SystemClock(),
         logger: Logger = Logger(label: "tollgate.google")
     ) {
         self.environment = environment
-        self.transport = transport
+        madeTransport.withLock { $0 = transport }
         self.clock = clock
         self.logger = logger
+    }
+
+    /// The HTTP client every driver shares (libcurl unless the caller gave one).
+    public var transport: any HTTPTransport {
+        madeTransport.withLock { made in
+            if let made { return made }
+            let client = CurlHTTPClient()
+            made = client
+            return client
+        }
     }
 
     /// Application Default Credentials, resolved once.

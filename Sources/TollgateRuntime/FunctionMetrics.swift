@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Prometheus
+import Synchronization
 
 /// A function's metrics: swift-metrics' API over a Prometheus registry of its own (no
 /// global bootstrap, so several hosts in one process — the emulator, the tests — never
@@ -13,6 +14,9 @@ import Prometheus
 public final class FunctionMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
+    /// Handles made once per label set: a delivery then costs a dictionary lookup, not a
+    /// handle, a name sanitisation and a registry lookup per metric.
+    private let handles = Mutex<[[String]: AnyObject]>([:])
 
     /// Latency buckets from 1 ms to 10 s: a validation is a few milliseconds, an export minutes.
     static let buckets: [Duration] = [
@@ -40,25 +44,38 @@ public final class FunctionMetrics: Sendable {
 
     func recordDelivery(function: String, trigger: String, status: Int, deadLettered: Bool, latency: Duration) {
         let outcome = Self.outcome(status: status, deadLettered: deadLettered)
-        Counter(
-            label: "tollgate_requests_total", dimensions: [("function", function), ("trigger", trigger), ("outcome", outcome)],
-            factory: factory
-        ).increment()
+        counter("tollgate_requests_total", [("function", function), ("trigger", trigger), ("outcome", outcome)]).increment()
         let (seconds, attoseconds) = latency.components
-        CoreMetrics.Timer(
-            label: "tollgate_request_duration_seconds", dimensions: [("function", function), ("trigger", trigger)], factory: factory
-        ).recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        timer("tollgate_request_duration_seconds", [("function", function), ("trigger", trigger)])
+            .recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
         if outcome == "retried" || outcome == "error" {
-            Counter(label: "tollgate_redeliveries_requested_total", dimensions: [("function", function)], factory: factory).increment()
+            counter("tollgate_redeliveries_requested_total", [("function", function)]).increment()
         }
-        if deadLettered {
-            Counter(label: "tollgate_dead_letters_total", dimensions: [("function", function)], factory: factory).increment()
-        }
+        if deadLettered { counter("tollgate_dead_letters_total", [("function", function)]).increment() }
     }
 
     /// Adds to a handler's own counter (`tollgate_<name>_total`).
     public func count(_ name: String, _ dimensions: [(String, String)], by amount: Int64 = 1) {
-        Counter(label: "tollgate_\(name)_total", dimensions: dimensions, factory: factory).increment(by: amount)
+        counter("tollgate_\(name)_total", dimensions).increment(by: amount)
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Counter {
+        handle(label, dimensions) { CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    private func timer(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Timer {
+        handle(label, dimensions) { CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    private func handle<Handle: AnyObject>(_ label: String, _ dimensions: [(String, String)], make: () -> Handle) -> Handle {
+        // The label leads the key, so a counter and a timer never share one.
+        let key = [label] + dimensions.flatMap { [$0.0, $0.1] }
+        return handles.withLock { made in
+            if let handle = made[key] as? Handle { return handle }
+            let handle = make()
+            made[key] = handle
+            return handle
+        }
     }
 
     /// The text exposition format, version 0.0.4.

@@ -7,12 +7,19 @@ import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
 
-/// An existing local state file, from `--store` or `TOLLGATE_STORE`.
+/// `--store`: an existing local state file (else `TOLLGATE_STORE`, else the default).
+struct LocalState: ParsableArguments {
+    @Option(help: "A sqlite: URL (default: TOLLGATE_STORE, else sqlite://.tollgate/state.db).")
+    var store: String?
+
+    func open() throws -> SQLiteDatabase { try openLocalState(store) }
+}
+
 func openLocalState(_ store: String?) throws -> SQLiteDatabase {
     let url = store ?? Environment()["TOLLGATE_STORE"] ?? Ports.defaultStoreURL
     let path: String
     do { path = try SQLiteDatabase.path(fromURL: url) } catch { throw ValidationError("\(url) is not a sqlite: URL") }
-    guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no state at \(path)") }
+    guard path == ":memory:" || FileManager.default.fileExists(atPath: path) else { throw ValidationError("no state at \(path)") }
     return try SQLiteDatabase(path: path)
 }
 
@@ -23,13 +30,12 @@ extension State {
         @Argument(help: "The document path, such as accounts/acct_1.")
         var path: String
 
-        @Option(help: "A sqlite: URL (default: TOLLGATE_STORE, else sqlite://.tollgate/state.db).")
-        var store: String?
+        @OptionGroup var state: LocalState
 
         func run() async throws {
             let documentPath: DocumentPath
             do { documentPath = try DocumentPath(path) } catch let error as TollgateError { throw ValidationError(error.message) }
-            guard let snapshot = try await SQLiteDocumentStore(try openLocalState(store)).get(documentPath) else {
+            guard let snapshot = try await SQLiteDocumentStore(try state.open()).get(documentPath) else {
                 FileHandle.standardError.write(Data("no document \(path)\n".utf8))
                 throw ExitCode.failure
             }
@@ -94,11 +100,10 @@ struct DeadLetters: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line per dead letter, oldest first.")
 
-        @Option(help: "A sqlite: URL (default: TOLLGATE_STORE, else sqlite://.tollgate/state.db).")
-        var store: String?
+        @OptionGroup var state: LocalState
 
         func run() async throws {
-            let entries = try await DeadLetterReplay.list(SQLiteDocumentStore(try openLocalState(store)))
+            let entries = try await DeadLetterReplay.list(SQLiteDocumentStore(try state.open()))
             for entry in entries {
                 print(
                     "\(entry.id)  \(entry.letter.received.rfc3339)  \(entry.letter.trigger)  \(entry.letter.body.count) bytes  \(entry.letter.reason)"
@@ -115,11 +120,10 @@ struct DeadLetters: AsyncParsableCommand {
         @Argument(help: "The dead letter's id (from `dead-letters list`).")
         var id: String
 
-        @Option(help: "A sqlite: URL (default: TOLLGATE_STORE, else sqlite://.tollgate/state.db).")
-        var store: String?
+        @OptionGroup var state: LocalState
 
         func run() async throws {
-            let ports = Ports(sqlite: try openLocalState(store))
+            let ports = Ports(sqlite: try state.open())
             let outcome: DeadLetterReplay.Outcome
             do {
                 outcome = try await DeadLetterReplay.replay(

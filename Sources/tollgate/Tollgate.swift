@@ -78,16 +78,10 @@ struct State: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the whole state (documents, objects, tasks) as sorted JSON.")
 
-        @Option(help: "A sqlite: URL (default: TOLLGATE_STORE, else sqlite://.tollgate/state.db).")
-        var store: String?
+        @OptionGroup var state: LocalState
 
         func run() async throws {
-            let url = store ?? Environment()["TOLLGATE_STORE"] ?? Ports.defaultStoreURL
-            let path = try SQLiteDatabase.path(fromURL: url)
-            guard path == ":memory:" || FileManager.default.fileExists(atPath: path) else {
-                throw ValidationError("no state at \(path)")
-            }
-            print(try await SQLiteDatabase(path: path).stateDump().rendered(pretty: true))
+            print(try await state.open().stateDump().rendered(pretty: true))
         }
     }
 }

@@ -20,14 +20,7 @@ import TollgateSQLite
         // Two days ago: over and settled, and within the 35 days Stripe accepts.
         let day = UTCDay(containing: SystemClock().now()).previous.previous
         try await seedLedger(store, day: day, count: 300, accounts: 2)
-        for index in 0..<2 {
-            var account = Account(id: "acct_\(index)", tier: .pro, entitlements: TierCatalog.standard.entitlements(for: .pro))
-            account.billing = BillingState(
-                customerId: "cus_\(index)", subscriptionId: "sub_\(index)", priceId: nil, status: .active, currentPeriodStart: nil,
-                currentPeriodEnd: nil, cancelAtPeriodEnd: false, trialEnd: nil, lastEventCreated: 0, lastEventId: "evt_0")
-            try await store.create(
-                try DocumentPath(collection: Account.collection, id: account.id), try FieldValueEncoder().encode(account))
-        }
+        for index in 0..<2 { try await seedBilledAccount(store, index: index) }
         let stripeState = try SQLiteDatabase(path: directory.appendingPathComponent("stripe.db").path)
         let stripe = StripeFakeServer(stripeState)
         let stripeURL = try await stripe.start(logger: Logger(label: "fake", factory: { _ in SwiftLogNoOpLogHandler() }))

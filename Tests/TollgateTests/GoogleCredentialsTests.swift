@@ -76,6 +76,23 @@ import _CryptoExtras
         #expect(refusing.requests.count == 2)
     }
 
+    @Test func metadataServer_signsBlobsThroughTheIAMCredentialsAPI() async throws {
+        let signed: [UInt8] = [1, 2, 3, 250]
+        let transport = RecordingTransport { request, _ in
+            if request.url.hasSuffix("/email") { return HTTPResponse(status: 200, body: Array("svc@p.iam.gserviceaccount.com".utf8)) }
+            if request.url.hasSuffix("/token") {
+                return .json(.object(["access_token": .string("ya29.iam"), "expires_in": .integer(3_599)]))
+            }
+            return .json(.object(["keyId": .string("k1"), "signedBlob": .string(Data(signed).base64EncodedString())]))
+        }
+        let credentials = MetadataServerCredentials(host: "metadata.test", transport: transport, clock: VirtualClock(start: Self.start))
+        #expect(try await credentials.signBlob(Array("string to sign".utf8)) == signed)
+        let call = try #require(transport.requests.last)
+        #expect(call.url == "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/svc%40p.iam.gserviceaccount.com:signBlob")
+        #expect(call.json?["payload"] == .string(Data("string to sign".utf8).base64EncodedString()))
+        #expect(call.headers.contains { $0.name == "Authorization" && $0.value == "Bearer ya29.iam" })
+    }
+
     // MARK: Service-account key
 
     static let key = try! _RSA.Signing.PrivateKey(keySize: .bits2048)
@@ -194,25 +211,18 @@ final class MetadataStandIn: Sendable {
 
     static func start() async throws -> MetadataStandIn? {
         guard PythonPeer.available || PythonPeer.required else { return nil }
-        for _ in 0..<5 {
-            let port = Int.random(in: 20_000..<60_000)
-            let process = Process()
-            process.executableURL = PythonPeer.python
-            process.arguments = [packageRoot.appendingPathComponent("Tests/peers/metadata_server.py").path, String(port)]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let server = MetadataStandIn(process: process, port: port)
-            for _ in 0..<100 where process.isRunning {
-                try await Task.sleep(for: .milliseconds(50))
-                if (try? await server.counts()) != nil { return server }
-            }
-            server.stop()
-        }
-        throw TollgateError(.unavailable, "the metadata stand-in did not start")
+        let script = packageRoot.appendingPathComponent("Tests/peers/metadata_server.py").path
+        let (process, port) = try await startPeer(
+            "the metadata stand-in", executable: PythonPeer.python, arguments: { [script, String($0)] },
+            ready: {
+                (try? await MetadataStandIn.counts(host: "127.0.0.1:\($0)")) != nil
+            })
+        return MetadataStandIn(process: process, port: port)
     }
 
-    func counts() async throws -> [String: Int64] {
+    func counts() async throws -> [String: Int64] { try await Self.counts(host: host) }
+
+    static func counts(host: String) async throws -> [String: Int64] {
         let response = try await CurlHTTPClient().send(HTTPRequest(method: "GET", url: "http://\(host)/__counts", timeout: .seconds(2)))
         return try JSONValue.parse(Data(response.body)).objectValue?.compactMapValues(\.integerValue) ?? [:]
     }

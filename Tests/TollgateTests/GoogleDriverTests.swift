@@ -23,12 +23,15 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
 @Suite struct GoogleDriverTests {
     // MARK: Pub/Sub
 
+    /// Pub/Sub's answer to a publish: an id per message, in order (`m0`, `m1` …).
+    static func publishAnswer(_ request: HTTPRequest) -> HTTPResponse {
+        let count = request.json?["messages"]?.arrayValue?.count ?? 0
+        return .json(.object(["messageIds": .array((0..<count).map { .string("m\($0)") })]))
+    }
+
     @Test func publish_batchesConcurrentMessages_intoOneTopicsPublish_andHandsEachItsID() async throws {
         guard let discovery = try DiscoveryDocument.load("pubsub.v1") else { return }
-        let transport = RecordingTransport { request, _ in
-            let count = request.json?["messages"]?.arrayValue?.count ?? 0
-            return .json(.object(["messageIds": .array((0..<count).map { .string("m\($0)") })]))
-        }
+        let transport = RecordingTransport { request, _ in Self.publishAnswer(request) }
         let publisher = PubSubPublisher(
             project: "tollgate-test", api: googleClient("pubsub", "https://pubsub.googleapis.com", transport),
             batching: .init(maxMessages: 100, maxBytes: 1_000_000, delay: .milliseconds(200)))
@@ -59,8 +62,7 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
     @Test func publish_flushesAtTheCountThreshold_andFailsEveryWaiterOfAFailedBatch() async throws {
         let transport = RecordingTransport { request, _ in
             if request.url.contains("/topics/missing:") { return .googleError(404, "NOT_FOUND", "Resource not found") }
-            let count = request.json?["messages"]?.arrayValue?.count ?? 0
-            return .json(.object(["messageIds": .array((0..<count).map { .string("m\($0)") })]))
+            return Self.publishAnswer(request)
         }
         let publisher = PubSubPublisher(
             project: "p", api: googleClient("pubsub", "https://pubsub.googleapis.com", transport),
@@ -82,6 +84,30 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
             }
             for await code in group { #expect(code == .notFound) }
         }
+    }
+
+    @Test func publish_flushesAtTheByteThreshold_beforeTheDelay() async throws {
+        let transport = RecordingTransport { request, _ in Self.publishAnswer(request) }
+        let publisher = PubSubPublisher(
+            project: "p", api: googleClient("pubsub", "https://pubsub.googleapis.com", transport),
+            batching: .init(maxMessages: 100, maxBytes: 10, delay: .seconds(2)))
+        // 8 bytes each: the second would pass 10, so the first batch goes alone at once.
+        let first = Task { try await publisher.publish(OutgoingMessage(data: Array("12345678".utf8)), to: "t") }
+        try await Task.sleep(for: .milliseconds(50))
+        let second = Task { try await publisher.publish(OutgoingMessage(data: Array("abcdefgh".utf8)), to: "t") }
+        _ = try await first.value
+        #expect(transport.requests.count == 1)
+        _ = try await second.value
+        #expect(transport.requests.count == 2, "the second left with the delay")
+    }
+
+    @Test func retryBackoff_isJitteredUnderAnExponentialCeiling_cappedAtTheMaximum() {
+        let policy = GoogleRetryPolicy(maxAttempts: 5, initialBackoff: .milliseconds(100), maxBackoff: .seconds(2), multiplier: 2)
+        for retry in 1...6 {
+            let ceiling = min(Duration.milliseconds(100) * (1 << (retry - 1)), .seconds(2))
+            for _ in 0..<50 { #expect((.zero...ceiling).contains(policy.backoff(retry: retry))) }
+        }
+        #expect(policy.backoff(retry: 10_000) <= .seconds(2), "a long retry run stays at the cap, with no overflow")
     }
 
     @Test func publish_refusesAnInvalidMessage_beforeAnyRequest() async throws {
@@ -155,11 +181,6 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
         expectAccepted(discovery, transport.requests[0], as: "secretmanager.projects.secrets.versions.access")
         #expect(transport.requests[0].url.hasSuffix("/v1/projects/p/secrets/s/versions/latest:access"))
         await expectCode(.unavailable) { try await manager.access("sm://projects/p/secrets/corrupt/versions/2") }
-        // An environment value that names Secret Manager is resolved through it; others are literal.
-        let secrets = EnvironmentSecrets(["A": "sm://projects/p/secrets/s/versions/3", "B": "literal"], manager: manager)
-        #expect(try await secrets.secret("A") == "whsec_rotated_value")
-        #expect(try await secrets.secret("B") == "literal")
-        await expectCode(.notFound) { try await secrets.secret("C") }
     }
 
     @Test func startup_resolvesDeclaredSecretReferences_throughADCAndSecretManager() async throws {

@@ -45,6 +45,12 @@ final class RunningFunction: Sendable {
     var url: URL { URL(string: "http://127.0.0.1:\(port)/")! }
     var log: String { lines.all.joined(separator: "\n") }
 
+    /// SIGKILL, as a crash or an out-of-memory kill would end it, and waits for the exit.
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     /// SIGTERM, then waits up to `seconds` for the exit.
     @discardableResult
     func stop(within seconds: Int = 10) async throws -> Int32? {
@@ -72,4 +78,31 @@ func runTollgate(_ arguments: [String], environment: [String: String]) throws ->
     let errors = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+}
+
+/// Starts a loopback peer (localstripe, fake-gcs-server, the metadata stand-in) on a free
+/// port: runs `executable` with `arguments(port)`, waits until `ready(port)` answers, and
+/// tries another port when this one was taken or the peer died. Stopped with SIGKILL:
+/// Python children of the test runner inherit an ignored SIGTERM.
+func startPeer(
+    _ name: String, executable: URL, arguments: (Int) -> [String], ready: @escaping (Int) async -> Bool
+) async throws -> (process: Process, port: Int) {
+    for _ in 0..<5 {
+        let port = Int.random(in: 20_000..<60_000)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments(port)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<200 where process.isRunning {
+            try await Task.sleep(for: .milliseconds(50))
+            if await ready(port) { return (process, port) }
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+    throw TollgateError(.unavailable, "\(name) did not start")
 }

@@ -175,18 +175,8 @@ import UsageRecorder
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-quota-\(UUID().uuidString)")
         let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
         let pepper = "pepper-for-the-concurrency-test-0123456789"
-        let key = APIKeys.generate(mode: .test)
         let store = SQLiteDocumentStore(database)
-        let entitlements = Entitlements(features: [], monthlyQuotaUnits: 1_000, maxNodes: 1, maxDimensions: 1)
-        try await store.set(
-            path("accounts/acct_load"),
-            try FieldValueEncoder().encode(Account(id: "acct_load", tier: .enterprise, entitlements: entitlements)))
-        let record = APIKeyRecord(
-            accountId: "acct_load", displayPrefix: APIKeys.displayPrefix(of: key), name: nil, created: Timestamp(Date()), expires: nil,
-            revoked: nil)
-        try await store.create(
-            try DocumentPath(collection: APIKeyRecord.collection, id: try APIKeys(pepper: pepper).hash(key)),
-            try FieldValueEncoder().encode(record))
+        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
 
         let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper]
         var validators: [RunningFunction] = []

@@ -155,15 +155,8 @@ import UsageReport
                 try await group.waitForAll()
             }
         }
-        var random = SeededGenerator(seed: 5)
-        for _ in 0..<3 {
-            try await Task.sleep(for: .milliseconds(150 + Int(random.next() % 350)))
-            let victim = current.instance
-            kill(victim.process.processIdentifier, SIGKILL)
-            victim.process.waitUntilExit()
-            let restarted = try await RunningFunction("usage-recorder", environment: environment)
-            current.replace(with: restarted)
-        }
+        try await current.killAndRestart(
+            "usage-recorder", environment: environment, times: 3, seed: 5, afterMilliseconds: 150..<500)
         try await sending.value
         #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
         try await Self.checkUsageInvariants(messages, SQLiteDocumentStore(cluster.database))
@@ -271,15 +264,8 @@ import UsageReport
                 try await group.waitForAll()
             }
         }
-        var random = SeededGenerator(seed: 9)
-        for _ in 0..<2 {
-            try await Task.sleep(for: .milliseconds(100 + Int(random.next() % 300)))
-            let victim = current.instance
-            kill(victim.process.processIdentifier, SIGKILL)
-            victim.process.waitUntilExit()
-            let restarted = try await RunningFunction("stripe-webhook", environment: environment)
-            current.replace(with: restarted)
-        }
+        try await current.killAndRestart(
+            "stripe-webhook", environment: environment, times: 2, seed: 9, afterMilliseconds: 100..<400)
         try await sending.value
         #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
         // A delivery acknowledged before a kill is not redelivered; one cut off is. Stripe
@@ -295,17 +281,7 @@ import UsageReport
         let cluster = try Cluster()
         let store = SQLiteDocumentStore(cluster.database)
         let pepper = "pepper-for-the-crash-test-0123456789abcdef"
-        let key = APIKeys.generate(mode: .test)
-        let entitlements = Entitlements(features: [], monthlyQuotaUnits: 600, maxNodes: 1, maxDimensions: 1)
-        try await store.set(
-            path("accounts/acct_crash"),
-            try FieldValueEncoder().encode(Account(id: "acct_crash", tier: .enterprise, entitlements: entitlements)))
-        let record = APIKeyRecord(
-            accountId: "acct_crash", displayPrefix: APIKeys.displayPrefix(of: key), name: nil, created: Timestamp(Date()), expires: nil,
-            revoked: nil)
-        try await store.create(
-            try DocumentPath(collection: APIKeyRecord.collection, id: try APIKeys(pepper: pepper).hash(key)),
-            try FieldValueEncoder().encode(record))
+        let key = try await seedKeyedAccount(store, id: "acct_crash", units: 600, pepper: pepper)
         let environment = ["TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": pepper]
         let current = CurrentInstance(try await RunningFunction("auth-validator", environment: environment))
         let admitted = Counter()
@@ -327,14 +303,8 @@ import UsageReport
                 try await group.waitForAll()
             }
         }
-        var random = SeededGenerator(seed: 29)
-        for _ in 0..<2 {
-            try await Task.sleep(for: .milliseconds(100 + Int(random.next() % 300)))
-            let victim = current.instance
-            kill(victim.process.processIdentifier, SIGKILL)
-            victim.process.waitUntilExit()
-            current.replace(with: try await RunningFunction("auth-validator", environment: environment))
-        }
+        try await current.killAndRestart(
+            "auth-validator", environment: environment, times: 2, seed: 29, afterMilliseconds: 100..<400)
         try await load.value
         let used = try #require(try await store.get(path("quotas/acct_crash"))?.decode(QuotaWindow.self)).used
         let (seen, lost) = (Int64(admitted.next()), Int64(unanswered.next()))
@@ -350,14 +320,7 @@ import UsageReport
         let cluster = try Cluster()
         let store = SQLiteDocumentStore(cluster.database)
         let accounts = 120
-        for index in 0..<accounts {
-            var account = Account(id: "acct_\(index)", tier: .pro, entitlements: TierCatalog.standard.entitlements(for: .pro))
-            account.billing = BillingState(
-                customerId: "cus_\(index)", subscriptionId: "sub_\(index)", priceId: nil, status: .active, currentPeriodStart: nil,
-                currentPeriodEnd: nil, cancelAtPeriodEnd: false, trialEnd: nil, lastEventCreated: 0, lastEventId: "evt_0")
-            try await store.create(
-                try DocumentPath(collection: Account.collection, id: account.id), try FieldValueEncoder().encode(account))
-        }
+        for index in 0..<accounts { try await seedBilledAccount(store, index: index) }
         let stripeState = try SQLiteDatabase(path: cluster.directory.appendingPathComponent("stripe.db").path)
         let stripe = StripeFakeServer(stripeState)
         let stripeURL = try await stripe.start(logger: Logger(label: "fake") { _ in SwiftLogNoOpLogHandler() })
@@ -396,14 +359,8 @@ import UsageReport
                 try await group.waitForAll()
             }
         }
-        var random = SeededGenerator(seed: 31)
-        for _ in 0..<2 {
-            try await Task.sleep(for: .milliseconds(100 + Int(random.next() % 300)))
-            let victim = current.instance
-            kill(victim.process.processIdentifier, SIGKILL)
-            victim.process.waitUntilExit()
-            current.replace(with: try await RunningFunction("usage-report", environment: environment))
-        }
+        try await current.killAndRestart(
+            "usage-report", environment: environment, times: 2, seed: 31, afterMilliseconds: 100..<400)
         try await load.value
         #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
         let events = try #require(try await stripeState.stateDump()["stripeMeterEvents"]?.objectValue)
@@ -444,8 +401,7 @@ import UsageReport
             let instance = try await RunningFunction("cleanup", environment: environment)
             let run = Task { try await trigger(instance) }
             try await Task.sleep(for: .milliseconds(30 + Int(random.next() % 120)))
-            kill(instance.process.processIdentifier, SIGKILL)
-            instance.process.waitUntilExit()
+            instance.kill()
             if try await run.value != 200 { cut += 1 }
         }
         #expect(cut > 0, "a run was cut off")
@@ -491,8 +447,7 @@ import UsageReport
             let instance = try await RunningFunction("quota-reset", environment: environment)
             let run = Task { try await trigger(instance) }
             try await Task.sleep(for: .milliseconds(50 + Int(random.next() % 250)))
-            kill(instance.process.processIdentifier, SIGKILL)
-            instance.process.waitUntilExit()
+            instance.kill()
             if try await run.value.0 != 200 { kills += 1 }
         }
         #expect(kills > 0, "a run was cut off")
@@ -527,5 +482,19 @@ final class CurrentInstance: Sendable {
     init(_ instance: RunningFunction) { value = Mutex(instance) }
     var instance: RunningFunction { value.withLock { $0 } }
     var url: URL { value.withLock { $0.url } }
-    func replace(with instance: RunningFunction) { value.withLock { $0 = instance } }
+
+    /// `times` times: waits a seeded random moment in `afterMilliseconds`, kills the
+    /// instance with SIGKILL and starts a new one on the same state.
+    func killAndRestart(
+        _ product: String, environment: [String: String], times: Int, seed: UInt64, afterMilliseconds: Range<Int>
+    ) async throws {
+        var random = SeededGenerator(seed: seed)
+        for _ in 0..<times {
+            let pause = afterMilliseconds.lowerBound + Int(random.next() % UInt64(afterMilliseconds.count))
+            try await Task.sleep(for: .milliseconds(pause))
+            instance.kill()
+            let restarted = try await RunningFunction(product, environment: environment)
+            value.withLock { $0 = restarted }
+        }
+    }
 }

@@ -141,25 +141,16 @@ final class Localstripe: Sendable {
             if PythonPeer.required { Issue.record("localstripe is not installed in .venv: run ./dev test") }
             return nil
         }
-        for _ in 0..<5 {
-            let port = Int.random(in: 20_000..<60_000)
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = ["--port", String(port), "--from-scratch"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let url = "http://127.0.0.1:\(port)"
-            let http = CurlHTTPClient()
-            for _ in 0..<100 where process.isRunning {
-                try await Task.sleep(for: .milliseconds(100))
+        let http = CurlHTTPClient()
+        let (process, port) = try await startPeer(
+            "localstripe", executable: binary, arguments: { ["--port", String($0), "--from-scratch"] },
+            ready: {
                 let probe = HTTPRequest(
-                    method: "GET", url: url + "/v1/customers", headers: [("Authorization", "Bearer sk_test_probe")], timeout: .seconds(1))
-                if let answer = try? await http.send(probe), answer.status == 200 { return Localstripe(process: process, url: url) }
-            }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        throw TollgateError(.unavailable, "localstripe did not start")
+                    method: "GET", url: "http://127.0.0.1:\($0)/v1/customers", headers: [("Authorization", "Bearer sk_test_probe")],
+                    timeout: .seconds(1))
+                return (try? await http.send(probe))?.status == 200
+            })
+        return Localstripe(process: process, url: "http://127.0.0.1:\(port)")
     }
 
     /// SIGKILL: localstripe ignores SIGTERM, and its state is scratch anyway.

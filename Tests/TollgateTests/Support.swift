@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import TollgateAuth
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
@@ -37,4 +38,29 @@ func expectCode<T>(_ code: TollgateError.Code, _ body: () async throws -> T) asy
         Issue.record("expected \(code), got \(error)")
         return nil
     }
+}
+
+/// An account billed by Stripe customer `cus_{index}`: what usage-report reports for.
+func seedBilledAccount(_ store: any DocumentStore, index: Int) async throws {
+    var account = Account(id: "acct_\(index)", tier: .pro, entitlements: TierCatalog.standard.entitlements(for: .pro))
+    account.billing = BillingState(
+        customerId: "cus_\(index)", subscriptionId: "sub_\(index)", priceId: nil, status: .active, currentPeriodStart: nil,
+        currentPeriodEnd: nil, cancelAtPeriodEnd: false, trialEnd: nil, lastEventCreated: 0, lastEventId: "evt_0")
+    try await store.create(try DocumentPath(collection: Account.collection, id: account.id), try FieldValueEncoder().encode(account))
+}
+
+/// An enterprise account with a monthly quota of `units`, and one API key for it
+/// (stored as its keyed hash); returns the key.
+func seedKeyedAccount(_ store: any DocumentStore, id: String, units: Int64, pepper: String) async throws -> String {
+    let key = APIKeys.generate(mode: .test)
+    let entitlements = Entitlements(features: [], monthlyQuotaUnits: units, maxNodes: 1, maxDimensions: 1)
+    try await store.set(
+        try DocumentPath(collection: Account.collection, id: id),
+        try FieldValueEncoder().encode(Account(id: id, tier: .enterprise, entitlements: entitlements)))
+    let record = APIKeyRecord(
+        accountId: id, displayPrefix: APIKeys.displayPrefix(of: key), name: nil, created: Timestamp(Date()), expires: nil, revoked: nil)
+    try await store.create(
+        try DocumentPath(collection: APIKeyRecord.collection, id: try APIKeys(pepper: pepper).hash(key)),
+        try FieldValueEncoder().encode(record))
+    return key
 }

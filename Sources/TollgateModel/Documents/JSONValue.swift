@@ -216,12 +216,19 @@ extension FieldValue {
     }
 
     public static func appendPlainJSON(_ fields: [String: FieldValue], to out: inout [UInt8]) {
+        appendObject(fields, to: &out) { value, out in value.appendPlainJSON(to: &out) }
+    }
+
+    /// `{"key": …}` with sorted keys, each value written by `appendValue`.
+    static func appendObject(
+        _ fields: [String: FieldValue], to out: inout [UInt8], _ appendValue: (FieldValue, inout [UInt8]) -> Void
+    ) {
         out.append(UInt8(ascii: "{"))
         for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             appendQuoted(field.key, to: &out)
             out.append(UInt8(ascii: ":"))
-            field.value.appendPlainJSON(to: &out)
+            appendValue(field.value, &out)
         }
         out.append(UInt8(ascii: "}"))
     }
@@ -281,14 +288,7 @@ extension FieldValue {
 
     /// A document's fields as `{"name": Value, …}`, keys sorted.
     public static func appendValueJSON(_ fields: [String: FieldValue], to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "{"))
-        for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            appendQuoted(field.key, to: &out)
-            out.append(UInt8(ascii: ":"))
-            field.value.appendValueJSON(to: &out)
-        }
-        out.append(UInt8(ascii: "}"))
+        appendObject(fields, to: &out) { value, out in value.appendValueJSON(to: &out) }
     }
 
     static func appendQuoted(_ text: String, to out: inout [UInt8]) {

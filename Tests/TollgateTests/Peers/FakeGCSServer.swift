@@ -39,36 +39,30 @@ final class FakeGCSServer: Sendable {
             if PythonPeer.required { Issue.record("fake-gcs-server is not installed in .venv: run ./dev test") }
             return nil
         }
-        for _ in 0..<5 {
-            let port = Int.random(in: 20_000..<60_000)
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = [
-                "-scheme", "http", "-host", "127.0.0.1", "-port", String(port), "-backend", "memory", "-external-url",
-                "http://127.0.0.1:\(port)", "-log-level", "error",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let server = FakeGCSServer(process: process, port: port)
-            let http = CurlHTTPClient()
-            for _ in 0..<100 where process.isRunning {
-                try await Task.sleep(for: .milliseconds(50))
-                let probe = HTTPRequest(method: "GET", url: server.baseURL + "/storage/v1/b", timeout: .seconds(1))
-                if let answer = try? await http.send(probe), answer.status == 200 {
-                    for bucket in buckets {
-                        let created = try await http.send(
-                            HTTPRequest(
-                                method: "POST", url: server.baseURL + "/storage/v1/b?project=tollgate-test",
-                                headers: [("Content-Type", "application/json")], body: Array(#"{"name":"\#(bucket)"}"#.utf8)))
-                        try #require(created.status == 200, "creating bucket \(bucket): \(created.status)")
-                    }
-                    return server
-                }
-            }
-            server.stop()
+        let http = CurlHTTPClient()
+        let (process, port) = try await startPeer(
+            "fake-gcs-server", executable: binary,
+            arguments: { port in
+                [
+                    "-scheme", "http", "-host", "127.0.0.1", "-port", String(port), "-backend", "memory", "-external-url",
+                    "http://127.0.0.1:\(port)", "-log-level", "error",
+                ]
+            },
+            ready: { port in
+                (try? await http.send(HTTPRequest(method: "GET", url: "http://127.0.0.1:\(port)/storage/v1/b", timeout: .seconds(1))))?
+                    .status
+                    == 200
+            })
+        let server = FakeGCSServer(process: process, port: port)
+        for bucket in buckets {
+            let created = try await http.send(
+                HTTPRequest(
+                    method: "POST", url: server.baseURL + "/storage/v1/b?project=tollgate-test",
+                    headers: [("Content-Type", "application/json")],
+                    body: Array(#"{"name":"\#(bucket)"}"#.utf8)))
+            try #require(created.status == 200, "creating bucket \(bucket): \(created.status)")
         }
-        throw TollgateError(.unavailable, "fake-gcs-server did not start")
+        return server
     }
 
     func stop() {

@@ -54,26 +54,6 @@ public final class SecretManagerClient: Sendable {
     }
 }
 
-/// Secrets from the environment, where a value may be a Secret Manager reference: Cloud
-/// Run can inject secrets itself, and an `sm://` value is for the ones a function must
-/// re-read while it runs (rotation without a new revision).
-public struct EnvironmentSecrets: Secrets {
-    let values: [String: String]
-    let manager: SecretManagerClient?
-
-    public init(_ values: [String: String], manager: SecretManagerClient?) {
-        self.values = values
-        self.manager = manager
-    }
-
-    public func secret(_ name: String) async throws -> String {
-        guard let value = values[name], !value.isEmpty else { throw TollgateError(.notFound, "secret \(name) is not set") }
-        guard value.hasPrefix("sm://") else { return value }
-        guard let manager else { throw TollgateError(.notFound, "secret \(name) names Secret Manager, which is not configured") }
-        return try await manager.access(value)
-    }
-}
-
 /// CRC-32C (Castagnoli), the checksum Secret Manager and Cloud Storage use.
 public enum CRC32C {
     private static let table: [UInt32] = (0..<256).map { index in
