@@ -98,7 +98,7 @@ let package = Package(
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
                     "TollgateDrivers", "TollgateAuth", "TollgateExport", "StripeWebhook", "AuthValidator", "UsageRecorder",
-                    "QuotaReset", "UsageExport", "UsageReport", "Cleanup",
+                    "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateHTTP",
                     .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "Hummingbird", package: "hummingbird"),
                 ]
@@ -106,8 +106,8 @@ let package = Package(
             .executableTarget(
                 name: "tollgate",
                 dependencies: [
-                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth", "TollgateExport", "UsageExport", "Cleanup",
-                    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth", "TollgateExport", "UsageExport", "Cleanup", "TollgateGoogle",
+                    "TollgateHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ]
             ),
 

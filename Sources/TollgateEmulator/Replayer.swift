@@ -193,28 +193,13 @@ public struct Replayer: Sendable {
     ) async throws -> [String] {
         var problems: [String] = []
         while true {
-            let due = try await queue.due(at: clock.now())
-            if due.isEmpty { return problems }
-            for queued in due {
-                let name = URL(string: queued.task.url)?.lastPathComponent ?? ""
-                guard let declaration = EmulatedFunction.declarations.first(where: { $0.name == name }),
-                    case .cloudTasks(_, let maxAttempts) = declaration.trigger
-                else {
-                    problems.append("task \(queued.task.name ?? "") targets \(queued.task.url), which no Cloud Tasks function serves")
-                    try await queue.recordAttempt(queue: queued.queue, name: queued.task.name ?? "", status: 404, retryAt: nil)
-                    continue
-                }
-                let response = try await function(name).deliver(try senders(declaration).queued(queued))
-                let retry = TaskRetryConfig(maxAttempts: maxAttempts)
-                var retryAt: Timestamp?
-                if !(200..<300).contains(response.status), retry.allowsAnother(after: queued.retries + 1) {
-                    var delay = retry.backoff(retry: queued.retries + 1)
-                    if [429, 503].contains(response.status), let after = response.headers["Retry-After"].flatMap({ Int64($0) }) {
-                        delay = max(delay, after)
-                    }
-                    retryAt = Timestamp(secondsSinceEpoch: clock.now().secondsSinceEpoch + delay)
-                }
-                try await queue.recordAttempt(queue: queued.queue, name: queued.task.name ?? "", status: response.status, retryAt: retryAt)
+            let attempts = try await TaskDispatch.runDue(queue, clock: clock) { queued, declaration, _ in
+                try await function(declaration.name).deliver(try senders(declaration).queued(queued))
+            }
+            if attempts.isEmpty { return problems }
+            for attempt in attempts where attempt.function == nil {
+                problems.append(
+                    "task \(attempt.queued.task.name ?? "") targets \(attempt.queued.task.url), which no Cloud Tasks function serves")
             }
         }
     }

@@ -10,7 +10,7 @@ import TollgateStripe
 /// Scheduler add their headers and token.
 struct Senders {
     let issuer: LocalOIDCIssuer
-    let clock: VirtualClock
+    let clock: any TollgateModel.Clock
     let fixtureDirectory: URL
     let function: FunctionDeclaration
     /// The emulator's Clerk instance, and the keys the fixture's seeds made (by ref).
@@ -161,13 +161,22 @@ struct Senders {
     }
 
     private func scheduler(_ spec: JSONValue) throws -> FunctionRequest {
+        guard case .scheduler = function.trigger else {
+            throw TollgateError(.invalidArgument, "\(function.name) is not triggered by Cloud Scheduler")
+        }
+        return try job(scheduleTime: clock.now(), body: try body(spec, jsonKey: "body"), bearer: try bearer(spec))
+    }
+
+    /// A run of the function's Cloud Scheduler job, as the scheduler sends it.
+    func job(scheduleTime: Timestamp, body: Data = Data(), bearer: (name: String, value: String)? = nil) throws -> FunctionRequest {
         guard case .scheduler(let job, _, _) = function.trigger else {
             throw TollgateError(.invalidArgument, "\(function.name) is not triggered by Cloud Scheduler")
         }
-        let run = CloudSchedulerRequest(jobName: job, scheduleTime: clock.now())
+        let run = CloudSchedulerRequest(jobName: job, scheduleTime: scheduleTime)
         let headers =
-            [try bearer(spec), (name: "User-Agent", value: "Google-Cloud-Scheduler")] + run.headers.map { (name: $0.key, value: $0.value) }
-        return FunctionRequest(method: "POST", path: "/", headers: headers, body: try body(spec, jsonKey: "body"))
+            [try bearer ?? self.bearer(.object([:])), (name: "User-Agent", value: "Google-Cloud-Scheduler")]
+            + run.headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
+        return FunctionRequest(method: "POST", path: "/", headers: headers, body: body)
     }
 
     /// A gateway's question to auth-validator: a credential (a seeded key by `key` ref, a
@@ -235,9 +244,13 @@ struct Senders {
     }
 
     /// A push of a published message to a subscriber, as Pub/Sub delivers it.
-    func push(_ message: PubSubMessage, topic: String, to subscriber: FunctionDeclaration, path: String) throws -> FunctionRequest {
+    func push(
+        _ message: PubSubMessage, topic: String, to subscriber: FunctionDeclaration, path: String, deliveryAttempt: Int? = 1
+    ) throws -> FunctionRequest {
         let envelope = PubSubPushEnvelope(
-            message: message, subscription: "projects/tollgate-local/subscriptions/\(subscriber.name)-\(topic)", deliveryAttempt: 1)
+            message: message,
+            subscription: "projects/\(LocalCloudNames.project)/subscriptions/\(LocalCloud.subscriptionName(subscriber.name, topic))",
+            deliveryAttempt: deliveryAttempt)
         let token = try issuer.token(audience: LocalEnvironment.url(of: subscriber.name), issuedAt: clock.now())
         return FunctionRequest(
             method: "POST", path: path,

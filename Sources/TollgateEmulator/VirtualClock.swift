@@ -12,6 +12,11 @@ public final class VirtualClock: Clock {
     public func advance(seconds: Int64) {
         current.withLock { $0 = $0.adding(seconds: seconds) }
     }
+
+    /// Moves to `time` if it is later; a clock never goes back.
+    public func move(to time: Timestamp) {
+        current.withLock { $0 = max($0, time) }
+    }
 }
 
 /// A small deterministic generator (SplitMix64), so `--shuffle SEED` reorders the same

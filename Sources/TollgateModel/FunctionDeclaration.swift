@@ -36,8 +36,8 @@ public struct FunctionDeclaration: Sendable, Hashable {
         case http(authenticated: Bool, retryingSender: Bool)
         /// A Pub/Sub push subscription on `topic`.
         case pubSub(topic: String, maxDeliveryAttempts: Int, ackDeadlineSeconds: Int)
-        /// A Cloud Tasks queue targeting the function.
-        case cloudTasks(queue: String, maxAttempts: Int)
+        /// A Cloud Tasks queue targeting the function, with the queue's RetryConfig.
+        case cloudTasks(queue: String, retry: TaskRetryConfig)
         /// A Cloud Scheduler job (`schedule` in cron syntax, in `timeZone`).
         case scheduler(job: String, schedule: String, timeZone: String)
 
@@ -66,6 +66,31 @@ public struct FunctionDeclaration: Sendable, Hashable {
             }
         }
     }
+}
+
+/// A push subscription's RetryPolicy: redeliveries back off exponentially from
+/// `minimumBackoff` to `maximumBackoff` (Pub/Sub's defaults, 10 s and 600 s).
+public struct PushRetryPolicy: Sendable, Hashable {
+    public var minimumBackoffSeconds: Int64
+    public var maximumBackoffSeconds: Int64
+
+    public init(minimumBackoffSeconds: Int64 = 10, maximumBackoffSeconds: Int64 = 600) {
+        self.minimumBackoffSeconds = minimumBackoffSeconds
+        self.maximumBackoffSeconds = maximumBackoffSeconds
+    }
+
+    /// Seconds before the delivery after `failedAttempts` failed ones.
+    public func backoff(failedAttempts: Int) -> Int64 {
+        let doublings = Int64(min(max(failedAttempts - 1, 0), 30))
+        return min(minimumBackoffSeconds << doublings, maximumBackoffSeconds)
+    }
+
+    public static let standard = PushRetryPolicy()
+}
+
+/// Pub/Sub's acknowledging statuses for a push: anything else is a nack.
+public enum PushAcknowledgement {
+    public static let statuses: Set<Int> = [102, 200, 201, 202, 204]
 }
 
 /// The topics Tollgate's functions publish and subscribe to.

@@ -32,6 +32,21 @@ public struct TollgateError: Error, Sendable, CustomStringConvertible {
         public static let deadlineExceeded = Code("DEADLINE_EXCEEDED")
         /// A bug or an unexpected state.
         public static let `internal` = Code("INTERNAL")
+
+        /// The HTTP status Google's REST APIs answer this code with.
+        public var httpStatus: Int {
+            switch self {
+            case .invalidArgument, .failedPrecondition: 400
+            case .unauthenticated: 401
+            case .permissionDenied: 403
+            case .notFound: 404
+            case .alreadyExists, .aborted: 409
+            case .resourceExhausted: 429
+            case .unavailable: 503
+            case .deadlineExceeded: 504
+            default: 500
+            }
+        }
     }
 
     public let code: Code

@@ -43,6 +43,16 @@ public struct FunctionServer<Handler: FunctionHandler>: Service {
     }
 
     static func respond(to request: Request, host: FunctionHost<Handler>, limit: Int) async -> Response {
+        await HTTPBridge.respond(to: request, limit: limit) { await host.handle($0) }
+    }
+}
+
+/// Between Hummingbird's requests and responses and the runtime's plain ones, with the
+/// body limit (413 beyond) every server of functions applies.
+public enum HTTPBridge {
+    public static func respond(
+        to request: Request, limit: Int, pathPrefix: String = "", handle: (FunctionRequest) async -> FunctionResponse
+    ) async -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             return response(FunctionResponse.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(limit) bytes"))
         }
@@ -54,12 +64,13 @@ public struct FunctionServer<Handler: FunctionHandler>: Service {
             return response(FunctionResponse.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(limit) bytes"))
         }
         let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
-        let functionRequest = FunctionRequest(
-            method: request.method.rawValue, path: request.uri.path, headers: headers, body: Data(buffer: body))
-        return response(await host.handle(functionRequest))
+        var path = String(request.uri.path.dropFirst(pathPrefix.count))
+        if !path.hasPrefix("/") { path = "/" + path }
+        let functionRequest = FunctionRequest(method: request.method.rawValue, path: path, headers: headers, body: Data(buffer: body))
+        return response(await handle(functionRequest))
     }
 
-    static func response(_ response: FunctionResponse) -> Response {
+    public static func response(_ response: FunctionResponse) -> Response {
         var headers = HTTPFields()
         for (name, value) in response.headers {
             if let field = HTTPField.Name(name) { headers[field] = value }

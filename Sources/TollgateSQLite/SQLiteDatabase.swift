@@ -170,6 +170,23 @@ public final class SQLiteDatabase: Sendable {
                     UPDATE blobs SET data_key = 'object:' || name;
                     """)
         }
+        migrator.registerMigration("v4") { db in
+            // The local cloud's push subscriptions and each message's delivery state per
+            // subscription; when each task was first attempted (for maxRetryDuration).
+            try db.execute(
+                sql: """
+                    CREATE TABLE subscriptions (
+                      name TEXT PRIMARY KEY, topic TEXT NOT NULL, endpoint TEXT NOT NULL, last_seq INTEGER NOT NULL,
+                      ack_deadline INTEGER NOT NULL, max_delivery_attempts INTEGER, dead_letter_topic TEXT,
+                      min_backoff INTEGER NOT NULL, max_backoff INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE push_deliveries (
+                      subscription TEXT NOT NULL, seq INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                      next_attempt INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending', last_status INTEGER,
+                      PRIMARY KEY (subscription, seq)) WITHOUT ROWID;
+                    CREATE INDEX push_deliveries_due ON push_deliveries (state, next_attempt);
+                    ALTER TABLE tasks ADD COLUMN first_attempt INTEGER;
+                    """)
+        }
         return migrator
     }()
 }

@@ -17,17 +17,28 @@ public struct SQLitePublisher: Publisher {
     @discardableResult
     public func publish(_ message: OutgoingMessage, to topic: String) async throws -> String {
         try message.validate()
-        let attributes = String(decoding: try JSONEncoder().encode(message.attributes), as: UTF8.self)
-        let seq = try await database.write { db -> Int64 in
-            guard try Bool.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM topics WHERE name = ?"), arguments: [topic]) == true else {
-                throw TollgateError(.notFound, "topic \(topic) does not exist")
-            }
-            try db.cachedStatement(sql: "INSERT INTO messages (topic, data, attributes, ordering_key, publish_time) VALUES (?, ?, ?, ?, ?)")
-                .execute(
-                    arguments: [topic, Data(message.data), attributes, message.orderingKey, database.clock.now().microsecondsSinceEpoch])
-            return db.lastInsertedRowID
+        let now = database.clock.now()
+        return String(try await database.write { db in try Self.append(db, topic: topic, message: message, at: now) })
+    }
+
+    /// Appends a message to a topic's log inside the caller's transaction.
+    /// - Returns: its sequence number, which is its message id.
+    static func append(_ db: Database, topic: String, message: OutgoingMessage, at now: Timestamp) throws -> Int64 {
+        guard try Bool.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM topics WHERE name = ?"), arguments: [topic]) == true else {
+            throw TollgateError(.notFound, "topic \(topic) does not exist")
         }
-        return String(seq)
+        let attributes = String(decoding: try JSONEncoder().encode(message.attributes), as: UTF8.self)
+        try db.cachedStatement(sql: "INSERT INTO messages (topic, data, attributes, ordering_key, publish_time) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [topic, Data(message.data), attributes, message.orderingKey, now.microsecondsSinceEpoch])
+        return db.lastInsertedRowID
+    }
+
+    static func message(_ row: Row) throws -> PublishedMessage {
+        let attributes = try JSONDecoder().decode([String: String].self, from: Data((row["attributes"] as String).utf8))
+        return PublishedMessage(
+            sequence: row["seq"], topic: row["topic"], messageId: String(row["seq"] as Int64),
+            message: OutgoingMessage(data: [UInt8](row["data"] as Data), attributes: attributes, orderingKey: row["ordering_key"]),
+            publishTime: Timestamp(microsecondsSinceEpoch: row["publish_time"]))
     }
 
     /// The messages published to `topic` (or every topic), oldest first.
@@ -36,13 +47,7 @@ public struct SQLitePublisher: Publisher {
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM messages WHERE (? IS NULL OR topic = ?) AND seq > ? ORDER BY seq",
                 arguments: [topic, topic, sequence])
-            return try rows.map { row in
-                let attributes = try JSONDecoder().decode([String: String].self, from: Data((row["attributes"] as String).utf8))
-                return PublishedMessage(
-                    sequence: row["seq"], topic: row["topic"], messageId: String(row["seq"] as Int64),
-                    message: OutgoingMessage(data: [UInt8](row["data"] as Data), attributes: attributes, orderingKey: row["ordering_key"]),
-                    publishTime: Timestamp(microsecondsSinceEpoch: row["publish_time"]))
-            }
+            return try rows.map(Self.message)
         }
     }
 }

@@ -41,10 +41,20 @@ extension SQLiteDatabase {
                     "timestamp": .integer(row["timestamp"]),
                 ])
             }
-            return .object([
+            var dump: [String: JSONValue] = [
                 "documents": .object(documents), "objects": .object(blobs), "tasks": .object(tasks),
                 "stripeMeterEvents": .object(meterEvents),
-            ])
+            ]
+            // The local cloud's push deliveries, by subscription and message id (absent in replays).
+            var deliveries: [String: JSONValue] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT subscription, seq, attempts, state, last_status FROM push_deliveries") {
+                deliveries["\(row["subscription"] as String)/\(row["seq"] as Int64)"] = .object([
+                    "attempts": .integer(row["attempts"]), "state": .string(row["state"]),
+                    "lastStatus": (row["last_status"] as Int64?).map(JSONValue.integer) ?? .null,
+                ])
+            }
+            if !deliveries.isEmpty { dump["pushDeliveries"] = .object(deliveries) }
+            return .object(dump)
         }
     }
 }

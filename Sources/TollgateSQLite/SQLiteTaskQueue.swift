@@ -55,6 +55,8 @@ extension SQLiteTaskQueue {
         public var retries: Int
         public var responses: Int
         public var lastStatus: Int?
+        /// When the first attempt was made (nil before it).
+        public var firstAttempt: Timestamp?
     }
 
     /// Tasks still queued whose time has come, oldest first.
@@ -73,21 +75,32 @@ extension SQLiteTaskQueue {
                     task: HTTPTask(
                         name: row["name"], url: row["url"], body: [UInt8](row["body"] as Data), headers: headers,
                         scheduleTime: Timestamp(microsecondsSinceEpoch: row["schedule_time"])), retries: row["retries"],
-                    responses: row["responses"], lastStatus: row["last_status"])
+                    responses: row["responses"], lastStatus: row["last_status"],
+                    firstAttempt: (row["first_attempt"] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)))
             }
+        }
+    }
+
+    /// When the next queued task is due, if any is queued.
+    public func nextDue() async throws -> Timestamp? {
+        try await database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(coalesce(next_attempt, schedule_time)) FROM tasks WHERE state = 'queued'")
+                .map(Timestamp.init(microsecondsSinceEpoch:))
         }
     }
 
     /// Records an attempt's answer: a 2xx completes the task; otherwise it waits until
     /// `retryAt`, or fails for good when there is none.
-    public func recordAttempt(queue: String, name: String, status: Int, retryAt: Timestamp?) async throws {
+    public func recordAttempt(queue: String, name: String, status: Int, retryAt: Timestamp?, at now: Timestamp? = nil) async throws {
         let state = (200..<300).contains(status) ? "succeeded" : (retryAt == nil ? "failed" : "queued")
+        let attempted = (now ?? database.clock.now()).microsecondsSinceEpoch
         try await database.write { db in
             try db.execute(
                 sql: """
                     UPDATE tasks SET state = ?, responses = responses + 1, last_status = ?, next_attempt = ?,
-                    retries = retries + (CASE WHEN ? = 'queued' THEN 1 ELSE 0 END) WHERE queue = ? AND name = ?
-                    """, arguments: [state, status, retryAt?.microsecondsSinceEpoch, state, queue, name])
+                    retries = retries + (CASE WHEN ? = 'queued' THEN 1 ELSE 0 END), first_attempt = coalesce(first_attempt, ?)
+                    WHERE queue = ? AND name = ?
+                    """, arguments: [state, status, retryAt?.microsecondsSinceEpoch, state, attempted, queue, name])
         }
     }
 }

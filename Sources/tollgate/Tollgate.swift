@@ -10,10 +10,11 @@ import TollgateSQLite
 @main
 struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Tollgate's developer tool: replay fixtures, inspect state, keys, exports, reconciliation and retention.",
+        abstract:
+            "Tollgate's developer tool: replay fixtures, run the local cloud, inspect state, keys, exports, reconciliation and retention.",
         subcommands: [
-            Replay.self, State.self, Keys.self, Export.self, VerifyExport.self, Reconcile.self, CleanupCommand.self, NewEvent.self,
-            DeadLetters.self,
+            Replay.self, Serve.self, Publish.self, Trigger.self, ClockCommand.self, Outage.self, State.self, Keys.self, Export.self,
+            VerifyExport.self, Reconcile.self, CleanupCommand.self, NewEvent.self, DeadLetters.self,
         ])
 }
 

@@ -25,7 +25,8 @@ struct RecordingPubSubFunction: FunctionHandler {
 
 struct RecordingTaskFunction: FunctionHandler {
     typealias Event = TaskEvent
-    let declaration = FunctionDeclaration(name: "tasker", trigger: .cloudTasks(queue: "usage-report", maxAttempts: 5))
+    let declaration = FunctionDeclaration(
+        name: "tasker", trigger: .cloudTasks(queue: "usage-report", retry: TaskRetryConfig(maxAttempts: 5)))
     let received = Recorder<TaskEvent>()
     func handle(_ event: TaskEvent, context: FunctionContext) async throws -> FunctionResponse {
         received.append(event)

@@ -14,11 +14,15 @@ import TollgateRuntime
 public struct UsageReportFunction: FunctionHandler {
     public typealias Event = TaskEvent
 
-    /// Attempts Cloud Tasks makes (the queue's `maxAttempts`; deploy/ sets the same).
-    public static let maxAttempts = 8
+    /// The `usage-reports` queue's RetryConfig (deploy/ is rendered from it): 8 attempts
+    /// over about 15 minutes, so a Stripe outage shorter than that loses nothing.
+    public static let retryConfig = TaskRetryConfig(
+        maxAttempts: 8, minBackoffSeconds: 10, maxBackoffSeconds: 300, maxDoublings: 3, dispatchDeadlineSeconds: 120)
+    /// Attempts Cloud Tasks makes: the function dead-letters on the last one.
+    public static var maxAttempts: Int { retryConfig.maxAttempts }
 
     public static let declaration = FunctionDeclaration(
-        name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, maxAttempts: maxAttempts), secrets: ["STRIPE_API_KEY"])
+        name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, retry: retryConfig), secrets: ["STRIPE_API_KEY"])
     public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore

@@ -46,12 +46,22 @@ public struct TaskRetryConfig: Sendable, Hashable {
     public var minBackoffSeconds: Int64
     public var maxBackoffSeconds: Int64
     public var maxDoublings: Int
+    /// How long after the first attempt retries may go on; 0 for no limit.
+    public var maxRetryDurationSeconds: Int64
+    /// How long the queue waits for an answer before counting the attempt failed
+    /// (Cloud Tasks' default is 10 minutes; 15 s to 30 min).
+    public var dispatchDeadlineSeconds: Int64
 
-    public init(maxAttempts: Int, minBackoffSeconds: Int64 = 10, maxBackoffSeconds: Int64 = 300, maxDoublings: Int = 3) {
+    public init(
+        maxAttempts: Int, minBackoffSeconds: Int64 = 10, maxBackoffSeconds: Int64 = 300, maxDoublings: Int = 3,
+        maxRetryDurationSeconds: Int64 = 0, dispatchDeadlineSeconds: Int64 = 600
+    ) {
         self.maxAttempts = maxAttempts
         self.minBackoffSeconds = minBackoffSeconds
         self.maxBackoffSeconds = maxBackoffSeconds
         self.maxDoublings = maxDoublings
+        self.maxRetryDurationSeconds = maxRetryDurationSeconds
+        self.dispatchDeadlineSeconds = dispatchDeadlineSeconds
     }
 
     /// Seconds before retry number `retry` (1 for the first retry).
@@ -64,4 +74,17 @@ public struct TaskRetryConfig: Sendable, Hashable {
 
     /// Whether attempt number `attempt` (1 for the first) may be followed by another.
     public func allowsAnother(after attempt: Int) -> Bool { maxAttempts < 0 || attempt < maxAttempts }
+
+    /// When the next attempt runs after attempt number `attempt` answered `status` at
+    /// `now`, or nil when the task is done or out of retries. Only 2xx completes a task;
+    /// 429 and 503 honour `Retry-After`; both `maxAttempts` and `maxRetryDuration`
+    /// (counted from the first attempt) must allow a retry.
+    public func nextAttempt(after attempt: Int, status: Int, retryAfter: Int64?, firstAttempt: Timestamp, now: Timestamp) -> Timestamp? {
+        guard !(200..<300).contains(status), allowsAnother(after: attempt) else { return nil }
+        var delay = backoff(retry: attempt)
+        if [429, 503].contains(status), let retryAfter { delay = max(delay, retryAfter) }
+        let next = now.adding(seconds: delay)
+        if maxRetryDurationSeconds > 0, next > firstAttempt.adding(seconds: maxRetryDurationSeconds) { return nil }
+        return next
+    }
 }

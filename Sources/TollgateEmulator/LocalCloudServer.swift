@@ -1,0 +1,189 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import TollgateModel
+import TollgateRuntime
+
+/// The local cloud's HTTP face. Each function under its own path (`/usage-recorder/…`,
+/// the rest of the path is what the function sees), the parts of Google's APIs a
+/// developer drives by hand, in their own shapes, so Google's clients and Tollgate's own
+/// drivers work against it:
+/// - `POST /v1/projects/P/topics/T:publish` (Pub/Sub; `PUBSUB_EMULATOR_HOST`)
+/// - `POST /v1/projects/P/locations/L/jobs/J:run` (Cloud Scheduler: run a job now)
+///
+/// and the emulator's own controls: `GET /` (what runs where), `GET|POST /_emulator/clock`
+/// (`{"advanceSeconds": N}` on the virtual clock), `POST /_emulator/outages`
+/// (`{"function", "status", "deliveries"}`), `GET /_emulator/jwks` (the local OIDC keys).
+public struct LocalCloudRouter: Sendable {
+    public let cloud: LocalCloud
+    public let maxBodyBytes: Int
+
+    public init(cloud: LocalCloud, maxBodyBytes: Int = 10 << 20) {
+        self.cloud = cloud
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// Serves `request` at the front port.
+    public func respond(to request: Request) async -> Response {
+        let path = request.uri.path
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if let first = segments.first, cloud.targets[first] != nil {
+            return await function(first, request, prefix: "/" + first)
+        }
+        var request = request
+        let body: Data
+        do {
+            body = Data(buffer: try await request.collectBody(upTo: maxBodyBytes))
+        } catch {
+            return HTTPBridge.response(.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(maxBodyBytes) bytes"))
+        }
+        let method = request.method.rawValue
+        do {
+            return HTTPBridge.response(try await control(method: method, segments: segments, body: body))
+        } catch let error as TollgateError {
+            return HTTPBridge.response(Self.googleError(error))
+        } catch {
+            return HTTPBridge.response(Self.googleError(TollgateError(.internal, "\(error)")))
+        }
+    }
+
+    /// Serves `request` for one function (its own port with `--ports`, or its path).
+    public func function(_ name: String, _ request: Request, prefix: String = "") async -> Response {
+        await HTTPBridge.respond(to: request, limit: maxBodyBytes, pathPrefix: prefix) { await cloud.deliverFromOutside(name, $0) }
+    }
+
+    func control(method: String, segments: [String], body: Data) async throws -> FunctionResponse {
+        switch (method, segments) {
+        case ("GET", []):
+            return .json(200, await index())
+        case ("POST", let s) where s.count == 5 && s[0] == "v1" && s[1] == "projects" && s[3] == "topics" && s[4].hasSuffix(":publish"):
+            return try await publish(topic: String(s[4].dropLast(":publish".count)), body: body)
+        case ("POST", let s)
+        where s.count == 7 && s[0] == "v1" && s[1] == "projects" && s[3] == "locations" && s[5] == "jobs" && s[6].hasSuffix(":run"):
+            return try await runJob(String(s[6].dropLast(":run".count)), project: s[2], location: s[4])
+        case ("GET", ["_emulator", "clock"]):
+            return .json(200, await clockState())
+        case ("POST", ["_emulator", "clock"]):
+            let request = try JSONValue.parse(body)
+            guard let seconds = request["advanceSeconds"]?.integerValue else {
+                throw TollgateError(.invalidArgument, "the body is {\"advanceSeconds\": N}")
+            }
+            _ = try await cloud.advance(seconds: seconds)
+            return .json(200, await clockState())
+        case ("POST", ["_emulator", "outages"]):
+            let request = try JSONValue.parse(body)
+            guard let function = request["function"]?.stringValue, let status = request["status"]?.integerValue else {
+                throw TollgateError(.invalidArgument, "the body is {\"function\": NAME, \"status\": 503, \"deliveries\": N}")
+            }
+            try cloud.outage(function, status: Int(status), deliveries: Int(request["deliveries"]?.integerValue ?? 1))
+            return .json(200, .object(["function": .string(function), "status": .integer(status)]))
+        case ("GET", ["_emulator", "jwks"]):
+            return .json(200, cloud.issuer.jwksDocument)
+        default:
+            throw TollgateError(.notFound, "nothing at \(method) /\(segments.joined(separator: "/")); GET / lists what runs here")
+        }
+    }
+
+    func clockState() async -> JSONValue {
+        .object(["now": .string(cloud.clock.now().rfc3339), "mode": .string(cloud.clock is VirtualClock ? "virtual" : "wall")])
+    }
+
+    func index() async -> JSONValue {
+        let functions = EmulatedFunction.declarations.map { declaration -> JSONValue in
+            .object([
+                "name": .string(declaration.name), "trigger": .string(declaration.trigger.kind), "path": .string("/\(declaration.name)/"),
+            ])
+        }
+        let jobs = await cloud.schedule().map { job -> JSONValue in
+            .object([
+                "job": .string(job.job), "function": .string(job.function), "schedule": .string(job.schedule.description),
+                "timeZone": .string(job.schedule.timeZone.identifier), "next": .string(job.next.rfc3339),
+            ])
+        }
+        let subscriptions = LocalCloud.declaredSubscriptions().map { subscription -> JSONValue in
+            .object([
+                "name": .string(subscription.name), "topic": .string(subscription.topic), "endpoint": .string("/" + subscription.endpoint),
+                "deadLetterTopic": subscription.deadLetterTopic.map(JSONValue.string) ?? .null,
+            ])
+        }
+        return .object([
+            "functions": .array(functions), "jobs": .array(jobs), "subscriptions": .array(subscriptions), "clock": await clockState(),
+            "state": .string(cloud.database.path),
+        ])
+    }
+
+    /// Pub/Sub's `topics.publish`: `{"messages": [{"data": base64, "attributes", "orderingKey"}]}`
+    /// → `{"messageIds": [...]}`.
+    func publish(topic: String, body: Data) async throws -> FunctionResponse {
+        let request = try JSONValue.parse(body)
+        guard let messages = request["messages"]?.arrayValue, !messages.isEmpty, messages.count <= 1_000 else {
+            throw TollgateError(.invalidArgument, "a publish request has 1 to 1,000 messages")
+        }
+        var outgoing: [OutgoingMessage] = []
+        for message in messages {
+            var data: [UInt8] = []
+            if let text = message["data"]?.stringValue {
+                guard let decoded = Data(base64Encoded: text) else { throw TollgateError(.invalidArgument, "data is not base64") }
+                data = [UInt8](decoded)
+            }
+            let attributes = (message["attributes"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
+            let made = OutgoingMessage(data: data, attributes: attributes, orderingKey: message["orderingKey"]?.stringValue)
+            try made.validate()
+            outgoing.append(made)
+        }
+        var ids: [JSONValue] = []
+        for message in outgoing { ids.append(.string(try await cloud.publish(message, to: topic))) }
+        return .json(200, .object(["messageIds": .array(ids)]))
+    }
+
+    /// Cloud Scheduler's `jobs.run`: answers the job, its last attempt's status included.
+    func runJob(_ job: String, project: String, location: String) async throws -> FunctionResponse {
+        let response = try await cloud.trigger(job: job)
+        guard let entry = await cloud.schedule().first(where: { $0.job == job }) else {
+            throw TollgateError(.notFound, "no job \(job)")
+        }
+        var status: [String: JSONValue] = [:]
+        if let code = response?.status, !(200..<300).contains(code) {
+            status = ["code": .integer(Int64(Self.rpcCode(httpStatus: code))), "message": .string("HTTP \(code)")]
+        } else if response == nil {
+            status = ["code": .integer(4), "message": .string("attempt deadline exceeded")]
+        }
+        return .json(
+            200,
+            .object([
+                "name": .string("projects/\(project)/locations/\(location)/jobs/\(job)"), "schedule": .string(entry.schedule.description),
+                "timeZone": .string(entry.schedule.timeZone.identifier), "state": .string("ENABLED"),
+                "lastAttemptTime": .string(cloud.clock.now().rfc3339), "scheduleTime": .string(entry.next.rfc3339),
+                "status": .object(status),
+            ]))
+    }
+
+    /// google.rpc.Code for an HTTP status, as Cloud Scheduler reports a target's answer.
+    static func rpcCode(httpStatus: Int) -> Int {
+        switch httpStatus {
+        case 400: 3
+        case 401: 16
+        case 403: 7
+        case 404: 5
+        case 409: 10
+        case 429: 8
+        case 499: 1
+        case 501: 12
+        case 503: 14
+        case 504: 4
+        case 500..<600: 13
+        default: 2
+        }
+    }
+
+    /// Google's error body: `{"error": {"code", "message", "status"}}`.
+    static func googleError(_ error: TollgateError) -> FunctionResponse {
+        let status = error.code.httpStatus
+        return .json(
+            status,
+            .object([
+                "error": .object(["code": .integer(Int64(status)), "message": .string(error.message), "status": .string(error.code.name)])
+            ]))
+    }
+}

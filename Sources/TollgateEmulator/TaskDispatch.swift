@@ -1,0 +1,59 @@
+import Foundation
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+
+/// Cloud Tasks dispatch over the SQLite queue, shared by the replayer and the local
+/// cloud: each due task is sent to the function its URL names, and the answer decides,
+/// by the target queue's RetryConfig, whether and when it runs again.
+enum TaskDispatch {
+    struct Attempt: Sendable {
+        var queued: SQLiteTaskQueue.QueuedTask
+        /// The function the task's URL names, when one serves that queue.
+        var function: String?
+        /// nil: no answer inside the dispatch deadline.
+        var status: Int?
+        var retryAt: Timestamp?
+        var latency: Duration
+    }
+
+    /// The Cloud Tasks function a task URL names (`…/usage-report`), with its RetryConfig.
+    static func target(of url: String) -> (declaration: FunctionDeclaration, retry: TaskRetryConfig)? {
+        let name = URL(string: url)?.lastPathComponent ?? ""
+        guard let declaration = EmulatedFunction.declarations.first(where: { $0.name == name }),
+            case .cloudTasks(_, let retry) = declaration.trigger
+        else { return nil }
+        return (declaration, retry)
+    }
+
+    /// Sends every task due at `clock.now()` once and records each answer.
+    /// `deliver` answers nil when no response came inside the deadline.
+    static func runDue(
+        _ queue: SQLiteTaskQueue, clock: any TollgateModel.Clock, isolation: isolated (any Actor)? = #isolation,
+        deliver: (SQLiteTaskQueue.QueuedTask, FunctionDeclaration, TaskRetryConfig) async throws -> FunctionResponse?
+    ) async throws -> [Attempt] {
+        var attempts: [Attempt] = []
+        for queued in try await queue.due(at: clock.now()) {
+            let name = queued.task.name ?? ""
+            guard let (declaration, retry) = target(of: queued.task.url) else {
+                // Nothing in the local cloud serves that URL: the task fails for good.
+                try await queue.recordAttempt(queue: queued.queue, name: name, status: 404, retryAt: nil, at: clock.now())
+                attempts.append(Attempt(queued: queued, function: nil, status: 404, retryAt: nil, latency: .zero))
+                continue
+            }
+            let started = ContinuousClock.now
+            let response = try await deliver(queued, declaration, retry)
+            let latency = ContinuousClock.now - started
+            let now = clock.now()
+            // No answer in time counts as a failed attempt (Cloud Tasks: DEADLINE_EXCEEDED).
+            let status = response?.status ?? 504
+            let retryAt = retry.nextAttempt(
+                after: queued.retries + 1, status: status, retryAfter: response?.headers["Retry-After"].flatMap { Int64($0) },
+                firstAttempt: queued.firstAttempt ?? now, now: now)
+            try await queue.recordAttempt(queue: queued.queue, name: name, status: status, retryAt: retryAt, at: now)
+            attempts.append(
+                Attempt(queued: queued, function: declaration.name, status: response?.status, retryAt: retryAt, latency: latency))
+        }
+        return attempts
+    }
+}

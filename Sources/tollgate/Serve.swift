@@ -1,0 +1,225 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TollgateDrivers
+import TollgateEmulator
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run every function as the cloud wires them: Pub/Sub pushes, Scheduler jobs, Cloud Tasks, on one state file.",
+        discussion: """
+            Each function is served under its own path (http://HOST:PORT/usage-recorder/), or on its own port with --ports.
+            Published messages are pushed to the declared subscriptions with Pub/Sub's ack codes, backoff and dead-letter
+            topics; jobs fire on their cron schedules; queued tasks run by their queue's RetryConfig. Drive it with
+            `tollgate publish`, `tollgate trigger`, `tollgate clock advance` and `tollgate outage`; inspect it with
+            `tollgate state` and `tollgate dead-letters`.
+            """)
+
+    enum ClockChoice: String, ExpressibleByArgument, CaseIterable {
+        case wall, virtual
+    }
+
+    @Option(help: "The port of the front (every function under its path, and the control API); 0 picks a free one.")
+    var port = 8080
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Flag(help: "Also serve each function on its own port: PORT+1, PORT+2, … in the banner's order.")
+    var ports = false
+
+    @Option(help: "The SQLite state file every function shares.")
+    var state = ".tollgate/state.db"
+
+    @Option(help: "wall: real time. virtual: time stands still until `tollgate clock advance` moves it.")
+    var clock: ClockChoice = .wall
+
+    @Option(help: "Where the virtual clock starts (RFC 3339; default: now).")
+    var start: String?
+
+    @Flag(help: "Run the real function executables as separate processes on the state file (wall clock only).")
+    var processes = false
+
+    @Flag(help: "No live log of deliveries.")
+    var quiet = false
+
+    func validate() throws {
+        guard (0...65_535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
+        if processes, clock == .virtual {
+            throw ValidationError("--processes runs the real executables, which keep the wall clock; drop --clock virtual")
+        }
+        if start != nil, clock != .virtual { throw ValidationError("--start sets the virtual clock; add --clock virtual") }
+        if let start, Timestamp(rfc3339: start) == nil { throw ValidationError("--start \(start) is not RFC 3339") }
+    }
+
+    func run() async throws {
+        let clock: any TollgateModel.Clock =
+            self.clock == .virtual ? VirtualClock(start: start.flatMap { Timestamp(rfc3339: $0) } ?? SystemClock().now()) : SystemClock()
+        let database = try SQLiteDatabase(path: state, clock: clock)
+        let issuer = try LocalOIDCIssuer()
+        let quietLogger = Logger(label: "tollgate.serve", factory: { _ in SwiftLogNoOpLogHandler() })
+        let stripe = StripeFakeServer(database)
+        let stripeURL = try await stripe.start(logger: quietLogger)
+        defer { stripe.stop() }
+
+        var targets: [String: LocalCloud.Target] = [:]
+        var started: [FunctionProcess] = []
+        defer { for process in started { process.stop() } }
+        let stateFolder = URL(fileURLWithPath: state).deletingLastPathComponent().appendingPathComponent("serve")
+        if processes {
+            try FileManager.default.createDirectory(at: stateFolder, withIntermediateDirectories: true)
+            let jwks = stateFolder.appendingPathComponent("jwks.json")
+            try Data(issuer.jwksDocument.rendered().utf8).write(to: jwks)
+            let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            for declaration in EmulatedFunction.declarations {
+                let process = try await FunctionProcess(
+                    declaration: declaration, executable: binaries.appendingPathComponent(declaration.name),
+                    environment: try FunctionProcess.environment(
+                        for: declaration, statePath: database.path, jwksFile: jwks, stripeBaseURL: stripeURL),
+                    logFile: stateFolder.appendingPathComponent("\(declaration.name).log"))
+                started.append(process)
+                targets[declaration.name] = process.target
+            }
+        } else {
+            let clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
+            for name in EmulatedFunction.names {
+                let function = try EmulatedFunction.make(
+                    name, ports: Ports(sqlite: database), issuer: issuer, clerk: clerk, webhookSecrets: ["current", "previous"],
+                    stripeBaseURL: stripeURL, logger: quietLogger)
+                targets[name] = LocalCloud.Target(declaration: function.declaration) { request, _ in await function.deliver(request) }
+            }
+        }
+
+        let live = LiveLog(enabled: !quiet)
+        let cloud = LocalCloud(database: database, clock: clock, issuer: issuer, targets: targets) { live.write($0) }
+        try await cloud.start()
+        let router = LocalCloudRouter(cloud: cloud)
+
+        let bound = Mutex<[String: Int]>([:])
+        let expected = 1 + (ports ? EmulatedFunction.names.count : 0)
+        let banner = Banner(
+            host: host, state: database.path, clock: clock, processes: processes ? stateFolder.path : nil,
+            schedule: await cloud.schedule())
+        let announce: @Sendable (String, Int) async -> Void = { name, port in
+            let all = bound.withLock { bound -> [String: Int]? in
+                bound[name] = port
+                return bound.count == expected ? bound : nil
+            }
+            if let all { banner.print(ports: all) }
+        }
+        var services: [any Service] = []
+        let front = Application(
+            responder: CallbackResponder<BasicRequestContext> { request, _ in await router.respond(to: request) },
+            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            onServerRunning: { await announce("", $0.localAddress?.port ?? 0) }, logger: quietLogger)
+        services.append(front)
+        if ports {
+            for (index, name) in EmulatedFunction.names.enumerated() {
+                services.append(
+                    Application(
+                        responder: CallbackResponder<BasicRequestContext> { request, _ in await router.function(name, request) },
+                        configuration: .init(address: .hostname(host, port: port == 0 ? 0 : port + 1 + index), serverName: nil),
+                        onServerRunning: { await announce(name, $0.localAddress?.port ?? 0) }, logger: quietLogger))
+            }
+        }
+        services.append(DispatchLoop(cloud: cloud))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: quietLogger))
+        try await group.run()
+        live.line("stopped")
+    }
+}
+
+/// Runs the local cloud's dispatch until the group shuts down.
+struct DispatchLoop: Service {
+    let cloud: LocalCloud
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await cloud.run() }
+    }
+}
+
+/// The start-up banner: every function, its trigger, its URL; the jobs; the state file.
+struct Banner: Sendable {
+    let host: String
+    let state: String
+    let clock: any TollgateModel.Clock
+    let processes: String?
+    let schedule: [(job: String, function: String, schedule: CronSchedule, next: Timestamp)]
+
+    func print(ports: [String: Int]) {
+        let front = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(ports[""] ?? 0)"
+        var lines = [
+            "Tollgate local cloud",
+            "  state   \(state)",
+            "  clock   \(clock is VirtualClock ? "virtual, at \(clock.now().rfc3339) (tollgate clock advance 1d)" : "wall")",
+            "  run     \(processes.map { "each function as its own process, logs in \($0)/" } ?? "every function in this process")",
+            "",
+        ]
+        for declaration in EmulatedFunction.declarations {
+            let url = ports[declaration.name].map { "http://\(host):\($0)/" } ?? "\(front)/\(declaration.name)/"
+            let name = declaration.name.padding(toLength: 16, withPad: " ", startingAt: 0)
+            lines.append("  \(name)\(url.padding(toLength: 44, withPad: " ", startingAt: 0))\(Self.describe(declaration, schedule))")
+        }
+        lines += [
+            "",
+            "  Pub/Sub API   PUBSUB_EMULATOR_HOST=\(front.dropFirst("http://".count))   (tollgate publish usage-events --data FILE)",
+            "  Scheduler     POST \(front)/v1/projects/\(LocalCloudNames.project)/locations/local/jobs/JOB:run   (tollgate trigger JOB)",
+            "  state         tollgate state dump --store sqlite://\(state)",
+            "listening on \(front)",
+        ]
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+
+    static func describe(
+        _ declaration: FunctionDeclaration, _ schedule: [(job: String, function: String, schedule: CronSchedule, next: Timestamp)]
+    ) -> String {
+        var text: String
+        switch declaration.trigger {
+        case .http(let authenticated, let retrying):
+            text = retrying ? "HTTP, Stripe-signed" : authenticated ? "HTTP, OIDC" : "HTTP"
+        case .pubSub(let topic, let attempts, _):
+            text = "Pub/Sub \(topic), dead letters after \(attempts) attempts"
+        case .cloudTasks(let queue, let retry):
+            text = "Cloud Tasks \(queue), \(retry.maxAttempts) attempts, \(retry.minBackoffSeconds)-\(retry.maxBackoffSeconds) s"
+        case .scheduler(let job, _, _):
+            let entry = schedule.first { $0.job == job }
+            text =
+                "Scheduler \"\(entry?.schedule.description ?? "")\" \(entry?.schedule.timeZone.identifier ?? ""), next \(entry?.next.rfc3339 ?? "")"
+        }
+        for subscription in declaration.subscriptions { text += "; Pub/Sub \(subscription.topic) at \(subscription.path)" }
+        return text
+    }
+}
+
+/// The live log: one line per delivery (time, function, trigger, what, status, latency, attempt).
+struct LiveLog: Sendable {
+    let enabled: Bool
+
+    func write(_ delivery: LocalCloud.Delivery) {
+        guard enabled else { return }
+        let status = delivery.status.map(String.init) ?? "---"
+        let milliseconds = Double(delivery.latency.components.attoseconds) / 1e15 + Double(delivery.latency.components.seconds) * 1_000
+        var text = [
+            delivery.time.rfc3339, delivery.function.padding(toLength: 15, withPad: " ", startingAt: 0),
+            delivery.trigger.padding(toLength: 10, withPad: " ", startingAt: 0),
+            delivery.detail.padding(toLength: 36, withPad: " ", startingAt: 0), status,
+            String(format: "%8.1f ms", milliseconds), "attempt \(delivery.attempt)",
+        ].joined(separator: "  ")
+        if delivery.status == nil && delivery.outcome.isEmpty { text += "  no answer in time" }
+        if !delivery.outcome.isEmpty { text += "  " + delivery.outcome }
+        line(text)
+    }
+
+    func line(_ text: String) {
+        guard enabled else { return }
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+}
