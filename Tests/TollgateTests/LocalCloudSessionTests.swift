@@ -1,0 +1,216 @@
+import Foundation
+import Synchronization
+import Testing
+import TollgateEmulator
+import TollgateModel
+import TollgateSQLite
+import TollgateStripe
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A scripted session against `tollgate serve`, as a developer drives it: the real
+/// command line, the real functions, one state file.
+@Suite(.serialized) struct LocalCloudSessionTests {
+    /// `tollgate serve` started on a free port; its output is collected.
+    final class Serve: Sendable {
+        let process: Process
+        let lines = Recorder<String>()
+        let url: String
+        let state: String
+
+        init(_ arguments: [String]) async throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-serve-\(UUID().uuidString)")
+            state = folder.appendingPathComponent("state.db").path
+            process = Process()
+            process.executableURL = productURL("tollgate")
+            process.arguments = ["serve", "--port", "0", "--state", state] + arguments
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            let lines = self.lines
+            output.fileHandleForReading.readabilityHandler = { handle in
+                for line in String(decoding: handle.availableData, as: UTF8.self).split(separator: "\n") { lines.append(String(line)) }
+            }
+            try process.run()
+            var found: String?
+            for _ in 0..<600 where found == nil && process.isRunning {
+                try await Task.sleep(for: .milliseconds(50))
+                found = lines.all.first { $0.hasPrefix("listening on ") }.map { String($0.dropFirst("listening on ".count)) }
+            }
+            guard let found else {
+                if process.isRunning { process.terminate() }
+                throw TollgateError(.unavailable, "tollgate serve did not start: \(lines.all.joined(separator: "\n"))")
+            }
+            url = found
+        }
+
+        var output: String { lines.all.joined(separator: "\n") }
+
+        /// Runs a `tollgate` command against this local cloud.
+        @discardableResult
+        func tollgate(_ arguments: [String], expectStatus: Int32 = 0) throws -> String {
+            let (status, out, err) = try runTollgate(arguments, environment: ["TOLLGATE_SERVE_URL": url])
+            #expect(status == expectStatus, "tollgate \(arguments.joined(separator: " ")): \(out)\(err)")
+            return out + err
+        }
+
+        func dump() throws -> JSONValue {
+            let (status, out, err) = try runTollgate(["state", "dump", "--store", "sqlite://\(state)"], environment: [:])
+            try #require(status == 0, "\(err)")
+            return try JSONValue.parse(Data(out.utf8))
+        }
+
+        /// Waits until `condition` holds of the state (the wall-clock loop polls).
+        func waitFor(_ what: String, _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
+            for _ in 0..<200 {
+                let state = try dump()
+                if condition(state) { return state }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("timed out waiting for \(what); serve said:\n\(output)")
+            return try dump()
+        }
+
+        func stop() async throws -> Int32 {
+            process.terminate()
+            let started = ContinuousClock.now
+            while process.isRunning, ContinuousClock.now - started < .seconds(15) { try await Task.sleep(for: .milliseconds(50)) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                return -1
+            }
+            return process.terminationStatus
+        }
+
+        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    }
+
+    static func file(_ contents: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-message-\(UUID().uuidString).json")
+        try Data(contents.utf8).write(to: url)
+        return url.path
+    }
+
+    static func usageEvent(_ id: String, units: Int, account: String = "cus_TgAlpha01") -> String {
+        """
+        {"requestId": "\(id)", "accountId": "\(account)", "keyId": "tg_live_AbCd", "time": "2026-01-01T08:00:00Z", \
+        "endpoint": "/v1/graphs", "units": \(units), "nodes": 1, "nodeDimensionUnits": 1}
+        """
+    }
+
+    static func documents(_ state: JSONValue, in collection: String) -> [String] {
+        (state["documents"]?.objectValue ?? [:]).keys.filter { $0.hasPrefix(collection + "/") }.sorted()
+    }
+
+    @Test func scriptedSession_onTheVirtualClock_showsEffectsRetriesAndDeadLetters() async throws {
+        let serve = try await Serve(["--clock", "virtual", "--start", "2026-01-01T08:00:00Z"])
+        for function in EmulatedFunction.names {
+            #expect(serve.output.contains("\(serve.url)/\(function)/"), "the banner lists \(function)")
+        }
+        #expect(serve.output.contains("Scheduler \"*/10 * * * *\" Etc/UTC, next 2026-01-01T08:10:00Z"))
+
+        // Stripe calls the webhook: Pro for cus_TgAlpha01; the function's own publish of
+        // entitlements-changed is pushed to auth-validator.
+        let payload = try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/subscription-created-pro.json"))
+        let secret = try #require(LocalEnvironment.webhookSecrets["current"])
+        let signed = StripeSigner(secret: secret).header(
+            timestamp: Timestamp(rfc3339: "2026-01-01T08:00:00Z")!.secondsSinceEpoch, body: payload)
+        let webhook = try await curl("POST", "\(serve.url)/stripe-webhook/", headers: ["Stripe-Signature": signed], body: payload)
+        #expect(webhook.status == 200)
+        var state = try await serve.waitFor("the entitlements push") {
+            $0["pushDeliveries"]?.objectValue?.keys.contains { $0.hasPrefix("auth-validator-entitlements-changed/") } == true
+        }
+        #expect(state["documents"]?["accounts/cus_TgAlpha01"]?["tier"]?.stringValue == "pro")
+        #expect(
+            state["pushDeliveries"]?.objectValue?.first { $0.key.hasPrefix("auth-validator-entitlements-changed/") }?.value["state"]?
+                .stringValue == "acked")
+
+        // The API service publishes usage; one message is poison; then usage-recorder is
+        // down for ten deliveries while a message arrives.
+        try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_1", units: 5))])
+        try serve.tollgate([
+            "publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_2", units: 7)), "--attribute", "origin=test",
+        ])
+        try serve.tollgate(["publish", "usage-events", "--data", try Self.file("not json")])
+        state = try await serve.waitFor("two ledger entries and a dead letter") {
+            Self.documents($0, in: "usage").count == 2 && Self.documents($0, in: "deadLetters").count == 1
+        }
+        #expect(state["documents"]?["usageCounters/cus_TgAlpha01"]?["units"]?.integerValue == 12)
+        try serve.tollgate(["outage", "usage-recorder", "--status", "503", "--deliveries", "10"])
+        let lost = try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_3", units: 100))])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try serve.tollgate(["publish", "no-such-topic", "--data", try Self.file("{}")], expectStatus: 64)
+
+        // Time passes: redeliveries back off until the dead-letter topic takes the message;
+        // the scheduler runs quota-reset every 10 minutes.
+        try serve.tollgate(["clock", "advance", "1h"])
+        state = try serve.dump()
+        let delivery = state["pushDeliveries"]?["usage-recorder-usage-events/\(lost)"]
+        #expect(delivery?["state"]?.stringValue == "dead-lettered")
+        #expect(delivery?["attempts"]?.integerValue == 10)
+        #expect(state["documents"]?["usage/req_3"] == nil)
+        let database = try SQLiteDatabase(path: serve.state)
+        let letters = try await SQLitePublisher(database).published(topic: "usage-recorder-usage-events-dead-letter")
+        #expect(letters.map(\.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"]) == ["10"])
+        #expect(serve.output.contains("dead-lettered to usage-recorder-usage-events-dead-letter"))
+        #expect(serve.output.contains("quota-reset 2026-01-01T09:00:00Z"), "the job ran on its schedule")
+
+        // A job by hand, then the day ends: usage-export at 00:30 exports the day and
+        // enqueues a report task; Stripe's side of usage-report fails twice first.
+        #expect(try serve.tollgate(["trigger", "quota-reset"]).contains("quota-reset: ran at 2026-01-01T09:00:00Z"))
+        try serve.tollgate(["trigger", "nightly"], expectStatus: 64)
+        try serve.tollgate(["outage", "usage-report", "--status", "503", "--deliveries", "2"])
+        #expect(try serve.tollgate(["clock", "advance", "1d"]).contains("2026-01-02T09:00:00Z"))
+        state = try serve.dump()
+        #expect(state["objects"]?["usage/2026/01/01/manifest.json"] != nil)
+        let task = try #require(state["tasks"]?.objectValue?.first { $0.key.hasPrefix("usage-reports/") })
+        #expect(task.value["state"]?.stringValue == "succeeded")
+        let meter = try #require(state["stripeMeterEvents"]?.objectValue?.values.first)
+        #expect(meter["customer"]?.stringValue == "cus_TgAlpha01" && meter["value"]?.stringValue == "12")
+        let reportLines = serve.lines.all.filter { $0.contains("usage-report ") && $0.contains("cloudtasks") }
+        #expect(reportLines.count == 3)
+        #expect(reportLines.first?.contains("503") == true && reportLines.last?.contains("attempt 3") == true)
+
+        #expect(try await serve.stop() == 0)
+        #expect(serve.output.contains("stopped"))
+    }
+
+    @Test func processes_runTheRealExecutables_onTheSharedStateFile() async throws {
+        let serve = try await Serve(["--processes", "--ports", "--quiet"])
+        let recorder = try #require(
+            serve.lines.all.first { $0.contains("usage-recorder") && $0.contains("Pub/Sub") }?.split(separator: " ").first {
+                $0.hasPrefix("http")
+            })
+        #expect(!recorder.contains(serve.url), "--ports gives usage-recorder a port of its own")
+        try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_p1", units: 3))])
+        _ = try await serve.waitFor("the ledger entry") { $0["documents"]?["usage/req_p1"] != nil }
+        #expect(try serve.tollgate(["trigger", "cleanup"]).contains("cleanup: ran"))
+        // Straight to the function's own port, as a caller without a token: refused.
+        let direct = try await curl("POST", String(recorder), headers: [:], body: Data("{}".utf8))
+        #expect(direct.status == 401)
+        #expect(try await serve.stop() == 0)
+    }
+
+    @Test func wrongUse_isAnsweredWithAClearError() async throws {
+        let (status, _, err) = try runTollgate(["serve", "--processes", "--clock", "virtual"], environment: [:])
+        #expect(status == 64 && err.contains("--processes"))
+        let (unreachable, _, message) = try runTollgate(["trigger", "cleanup", "--url", "http://127.0.0.1:9"], environment: [:])
+        #expect(unreachable != 0 && message.contains("no local cloud answers at http://127.0.0.1:9"))
+        let serve = try await Serve([])
+        try serve.tollgate(["clock", "advance", "1d"], expectStatus: 64)
+        try serve.tollgate(["clock", "advance", "soon"], expectStatus: 64)
+        #expect(try await serve.stop() == 0)
+    }
+
+    func curl(_ method: String, _ url: String, headers: [String: String], body: Data) async throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        request.httpBody = body
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+}
