@@ -10,13 +10,68 @@ public struct FunctionDeclaration: Sendable, Hashable {
     public var publishes: [String]
     /// Push subscriptions besides the trigger (cache invalidation), each to its own path.
     public var subscriptions: [Subscription]
+    /// The ports the function opens besides its document store.
+    public var ports: Set<Port>
+    /// Production settings beyond the ports, by variable; `{url:FUNCTION}` stands for
+    /// another function's service URL.
+    public var settings: [String: String]
+    /// How its Cloud Run service runs it.
+    public var service: ServiceSettings
 
-    public init(name: String, trigger: Trigger, secrets: [String] = [], publishes: [String] = [], subscriptions: [Subscription] = []) {
+    public init(
+        name: String, trigger: Trigger, secrets: [String] = [], publishes: [String] = [], subscriptions: [Subscription] = [],
+        ports: Set<Port> = [], settings: [String: String] = [:], service: ServiceSettings = ServiceSettings()
+    ) {
         self.name = name
         self.trigger = trigger
         self.secrets = secrets
         self.publishes = publishes
         self.subscriptions = subscriptions
+        self.ports = ports.union(publishes.isEmpty ? [] : [.publisher])
+        self.settings = settings
+        self.service = service
+    }
+
+    /// A port a function opens from a URL variable.
+    public enum Port: String, Sendable, Hashable, CaseIterable, Comparable {
+        case blobs = "TOLLGATE_BLOBS"
+        case publisher = "TOLLGATE_PUBSUB"
+        case tasks = "TOLLGATE_TASKS"
+
+        public static func < (lhs: Port, rhs: Port) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    /// The Cloud Run service's shape: resources, scaling, deadline and who may reach it.
+    public struct ServiceSettings: Sendable, Hashable {
+        public enum Ingress: String, Sendable, Hashable {
+            /// Only Google's own senders (Pub/Sub, Scheduler, Tasks) and the VPC.
+            case internalOnly = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+            /// Also through a Cloud Load Balancer (the API gateway in front of the API).
+            case internalAndLoadBalancer = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+            /// The internet: only for a sender outside Google (Stripe).
+            case all = "INGRESS_TRAFFIC_ALL"
+        }
+
+        public var cpu: String
+        public var memory: String
+        /// Requests one instance serves at once.
+        public var concurrency: Int
+        public var maxInstances: Int
+        /// The request deadline (Cloud Run's `timeout`).
+        public var timeoutSeconds: Int
+        public var ingress: Ingress
+
+        public init(
+            cpu: String = "1", memory: String = "256Mi", concurrency: Int = 80, maxInstances: Int = 10, timeoutSeconds: Int = 300,
+            ingress: Ingress = .internalOnly
+        ) {
+            self.cpu = cpu
+            self.memory = memory
+            self.concurrency = concurrency
+            self.maxInstances = maxInstances
+            self.timeoutSeconds = timeoutSeconds
+            self.ingress = ingress
+        }
     }
 
     /// A push subscription to `topic`, delivered to `path` with Google's OIDC token.

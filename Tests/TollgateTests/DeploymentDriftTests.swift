@@ -8,58 +8,81 @@ import TollgateRuntime
 
 /// `deploy/` and the functions' declarations say the same thing (principle 7).
 @Suite struct DeploymentDriftTests {
+    static let committed = packageRoot.appendingPathComponent(TerraformVariables.path)
+
+    static func rendered() throws -> JSONValue { try JSONValue.parse(try Data(contentsOf: committed)) }
+
+    @Test func committedTerraformVariables_areWhatTheDeclarationsRender() throws {
+        let text = try String(contentsOf: Self.committed, encoding: .utf8)
+        #expect(text == TerraformVariables.text(EmulatedFunction.declarations), "run: swift run tollgate deploy render")
+    }
+
+    @Test func render_changesWhenADeclarationChanges() {
+        var declarations = EmulatedFunction.declarations
+        declarations[0].service.maxInstances += 1
+        #expect(TerraformVariables.text(declarations) != TerraformVariables.text(EmulatedFunction.declarations))
+    }
+
     @Test(arguments: EmulatedFunction.declarations.map(\.name))
-    func serviceFile_matchesItsFunctionsDeclaration(name: String) throws {
+    func renderedFunction_carriesItsTriggerSecretsAndResources(name: String) throws {
         let declaration = try #require(EmulatedFunction.declarations.first { $0.name == name })
-        let file = packageRoot.appendingPathComponent("deploy/cloud-run/\(name).yaml")
-        let yaml = try String(contentsOf: file, encoding: .utf8)
-        #expect(yaml.contains("  name: \(name)\n"))
-        #expect(yaml.contains("image: REGION-docker.pkg.dev/PROJECT/tollgate/\(name):latest"))
+        let function = try #require(try Self.rendered()["functions"]?[name])
+        #expect(function["trigger"]?.stringValue == declaration.trigger.kind)
+        #expect(function["timeout_seconds"]?.integerValue == Int64(declaration.service.timeoutSeconds))
+        #expect(function["max_instances"]?.integerValue == Int64(declaration.service.maxInstances))
         for secret in declaration.secrets {
-            #expect(
-                yaml.contains("- name: \(secret)\n              valueFrom:\n                secretKeyRef:"),
-                "\(secret) comes from Secret Manager")
+            #expect(function["secrets"]?[secret]?.stringValue == TerraformVariables.secretID(secret))
+            #expect(function["env"]?[secret] == nil, "\(secret) comes from Secret Manager, never a value")
         }
-        if declaration.trigger.requiresOIDC || !declaration.subscriptions.isEmpty {
-            #expect(yaml.contains("- name: TOLLGATE_AUDIENCE"), "pushes and jobs carry OIDC tokens the runtime checks")
-            #expect(yaml.contains("- name: TOLLGATE_INVOKERS"))
+        switch declaration.trigger {
+        case .pubSub(let topic, let attempts, let deadline):
+            #expect(function["topic"]?.stringValue == topic)
+            #expect(function["max_delivery_attempts"]?.integerValue == Int64(attempts))
+            #expect(function["ack_deadline_seconds"]?.integerValue == Int64(deadline))
+        case .scheduler(let job, let schedule, let zone):
+            #expect(function["job"]?.stringValue == job && function["schedule"]?.stringValue == schedule)
+            #expect(function["time_zone"]?.stringValue == zone)
+        case .cloudTasks(let queue, let retry):
+            let rendered = try #require(try Self.rendered()["queues"]?[queue])
+            #expect(rendered["target"]?.stringValue == name)
+            #expect(rendered["max_attempts"]?.integerValue == Int64(retry.maxAttempts))
+            #expect(rendered["min_backoff"]?.stringValue == "\(retry.minBackoffSeconds)s")
+        case .http:
+            #expect(function["ingress"]?.stringValue != FunctionDeclaration.ServiceSettings.Ingress.internalOnly.rawValue)
         }
-        #expect(yaml.contains("path: /healthz"))
     }
 
-    @Test func everyServiceFile_belongsToAFunction() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("deploy/cloud-run").path)
-        #expect(Set(files) == Set(EmulatedFunction.declarations.map { "\($0.name).yaml" }))
+    @Test func secretIDs_areTollgatePrefixedAndKebabCase() {
+        #expect(TerraformVariables.secretID("STRIPE_API_KEY") == "tollgate-stripe-api-key")
+        #expect(TerraformVariables.secretID("TOLLGATE_EXPORT_SIGNING_KEY") == "tollgate-export-signing-key")
     }
 
-    /// Each service's port URLs open the Google drivers, with no I/O before first use:
-    /// what the service file says is what this build can run.
+    /// Each service's port URLs, with Terraform's placeholders filled in, open the Google
+    /// drivers with no I/O before first use: what deploy/ says is what this build runs.
     @Test(arguments: EmulatedFunction.declarations.map(\.name))
-    func serviceFile_portURLs_openTheGoogleDrivers(name: String) async throws {
-        let yaml = try String(contentsOf: packageRoot.appendingPathComponent("deploy/cloud-run/\(name).yaml"), encoding: .utf8)
+    func renderedPortURLs_openTheGoogleDrivers(name: String) async throws {
+        let declaration = try #require(EmulatedFunction.declarations.first { $0.name == name })
+        let rendered = try #require(try Self.rendered()["functions"]?[name]?["env"]?.objectValue)
         var environment: [String: String] = [:]
-        let lines = yaml.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        for (index, line) in lines.enumerated() where line.hasPrefix("- name: TOLLGATE_") && index + 1 < lines.count {
-            guard lines[index + 1].hasPrefix("value: ") else { continue }
-            environment[String(line.dropFirst("- name: ".count))] = String(lines[index + 1].dropFirst("value: ".count))
-                .replacingOccurrences(of: "PROJECT", with: "tollgate-prod").replacingOccurrences(of: "REGION", with: "europe-west1")
+        for (key, value) in rendered {
+            environment[key] = value.stringValue?
+                .replacingOccurrences(of: "{project}", with: "tollgate-prod").replacingOccurrences(of: "{region}", with: "europe-west1")
+                .replacingOccurrences(of: "{bucket}", with: "tollgate-prod-tollgate-usage")
+                .replacingOccurrences(of: "{tasks_invoker}", with: "tollgate-tasks@tollgate-prod.iam.gserviceaccount.com")
+                .replacingOccurrences(of: "{url:usage-report}", with: "https://usage-report-123.europe-west1.run.app")
         }
-        let store = try #require(environment["TOLLGATE_STORE"], "every service names its store")
-        #expect(store.hasPrefix("firestore://"))
+        #expect(!environment.values.contains { $0.contains("{") }, "every placeholder is one Terraform fills in")
         let ports = try await Ports.open(environment: Environment(environment))
         #expect(ports.store is FirestoreDocumentStore)
-        let declaration = try #require(EmulatedFunction.declarations.first { $0.name == name })
         if environment["TOLLGATE_BLOBS"] != nil { #expect(ports.blobs is CloudStorageBlobStore) }
-        if environment["TOLLGATE_PUBSUB"] != nil { #expect(ports.publisher is PubSubPublisher) }
         if !declaration.publishes.isEmpty {
-            #expect(environment["TOLLGATE_PUBSUB"] != nil, "\(name) publishes, so its service names a Pub/Sub project")
-        } else if environment["TOLLGATE_PUBSUB"] == nil {
+            #expect(ports.publisher is PubSubPublisher, "\(name) publishes, so it names a Pub/Sub project")
+        } else {
             await expectCode(.internal) { try await ports.publisher.publish(OutgoingMessage(data: [1]), to: "t") }
         }
-        if let tasks = environment["TOLLGATE_TASKS"] {
+        if environment["TOLLGATE_TASKS"] != nil {
             let queue = try #require(ports.tasks as? CloudTasksQueue)
             #expect(queue.project == "tollgate-prod" && queue.location == "europe-west1")
-            #expect(tasks.contains("serviceAccount="), "tasks carry the OIDC identity usage-report admits")
         }
     }
 }

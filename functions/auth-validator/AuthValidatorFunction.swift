@@ -20,7 +20,10 @@ public struct AuthValidatorFunction: FunctionHandler {
 
     public static let declaration = FunctionDeclaration(
         name: "auth-validator", trigger: .http(authenticated: false, retryingSender: false), secrets: ["TOLLGATE_KEY_PEPPER"],
-        subscriptions: [.init(topic: Topic.entitlementsChanged, path: invalidationPath)])
+        subscriptions: [.init(topic: Topic.entitlementsChanged, path: invalidationPath)],
+        // On every API request's path: many at once, a short deadline, reached by the
+        // gateway through a load balancer.
+        service: .init(memory: "256Mi", concurrency: 250, maxInstances: 50, timeoutSeconds: 5, ingress: .internalAndLoadBalancer))
     public var declaration: FunctionDeclaration { Self.declaration }
 
     let resolver: CredentialResolver

@@ -11,7 +11,8 @@ public struct CleanupFunction: FunctionHandler {
     public typealias Event = SchedulerEvent
 
     public static let declaration = FunctionDeclaration(
-        name: "cleanup", trigger: .scheduler(job: "cleanup", schedule: "15 3 * * *", timeZone: "Etc/UTC"))
+        name: "cleanup", trigger: .scheduler(job: "cleanup", schedule: "15 3 * * *", timeZone: "Etc/UTC"), ports: [.blobs],
+        service: .init(concurrency: 1, maxInstances: 1, timeoutSeconds: 900))
     public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore

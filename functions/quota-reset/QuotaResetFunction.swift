@@ -10,7 +10,8 @@ public struct QuotaResetFunction: FunctionHandler {
     public typealias Event = SchedulerEvent
 
     public static let declaration = FunctionDeclaration(
-        name: "quota-reset", trigger: .scheduler(job: "quota-reset", schedule: "*/10 * * * *", timeZone: "Etc/UTC"))
+        name: "quota-reset", trigger: .scheduler(job: "quota-reset", schedule: "*/10 * * * *", timeZone: "Etc/UTC"),
+        service: .init(concurrency: 1, maxInstances: 1, timeoutSeconds: 300))
     public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore

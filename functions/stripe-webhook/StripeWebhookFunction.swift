@@ -11,7 +11,9 @@ public struct StripeWebhookFunction: FunctionHandler {
 
     public static let declaration = FunctionDeclaration(
         name: "stripe-webhook", trigger: .http(authenticated: false, retryingSender: true),
-        secrets: ["STRIPE_WEBHOOK_SECRET"], publishes: [Topic.entitlementsChanged])
+        secrets: ["STRIPE_WEBHOOK_SECRET"], publishes: [Topic.entitlementsChanged],
+        // Stripe calls from the internet; it waits 10 s at most, then retries.
+        service: .init(memory: "128Mi", concurrency: 80, maxInstances: 20, timeoutSeconds: 10, ingress: .all))
     public var declaration: FunctionDeclaration { Self.declaration }
 
     let verifier: StripeSignatureVerifier

@@ -9,7 +9,8 @@ public struct UsageRecorderFunction: FunctionHandler {
     public typealias Event = PubSubEvent
 
     public static let declaration = FunctionDeclaration(
-        name: "usage-recorder", trigger: .pubSub(topic: Topic.usageEvents, maxDeliveryAttempts: 10, ackDeadlineSeconds: 30))
+        name: "usage-recorder", trigger: .pubSub(topic: Topic.usageEvents, maxDeliveryAttempts: 10, ackDeadlineSeconds: 30),
+        service: .init(concurrency: 20, maxInstances: 10, timeoutSeconds: 30))
     public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore

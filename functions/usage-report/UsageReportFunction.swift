@@ -17,12 +17,13 @@ public struct UsageReportFunction: FunctionHandler {
     /// The `usage-reports` queue's RetryConfig (deploy/ is rendered from it): 8 attempts
     /// over about 15 minutes, so a Stripe outage shorter than that loses nothing.
     public static let retryConfig = TaskRetryConfig(
-        maxAttempts: 8, minBackoffSeconds: 10, maxBackoffSeconds: 300, maxDoublings: 3, dispatchDeadlineSeconds: 120)
+        maxAttempts: 8, minBackoffSeconds: 10, maxBackoffSeconds: 300, maxDoublings: 3)
     /// Attempts Cloud Tasks makes: the function dead-letters on the last one.
     public static var maxAttempts: Int { retryConfig.maxAttempts }
 
     public static let declaration = FunctionDeclaration(
-        name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, retry: retryConfig), secrets: ["STRIPE_API_KEY"])
+        name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, retry: retryConfig), secrets: ["STRIPE_API_KEY"],
+        service: .init(concurrency: 20, maxInstances: 10, timeoutSeconds: 120))
     public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore

@@ -1,0 +1,91 @@
+import Foundation
+import TollgateModel
+
+/// The per-function part of `deploy/terraform`, rendered from the functions'
+/// declarations into `functions.auto.tfvars.json` (`tollgate deploy render`): triggers,
+/// topics, schedules, queues, secrets, ports and resources. Terraform fills in the
+/// placeholders `{project}`, `{region}`, `{bucket}`, `{tasks_invoker}` and `{url:NAME}`.
+public enum TerraformVariables {
+    /// Where the rendered file lives in the repository.
+    public static let path = "deploy/terraform/functions.auto.tfvars.json"
+
+    /// The Secret Manager secret id of a secret variable: `STRIPE_API_KEY` →
+    /// `tollgate-stripe-api-key`, `TOLLGATE_KEY_PEPPER` → `tollgate-key-pepper`.
+    public static func secretID(_ variable: String) -> String {
+        let bare = variable.hasPrefix("TOLLGATE_") ? String(variable.dropFirst("TOLLGATE_".count)) : variable
+        return "tollgate-" + bare.lowercased().replacingOccurrences(of: "_", with: "-")
+    }
+
+    /// The URL each port variable gets in production.
+    static func url(_ port: FunctionDeclaration.Port) -> String {
+        switch port {
+        case .blobs: "gs://{bucket}"
+        case .publisher: "pubsub://{project}"
+        case .tasks: "cloudtasks://projects/{project}/locations/{region}/queues/\(Queue.usageReports)?serviceAccount={tasks_invoker}"
+        }
+    }
+
+    public static func render(_ declarations: [FunctionDeclaration]) -> JSONValue {
+        var functions: [String: JSONValue] = [:]
+        var queues: [String: JSONValue] = [:]
+        for declaration in declarations {
+            var environment: [String: JSONValue] = ["TOLLGATE_STORE": .string("firestore://{project}/(default)")]
+            for port in declaration.ports.sorted() { environment[port.rawValue] = .string(url(port)) }
+            for (name, value) in declaration.settings { environment[name] = .string(value) }
+            var function: [String: JSONValue] = [
+                "trigger": .string(declaration.trigger.kind),
+                "env": .object(environment),
+                "secrets": .object(Dictionary(uniqueKeysWithValues: declaration.secrets.map { ($0, JSONValue.string(secretID($0))) })),
+                "publishes": .array(declaration.publishes.map(JSONValue.string)),
+                "subscriptions": .array(
+                    declaration.subscriptions.map { .object(["topic": .string($0.topic), "path": .string($0.path)]) }),
+                "cpu": .string(declaration.service.cpu), "memory": .string(declaration.service.memory),
+                "concurrency": .integer(Int64(declaration.service.concurrency)),
+                "max_instances": .integer(Int64(declaration.service.maxInstances)),
+                "timeout_seconds": .integer(Int64(declaration.service.timeoutSeconds)),
+                "ingress": .string(declaration.service.ingress.rawValue),
+                "topic": .null, "max_delivery_attempts": .null, "ack_deadline_seconds": .null, "job": .null, "schedule": .null,
+                "time_zone": .null, "queue": .null,
+            ]
+            switch declaration.trigger {
+            case .http(let authenticated, _):
+                function["authenticated"] = .bool(authenticated)
+            case .pubSub(let topic, let attempts, let deadline):
+                function["topic"] = .string(topic)
+                function["max_delivery_attempts"] = .integer(Int64(attempts))
+                function["ack_deadline_seconds"] = .integer(Int64(deadline))
+            case .scheduler(let job, let schedule, let zone):
+                function["job"] = .string(job)
+                function["schedule"] = .string(schedule)
+                function["time_zone"] = .string(zone)
+            case .cloudTasks(let queue, let retry):
+                function["queue"] = .string(queue)
+                queues[queue] = .object([
+                    "target": .string(declaration.name),
+                    "max_attempts": .integer(Int64(retry.maxAttempts)),
+                    "min_backoff": .string("\(retry.minBackoffSeconds)s"),
+                    "max_backoff": .string("\(retry.maxBackoffSeconds)s"),
+                    "max_doublings": .integer(Int64(retry.maxDoublings)),
+                    "max_retry_duration": .string("\(retry.maxRetryDurationSeconds)s"),
+                ])
+            }
+            if function["authenticated"] == nil { function["authenticated"] = .bool(true) }
+            functions[declaration.name] = .object(function)
+        }
+        let retry = PushRetryPolicy.standard
+        return .object([
+            "functions": .object(functions),
+            "queues": .object(queues),
+            "topics": .array(Topic.all.map(JSONValue.string)),
+            "push_retry": .object([
+                "minimum_backoff": .string("\(retry.minimumBackoffSeconds)s"),
+                "maximum_backoff": .string("\(retry.maximumBackoffSeconds)s"),
+            ]),
+        ])
+    }
+
+    /// The file's text: sorted, indented JSON, with a final newline.
+    public static func text(_ declarations: [FunctionDeclaration]) -> String {
+        render(declarations).rendered(pretty: true) + "\n"
+    }
+}

@@ -1,0 +1,157 @@
+"""Reads deploy/terraform with python-hcl2 and the rendered functions.auto.tfvars.json,
+and checks that every function gets what it needs: its service (probes on /healthz,
+scale to zero, an immutable image tag), its own identity, its trigger (push
+subscription with OIDC and dead letters, scheduler job with OIDC, task queue with the
+declared RetryConfig, or the ingress its HTTP callers need), its secrets from Secret
+Manager (never a value), and its alert policy. Exits 1 naming every problem."""
+
+import json
+import pathlib
+import re
+import sys
+
+import hcl2
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "deploy" / "terraform"
+problems: list[str] = []
+
+
+def unquote(value):
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def load():
+    resources, locals_, variables = {}, {}, {}
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        with path.open() as handle:
+            document = hcl2.load(handle)
+        for block in document.get("resource", []):
+            for kind, named in block.items():
+                for name, body in named.items():
+                    resources[(unquote(kind), unquote(name))] = body
+        for block in document.get("locals", []):
+            locals_.update({key: value for key, value in block.items() if not key.startswith("__")})
+        for block in document.get("variable", []):
+            variables.update({unquote(key): value for key, value in block.items()})
+    return resources, locals_, variables
+
+
+def text(value) -> str:
+    return json.dumps(value)
+
+
+def expect(condition: bool, problem: str):
+    if not condition:
+        problems.append(problem)
+
+
+def selected_by(for_each: str, function: dict) -> bool:
+    """Evaluates a `{ for name, f in var.functions : … if f.FIELD == "VALUE" }` filter."""
+    filters = re.findall(r'f\.(\w+) == \\?"([^"\\]+)\\?"', for_each)
+    return all(str(function.get(field)) == value for field, value in filters)
+
+
+def main() -> int:
+    resources, locals_, variables = load()
+    rendered = json.loads((TERRAFORM / "functions.auto.tfvars.json").read_text())
+    functions, queues = rendered["functions"], rendered["queues"]
+
+    def resource(kind, name):
+        body = resources.get((kind, name))
+        expect(body is not None, f"no resource {kind}.{name}")
+        return body or {}
+
+    # Every rendered field is declared in var.functions' type.
+    declared = text(variables.get("functions", {}))
+    for field in sorted({key for f in functions.values() for key in f}):
+        expect(f'"{field}"' in declared or f"{field} " in declared or f"{field}=" in declared,
+               f"var.functions does not declare the rendered field {field}")
+
+    service = resource("google_cloud_run_v2_service", "function")
+    expect(service.get("for_each") == "${var.functions}", "the Cloud Run service is not made for every function")
+    container = service.get("template", [{}])[0].get("containers", [{}])[0]
+    expect("var.image_tag" in text(container.get("image")), "the image is not tagged with var.image_tag")
+    for probe in ("startup_probe", "liveness_probe"):
+        expect("/healthz" in text(container.get(probe)), f"the function container has no {probe} on /healthz")
+    scaling = service.get("template", [{}])[0].get("scaling", [{}])[0]
+    expect(scaling.get("min_instance_count") == 0, "services do not scale to zero")
+    expect("google_service_account.function[each.key].email" in text(service.get("template")),
+           "services do not run as their own service accounts")
+    expect("secret_key_ref" in text(container), "secrets do not come from Secret Manager")
+    tag = text(variables.get("image_tag"))
+    expect("validation" in tag and "latest" in tag, "var.image_tag does not refuse mutable tags")
+
+    identity = resource("google_service_account", "function")
+    expect(identity.get("for_each") == "${var.functions}", "not every function has its own service account")
+
+    alert = resource("google_monitoring_alert_policy", "function")
+    expect(alert.get("for_each") == "${var.functions}", "not every function has an alert policy")
+    queries = " ".join(str(c.get("condition_prometheus_query_language")) for c in alert.get("conditions", []))
+    expect("histogram_quantile(0.95" in queries and 'outcome="error"' in queries and 'function="${each.key}"' in queries,
+           "the alert policy does not watch each function's p95 latency and error rate")
+
+    push = resource("google_pubsub_subscription", "push")
+    pushes = text(locals_.get("push_subscriptions"))
+    expect("oidc_token" in text(push) and "dead_letter_policy" in text(push) and "retry_policy" in text(push),
+           "push subscriptions lack OIDC, retry policy or dead-letter policy")
+    scheduler = resource("google_cloud_scheduler_job", "job")
+    expect("oidc_token" in text(scheduler), "scheduler jobs carry no OIDC token")
+    queue = resource("google_cloud_tasks_queue", "queue")
+    expect(queue.get("for_each") == "${var.queues}", "not every rendered queue is created")
+    public = resource("google_cloud_run_v2_service_iam_member", "public")
+    gateway = resource("google_cloud_run_v2_service_iam_member", "gateway")
+
+    for name, function in sorted(functions.items()):
+        trigger = function["trigger"]
+        if trigger == "pubsub":
+            expect('f.trigger == \\"pubsub\\"' in pushes, f"{name}: no push subscription for its topic")
+            expect(function["max_delivery_attempts"] is not None, f"{name}: no dead-letter policy")
+        elif trigger == "scheduler":
+            expect(selected_by(scheduler.get("for_each", ""), function) and "f.trigger" in scheduler.get("for_each", ""),
+                   f"{name}: no scheduler job")
+            expect(function["schedule"] and function["time_zone"], f"{name}: no schedule")
+        elif trigger == "cloudtasks":
+            expect(any(q["target"] == name for q in queues.values()), f"{name}: no queue targets it")
+        elif trigger == "http":
+            if function["ingress"] == "INGRESS_TRAFFIC_ALL":
+                expect(selected_by(public.get("for_each", ""), function), f"{name}: public, but nobody may invoke it")
+            elif function["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER":
+                expect("f.ingress" in text(gateway.get("for_each")), f"{name}: behind the load balancer, but the gateway may not invoke it")
+            else:
+                problems.append(f"{name}: an HTTP function that nobody outside can reach")
+        else:
+            problems.append(f"{name}: unknown trigger {trigger}")
+        if function["subscriptions"]:
+            expect("f.subscriptions" in pushes, f"{name}: its extra subscriptions are not created")
+        expect(function["ingress"] != "INGRESS_TRAFFIC_ALL" or trigger == "http",
+               f"{name}: only an HTTP function called from outside Google may take internet traffic")
+
+    # Secrets: created empty, read by the functions that declare them, values never here.
+    expect(resource("google_secret_manager_secret", "secret").get("for_each") == "${local.secret_ids}",
+           "not every declared secret is created")
+    for (kind, name), body in resources.items():
+        if kind == "google_secret_manager_secret_version":
+            expect("monitoring/run-gmp-config.yaml" in text(body.get("secret_data")),
+                   f"{kind}.{name} puts a value in Terraform: secrets are added by a person, never in state")
+
+    bucket = resource("google_storage_bucket", "usage")
+    expect(bucket.get("uniform_bucket_level_access") is True, "the usage bucket lacks uniform access")
+    expect(unquote(bucket.get("public_access_prevention")) == "enforced", "the usage bucket may be made public")
+    expect(bucket.get("versioning", [{}])[0].get("enabled") is True, "the usage bucket is not versioned")
+    expect("retention_period" in text(bucket.get("retention_policy")), "the usage bucket has no retention policy")
+    expect("lifecycle_rule" in bucket, "the usage bucket has no lifecycle")
+    expect(("google_firestore_database", "default") in resources, "no Firestore database")
+    expect(("google_billing_budget", "tollgate") in resources, "no budget")
+
+    for problem in problems:
+        print(f"deploy/terraform: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"deploy/terraform: {len(functions)} functions, each with its service, identity, trigger, secrets and alert")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

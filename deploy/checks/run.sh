@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Checks deploy/ with real tools, installing them (pinned) into venvs of their own:
+# the Terraform variables still match the functions' declarations; hadolint and
+# checkov pass the Dockerfile and the Terraform (every skip is justified inline);
+# python-hcl2 reads the Terraform and check_terraform.py finds every function's
+# service, identity, trigger, secrets and alert.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+venv() {  # venv DIR REQUIREMENTS MODULE
+    if ! "$1/bin/python" -c "import $3" 2>/dev/null; then
+        echo "deploy checks: creating $1 with $2" >&2
+        python3 -m venv "$1"
+        "$1/bin/pip" install -q --disable-pip-version-check -r "$2"
+    fi
+}
+venv deploy/.venv-checkov deploy/checks/requirements-checkov.txt checkov
+venv deploy/.venv-hcl2 deploy/checks/requirements-hcl2.txt hcl2
+
+.build/debug/tollgate deploy render --check
+deploy/.venv-checkov/bin/hadolint deploy/Dockerfile
+echo "deploy/Dockerfile: hadolint clean"
+checkov=(deploy/.venv-checkov/bin/checkov --compact --quiet --skip-download)
+"${checkov[@]}" -d deploy/terraform --framework terraform --var-file deploy/terraform/functions.auto.tfvars.json
+"${checkov[@]}" -f deploy/Dockerfile --framework dockerfile
+deploy/.venv-hcl2/bin/python deploy/checks/check_terraform.py

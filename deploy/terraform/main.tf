@@ -1,0 +1,78 @@
+# Tollgate on Google Cloud: one Cloud Run service per function, each with its own
+# service account, and the Pub/Sub, Scheduler, Tasks, Storage, Firestore and Secret
+# Manager resources the functions' declarations name (functions.auto.tfvars.json).
+
+locals {
+  project_number = data.google_project.this.number
+  # Cloud Run's deterministic URLs: known before the services exist, so services can
+  # name each other (usage-export → usage-report) and OIDC audiences are stable.
+  service_url    = { for name, f in var.functions : name => "https://${name}-${local.project_number}.${var.region}.run.app" }
+  image_registry = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.tollgate.repository_id}"
+
+  # Who calls each function with a Google-signed OIDC token.
+  invokers = {
+    for name, f in var.functions : name => concat(
+      f.trigger == "pubsub" || length(f.subscriptions) > 0 ? [google_service_account.pubsub_push.email] : [],
+      f.trigger == "scheduler" ? [google_service_account.scheduler.email] : [],
+      f.trigger == "cloudtasks" ? [google_service_account.tasks.email] : [],
+    )
+  }
+
+  # The rendered environment with its placeholders filled in, then the runtime's OIDC
+  # settings and the platform team's own settings.
+  environment = {
+    for name, f in var.functions : name => merge(
+      {
+        for key, value in f.env : key => replace(
+          replace(replace(replace(replace(value, "{project}", var.project), "{region}", var.region),
+          "{bucket}", google_storage_bucket.usage.name), "{tasks_invoker}", google_service_account.tasks.email),
+          "/\\{url:([a-z0-9-]+)\\}/", "https://$1-${local.project_number}.${var.region}.run.app"
+        )
+      },
+      { GOOGLE_CLOUD_PROJECT = var.project },
+      length(local.invokers[name]) > 0 ? {
+        TOLLGATE_AUDIENCE = local.service_url[name]
+        TOLLGATE_INVOKERS = join(",", local.invokers[name])
+      } : {},
+      name == "stripe-webhook" ? { TOLLGATE_PRICE_TIERS = var.price_tiers } : {},
+      lookup(var.settings, name, {}),
+    )
+  }
+
+  # Every secret some function declares, by its Secret Manager id.
+  secret_ids = toset(flatten([for f in var.functions : values(f.secrets)]))
+  secret_access = merge([
+    for name, f in var.functions : { for variable, id in f.secrets : "${name}/${id}" => { function = name, secret = id } }
+  ]...)
+}
+
+resource "google_project_service" "api" {
+  for_each = toset([
+    "artifactregistry.googleapis.com", "billingbudgets.googleapis.com", "cloudbuild.googleapis.com",
+    "cloudscheduler.googleapis.com", "cloudtasks.googleapis.com", "firestore.googleapis.com",
+    "iamcredentials.googleapis.com", "monitoring.googleapis.com", "pubsub.googleapis.com", "run.googleapis.com",
+    "secretmanager.googleapis.com",
+  ])
+  service            = each.key
+  disable_on_destroy = false
+}
+
+resource "google_artifact_registry_repository" "tollgate" {
+  #checkov:skip=CKV_GCP_84:The images hold only open-source-style binaries and no secrets; Google-managed encryption at rest. Where policy requires CMEK, set kms_key_name and grant the Artifact Registry agent the key.
+  location      = var.region
+  repository_id = "tollgate"
+  format        = "DOCKER"
+  description   = "Tollgate's function images, tagged with the commit they were built from."
+  docker_config {
+    # A tag names one build for ever: redeploying a SHA deploys the same bytes.
+    immutable_tags = true
+  }
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 20
+    }
+  }
+  depends_on = [google_project_service.api]
+}

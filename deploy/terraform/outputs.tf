@@ -1,0 +1,14 @@
+output "service_urls" {
+  description = "Each function's URL (Stripe's webhook endpoint is stripe-webhook's)."
+  value       = local.service_url
+}
+
+output "image_registry" {
+  description = "Where Cloud Build pushes the images."
+  value       = local.image_registry
+}
+
+output "secrets_to_fill" {
+  description = "Secret Manager secrets that need a version before the functions start."
+  value       = sort(tolist(local.secret_ids))
+}

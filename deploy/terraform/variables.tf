@@ -1,0 +1,159 @@
+# The platform team's settings. The per-function part (var.functions, var.queues,
+# var.topics, var.push_retry) is rendered from the code by `tollgate deploy render`
+# into functions.auto.tfvars.json; never edit that file by hand.
+
+variable "project" {
+  description = "The Google Cloud project id."
+  type        = string
+}
+
+variable "region" {
+  description = "The region of every regional resource (Cloud Run, Scheduler, Tasks, the registry)."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "image_tag" {
+  description = "The images' tag: the commit SHA Cloud Build built them from."
+  type        = string
+  validation {
+    condition     = can(regex("^[0-9a-f]{7,40}$", var.image_tag))
+    error_message = "image_tag is a commit SHA; mutable tags such as latest are never deployed."
+  }
+}
+
+variable "price_tiers" {
+  description = "Which Stripe price is which tier, for stripe-webhook: price_A=pro,price_B=enterprise."
+  type        = string
+}
+
+variable "gateway_invokers" {
+  description = "Service accounts of the API gateway allowed to call auth-validator (through the load balancer)."
+  type        = list(string)
+  default     = []
+}
+
+variable "settings" {
+  description = "Further environment per function (TOLLGATE_CLERK_ISSUER, TOLLGATE_ENDPOINT_FEATURES, retention days, ...)."
+  type        = map(map(string))
+  default     = {}
+}
+
+variable "firestore_location" {
+  description = "The Firestore database's location (a region or a multi-region such as eur3)."
+  type        = string
+  default     = "eur3"
+}
+
+variable "usage_bucket_location" {
+  description = "The usage export bucket's location."
+  type        = string
+  default     = "EU"
+}
+
+variable "export_retention_days" {
+  description = "Days an export object cannot be deleted or replaced (the bucket's retention policy); cleanup deletes them after TOLLGATE_RETENTION_EXPORT_DAYS, which must not be shorter."
+  type        = number
+  default     = 2555
+}
+
+variable "lock_export_retention" {
+  description = "Lock the retention policy: irreversible, the bucket cannot be deleted until every object has aged out."
+  type        = bool
+  default     = false
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels (ids) for alerts and budget updates."
+  type        = list(string)
+  default     = []
+}
+
+variable "error_rate_threshold" {
+  description = "The share of a function's deliveries answered 5xx (other than 503 asking for a retry) that raises an alert."
+  type        = number
+  default     = 0.05
+}
+
+variable "latency_p95_seconds" {
+  description = "p95 latency above which a function alerts, by function; 80% of its request deadline when unset."
+  type        = map(number)
+  default     = {}
+}
+
+variable "billing_account" {
+  description = "The billing account for the budget; no budget when null."
+  type        = string
+  default     = null
+}
+
+variable "monthly_budget" {
+  description = "The monthly budget, in budget_currency."
+  type        = number
+  default     = 200
+}
+
+variable "budget_currency" {
+  description = "The budget's currency (the billing account's)."
+  type        = string
+  default     = "EUR"
+}
+
+variable "gmp_sidecar_image" {
+  description = "Google Managed Prometheus' collector for Cloud Run, pinned."
+  type        = string
+  default     = "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.1.1"
+}
+
+variable "functions" {
+  description = "Rendered by tollgate deploy render: each function's trigger, secrets, ports and resources."
+  type = map(object({
+    trigger               = string
+    authenticated         = bool
+    env                   = map(string)
+    secrets               = map(string)
+    publishes             = list(string)
+    subscriptions         = list(object({ topic = string, path = string }))
+    cpu                   = string
+    memory                = string
+    concurrency           = number
+    max_instances         = number
+    timeout_seconds       = number
+    ingress               = string
+    topic                 = string
+    max_delivery_attempts = number
+    ack_deadline_seconds  = number
+    job                   = string
+    schedule              = string
+    time_zone             = string
+    queue                 = string
+  }))
+}
+
+variable "queues" {
+  description = "Rendered: each Cloud Tasks queue's target and RetryConfig."
+  type = map(object({
+    target             = string
+    max_attempts       = number
+    min_backoff        = string
+    max_backoff        = string
+    max_doublings      = number
+    max_retry_duration = string
+  }))
+}
+
+variable "topics" {
+  description = "Rendered: the Pub/Sub topics."
+  type        = list(string)
+}
+
+variable "push_retry" {
+  description = "Rendered: the push subscriptions' RetryPolicy."
+  type        = object({ minimum_backoff = string, maximum_backoff = string })
+}
+
+variable "cpu_always_allocated" {
+  description = "Instance-based billing: CPU stays allocated between requests, so the metrics collector never misses a scrape. Off: request-based billing, cheapest for services that scale to zero; a few scrapes of idle instances may fail."
+  type        = bool
+  default     = false
+}
