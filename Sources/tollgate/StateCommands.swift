@@ -103,13 +103,28 @@ struct DeadLetters: AsyncParsableCommand {
         @OptionGroup var state: LocalState
 
         func run() async throws {
-            let entries = try await DeadLetterReplay.list(SQLiteDocumentStore(try state.open()))
+            let database = try state.open()
+            let entries = try await DeadLetterReplay.list(SQLiteDocumentStore(database))
             for entry in entries {
                 print(
                     "\(entry.id)  \(entry.letter.received.rfc3339)  \(entry.letter.trigger)  \(entry.letter.body.count) bytes  \(entry.letter.reason)"
                 )
             }
             print("\(entries.count) dead letter\(entries.count == 1 ? "" : "s")")
+            // What Pub/Sub itself gave up on (tollgate serve's dead-letter topics): publish
+            // it again to its topic once the cause is fixed.
+            let forwarded = try await SQLitePublisher(database).published().filter { $0.topic.hasSuffix("-dead-letter") }
+            for message in forwarded {
+                let attributes = message.message.attributes
+                print(
+                    "\(message.topic)/\(message.messageId)  \(message.publishTime.rfc3339)  from \(attributes["CloudPubSubDeadLetterSourceSubscription"] ?? "?") after \(attributes["CloudPubSubDeadLetterSourceDeliveryCount"] ?? "?") deliveries  \(message.message.data.count) bytes"
+                )
+            }
+            if !forwarded.isEmpty {
+                print(
+                    "\(forwarded.count) message\(forwarded.count == 1 ? "" : "s") in Pub/Sub dead-letter topics (publish again with tollgate publish)"
+                )
+            }
         }
     }
 

@@ -155,6 +155,9 @@ import TollgateStripe
         let letters = try await SQLitePublisher(database).published(topic: "usage-recorder-usage-events-dead-letter")
         #expect(letters.map(\.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"]) == ["10"])
         #expect(serve.output.contains("dead-lettered to usage-recorder-usage-events-dead-letter"))
+        let (_, listed, _) = try runTollgate(["dead-letters", "list", "--store", "sqlite://\(serve.state)"], environment: [:])
+        #expect(listed.contains("1 dead letter\n"), "the poison message, set aside by usage-recorder")
+        #expect(listed.contains("from usage-recorder-usage-events after 10 deliveries"), "the message Pub/Sub gave up on")
         #expect(serve.output.contains("quota-reset 2026-01-01T09:00:00Z"), "the job ran on its schedule")
 
         // A job by hand, then the day ends: usage-export at 00:30 exports the day and
