@@ -146,10 +146,17 @@ def main() -> int:
     expect(("google_firestore_database", "default") in resources, "no Firestore database")
     expect(("google_billing_budget", "tollgate") in resources, "no budget")
 
+    # The pipeline builds every function's image, tagged with the commit, never latest.
+    pipeline = (ROOT / "deploy" / "cloudbuild.yaml").read_text()
+    for name in functions:
+        expect(f"FUNCTION={name}" in pipeline and f"/{name}:$COMMIT_SHA" in pipeline,
+               f"cloudbuild.yaml does not build {name}'s image tagged with the commit")
+    expect(":latest" not in pipeline and "image_tag=$COMMIT_SHA" in pipeline, "cloudbuild.yaml deploys a mutable tag")
+
     for problem in problems:
         print(f"deploy/terraform: {problem}", file=sys.stderr)
     if not problems:
-        print(f"deploy/terraform: {len(functions)} functions, each with its service, identity, trigger, secrets and alert")
+        print(f"deploy/terraform: {len(functions)} functions, each with its service, identity, trigger, secrets, alert and image")
     return 1 if problems else 0
 
 
