@@ -27,6 +27,14 @@ public struct UsageExportFunction: FunctionHandler {
 
     public func handle(_ event: SchedulerEvent, context: FunctionContext) async throws -> FunctionResponse {
         let requested = try Self.requestedDay(event.body)
+        // A back-fill of a day that is not over is a request to fix, not a failure of the
+        // export: dead-lettered (replay it once the day is over), never a 500.
+        if let requested, !exporter.isSettled(requested) {
+            throw TollgateError(
+                .invalidArgument,
+                "\(requested) is not over yet; it can be exported from \(requested.end.adding(seconds: exporter.configuration.settleSeconds))"
+            )
+        }
         let started = ContinuousClock.now
         var exported: [JSONValue] = []
         var next = requested
