@@ -53,18 +53,27 @@ public struct EmulatedFunction: Sendable {
     ]
     public static var names: [String] { declarations.map(\.name) }
 
+    /// How the functions are sized: `replay` uses tiny pages and parts so that a few
+    /// fixture records exercise paging, multi-part exports and short retention; `cloud`
+    /// uses the functions' production defaults (what `tollgate serve` runs).
+    public enum Profile: Sendable {
+        case replay, cloud
+    }
+
     /// Builds the named function over `ports`.
     /// - Throws: `NOT_FOUND` for an unknown function.
     public static func make(
         _ name: String, ports: Ports, issuer: LocalOIDCIssuer, clerk: LocalOIDCIssuer, webhookSecrets: [String],
-        quotaPeriod: QuotaPeriod = .month, stripeBaseURL: String = "http://127.0.0.1:1", logger: Logger
+        quotaPeriod: QuotaPeriod = .month, stripeBaseURL: String = "http://127.0.0.1:1", profile: Profile = .replay, logger: Logger
     ) throws -> EmulatedFunction {
+        let replay = profile == .replay
         switch name {
         case UsageExportFunction.declaration.name:
+            let reportURL = LocalEnvironment.url(of: UsageReportFunction.declaration.name)
             let exporter = UsageExporter(
-                configuration: .init(
-                    partRecords: 5, pageSize: 4, reportQueue: Queue.usageReports,
-                    reportURL: LocalEnvironment.url(of: UsageReportFunction.declaration.name)),
+                configuration: replay
+                    ? .init(partRecords: 5, pageSize: 4, reportQueue: Queue.usageReports, reportURL: reportURL)
+                    : .init(reportQueue: Queue.usageReports, reportURL: reportURL),
                 store: ports.store, blobs: ports.blobs, tasks: ports.tasks,
                 signer: try ExportSigner(base64: LocalEnvironment.exportSigningKey),
                 clock: ports.clock)
@@ -78,8 +87,8 @@ public struct EmulatedFunction: Sendable {
         case CleanupFunction.declaration.name:
             let handler = CleanupFunction(
                 store: ports.store, blobs: ports.blobs, layout: ExportLayout(),
-                retention: Retention(ledgerDays: 35, exportDays: 60, keyDays: 30),
-                pageSize: 50)
+                retention: replay ? Retention(ledgerDays: 35, exportDays: 60, keyDays: 30) : Retention(),
+                pageSize: replay ? 50 : 500)
             return wrap(handler, ports: ports, issuer: issuer, logger: logger)
         case AuthValidatorFunction.declaration.name:
             let verifier = ClerkSessionVerifier(
@@ -96,7 +105,8 @@ public struct EmulatedFunction: Sendable {
             return wrap(UsageRecorderFunction(store: ports.store), ports: ports, issuer: issuer, logger: logger)
         case QuotaResetFunction.declaration.name:
             return wrap(
-                QuotaResetFunction(store: ports.store, period: quotaPeriod, pageSize: 2), ports: ports, issuer: issuer, logger: logger)
+                QuotaResetFunction(store: ports.store, period: quotaPeriod, pageSize: replay ? 2 : 200), ports: ports, issuer: issuer,
+                logger: logger)
         case StripeWebhookFunction.declaration.name:
             let secrets = try webhookSecrets.map { name in
                 guard let secret = LocalEnvironment.webhookSecrets[name] else {

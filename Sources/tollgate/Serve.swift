@@ -91,7 +91,7 @@ struct Serve: AsyncParsableCommand {
             for name in EmulatedFunction.names {
                 let function = try EmulatedFunction.make(
                     name, ports: Ports(sqlite: database), issuer: issuer, clerk: clerk, webhookSecrets: ["current", "previous"],
-                    stripeBaseURL: stripeURL, logger: quietLogger)
+                    stripeBaseURL: stripeURL, profile: .cloud, logger: quietLogger)
                 targets[name] = LocalCloud.Target(declaration: function.declaration) { request, _ in await function.deliver(request) }
             }
         }

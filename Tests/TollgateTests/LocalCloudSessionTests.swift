@@ -19,9 +19,10 @@ import TollgateStripe
         let lines = Recorder<String>()
         let url: String
         let state: String
+        let folder: URL
 
         init(_ arguments: [String]) async throws {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-serve-\(UUID().uuidString)")
+            folder = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-serve-\(UUID().uuidString)")
             state = folder.appendingPathComponent("state.db").path
             process = Process()
             process.executableURL = productURL("tollgate")
@@ -84,7 +85,13 @@ import TollgateStripe
             return process.terminationStatus
         }
 
-        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        deinit {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            try? FileManager.default.removeItem(at: folder)
+        }
     }
 
     static func file(_ contents: String) throws -> String {
