@@ -241,8 +241,8 @@ public actor LocalCloud {
             for name in jobs.keys.sorted() {
                 guard var job = jobs[name], job.next <= now else { continue }
                 let scheduled = job.next
-                // Runs missed while the local cloud was not running are skipped, as Cloud
-                // Scheduler skips them; the next run is the first one after now.
+                // Runs that fell due while earlier deliveries held the loop are not made up,
+                // as Cloud Scheduler does not make up missed runs: next is the first after now.
                 job.next = job.schedule.next(after: max(scheduled, now))
                 jobs[name] = job
                 _ = try await fire(job, scheduleTime: scheduled)
@@ -257,7 +257,12 @@ public actor LocalCloud {
         let subscription = due.subscription
         let parts = subscription.endpoint.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let function = String(parts[0])
-        guard let declaration = targets[function]?.declaration else { return }
+        guard let declaration = targets[function]?.declaration else {
+            // A subscription left in the state file by a function that no longer exists:
+            // its push endpoint answers 404, a nack like any other.
+            try await subscriptions.record(due, status: 404, at: clock.now())
+            return
+        }
         let path = "/" + (parts.count > 1 ? String(parts[1]) : "")
         let message = PubSubMessage(
             data: Data(due.message.message.data), attributes: due.message.message.attributes, messageId: due.message.messageId,

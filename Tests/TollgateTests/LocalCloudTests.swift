@@ -260,3 +260,16 @@ import TollgateSQLite
         }
     }
 }
+
+extension LocalCloudTests {
+    @Test func subscriptionToAFunctionThatNoLongerExists_isNacked_notRetriedInALoop() async throws {
+        let (cloud, _, _, database) = try await makeCloud { clock in Stubs(clock: clock) }
+        try await SQLitePushSubscriptions(database).createOrUpdate(
+            .init(name: "retired-usage-events", topic: Topic.usageEvents, endpoint: "retired-function/"))
+        _ = try await cloud.publish(OutgoingMessage(data: [1]), to: Topic.usageEvents)
+        _ = try await cloud.advance(seconds: 5)
+        let delivery = try await database.stateDump()["pushDeliveries"]?["retired-usage-events/1"]
+        #expect(delivery?["lastStatus"]?.integerValue == 404)
+        #expect(delivery?["attempts"]?.integerValue == 1, "one attempt, then the 10 s backoff")
+    }
+}
