@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
@@ -18,6 +19,14 @@ struct Senders {
     /// Another key under the Clerk key's id: what a forger signs with.
     var stranger: LocalOIDCIssuer? = nil
     var keys: [String: String] = [:]
+    /// Reuse tokens as Google's senders do (the local cloud); nil mints one per request.
+    var tokens: IDTokenCache? = nil
+
+    /// An ID token for `audience`, from the cache when there is one.
+    func idToken(audience: String, email: String = LocalOIDCIssuer.serviceAccount) throws -> String {
+        if let tokens { return try tokens.token(issuer: issuer, audience: audience, email: email, now: clock.now()) }
+        return try issuer.token(audience: audience, email: email, issuedAt: clock.now())
+    }
 
     func request(for send: JSONValue, delivery: Int) throws -> FunctionRequest {
         guard let (kind, spec) = send.objectValue?.first else { throw TollgateError(.invalidArgument, "empty send") }
@@ -88,8 +97,7 @@ struct Senders {
 
     private func bearer(_ spec: JSONValue) throws -> (name: String, value: String) {
         let audience = spec["audience"]?.stringValue ?? LocalEnvironment.url(of: function.name)
-        let token = try issuer.token(
-            audience: audience, email: spec["invoker"]?.stringValue ?? LocalOIDCIssuer.serviceAccount, issuedAt: clock.now())
+        let token = try idToken(audience: audience, email: spec["invoker"]?.stringValue ?? LocalOIDCIssuer.serviceAccount)
         return (name: "Authorization", value: "Bearer \(token)")
     }
 
@@ -152,7 +160,7 @@ struct Senders {
             queueName: queued.queue, taskName: queued.task.name ?? "", retryCount: queued.retries, executionCount: queued.responses,
             eta: Double(queued.task.scheduleTime?.secondsSinceEpoch ?? clock.now().secondsSinceEpoch), previousResponse: queued.lastStatus,
             retryReason: queued.lastStatus.map { $0 == 429 || $0 == 503 ? "UNAVAILABLE" : "HTTP_ERROR" })
-        let token = try issuer.token(audience: queued.task.url, issuedAt: clock.now())
+        let token = try idToken(audience: queued.task.url)
         let headers =
             [(name: "Authorization", value: "Bearer \(token)")]
             + queued.task.headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
@@ -251,7 +259,7 @@ struct Senders {
             message: message,
             subscription: "projects/\(LocalCloudNames.project)/subscriptions/\(LocalCloud.subscriptionName(subscriber.name, topic))",
             deliveryAttempt: deliveryAttempt)
-        let token = try issuer.token(audience: LocalEnvironment.url(of: subscriber.name), issuedAt: clock.now())
+        let token = try idToken(audience: LocalEnvironment.url(of: subscriber.name))
         return FunctionRequest(
             method: "POST", path: path,
             headers: [(name: "Authorization", value: "Bearer \(token)"), (name: "Content-Type", value: "application/json")],
@@ -272,5 +280,24 @@ struct Senders {
         return FunctionRequest(
             method: spec["method"]?.stringValue ?? "POST", path: spec["path"]?.stringValue ?? "/", headers: headers,
             body: try body(spec, jsonKey: "body"))
+    }
+}
+
+/// ID tokens reused until five minutes before they expire, as Google's metadata server
+/// hands the same token to Pub/Sub, Scheduler and Tasks for its hour: signing one per
+/// delivery was the local cloud's largest cost when a month runs on the virtual clock.
+final class IDTokenCache: Sendable {
+    private let tokens = Mutex<[String: (token: String, issued: Timestamp)]>([:])
+
+    func token(issuer: LocalOIDCIssuer, audience: String, email: String, now: Timestamp) throws -> String {
+        let key = audience + " " + email
+        if let cached = tokens.withLock({ $0[key] }), cached.issued <= now,
+            now.secondsSinceEpoch < cached.issued.secondsSinceEpoch + 3_600 - 300
+        {
+            return cached.token
+        }
+        let made = try issuer.token(audience: audience, email: email, issuedAt: now)
+        tokens.withLock { $0[key] = (made, now) }
+        return made
     }
 }

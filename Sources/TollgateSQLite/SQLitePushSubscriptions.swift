@@ -105,6 +105,25 @@ public struct SQLitePushSubscriptions: Sendable {
         }
     }
 
+    /// What the local cloud's dispatch has before it, in one read: whether messages were
+    /// published that subscriptions have not taken in, and when the next push and the
+    /// next task are due.
+    public func outlook() async throws -> (newMessages: Bool, nextPush: Timestamp?, nextTask: Timestamp?) {
+        try await database.read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT coalesce(max(seq), 0) FROM messages) > (SELECT coalesce(min(last_seq), 0) FROM subscriptions) AS behind,
+                      (SELECT min(next_attempt) FROM push_deliveries WHERE state = 'pending') AS next_push,
+                      (SELECT min(coalesce(next_attempt, schedule_time)) FROM tasks WHERE state = 'queued') AS next_task
+                    """)
+            return (
+                (row?["behind"] as Bool?) ?? false, (row?["next_push"] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:)),
+                (row?["next_task"] as Int64?).map(Timestamp.init(microsecondsSinceEpoch:))
+            )
+        }
+    }
+
     /// When the next delivery is due, if any is pending.
     public func nextDue() async throws -> Timestamp? {
         try await database.read { db in
