@@ -98,5 +98,6 @@ resource "google_cloud_run_v2_service" "function" {
     google_project_iam_member.firestore_user,
     google_secret_manager_secret_iam_member.function,
     google_secret_manager_secret_iam_member.collector_config,
+    google_secret_manager_secret_version.collector_config,
   ]
 }
