@@ -23,23 +23,25 @@ public final class FunctionProcess: Sendable {
             "TOLLGATE_AUDIENCE": LocalEnvironment.url(of: declaration.name), "TOLLGATE_INVOKERS": LocalOIDCIssuer.serviceAccount,
             "TOLLGATE_OIDC_ISSUERS": LocalOIDCIssuer.issuer, "TOLLGATE_OIDC_JWKS": jwksFile.absoluteString,
         ]
-        let values = [
-            "STRIPE_WEBHOOK_SECRET": LocalEnvironment.webhookSecrets["current"] ?? "",
-            "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers, "TOLLGATE_KEY_PEPPER": LocalEnvironment.keyPepper,
+        let localSecrets = [
+            "STRIPE_WEBHOOK_SECRET": LocalEnvironment.webhookSecrets["current"] ?? "", "TOLLGATE_KEY_PEPPER": LocalEnvironment.keyPepper,
             "TOLLGATE_EXPORT_SIGNING_KEY": LocalEnvironment.exportSigningKey, "STRIPE_API_KEY": StripeFakeServer.apiKey,
         ]
         for secret in declaration.secrets {
-            guard let value = values[secret] else {
+            guard let value = localSecrets[secret] else {
                 throw TollgateError(.internal, "no local stand-in for \(declaration.name)'s secret \(secret)")
             }
             environment[secret] = value
         }
-        switch declaration.name {
-        case "stripe-webhook": environment["TOLLGATE_PRICE_TIERS"] = LocalEnvironment.priceTiers
-        case "usage-export": environment["TOLLGATE_USAGE_REPORT_URL"] = LocalEnvironment.url(of: "usage-report")
-        case "usage-report": environment["TOLLGATE_STRIPE_API_BASE"] = stripeBaseURL
-        default: break
+        // The declared settings, with other functions' URLs as the local cloud serves them.
+        for (name, value) in declaration.settings {
+            environment[name] = value.replacingOccurrences(
+                of: #"\{url:([a-z0-9-]+)\}"#, with: LocalEnvironment.url(of: "$1"), options: .regularExpression)
         }
+        // What a platform team sets in the cloud: local values.
+        if declaration.name == "stripe-webhook" { environment["TOLLGATE_PRICE_TIERS"] = LocalEnvironment.priceTiers }
+        // Whoever holds a Stripe key calls the Stripe fake.
+        if declaration.secrets.contains("STRIPE_API_KEY") { environment["TOLLGATE_STRIPE_API_BASE"] = stripeBaseURL }
         return environment
     }
 

@@ -259,25 +259,27 @@ public actor LocalCloud {
                 return ([outlook.nextPush, outlook.nextTask] + jobs.values.map { Optional($0.next) }).compactMap { $0 }.min()
             }
         }
-        return try await nextDue()
+        // Still busy after a thousand rounds: come back at once.
+        return clock.now()
+    }
+
+    /// The function a subscription pushes to, and the path it pushes at.
+    nonisolated static func route(_ subscription: SQLitePushSubscriptions.Subscription) -> (function: String, path: String) {
+        let parts = subscription.endpoint.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        return (String(parts[0]), "/" + (parts.count > 1 ? String(parts[1]) : ""))
     }
 
     func push(_ due: SQLitePushSubscriptions.Due) async throws {
         let subscription = due.subscription
-        let parts = subscription.endpoint.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        let function = String(parts[0])
+        let (function, path) = Self.route(subscription)
         guard let declaration = targets[function]?.declaration else {
             // A subscription left in the state file by a function that no longer exists:
             // its push endpoint answers 404, a nack like any other.
             try await subscriptions.record(due, status: 404, at: clock.now())
             return
         }
-        let path = "/" + (parts.count > 1 ? String(parts[1]) : "")
-        let message = PubSubMessage(
-            data: Data(due.message.message.data), attributes: due.message.message.attributes, messageId: due.message.messageId,
-            publishTime: due.message.publishTime, orderingKey: due.message.message.orderingKey)
         let request = try senders(declaration).push(
-            message, topic: subscription.topic, to: declaration, path: path, deliveryAttempt: due.deliveryAttempt)
+            due.message.pubSubMessage, topic: subscription.topic, to: declaration, path: path, deliveryAttempt: due.deliveryAttempt)
         let response = await call(
             function, request, deadline: .seconds(Int64(subscription.ackDeadlineSeconds)), trigger: "pubsub",
             detail: "\(subscription.topic)/\(due.message.messageId)", attempt: due.previousAttempts + 1)
@@ -288,12 +290,6 @@ public actor LocalCloud {
                     time: clock.now(), function: function, trigger: "pubsub", detail: "\(subscription.topic)/\(due.message.messageId)",
                     status: nil, latency: .zero, attempt: due.previousAttempts + 1, outcome: "dead-lettered to \(topic) as \(id)"))
         }
-    }
-
-    /// When the next push, task or job is due.
-    public func nextDue() async throws -> Timestamp? {
-        let candidates = [try await subscriptions.nextDue(), try await queue.nextDue()] + jobs.values.map { Optional($0.next) }
-        return candidates.compactMap { $0 }.min()
     }
 
     /// Virtual clock only: moves time forward by `seconds`, stopping at every moment

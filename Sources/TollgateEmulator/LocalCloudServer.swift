@@ -63,14 +63,14 @@ public struct LocalCloudRouter: Sendable {
         where s.count == 7 && s[0] == "v1" && s[1] == "projects" && s[3] == "locations" && s[5] == "jobs" && s[6].hasSuffix(":run"):
             return try await runJob(String(s[6].dropLast(":run".count)), project: s[2], location: s[4])
         case ("GET", ["_emulator", "clock"]):
-            return .json(200, await clockState())
+            return .json(200, clockState())
         case ("POST", ["_emulator", "clock"]):
             let request = try JSONValue.parse(body)
             guard let seconds = request["advanceSeconds"]?.integerValue else {
                 throw TollgateError(.invalidArgument, "the body is {\"advanceSeconds\": N}")
             }
             _ = try await cloud.advance(seconds: seconds)
-            return .json(200, await clockState())
+            return .json(200, clockState())
         case ("POST", ["_emulator", "outages"]):
             let request = try JSONValue.parse(body)
             guard let function = request["function"]?.stringValue, let status = request["status"]?.integerValue else {
@@ -85,7 +85,7 @@ public struct LocalCloudRouter: Sendable {
         }
     }
 
-    func clockState() async -> JSONValue {
+    func clockState() -> JSONValue {
         .object(["now": .string(cloud.clock.now().rfc3339), "mode": .string(cloud.clock is VirtualClock ? "virtual" : "wall")])
     }
 
@@ -108,7 +108,7 @@ public struct LocalCloudRouter: Sendable {
             ])
         }
         return .object([
-            "functions": .array(functions), "jobs": .array(jobs), "subscriptions": .array(subscriptions), "clock": await clockState(),
+            "functions": .array(functions), "jobs": .array(jobs), "subscriptions": .array(subscriptions), "clock": clockState(),
             "state": .string(cloud.database.path),
         ])
     }

@@ -250,22 +250,15 @@ public struct Replayer: Sendable {
         _ published: PublishedMessage, function: (String) throws -> EmulatedFunction, senders: (FunctionDeclaration) -> Senders
     ) async throws -> [String] {
         var problems: [String] = []
-        let message = PubSubMessage(
-            data: Data(published.message.data), attributes: published.message.attributes, messageId: published.messageId,
-            publishTime: published.publishTime, orderingKey: published.message.orderingKey)
-        for declaration in EmulatedFunction.declarations {
-            var paths = declaration.subscriptions.filter { $0.topic == published.topic }.map(\.path)
-            if case .pubSub(let topic, _, _) = declaration.trigger, topic == published.topic { paths.append("/") }
-            for path in paths {
-                let subscriber = try function(declaration.name)
-                let response = await subscriber.deliver(
-                    try senders(declaration).push(message, topic: published.topic, to: declaration, path: path))
-                // Pub/Sub acknowledges 102, 200, 201, 202 and 204 only.
-                if ![102, 200, 201, 202, 204].contains(response.status) {
-                    problems.append(
-                        "push of \(published.topic) message \(published.messageId) to \(declaration.name)\(path) answered \(response.status)"
-                    )
-                }
+        for subscription in LocalCloud.declaredSubscriptions() where subscription.topic == published.topic {
+            let (name, path) = LocalCloud.route(subscription)
+            let subscriber = try function(name)
+            let request = try senders(subscriber.declaration).push(
+                published.pubSubMessage, topic: published.topic, to: subscriber.declaration, path: path,
+                deliveryAttempt: subscription.deadLetterTopic == nil ? nil : 1)
+            let response = await subscriber.deliver(request)
+            if !PushAcknowledgement.statuses.contains(response.status) {
+                problems.append("push of \(published.topic) message \(published.messageId) to \(name)\(path) answered \(response.status)")
             }
         }
         return problems

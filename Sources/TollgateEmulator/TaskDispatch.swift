@@ -9,12 +9,8 @@ import TollgateSQLite
 enum TaskDispatch {
     struct Attempt: Sendable {
         var queued: SQLiteTaskQueue.QueuedTask
-        /// The function the task's URL names, when one serves that queue.
+        /// The function the task's URL names, nil when none serves that queue.
         var function: String?
-        /// nil: no answer inside the dispatch deadline.
-        var status: Int?
-        var retryAt: Timestamp?
-        var latency: Duration
     }
 
     /// The Cloud Tasks function a task URL names (`…/usage-report`), with its RetryConfig.
@@ -38,12 +34,10 @@ enum TaskDispatch {
             guard let (declaration, retry) = target(of: queued.task.url) else {
                 // Nothing in the local cloud serves that URL: the task fails for good.
                 try await queue.recordAttempt(queue: queued.queue, name: name, status: 404, retryAt: nil, at: clock.now())
-                attempts.append(Attempt(queued: queued, function: nil, status: 404, retryAt: nil, latency: .zero))
+                attempts.append(Attempt(queued: queued, function: nil))
                 continue
             }
-            let started = ContinuousClock.now
             let response = try await deliver(queued, declaration, retry)
-            let latency = ContinuousClock.now - started
             let now = clock.now()
             // No answer in time counts as a failed attempt (Cloud Tasks: DEADLINE_EXCEEDED).
             let status = response?.status ?? 504
@@ -51,9 +45,17 @@ enum TaskDispatch {
                 after: queued.retries + 1, status: status, retryAfter: response?.headers["Retry-After"].flatMap { Int64($0) },
                 firstAttempt: queued.firstAttempt ?? now, now: now)
             try await queue.recordAttempt(queue: queued.queue, name: name, status: status, retryAt: retryAt, at: now)
-            attempts.append(
-                Attempt(queued: queued, function: declaration.name, status: response?.status, retryAt: retryAt, latency: latency))
+            attempts.append(Attempt(queued: queued, function: declaration.name))
         }
         return attempts
+    }
+}
+
+extension PublishedMessage {
+    /// The message as a push envelope carries it.
+    var pubSubMessage: PubSubMessage {
+        PubSubMessage(
+            data: Data(message.data), attributes: message.attributes, messageId: messageId, publishTime: publishTime,
+            orderingKey: message.orderingKey)
     }
 }

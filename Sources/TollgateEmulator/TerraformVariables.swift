@@ -34,6 +34,8 @@ public enum TerraformVariables {
             for (name, value) in declaration.settings { environment[name] = .string(value) }
             var function: [String: JSONValue] = [
                 "trigger": .string(declaration.trigger.kind),
+                // Called with a Google OIDC token (the runtime checks it): every trigger but public HTTP.
+                "authenticated": .bool(declaration.trigger.requiresOIDC),
                 "env": .object(environment),
                 "secrets": .object(Dictionary(uniqueKeysWithValues: declaration.secrets.map { ($0, JSONValue.string(secretID($0))) })),
                 "publishes": .array(declaration.publishes.map(JSONValue.string)),
@@ -48,8 +50,8 @@ public enum TerraformVariables {
                 "time_zone": .null, "queue": .null,
             ]
             switch declaration.trigger {
-            case .http(let authenticated, _):
-                function["authenticated"] = .bool(authenticated)
+            case .http:
+                break
             case .pubSub(let topic, let attempts, let deadline):
                 function["topic"] = .string(topic)
                 function["max_delivery_attempts"] = .integer(Int64(attempts))
@@ -69,7 +71,6 @@ public enum TerraformVariables {
                     "max_retry_duration": .string("\(retry.maxRetryDurationSeconds)s"),
                 ])
             }
-            if function["authenticated"] == nil { function["authenticated"] = .bool(true) }
             functions[declaration.name] = .object(function)
         }
         let retry = PushRetryPolicy.standard

@@ -124,14 +124,6 @@ public struct SQLitePushSubscriptions: Sendable {
         }
     }
 
-    /// When the next delivery is due, if any is pending.
-    public func nextDue() async throws -> Timestamp? {
-        try await database.read { db in
-            try Int64.fetchOne(db, sql: "SELECT min(next_attempt) FROM push_deliveries WHERE state = 'pending'")
-                .map(Timestamp.init(microsecondsSinceEpoch:))
-        }
-    }
-
     /// What became of a delivery.
     public enum Outcome: Sendable, Equatable {
         case acknowledged

@@ -81,14 +81,6 @@ extension SQLiteTaskQueue {
         }
     }
 
-    /// When the next queued task is due, if any is queued.
-    public func nextDue() async throws -> Timestamp? {
-        try await database.read { db in
-            try Int64.fetchOne(db, sql: "SELECT min(coalesce(next_attempt, schedule_time)) FROM tasks WHERE state = 'queued'")
-                .map(Timestamp.init(microsecondsSinceEpoch:))
-        }
-    }
-
     /// Records an attempt's answer: a 2xx completes the task; otherwise it waits until
     /// `retryAt`, or fails for good when there is none.
     public func recordAttempt(queue: String, name: String, status: Int, retryAt: Timestamp?, at now: Timestamp? = nil) async throws {

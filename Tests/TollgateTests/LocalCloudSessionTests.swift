@@ -211,6 +211,22 @@ import TollgateStripe
         let serve = try await Serve([])
         try serve.tollgate(["clock", "advance", "1d"], expectStatus: 64)
         try serve.tollgate(["clock", "advance", "soon"], expectStatus: 64)
+        // The control API answers bad requests with Google's error body and changes nothing.
+        let project = "/v1/projects/\(LocalCloudNames.project)"
+        for (path, body, status) in [
+            ("/_emulator/clock", "not json", 400), ("/_emulator/clock", "{\"advanceSeconds\": 60}", 400),
+            ("\(project)/topics/usage-events:publish", "{\"messages\": [{\"data\": \"%%%\"}]}", 400),
+            ("\(project)/topics/usage-events:publish", "{\"messages\": [{\"data\": \"AQ==\"}, {\"data\": \"\"}]}", 400),
+            ("\(project)/topics/nowhere:publish", "{\"messages\": [{\"data\": \"AQ==\"}]}", 404),
+            ("/_emulator/outages", "{\"function\": \"usage-recorder\", \"status\": 200}", 400),
+            ("/_emulator/nothing", "{}", 404),
+        ] {
+            let answer = try await curl("POST", serve.url + path, headers: [:], body: Data(body.utf8))
+            #expect(answer.status == status, "\(path) \(body)")
+            #expect(try JSONValue.parse(answer.body)["error"]?["message"]?.stringValue?.isEmpty == false, "\(path) says why")
+        }
+        let database = try SQLiteDatabase(path: serve.state)
+        #expect(try await SQLitePublisher(database).published().isEmpty, "no message of a refused batch was published")
         #expect(try await serve.stop() == 0)
     }
 

@@ -273,3 +273,31 @@ extension LocalCloudTests {
         #expect(delivery?["attempts"]?.integerValue == 1, "one attempt, then the 10 s backoff")
     }
 }
+
+extension LocalCloudTests {
+    @Test func idTokens_areReusedForTheirHour_thenMintedAfresh() async throws {
+        let (cloud, stubs, _, _) = try await makeCloud { clock in Stubs(clock: clock) }
+        _ = try await cloud.advance(seconds: 2 * 3_600)
+        let tokens = stubs.requests(to: "quota-reset").map { $0.request.header("Authorization") ?? "" }
+        #expect(tokens.count == 12)
+        // Minted at 00:10 and reused until five minutes before it expires: 00:10 to 01:00.
+        #expect(Set(tokens.prefix(6)).count == 1, "the runs of the token's first 55 minutes share it")
+        #expect(tokens[6] != tokens[5] && Set(tokens.suffix(6)).count == 1, "a new one at 01:10, for the next 55 minutes")
+    }
+
+    @Test func functionProcessEnvironment_fillsInTheDeclaredSettingsAndLocalStandIns() throws {
+        let jwks = URL(fileURLWithPath: "/tmp/jwks.json")
+        func environment(_ name: String) throws -> [String: String] {
+            let declaration = try #require(EmulatedFunction.declarations.first { $0.name == name })
+            return try FunctionProcess.environment(
+                for: declaration, statePath: "/tmp/s.db", jwksFile: jwks, stripeBaseURL: "http://127.0.0.1:9")
+        }
+        let export = try environment("usage-export")
+        #expect(export["TOLLGATE_USAGE_REPORT_URL"] == LocalEnvironment.url(of: "usage-report"))
+        #expect(export["TOLLGATE_EXPORT_SIGNING_KEY"] == LocalEnvironment.exportSigningKey)
+        #expect(export["TOLLGATE_STRIPE_API_BASE"] == nil)
+        #expect(try environment("usage-report")["TOLLGATE_STRIPE_API_BASE"] == "http://127.0.0.1:9")
+        #expect(try environment("stripe-webhook")["TOLLGATE_PRICE_TIERS"] == LocalEnvironment.priceTiers)
+        #expect(try environment("usage-recorder")["TOLLGATE_AUDIENCE"] == LocalEnvironment.url(of: "usage-recorder"))
+    }
+}

@@ -67,8 +67,7 @@ def main() -> int:
     # Every rendered field is declared in var.functions' type.
     declared = text(variables.get("functions", {}))
     for field in sorted({key for f in functions.values() for key in f}):
-        expect(f'"{field}"' in declared or f"{field} " in declared or f"{field}=" in declared,
-               f"var.functions does not declare the rendered field {field}")
+        expect(re.search(rf"\b{field} = ", declared) is not None, f"var.functions does not declare the rendered field {field}")
 
     service = resource("google_cloud_run_v2_service", "function")
     expect(service.get("for_each") == "${var.functions}", "the Cloud Run service is not made for every function")
