@@ -49,6 +49,12 @@ import UsageReport
         "Bearer " + (try sharedIssuer.token(audience: audience, issuedAt: Timestamp(Date())))
     }
 
+    /// A run of `job` now, as Cloud Scheduler sends it to the service at `audience`.
+    static func jobHeaders(_ job: String, audience: String) throws -> [String: String] {
+        CloudSchedulerRequest(jobName: job, scheduleTime: Timestamp(Date())).headers
+            .merging(["Authorization": try bearer(audience)]) { given, _ in given }
+    }
+
     // MARK: usage-recorder
 
     /// Usage events whose request ids overlap across messages: a repeated id always
@@ -391,9 +397,7 @@ import UsageReport
         let audience = "https://cleanup.test"
         let environment = cluster.environment(audience, ["TOLLGATE_RETENTION_LEDGER_DAYS": "30"])
         func trigger(_ instance: RunningFunction) async throws -> Int {
-            let headers = CloudSchedulerRequest(jobName: "cleanup", scheduleTime: Timestamp(Date())).headers
-                .merging(["Authorization": try Self.bearer(audience)]) { given, _ in given }
-            return (try? await post(instance.url, body: Data(), headers: headers))?.0 ?? 0
+            (try? await post(instance.url, body: Data(), headers: try Self.jobHeaders("cleanup", audience: audience)))?.0 ?? 0
         }
         var random = SeededGenerator(seed: 37)
         var cut = 0
@@ -436,8 +440,7 @@ import UsageReport
         let audience = "https://quota-reset.test"
         let environment = cluster.environment(audience)
         func trigger(_ instance: RunningFunction) async throws -> (Int, JSONValue?) {
-            let headers = CloudSchedulerRequest(jobName: "quota-reset", scheduleTime: Timestamp(Date())).headers
-                .merging(["Authorization": try Self.bearer(audience)]) { given, _ in given }
+            let headers = try Self.jobHeaders("quota-reset", audience: audience)
             guard let (status, body) = try? await post(instance.url, body: Data(), headers: headers) else { return (0, nil) }
             return (status, try? JSONValue.parse(body))
         }
