@@ -48,9 +48,14 @@ public final class StripeFakeServer: Sendable {
     public func stop() { running.withLock { $0?.cancel() } }
 
     private func respond(to request: Request) async -> Response {
-        served.add(1, ordering: .relaxed)
+        // Counted once answered, so a caller that sees the count sees the request's effects.
+        defer { served.add(1, ordering: .relaxed) }
         var request = request
-        let body = (try? await request.collectBody(upTo: 1 << 20)).map { String(buffer: $0) } ?? ""
+        // A body cut off (the client killed mid-request) never reaches Stripe's endpoint.
+        guard let body = (try? await request.collectBody(upTo: 1 << 20)).map({ String(buffer: $0) }) else {
+            return Self.json(
+                400, SQLiteStripeFake.error(400, type: "invalid_request_error", code: nil, "The request body could not be read.").body)
+        }
         guard request.headers[.authorization] == "Bearer \(Self.apiKey)" else {
             return Self.json(
                 401, SQLiteStripeFake.error(401, type: "invalid_request_error", code: nil, "Invalid API Key provided.").body)

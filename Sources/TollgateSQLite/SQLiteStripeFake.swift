@@ -7,7 +7,8 @@ import TollgateModel
 /// a whole-number value, a timestamp within the past 35 days or 5 minutes ahead, an
 /// identifier unique for at least 24 hours) and Stripe's idempotency keys (the same key
 /// with the same request replays the first answer for 24 hours; with another request it
-/// is refused).
+/// is refused). As at Stripe, an answer is saved only once the endpoint has run: a request
+/// that failed validation saves nothing, so a corrected retry under the same key succeeds.
 public struct SQLiteStripeFake: Sendable {
     let database: SQLiteDatabase
 
@@ -37,7 +38,7 @@ public struct SQLiteStripeFake: Sendable {
                 }
             }
             let answer = try Self.create(form, now: now, db)
-            if let key = idempotencyKey, answer.status < 500 {
+            if let key = idempotencyKey, answer.status == 200 {
                 try db.execute(
                     sql: "INSERT INTO stripe_idempotency (key, request, status, body, created) VALUES (?, ?, ?, ?, ?)",
                     arguments: [key, request, answer.status, answer.body.rendered(), now * 1_000_000])

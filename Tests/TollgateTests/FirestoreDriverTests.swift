@@ -279,4 +279,6 @@ final class Counter: Sendable {
             return value
         }
     }
+    /// The count so far, without counting.
+    var count: Int { value.withLock { $0 } }
 }

@@ -146,7 +146,7 @@ import UsageReport
         let environment = cluster.environment(Self.recorderAudience)
         let current = CurrentInstance(try await RunningFunction("usage-recorder", environment: environment))
         let messages = Self.usageMessages(count: 300, eventsPerMessage: 4, distinctIDs: 700, seed: 23)
-        let failures = Counter()
+        let (failures, delivered) = (Counter(), Counter())
         let sending = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<8 {
@@ -155,6 +155,7 @@ import UsageReport
                             try await Self.deliver(
                                 Self.pushBody(messages[index], messageID: index), to: { current.url },
                                 audience: Self.recorderAudience, failures: failures)
+                            _ = delivered.next()
                         }
                     }
                 }
@@ -162,7 +163,8 @@ import UsageReport
             }
         }
         try await current.killAndRestart(
-            "usage-recorder", environment: environment, times: 3, seed: 5, afterMilliseconds: 150..<500)
+            "usage-recorder", environment: environment, times: 3, seed: 5, points: 30..<210
+        ) { delivered.count }
         try await sending.value
         #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
         try await Self.checkUsageInvariants(messages, SQLiteDocumentStore(cluster.database))
@@ -257,13 +259,14 @@ import UsageReport
             ["STRIPE_WEBHOOK_SECRET": Self.webhookSecret, "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers])
         let current = CurrentInstance(try await RunningFunction("stripe-webhook", environment: environment))
         let events = try Self.stripeEvents(accounts: 100)
-        let failures = Counter()
+        let (failures, delivered) = (Counter(), Counter())
         let sending = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<8 {
                     group.addTask {
                         for index in stride(from: worker, to: events.count, by: 8) {
                             try await Self.deliverSigned(events[index].body, to: { current.url }, failures: failures)
+                            _ = delivered.next()
                         }
                     }
                 }
@@ -271,7 +274,8 @@ import UsageReport
             }
         }
         try await current.killAndRestart(
-            "stripe-webhook", environment: environment, times: 2, seed: 9, afterMilliseconds: 100..<400)
+            "stripe-webhook", environment: environment, times: 2, seed: 9, points: 30..<210
+        ) { delivered.count }
         try await sending.value
         #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
         // A delivery acknowledged before a kill is not redelivered; one cut off is. Stripe
@@ -290,13 +294,13 @@ import UsageReport
         let key = try await seedKeyedAccount(store, id: "acct_crash", units: 600, pepper: pepper)
         let environment = ["TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": pepper]
         let current = CurrentInstance(try await RunningFunction("auth-validator", environment: environment))
-        let admitted = Counter()
-        let unanswered = Counter()
+        let (admitted, unanswered, sent) = (Counter(), Counter(), Counter())
         let load = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<8 {
                     group.addTask {
                         for _ in stride(from: worker, to: 900, by: 8) {
+                            _ = sent.next()
                             // A request whose answer was lost may have been counted: the gateway does not retry it.
                             guard let (status, _) = try? await post(current.url, body: Data(), headers: ["X-API-Key": key]) else {
                                 _ = unanswered.next()
@@ -310,7 +314,8 @@ import UsageReport
             }
         }
         try await current.killAndRestart(
-            "auth-validator", environment: environment, times: 2, seed: 29, afterMilliseconds: 100..<400)
+            "auth-validator", environment: environment, times: 2, seed: 29, points: 100..<600
+        ) { sent.count }
         try await load.value
         let used = try #require(try await store.get(path("quotas/acct_crash"))?.decode(QuotaWindow.self)).used
         let (seen, lost) = (Int64(admitted.next()), Int64(unanswered.next()))
@@ -336,7 +341,7 @@ import UsageReport
         let current = CurrentInstance(try await RunningFunction("usage-report", environment: environment))
         // Two days ago: over, and within the 35 days Stripe accepts meter events for.
         let day = UTCDay(containing: SystemClock().now()).previous.previous
-        let failures = Counter()
+        let (failures, reported) = (Counter(), Counter())
         let load = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<8 {
@@ -354,7 +359,10 @@ import UsageReport
                                     given, _ in given
                                 }
                                 let answer = try? await post(current.url, body: body, headers: headers)
-                                if let (status, _) = answer, status == 200 { break }
+                                if let (status, _) = answer, status == 200 {
+                                    _ = reported.next()
+                                    break
+                                }
                                 if answer != nil { dispatched += 1 }
                                 _ = failures.next()
                                 try await Task.sleep(for: .milliseconds(attempt < 10 ? 20 : 100))
@@ -366,7 +374,8 @@ import UsageReport
             }
         }
         try await current.killAndRestart(
-            "usage-report", environment: environment, times: 2, seed: 31, afterMilliseconds: 100..<400)
+            "usage-report", environment: environment, times: 2, seed: 31, points: 12..<84
+        ) { reported.count }
         try await load.value
         #expect(failures.next() > 0, "the kills cut deliveries off mid-load")
         let events = try #require(try await stripeState.stateDump()["stripeMeterEvents"]?.objectValue)
@@ -486,15 +495,25 @@ final class CurrentInstance: Sendable {
     var instance: RunningFunction { value.withLock { $0 } }
     var url: URL { value.withLock { $0.url } }
 
-    /// `times` times: waits a seeded random moment in `afterMilliseconds`, kills the
-    /// instance with SIGKILL and starts a new one on the same state.
+    /// `times` times: once the load's `progress()` reaches a seeded random point in `points`,
+    /// kills the instance with SIGKILL and starts a new one on the same state. Progress, not
+    /// time, picks the moments, so the kills land mid-load on an idle machine and a busy one.
     func killAndRestart(
-        _ product: String, environment: [String: String], times: Int, seed: UInt64, afterMilliseconds: Range<Int>
+        _ product: String, environment: [String: String], times: Int, seed: UInt64, points: Range<Int>,
+        progress: @Sendable () -> Int
     ) async throws {
         var random = SeededGenerator(seed: seed)
-        for _ in 0..<times {
-            let pause = afterMilliseconds.lowerBound + Int(random.next() % UInt64(afterMilliseconds.count))
-            try await Task.sleep(for: .milliseconds(pause))
+        let kills = (0..<times).map { _ in points.lowerBound + Int(random.next() % UInt64(points.count)) }.sorted()
+        for point in kills {
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(120)
+            while progress() < point {
+                guard clock.now < deadline else {
+                    Issue.record("the load stalled at \(progress()) before \(point)")
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(1))
+            }
             instance.kill()
             let restarted = try await RunningFunction(product, environment: environment)
             value.withLock { $0 = restarted }

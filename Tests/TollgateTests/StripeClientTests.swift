@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 import Testing
 import TollgateEmulator
@@ -82,6 +83,34 @@ import TollgateSQLite
         #expect(error?.message.contains("timestamp_outside_window") == true)
         #expect(server.requests == 1)
         #expect(try await fake.meterEvents().isEmpty)
+    }
+
+    @Test func idempotencyKey_afterAValidationError_savesNothing_soACorrectedRequestSucceeds() async throws {
+        let (_, server, fake) = try await fake()
+        defer { server.stop() }
+        let valid = ["event_name": "api_units", "payload[stripe_customer_id]": "cus_1", "payload[value]": "42", "identifier": "tg-v"]
+        let refused = try await fake.createMeterEvent(valid.filter { $0.key != "event_name" }, idempotencyKey: "k-1")
+        #expect(refused.status == 400)
+        let corrected = try await fake.createMeterEvent(valid, idempotencyKey: "k-1")
+        #expect(corrected.status == 200)
+        #expect(try await fake.createMeterEvent(valid, idempotencyKey: "k-1").body == corrected.body)
+    }
+
+    @Test func requestCutOffMidBody_reachesNoEndpoint_soItsRetryUnderTheSameKeySucceeds() async throws {
+        let (client, server, fake) = try await fake()
+        defer { server.stop() }
+        let port = try #require(URL(string: client.configuration.baseURL)?.port)
+        let key = "meter-event-\(event().identifier)"
+        // Promises 400 bytes of form, sends 20 and hangs up: a client killed mid-request.
+        try sendAndHangUp(
+            port: port,
+            "POST /v1/billing/meter_events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(StripeFakeServer.apiKey)\r\n"
+                + "Idempotency-Key: \(key)\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 400\r\n\r\n"
+                + "event_name=api_units")
+        for _ in 0..<500 where server.requests == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(server.requests == 1)
+        _ = try await client.report(event())
+        #expect(try await fake.meterEvents().count == 1)
     }
 
     @Test func wrongAPIKey_isPermissionDenied() async throws {
@@ -190,4 +219,21 @@ final class Localstripe: Sendable {
         }
         #expect(error?.message.contains("over 16 bytes") == true)
     }
+}
+
+/// Opens a TCP connection to loopback `port`, writes `text` and closes without reading.
+func sendAndHangUp(port: Int, _ text: String) throws {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard socket >= 0 else { throw POSIXError(.EMFILE) }
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    let bytes = Array(text.utf8)
+    guard send(socket, bytes, bytes.count, 0) == bytes.count else { throw POSIXError(.EPIPE) }
 }
