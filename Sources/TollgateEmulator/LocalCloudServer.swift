@@ -31,21 +31,30 @@ public struct LocalCloudRouter: Sendable {
         if let first = segments.first, cloud.targets[first] != nil {
             return await function(first, request, prefix: "/" + first)
         }
-        var request = request
-        let body: Data
-        do {
-            body = Data(buffer: try await request.collectBody(upTo: maxBodyBytes))
-        } catch {
-            return HTTPBridge.response(.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(maxBodyBytes) bytes"))
-        }
+        let started = ContinuousClock.now
         let method = request.method.rawValue
+        var request = request
+        let answer: FunctionResponse
+        let refusal: String
         do {
-            return HTTPBridge.response(try await control(method: method, segments: segments, body: body))
-        } catch let error as TollgateError {
-            return HTTPBridge.response(Self.googleError(error))
+            let body = Data(buffer: try await request.collectBody(upTo: maxBodyBytes))
+            do {
+                return HTTPBridge.response(try await control(method: method, segments: segments, body: body))
+            } catch {
+                let error = error as? TollgateError ?? TollgateError(.internal, "\(error)")
+                (answer, refusal) = (Self.googleError(error), error.message)
+            }
         } catch {
-            return HTTPBridge.response(Self.googleError(TollgateError(.internal, "\(error)")))
+            refusal = "the body is over \(maxBodyBytes) bytes"
+            answer = .rejected(413, code: "PAYLOAD_TOO_LARGE", refusal)
         }
+        // One line in the live log, as for a delivery: the caller has the error body, the
+        // developer watching `serve` sees what was refused and why.
+        cloud.log(
+            LocalCloud.Delivery(
+                time: cloud.clock.now(), function: "local-cloud", trigger: "control", detail: "\(method) \(path)",
+                status: answer.status, latency: ContinuousClock.now - started, attempt: 1, outcome: "refused: \(refusal)"))
+        return HTTPBridge.response(answer)
     }
 
     /// Serves `request` for one function (its own port with `--ports`, or its path).

@@ -227,6 +227,12 @@ import TollgateStripe
         }
         let database = try SQLiteDatabase(path: serve.state)
         #expect(try await SQLitePublisher(database).published().isEmpty, "no message of a refused batch was published")
+        // Each refusal is one line of serve's live log, saying why: the seven above and
+        // `clock advance 1d` on the wall clock (`soon` never left the command line).
+        func refusals() -> [String] { serve.lines.all.filter { $0.contains("local-cloud") && $0.contains("refused: ") } }
+        for _ in 0..<100 where refusals().count < 8 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(refusals().count == 8, "\(serve.output)")
+        #expect(refusals().contains { $0.contains("POST /_emulator/nothing") && $0.contains("404") && $0.contains("nothing at") })
         #expect(try await serve.stop() == 0)
     }
 
