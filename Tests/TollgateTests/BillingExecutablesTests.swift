@@ -13,7 +13,7 @@ import TollgateSQLite
 /// usage-report talking to the Stripe fake over libcurl.
 @Suite(.serialized) struct BillingExecutablesTests {
     @Test func exportThenReportThenCleanup_asTheCloudCallsThem() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-billing-\(UUID().uuidString)")
+        let directory = scratchURL("billing")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
         let store = SQLiteDocumentStore(database)

@@ -142,7 +142,7 @@ import _CryptoExtras
     }
 
     @Test func applicationDefaultCredentials_preferTheKeyFile_thenTheMetadataServer() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-key-\(UUID().uuidString).json")
+        let file = scratchURL("key", extension: "json")
         try Data(Self.keyFile().rendered().utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         let transport = CurlHTTPClient()
@@ -154,7 +154,7 @@ import _CryptoExtras
             try ApplicationDefaultCredentials.resolve(
                 environment: ["GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent.json"], transport: transport)
         }
-        let userCredentials = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-user-\(UUID().uuidString).json")
+        let userCredentials = scratchURL("user", extension: "json")
         try Data(#"{"type":"authorized_user","client_id":"x","client_secret":"y","refresh_token":"z"}"#.utf8).write(to: userCredentials)
         defer { try? FileManager.default.removeItem(at: userCredentials) }
         #expect(throws: TollgateError.self) {

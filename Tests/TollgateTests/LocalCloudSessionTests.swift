@@ -22,7 +22,7 @@ import TollgateStripe
         let folder: URL
 
         init(_ arguments: [String]) async throws {
-            folder = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-serve-\(UUID().uuidString)")
+            folder = scratchURL("serve")
             state = folder.appendingPathComponent("state.db").path
             process = Process()
             process.executableURL = productURL("tollgate")
@@ -95,7 +95,7 @@ import TollgateStripe
     }
 
     static func file(_ contents: String) throws -> String {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-message-\(UUID().uuidString).json")
+        let url = scratchURL("message", extension: "json")
         try Data(contents.utf8).write(to: url)
         return url.path
     }

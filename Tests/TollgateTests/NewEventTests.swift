@@ -9,7 +9,7 @@ import TollgateModel
     static let payloads = packageRoot.appendingPathComponent("events/stripe/payloads")
 
     static func replay(_ fixture: JSONValue, name: String) async throws -> Replayer.Result {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-new-event-\(UUID().uuidString)")
+        let directory = scratchURL("new-event")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("\(name).json")
         try Data(fixture.rendered(pretty: true).utf8).write(to: file)
@@ -59,7 +59,7 @@ import TollgateModel
     }
 
     @Test func theCommand_writesAFixtureTheReplayPasses() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-new-event-cli-\(UUID().uuidString)")
+        let directory = scratchURL("new-event-cli")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("task.json").path
         let (made, _, _) = try runTollgate(

@@ -134,7 +134,7 @@ import UsageRecorder
 /// The key life cycle through the real command line and the real auth-validator.
 @Suite(.serialized) struct KeyCommandTests {
     @Test func create_list_revoke_throughTheCommandLine_andTheValidator() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-keys-\(UUID().uuidString)")
+        let directory = scratchURL("keys")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let pepper = "pepper-for-the-key-command-test-0123456789"
         let environment = ["TOLLGATE_STORE": "sqlite://\(directory.path)/state.db", "TOLLGATE_KEY_PEPPER": pepper]
@@ -172,7 +172,7 @@ import UsageRecorder
 /// account with a limit of 1000 admit exactly 1000.
 @Suite(.serialized) struct QuotaConcurrencyTests {
     @Test func fourProcesses_admitExactlyTheLimit() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-quota-\(UUID().uuidString)")
+        let directory = scratchURL("quota")
         let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
         let pepper = "pepper-for-the-concurrency-test-0123456789"
         let store = SQLiteDocumentStore(database)

@@ -27,7 +27,7 @@ import UsageReport
         let jwks: URL
 
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-reliability-\(UUID().uuidString)")
+            directory = scratchURL("reliability")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
             jwks = directory.appendingPathComponent("jwks.json")

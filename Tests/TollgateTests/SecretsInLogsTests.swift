@@ -34,7 +34,7 @@ import TollgateRuntime
         let sink = LogSink(capturing: true)
         var logger = Logger(label: "replay") { label in CloudLoggingHandler(label: label, format: .json, project: nil, sink: sink) }
         logger.logLevel = .debug
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-secrets-\(UUID().uuidString)")
+        let directory = scratchURL("secrets")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let replayer = try Replayer(options: .init(stateDirectory: directory, logger: logger))
         for (url, name) in try Fixture.discover([packageRoot.appendingPathComponent("events").path]) {

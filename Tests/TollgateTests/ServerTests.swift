@@ -74,7 +74,7 @@ func post(_ url: URL, body: Data, headers: [String: String] = [:]) async throws 
     @Test func executable_servesSignedEvents_refusesForgeries_andStopsOnSIGTERM() async throws {
         let binary = Self.executable
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build it first: swift build --product stripe-webhook")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-e2e-\(UUID().uuidString)")
+        let directory = scratchURL("e2e")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let secret = "whsec_e2e_local_value_only"
         let process = Process()

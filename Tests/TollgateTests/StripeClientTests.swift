@@ -191,7 +191,7 @@ final class Localstripe: Sendable {
 /// JWKS documents are fetched over the same libcurl client.
 @Suite struct JWKSDownloadTests {
     @Test func download_readsAServedKeySet_andCallsA404Unavailable() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-jwks-\(UUID().uuidString)")
+        let directory = scratchURL("jwks")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let document = Data(sharedIssuer.jwksDocument.rendered().utf8)
         try document.write(to: directory.appendingPathComponent("certs"))

@@ -109,7 +109,7 @@ final class FlakyPublisher: Publisher {
     @Test(arguments: fixtures.map(\.name))
     func fixture_passes_plainAndPerturbed(name: String) async throws {
         let entry = try #require(Self.fixtures.first { $0.name == name })
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-replay-\(UUID().uuidString)")
+        let directory = scratchURL("replay")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let replayer = try Replayer(
             options: .init(
@@ -129,7 +129,7 @@ final class FlakyPublisher: Publisher {
         // The other JSON examples are at least valid JSON.
         for other in blocks { _ = try JSONValue.parse(Data(other.utf8)) }
         // Place it beside the Stripe fixtures so its payload paths resolve as written.
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-readme-\(UUID().uuidString)")
+        let directory = scratchURL("readme")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(
             at: directory.appendingPathComponent("payloads"),

@@ -9,10 +9,28 @@ import TollgateSQLite
 /// The package's root folder, found from this file's location.
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-/// A fresh SQLite file in a temporary folder, removed with the folder at exit of the test.
+/// The folder of this test process's scratch files. Each run first removes the folders
+/// of runs whose process has ended, so runs leave at most their own behind.
+let scratchRoot: URL = {
+    let files = FileManager.default
+    let prefix = "tollgate-test-run-"
+    for name in (try? files.contentsOfDirectory(atPath: files.temporaryDirectory.path)) ?? [] where name.hasPrefix(prefix) {
+        guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+        try? files.removeItem(at: files.temporaryDirectory.appendingPathComponent(name))
+    }
+    let root = files.temporaryDirectory.appendingPathComponent("\(prefix)\(getpid())")
+    try? files.createDirectory(at: root, withIntermediateDirectories: true)
+    return root
+}()
+
+/// A fresh path under ``scratchRoot``: `name-UUID`, with `extension` when given.
+func scratchURL(_ name: String, extension suffix: String? = nil) -> URL {
+    scratchRoot.appendingPathComponent("\(name)-\(UUID().uuidString)" + (suffix.map { ".\($0)" } ?? ""))
+}
+
+/// A fresh SQLite file in a scratch folder.
 func temporaryDatabase(clock: any TollgateModel.Clock = SystemClock()) throws -> SQLiteDatabase {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
-    return try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path, clock: clock)
+    try SQLiteDatabase(path: scratchURL("db").appendingPathComponent("state.db").path, clock: clock)
 }
 
 func path(_ text: String) -> DocumentPath { try! DocumentPath(text) }
