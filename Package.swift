@@ -125,6 +125,7 @@ let package = Package(
                     "auth-validator", "UsageRecorder", "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateExport",
                     "TollgateHTTP", "TollgateGoogle", "tollgate", "TollgateFuzzTargets", "usage-export", "usage-report", "cleanup",
                     .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+                    .product(name: "GRDB", package: "GRDB.swift"),
                 ]
             ),
         ]

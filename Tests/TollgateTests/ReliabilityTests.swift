@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import Synchronization
 import Testing
@@ -7,9 +8,10 @@ import TollgateEmulator
 import TollgateExport
 import TollgateModel
 import TollgateRuntime
-import TollgateSQLite
 import TollgateStripe
 import UsageReport
+
+@testable import TollgateSQLite
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -32,6 +34,27 @@ import UsageReport
             database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
             jwks = directory.appendingPathComponent("jwks.json")
             try Data(sharedIssuer.jwksDocument.rendered().utf8).write(to: jwks)
+        }
+
+        /// Documents in `collection` (written after `since`, in microseconds, when given), read
+        /// from the state file: a process's progress, seen from outside it.
+        func count(_ collection: String, writtenAfter since: Int64 = .min) async throws -> Int {
+            try await database.read { db in
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM documents WHERE collection = ? AND update_time > ?", arguments: [collection, since]) ?? 0
+            }
+        }
+
+        /// Polls `progress` until it passes `than`; returns what it read.
+        func waitForProgress(past than: Int, _ progress: () async throws -> Int) async throws -> Int {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                let now = try await progress()
+                if now > than { return now }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            Issue.record("no progress past \(than) in 60 s")
+            return than
         }
 
         func environment(_ audience: String, _ extra: [String: String] = [:]) -> [String: String] {
@@ -408,16 +431,18 @@ import UsageReport
         func trigger(_ instance: RunningFunction) async throws -> Int {
             (try? await post(instance.url, body: Data(), headers: try Self.jobHeaders("cleanup", audience: audience)))?.0 ?? 0
         }
-        var random = SeededGenerator(seed: 37)
-        var cut = 0
+        // Each run is killed once it has deleted another page (a commit) of the old day.
+        let total = 3_200
+        var deleted = 0
+        var cutMidDay = 0
         for _ in 0..<2 {
             let instance = try await RunningFunction("cleanup", environment: environment)
             let run = Task { try await trigger(instance) }
-            try await Task.sleep(for: .milliseconds(30 + Int(random.next() % 120)))
+            deleted = try await cluster.waitForProgress(past: deleted) { total - (try await cluster.count(UsageRecord.collection)) }
             instance.kill()
-            if try await run.value != 200 { cut += 1 }
+            if try await run.value != 200 && deleted < 3_000 { cutMidDay += 1 }
         }
-        #expect(cut > 0, "a run was cut off")
+        #expect(cutMidDay > 0, "a run was cut off with part of the day deleted")
         let last = try await RunningFunction("cleanup", environment: environment)
         #expect(try await trigger(last) == 200)
         #expect(try await store.query(UsageRecord.recorded(during: old)).isEmpty, "the expired, exported, verified day is gone")
@@ -453,16 +478,22 @@ import UsageReport
             guard let (status, body) = try? await post(instance.url, body: Data(), headers: headers) else { return (0, nil) }
             return (status, try? JSONValue.parse(body))
         }
-        var random = SeededGenerator(seed: 17)
-        var kills = 0
+        // Each run is killed once it has rolled another page (a commit) of windows.
+        let seeded = try await cluster.database.read { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(update_time) FROM documents WHERE collection = ?", arguments: [QuotaWindow.collection])
+        }
+        var rolled = 0
+        var cutMidWay = 0
         for _ in 0..<2 {
             let instance = try await RunningFunction("quota-reset", environment: environment)
             let run = Task { try await trigger(instance) }
-            try await Task.sleep(for: .milliseconds(50 + Int(random.next() % 250)))
+            rolled = try await cluster.waitForProgress(past: rolled) {
+                try await cluster.count(QuotaWindow.collection, writtenAfter: seeded ?? 0)
+            }
             instance.kill()
-            if try await run.value.0 != 200 { kills += 1 }
+            if try await run.value.0 != 200 && rolled < 1_500 { cutMidWay += 1 }
         }
-        #expect(kills > 0, "a run was cut off")
+        #expect(cutMidWay > 0, "a run was cut off with part of the windows rolled")
         let last = try await RunningFunction("quota-reset", environment: environment)
         var complete = false
         for _ in 0..<20 where !complete {
