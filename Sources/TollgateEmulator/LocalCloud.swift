@@ -231,10 +231,9 @@ public actor LocalCloud {
             let outlook = try await subscriptions.outlook()
             var worked = false
             if outlook.newMessages || outlook.nextPush.map({ $0 <= now }) == true {
-                for due in try await subscriptions.due(at: now) {
-                    worked = true
-                    try await push(due)
-                }
+                let due = try await subscriptions.due(at: now)
+                worked = !due.isEmpty
+                try await pushConcurrently(due)
             }
             if outlook.nextTask.map({ $0 <= now }) == true {
                 let attempts = try await TaskDispatch.runDue(queue, clock: clock) { queued, declaration, retry in
@@ -267,6 +266,21 @@ public actor LocalCloud {
     nonisolated static func route(_ subscription: SQLitePushSubscriptions.Subscription) -> (function: String, path: String) {
         let parts = subscription.endpoint.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         return (String(parts[0]), "/" + (parts.count > 1 ? String(parts[1]) : ""))
+    }
+
+    /// Pushes in flight at once. Pub/Sub pushes without waiting for earlier answers (the
+    /// subscriptions do not enable message ordering), so handlers meet concurrency here as
+    /// in the cloud; the bound keeps a backlog from opening hundreds of requests at once.
+    public static let outstandingPushes = 16
+
+    func pushConcurrently(_ deliveries: [SQLitePushSubscriptions.Due]) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, due) in deliveries.enumerated() {
+                if index >= Self.outstandingPushes { try await group.next() }
+                group.addTask { try await self.push(due) }
+            }
+            try await group.waitForAll()
+        }
     }
 
     func push(_ due: SQLitePushSubscriptions.Due) async throws {

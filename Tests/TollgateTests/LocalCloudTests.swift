@@ -107,6 +107,26 @@ import TollgateSQLite
         #expect(try pushes.allSatisfy { try Self.envelope($0.request)["deliveryAttempt"] == nil })
     }
 
+    @Test func pushes_areInFlightTogether_withoutMessageOrdering_upToTheLocalBound() async throws {
+        let inFlight = Mutex((now: 0, most: 0))
+        let (cloud, stubs, _, _) = try await makeCloud { clock in
+            Stubs(clock: clock) { function, _ in
+                guard function == "usage-recorder" else { return .init(status: 204) }
+                inFlight.withLock {
+                    $0.now += 1
+                    $0.most = max($0.most, $0.now)
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+                inFlight.withLock { $0.now -= 1 }
+                return .init(status: 204)
+            }
+        }
+        for index in 0..<40 { _ = try await cloud.publish(OutgoingMessage(data: [UInt8(index)]), to: Topic.usageEvents) }
+        _ = try await cloud.advance(seconds: 1)
+        #expect(stubs.requests(to: "usage-recorder").count == 40)
+        #expect(inFlight.withLock { $0.most } == LocalCloud.outstandingPushes)
+    }
+
     @Test func pushAnsweredAfterTheAckDeadline_isANack() async throws {
         let (cloud, stubs, _, database) = try await makeCloud { clock in
             Stubs(clock: clock) { _, _ in
