@@ -57,7 +57,7 @@ public enum DeadLetterReplay {
             }
         case .pubSub:
             headers.append(try bearer())
-        case .cloudTasks(let queue, _):
+        case .cloudTasks(let queue, _, _):
             let task = CloudTasksRequest(
                 queueName: queue, taskName: letter.metadata["header:X-CloudTasks-TaskName"] ?? "replay-\(id)", retryCount: 0,
                 executionCount: 0, eta: Double(now.secondsSinceEpoch))

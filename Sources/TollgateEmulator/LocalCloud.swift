@@ -236,8 +236,8 @@ public actor LocalCloud {
                 try await pushConcurrently(due)
             }
             if outlook.nextTask.map({ $0 <= now }) == true {
-                let attempts = try await TaskDispatch.runDue(queue, clock: clock) { queued, declaration, retry in
-                    let request = try self.senders(declaration).queued(queued)
+                let attempts = try await TaskDispatch.runDueConcurrently(queue, clock: clock) { queued, declaration, retry in
+                    let request = try await self.senders(declaration).queued(queued)
                     return await self.call(
                         declaration.name, request, deadline: .seconds(retry.dispatchDeadlineSeconds), trigger: "cloudtasks",
                         detail: "\(queued.queue)/\(queued.task.name ?? "")", attempt: queued.retries + 1)

@@ -141,7 +141,7 @@ struct Senders {
     }
 
     private func task(_ spec: JSONValue, delivery: Int) throws -> FunctionRequest {
-        guard case .cloudTasks(let queue, _) = function.trigger else {
+        guard case .cloudTasks(let queue, _, _) = function.trigger else {
             throw TollgateError(.invalidArgument, "\(function.name) is not triggered by Cloud Tasks")
         }
         let retry = Int(spec["retryCount"]?.integerValue ?? 0)

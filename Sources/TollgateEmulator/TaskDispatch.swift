@@ -13,16 +13,18 @@ enum TaskDispatch {
         var function: String?
     }
 
-    /// The Cloud Tasks function a task URL names (`…/usage-report`), with its RetryConfig.
-    static func target(of url: String) -> (declaration: FunctionDeclaration, retry: TaskRetryConfig)? {
+    /// The Cloud Tasks function a task URL names (`…/usage-report`), with its queue's
+    /// RetryConfig and RateLimits.
+    static func target(of url: String) -> (declaration: FunctionDeclaration, retry: TaskRetryConfig, limits: TaskRateLimits)? {
         let name = URL(string: url)?.lastPathComponent ?? ""
         guard let declaration = EmulatedFunction.declarations.first(where: { $0.name == name }),
-            case .cloudTasks(_, let retry) = declaration.trigger
+            case .cloudTasks(_, let retry, let limits) = declaration.trigger
         else { return nil }
-        return (declaration, retry)
+        return (declaration, retry, limits)
     }
 
-    /// Sends every task due at `clock.now()` once and records each answer.
+    /// Sends every task due at `clock.now()` once, one after another, and records each
+    /// answer (replays: the order of effects stays the fixture's).
     /// `deliver` answers nil when no response came inside the deadline.
     static func runDue(
         _ queue: SQLiteTaskQueue, clock: any TollgateModel.Clock, isolation: isolated (any Actor)? = #isolation,
@@ -30,24 +32,54 @@ enum TaskDispatch {
     ) async throws -> [Attempt] {
         var attempts: [Attempt] = []
         for queued in try await queue.due(at: clock.now()) {
-            let name = queued.task.name ?? ""
-            guard let (declaration, retry) = target(of: queued.task.url) else {
-                // Nothing in the local cloud serves that URL: the task fails for good.
-                try await queue.recordAttempt(queue: queued.queue, name: name, status: 404, retryAt: nil, at: clock.now())
-                attempts.append(Attempt(queued: queued, function: nil))
-                continue
-            }
-            let response = try await deliver(queued, declaration, retry)
-            let now = clock.now()
-            // No answer in time counts as a failed attempt (Cloud Tasks: DEADLINE_EXCEEDED).
-            let status = response?.status ?? 504
-            let retryAt = retry.nextAttempt(
-                after: queued.retries + 1, status: status, retryAfter: response?.headers["Retry-After"].flatMap { Int64($0) },
-                firstAttempt: queued.firstAttempt ?? now, now: now)
-            try await queue.recordAttempt(queue: queued.queue, name: name, status: status, retryAt: retryAt, at: now)
-            attempts.append(Attempt(queued: queued, function: declaration.name))
+            attempts.append(try await dispatch(queued, queue, clock: clock, deliver: deliver))
         }
         return attempts
+    }
+
+    /// Sends every task due at `clock.now()` once, up to each queue's
+    /// `maxConcurrentDispatches` at a time, as Cloud Tasks does (the local cloud).
+    static func runDueConcurrently(
+        _ queue: SQLiteTaskQueue, clock: any TollgateModel.Clock,
+        deliver: @escaping @Sendable (SQLiteTaskQueue.QueuedTask, FunctionDeclaration, TaskRetryConfig) async throws -> FunctionResponse?
+    ) async throws -> [Attempt] {
+        let due = try await queue.due(at: clock.now())
+        var attempts: [Attempt] = []
+        for name in Set(due.map(\.queue)).sorted() {
+            let tasks = due.filter { $0.queue == name }
+            let width = tasks.lazy.compactMap { target(of: $0.task.url)?.limits.maxConcurrentDispatches }.first ?? 1
+            try await withThrowingTaskGroup(of: Attempt.self) { group in
+                for (index, queued) in tasks.enumerated() {
+                    if index >= width, let done = try await group.next() { attempts.append(done) }
+                    group.addTask { try await dispatch(queued, queue, clock: clock, deliver: deliver) }
+                }
+                for try await done in group { attempts.append(done) }
+            }
+        }
+        return attempts
+    }
+
+    /// Sends one task and records its answer, scheduling the retry its RetryConfig asks for.
+    private static func dispatch(
+        _ queued: SQLiteTaskQueue.QueuedTask, _ queue: SQLiteTaskQueue, clock: any TollgateModel.Clock,
+        isolation: isolated (any Actor)? = #isolation,
+        deliver: (SQLiteTaskQueue.QueuedTask, FunctionDeclaration, TaskRetryConfig) async throws -> FunctionResponse?
+    ) async throws -> Attempt {
+        let name = queued.task.name ?? ""
+        guard let (declaration, retry, _) = target(of: queued.task.url) else {
+            // Nothing in the local cloud serves that URL: the task fails for good.
+            try await queue.recordAttempt(queue: queued.queue, name: name, status: 404, retryAt: nil, at: clock.now())
+            return Attempt(queued: queued, function: nil)
+        }
+        let response = try await deliver(queued, declaration, retry)
+        let now = clock.now()
+        // No answer in time counts as a failed attempt (Cloud Tasks: DEADLINE_EXCEEDED).
+        let status = response?.status ?? 504
+        let retryAt = retry.nextAttempt(
+            after: queued.retries + 1, status: status, retryAfter: response?.headers["Retry-After"].flatMap { Int64($0) },
+            firstAttempt: queued.firstAttempt ?? now, now: now)
+        try await queue.recordAttempt(queue: queued.queue, name: name, status: status, retryAt: retryAt, at: now)
+        return Attempt(queued: queued, function: declaration.name)
     }
 }
 

@@ -60,7 +60,7 @@ public enum TerraformVariables {
                 function["job"] = .string(job)
                 function["schedule"] = .string(schedule)
                 function["time_zone"] = .string(zone)
-            case .cloudTasks(let queue, let retry):
+            case .cloudTasks(let queue, let retry, let limits):
                 function["queue"] = .string(queue)
                 queues[queue] = .object([
                     "target": .string(declaration.name),
@@ -69,6 +69,8 @@ public enum TerraformVariables {
                     "max_backoff": .string("\(retry.maxBackoffSeconds)s"),
                     "max_doublings": .integer(Int64(retry.maxDoublings)),
                     "max_retry_duration": .string("\(retry.maxRetryDurationSeconds)s"),
+                    "max_dispatches_per_second": .double(limits.maxDispatchesPerSecond),
+                    "max_concurrent_dispatches": .integer(Int64(limits.maxConcurrentDispatches)),
                 ])
             }
             functions[declaration.name] = .object(function)

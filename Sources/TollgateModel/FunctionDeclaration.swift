@@ -91,8 +91,8 @@ public struct FunctionDeclaration: Sendable, Hashable {
         case http(authenticated: Bool, retryingSender: Bool)
         /// A Pub/Sub push subscription on `topic`.
         case pubSub(topic: String, maxDeliveryAttempts: Int, ackDeadlineSeconds: Int)
-        /// A Cloud Tasks queue targeting the function, with the queue's RetryConfig.
-        case cloudTasks(queue: String, retry: TaskRetryConfig)
+        /// A Cloud Tasks queue targeting the function, with the queue's RetryConfig and RateLimits.
+        case cloudTasks(queue: String, retry: TaskRetryConfig, limits: TaskRateLimits = TaskRateLimits())
         /// A Cloud Scheduler job (`schedule` in cron syntax, in `timeZone`).
         case scheduler(job: String, schedule: String, timeZone: String)
 

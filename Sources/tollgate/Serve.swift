@@ -187,8 +187,9 @@ struct Banner: Sendable {
             text = retrying ? "HTTP, Stripe-signed" : authenticated ? "HTTP, OIDC" : "HTTP"
         case .pubSub(let topic, let attempts, _):
             text = "Pub/Sub \(topic), dead letters after \(attempts) attempts"
-        case .cloudTasks(let queue, let retry):
-            text = "Cloud Tasks \(queue), \(retry.maxAttempts) attempts, \(retry.minBackoffSeconds)-\(retry.maxBackoffSeconds) s"
+        case .cloudTasks(let queue, let retry, let limits):
+            text =
+                "Cloud Tasks \(queue), \(retry.maxAttempts) attempts, \(retry.minBackoffSeconds)-\(retry.maxBackoffSeconds) s, \(limits.maxConcurrentDispatches) at once"
         case .scheduler(let job, _, _):
             let entry = schedule.first { $0.job == job }
             text =

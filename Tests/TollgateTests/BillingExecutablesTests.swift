@@ -55,7 +55,8 @@ import TollgateSQLite
             export.url, body: Data(), headers: scheduled.merging(["Authorization": try bearer("https://usage-export.test")]) { a, _ in a })
         #expect(exported == 200, "\(String(decoding: exportBody, as: UTF8.self)) \(export.log)")
         #expect(try JSONValue.parse(exportBody)["exported"]?.arrayValue?.first?["records"]?.integerValue == 300)
-        #expect(try await export.stop() == 0)
+        let code = try await export.stop()
+        #expect(code == 0, "\(String(describing: code)) \(export.log)")
 
         let tasks = try await SQLiteTaskQueue(database).tasks()
         #expect(tasks.count == 2)

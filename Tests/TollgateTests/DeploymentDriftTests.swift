@@ -42,11 +42,15 @@ import TollgateRuntime
         case .scheduler(let job, let schedule, let zone):
             #expect(function["job"]?.stringValue == job && function["schedule"]?.stringValue == schedule)
             #expect(function["time_zone"]?.stringValue == zone)
-        case .cloudTasks(let queue, let retry):
+        case .cloudTasks(let queue, let retry, let limits):
             let rendered = try #require(try Self.rendered()["queues"]?[queue])
             #expect(rendered["target"]?.stringValue == name)
             #expect(rendered["max_attempts"]?.integerValue == Int64(retry.maxAttempts))
             #expect(rendered["min_backoff"]?.stringValue == "\(retry.minBackoffSeconds)s")
+            // A whole rate renders as 10.0, which reads back as an integer.
+            let rate = rendered["max_dispatches_per_second"]
+            #expect(rate == .double(limits.maxDispatchesPerSecond) || rate?.integerValue.map(Double.init) == limits.maxDispatchesPerSecond)
+            #expect(rendered["max_concurrent_dispatches"]?.integerValue == Int64(limits.maxConcurrentDispatches))
         case .http:
             #expect(function["ingress"]?.stringValue != FunctionDeclaration.ServiceSettings.Ingress.internalOnly.rawValue)
         }

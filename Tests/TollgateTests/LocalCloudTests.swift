@@ -5,6 +5,7 @@ import TollgateEmulator
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import UsageReport
 
 /// The local cloud's delivery semantics, with every function replaced by a stub that
 /// answers as told and records what it was sent.
@@ -204,6 +205,28 @@ import TollgateSQLite
         _ = try await cloud.advance(seconds: 86_400)
         #expect(stubs.requests(to: "usage-report").count == 8)
         #expect(try await database.stateDump()["tasks"]?["usage-reports/report-2"]?["state"]?.stringValue == "failed")
+    }
+
+    @Test func tasks_areDispatchedTogether_upToTheQueuesMaxConcurrentDispatches() async throws {
+        let inFlight = Mutex((now: 0, most: 0))
+        let (cloud, stubs, _, database) = try await makeCloud { clock in
+            Stubs(clock: clock) { _, _ in
+                inFlight.withLock {
+                    $0.now += 1
+                    $0.most = max($0.most, $0.now)
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+                inFlight.withLock { $0.now -= 1 }
+                return FunctionResponse(status: 200)
+            }
+        }
+        for index in 0..<30 {
+            try await SQLiteTaskQueue(database).enqueue(
+                HTTPTask(name: "report-\(index)", url: LocalEnvironment.url(of: "usage-report"), body: []), queue: Queue.usageReports)
+        }
+        _ = try await cloud.advance(seconds: 1)
+        #expect(stubs.requests(to: "usage-report").count == 30)
+        #expect(inFlight.withLock { $0.most } == UsageReportFunction.rateLimits.maxConcurrentDispatches)
     }
 
     @Test func taskRetryConfig_maxRetryDuration_endsRetriesCountedFromTheFirstAttempt() {

@@ -100,6 +100,9 @@ def main() -> int:
     expect("oidc_token" in text(scheduler), "scheduler jobs carry no OIDC token")
     queue = resource("google_cloud_tasks_queue", "queue")
     expect(queue.get("for_each") == "${var.queues}", "not every rendered queue is created")
+    limits = text(queue.get("rate_limits"))
+    expect("each.value.max_dispatches_per_second" in limits and "each.value.max_concurrent_dispatches" in limits,
+           "queues do not take their rendered rate limits")
     public = resource("google_cloud_run_v2_service_iam_member", "public")
     gateway = resource("google_cloud_run_v2_service_iam_member", "gateway")
 

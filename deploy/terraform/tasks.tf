@@ -14,8 +14,8 @@ resource "google_cloud_tasks_queue" "queue" {
   }
 
   rate_limits {
-    max_dispatches_per_second = 10
-    max_concurrent_dispatches = 20
+    max_dispatches_per_second = each.value.max_dispatches_per_second
+    max_concurrent_dispatches = each.value.max_concurrent_dispatches
   }
 
   stackdriver_logging_config {

@@ -131,14 +131,16 @@ variable "functions" {
 }
 
 variable "queues" {
-  description = "Rendered: each Cloud Tasks queue's target and RetryConfig."
+  description = "Rendered: each Cloud Tasks queue's target, RetryConfig and RateLimits."
   type = map(object({
-    target             = string
-    max_attempts       = number
-    min_backoff        = string
-    max_backoff        = string
-    max_doublings      = number
-    max_retry_duration = string
+    target                    = string
+    max_attempts              = number
+    min_backoff               = string
+    max_backoff               = string
+    max_doublings             = number
+    max_retry_duration        = string
+    max_dispatches_per_second = number
+    max_concurrent_dispatches = number
   }))
 }
 

@@ -21,8 +21,14 @@ public struct UsageReportFunction: FunctionHandler {
     /// Attempts Cloud Tasks makes: the function dead-letters on the last one.
     public static var maxAttempts: Int { retryConfig.maxAttempts }
 
+    /// The queue's RateLimits: a day's reports (one task per account) trickle to Stripe at
+    /// 10 a second, 20 at once, far under Stripe's API rate limits, so a large day never
+    /// turns into 429s.
+    public static let rateLimits = TaskRateLimits(maxDispatchesPerSecond: 10, maxConcurrentDispatches: 20)
+
     public static let declaration = FunctionDeclaration(
-        name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, retry: retryConfig), secrets: ["STRIPE_API_KEY"],
+        name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, retry: retryConfig, limits: rateLimits),
+        secrets: ["STRIPE_API_KEY"],
         service: .init(concurrency: 20, maxInstances: 10, timeoutSeconds: 120))
     public var declaration: FunctionDeclaration { Self.declaration }
 

@@ -37,6 +37,18 @@ public struct HTTPTask: Sendable, Hashable {
     }
 }
 
+/// A queue's RateLimits: how many tasks it starts per second and how many may be
+/// running at once (Cloud Tasks' defaults are 500 and 1,000).
+public struct TaskRateLimits: Sendable, Hashable {
+    public var maxDispatchesPerSecond: Double
+    public var maxConcurrentDispatches: Int
+
+    public init(maxDispatchesPerSecond: Double = 500, maxConcurrentDispatches: Int = 1_000) {
+        self.maxDispatchesPerSecond = maxDispatchesPerSecond
+        self.maxConcurrentDispatches = maxConcurrentDispatches
+    }
+}
+
 /// A queue's RetryConfig, with Cloud Tasks' backoff: the interval starts at `minBackoff`,
 /// doubles `maxDoublings` times, then grows by that last doubled step, capped at
 /// `maxBackoff` (10 s / 300 s / 3 gives 10, 20, 40, 80, 160, 240, 300, 300 …).
