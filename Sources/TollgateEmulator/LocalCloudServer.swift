@@ -7,8 +7,8 @@ import TollgateRuntime
 
 /// The local cloud's HTTP face. Each function under its own path (`/usage-recorder/…`,
 /// the rest of the path is what the function sees), the parts of Google's APIs a
-/// developer drives by hand, in their own shapes, so Google's clients and Tollgate's own
-/// drivers work against it:
+/// developer drives by hand, in their own REST shapes, so Google's REST clients and
+/// Tollgate's own drivers work against it (not the gRPC clients):
 /// - `POST /v1/projects/P/topics/T:publish` (Pub/Sub; `PUBSUB_EMULATOR_HOST`)
 /// - `POST /v1/projects/P/locations/L/jobs/J:run` (Cloud Scheduler: run a job now)
 ///

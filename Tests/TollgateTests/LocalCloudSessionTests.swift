@@ -203,6 +203,34 @@ import TollgateStripe
         #expect(try await serve.stop() == 0)
     }
 
+    @Test(.enabled(if: PythonPeer.available || PythonPeer.required, "needs .venv with google-api-python-client (./dev test)"))
+    func googlesOwnRESTClient_publishesAndRunsJobs_againstServe() async throws {
+        let serve = try await Serve(["--clock", "virtual", "--start", "2026-01-01T08:00:00Z"])
+        let project = "projects/\(LocalCloudNames.project)"
+        let event = Data(Self.usageEvent("req_google", units: 9).utf8).base64EncodedString()
+        let calls: JSONValue = .object([
+            "endpoint": .string(serve.url + "/"),
+            "calls": .array([
+                .object([
+                    "publish": .string("\(project)/topics/\(Topic.usageEvents)"),
+                    "messages": .array([.object(["data": .string(event), "attributes": .object(["origin": .string("python")])])]),
+                ]),
+                .object(["publish": .string("\(project)/topics/nowhere"), "messages": .array([.object(["data": .string(event)])])]),
+                .object(["run": .string("\(project)/locations/europe-west1/jobs/cleanup")]),
+            ]),
+        ])
+        let answers = try #require(try PythonPeer.run(script: "google_rest_calls.py", input: calls)["answers"]?.arrayValue)
+        try #require(answers.count == 3)
+        #expect(answers[0]["messageIds"]?.arrayValue?.count == 1)
+        #expect(answers[1]["status"]?.integerValue == 404 && answers[1]["error"]?["status"]?.stringValue == "NOT_FOUND")
+        #expect(answers[2]["name"]?.stringValue == "\(project)/locations/europe-west1/jobs/cleanup")
+        #expect(answers[2]["status"]?.objectValue?.isEmpty == true, "the run succeeded")
+        let state = try await serve.waitFor("the usage record") { Self.documents($0, in: "usage") == ["usage/req_google"] }
+        #expect(state["documents"]?["usageCounters/cus_TgAlpha01"]?["units"]?.integerValue == 9)
+        #expect(serve.output.contains("cleanup 2026-01-01T08:00:00Z"), "the job ran when asked")
+        #expect(try await serve.stop() == 0)
+    }
+
     @Test func wrongUse_isAnsweredWithAClearError() async throws {
         let (status, _, err) = try runTollgate(["serve", "--processes", "--clock", "virtual"], environment: [:])
         #expect(status == 64 && err.contains("--processes"))
