@@ -269,16 +269,3 @@ import TollgateModel
         #expect(throws: TollgateError.self) { try FirestoreDocumentStore(url: "firestore://a/b/c", api: api) }
     }
 }
-
-/// A thread-safe counter for answering closures.
-final class Counter: Sendable {
-    private let value = Mutex(0)
-    func next() -> Int {
-        value.withLock { value in
-            defer { value += 1 }
-            return value
-        }
-    }
-    /// The count so far, without counting.
-    var count: Int { value.withLock { $0 } }
-}

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 import TollgateAuth
 import TollgateModel
@@ -81,4 +82,17 @@ func seedKeyedAccount(_ store: any DocumentStore, id: String, units: Int64, pepp
         try DocumentPath(collection: APIKeyRecord.collection, id: try APIKeys(pepper: pepper).hash(key)),
         try FieldValueEncoder().encode(record))
     return key
+}
+
+/// A thread-safe counter: answering closures, a load's progress.
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func next() -> Int {
+        value.withLock { value in
+            defer { value += 1 }
+            return value
+        }
+    }
+    /// The count so far, without counting.
+    var count: Int { value.withLock { $0 } }
 }
