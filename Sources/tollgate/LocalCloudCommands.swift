@@ -67,14 +67,8 @@ struct Publish: AsyncParsableCommand {
             guard let read = FileManager.default.contents(atPath: data) else { throw ValidationError("cannot read \(data)") }
             bytes = read
         }
-        var named: [String: String] = [:]
-        for attribute in attributes {
-            guard let equals = attribute.firstIndex(of: "="), equals != attribute.startIndex else {
-                throw ValidationError("--attribute takes name=value, not \(attribute)")
-            }
-            named[String(attribute[..<equals])] = String(attribute[attribute.index(after: equals)...])
-        }
-        let message = OutgoingMessage(data: [UInt8](bytes), attributes: named, orderingKey: orderingKey)
+        let attributes = try nameValuePairs(attributes, option: "--attribute")
+        let message = OutgoingMessage(data: [UInt8](bytes), attributes: attributes, orderingKey: orderingKey)
         do { try message.validate() } catch let error as TollgateError { throw ValidationError(error.message) }
         // Tollgate's own Pub/Sub driver, pointed at the local cloud as at any emulator.
         let host = cloud.base.replacingOccurrences(of: "http://", with: "")

@@ -27,13 +27,7 @@ struct NewEvent: AsyncParsableCommand {
     var payloads = "events/stripe/payloads"
 
     func run() async throws {
-        var values: [String: String] = [:]
-        for field in fields {
-            guard let equals = field.firstIndex(of: "="), equals != field.startIndex else {
-                throw ValidationError("--field takes name=value, not '\(field)'")
-            }
-            values[String(field[..<equals])] = String(field[field.index(after: equals)...])
-        }
+        let values = try nameValuePairs(fields, option: "--field")
         let fixture: JSONValue
         do {
             fixture = try EventTemplates.fixture(kind: kind, values: values, payloads: URL(fileURLWithPath: payloads))

@@ -18,6 +18,19 @@ struct Tollgate: AsyncParsableCommand {
         ])
 }
 
+/// Repeated `name=value` options (`--field`, `--attribute`) as a dictionary.
+/// - Throws: `ValidationError` naming `option` for an entry without a name or `=`.
+func nameValuePairs(_ entries: [String], option: String) throws -> [String: String] {
+    var pairs: [String: String] = [:]
+    for entry in entries {
+        guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
+            throw ValidationError("\(option) takes name=value, not '\(entry)'")
+        }
+        pairs[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+    }
+    return pairs
+}
+
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay fixtures through the real functions on fresh SQLite state and check their expectations.")

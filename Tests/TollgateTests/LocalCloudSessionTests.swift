@@ -239,6 +239,9 @@ import TollgateStripe
         let serve = try await Serve([])
         try serve.tollgate(["clock", "advance", "1d"], expectStatus: 64)
         try serve.tollgate(["clock", "advance", "soon"], expectStatus: 64)
+        let noValue = try serve.tollgate(
+            ["publish", "usage-events", "--data", try Self.file("{}"), "--attribute", "origin"], expectStatus: 64)
+        #expect(noValue.contains("--attribute takes name=value, not 'origin'"))
         // The control API answers bad requests with Google's error body and changes nothing.
         let project = "/v1/projects/\(LocalCloudNames.project)"
         for (path, body, status) in [

@@ -56,6 +56,8 @@ import TollgateModel
         }
         let (status, _, errors) = try runTollgate(["new-event", "usage", "--field", "colour=red"], environment: ["PATH": "/usr/bin:/bin"])
         #expect(status == 64 && errors.contains("usage has no field colour"))
+        let (unnamed, _, why) = try runTollgate(["new-event", "usage", "--field", "=red"], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(unnamed == 64 && why.contains("--field takes name=value, not '=red'"))
     }
 
     @Test func theCommand_writesAFixtureTheReplayPasses() throws {
