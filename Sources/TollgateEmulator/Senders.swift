@@ -210,7 +210,7 @@ struct Senders {
         if let cost = spec["cost"] {
             headers.append((name: "X-Tollgate-Cost", value: cost.integerValue.map(String.init) ?? cost.stringValue ?? ""))
         }
-        if let endpoint = spec["endpoint"]?.stringValue { headers.append((name: "X-Tollgate-Endpoint", value: endpoint)) }
+        if let endpoint = spec["endpoint"]?.stringValue { headers.append((name: "X-Original-URI", value: endpoint)) }
         if let feature = spec["feature"]?.stringValue { headers.append((name: "X-Tollgate-Feature", value: feature)) }
         return FunctionRequest(method: "POST", path: "/", headers: headers, body: Data())
     }

@@ -25,7 +25,8 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     /// Bodies larger than this are refused with 413 (the server enforces it while reading;
     /// the host again, for deliveries that do not come through the server).
     public let maxBodyBytes: Int
-    /// Counts and latencies of every delivery, served on `GET /metrics`.
+    /// Counts and latencies of every delivery, served on `GET /metrics` of the metrics
+    /// port (``metricsResponse(_:)``), never of the public one.
     public let metrics: FunctionMetrics
 
     public init(
@@ -47,12 +48,6 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         if request.path == "/healthz" {
             return request.method == "GET" || request.method == "HEAD"
                 ? FunctionResponse(status: 200, headers: ["Content-Type": "text/plain"], body: Data("ok\n".utf8))
-                : .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET")
-        }
-        if request.path == "/metrics" {
-            return request.method == "GET"
-                ? FunctionResponse(
-                    status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.exposition()))
                 : .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET")
         }
         let started = ContinuousClock.now
@@ -78,6 +73,14 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         if let reason = reason ?? (response.isSuccess ? nil : Self.errorMessage(response)) { line["reason"] = "\(reason)" }
         logger.log(level: level, "\(request.method) \(request.path) \(response.status)", metadata: line)
         return response
+    }
+
+    /// What the metrics port answers: `GET /metrics` in Prometheus' text format.
+    public func metricsResponse(_ request: FunctionRequest) -> FunctionResponse {
+        guard request.path == "/metrics" else { return .rejected(404, code: "NOT_FOUND", "only /metrics is served here") }
+        guard request.method == "GET" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET") }
+        return FunctionResponse(
+            status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.exposition()))
     }
 
     private func process(_ request: FunctionRequest, logger: Logger) async -> (FunctionResponse, String?, [String: String]) {

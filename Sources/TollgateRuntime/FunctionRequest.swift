@@ -21,6 +21,11 @@ public struct FunctionRequest: Sendable {
         headers.first { Self.equalIgnoringASCIICase($0.name, name) }?.value
     }
 
+    /// Every value of a header, in the order received.
+    public func headerValues(_ name: String) -> [String] {
+        headers.filter { Self.equalIgnoringASCIICase($0.name, name) }.map(\.value)
+    }
+
     /// Header names are ASCII; Foundation's locale-aware comparison was a tenth of the
     /// validator's time per request.
     private static func lowercased(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }

@@ -1,30 +1,37 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
 import TollgateModel
 
 /// Serves one function on `$PORT`, as Cloud Run runs a container: HTTP/1.1, a body
-/// limit (413 beyond), and on SIGTERM: stop accepting, drain in-flight requests, exit
-/// well inside Cloud Run's 10 seconds.
+/// limit (413 beyond), a connection idle for ``HTTPBridge/idleTimeout`` closed, a body
+/// not sent whole within ``HTTPBridge/bodyTimeout`` answered 408, and on SIGTERM: stop
+/// accepting, drain in-flight requests, exit well inside Cloud Run's 10 seconds. With a
+/// metrics port, `GET /metrics` is served there, on 127.0.0.1 alone.
 public struct FunctionServer<Handler: FunctionHandler>: Service {
     public let host: FunctionHost<Handler>
     let port: Int
     let address: String
+    let metricsPort: Int?
     let logger: Logger
     let onRunning: @Sendable (Int) async -> Void
+    let onMetricsRunning: @Sendable (Int) async -> Void
 
     public init(
-        host: FunctionHost<Handler>, port: Int, address: String = "0.0.0.0", logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        host: FunctionHost<Handler>, port: Int, address: String = "0.0.0.0", metricsPort: Int? = nil, logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void = { _ in }, onMetricsRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) {
         self.host = host
         self.port = port
         self.address = address
+        self.metricsPort = metricsPort
         self.logger = logger
         self.onRunning = onRunning
+        self.onMetricsRunning = onMetricsRunning
     }
 
     public func run() async throws {
@@ -35,11 +42,26 @@ public struct FunctionServer<Handler: FunctionHandler>: Service {
         }
         let onRunning = self.onRunning
         let app = Application(
-            responder: responder,
+            responder: responder, server: HTTPBridge.server,
             configuration: .init(address: .hostname(address, port: port), serverName: nil),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        try await app.run()
+        guard let metricsPort else {
+            try await app.run()
+            return
+        }
+        let onMetricsRunning = self.onMetricsRunning
+        let metrics = Application(
+            responder: CallbackResponder<BasicRequestContext> { request, _ in
+                await HTTPBridge.respond(to: request, limit: 1_024) { host.metricsResponse($0) }
+            },
+            server: HTTPBridge.server, configuration: .init(address: .hostname("127.0.0.1", port: metricsPort), serverName: nil),
+            onServerRunning: { channel in await onMetricsRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+        // Both stop together: the group's graceful shutdown reaches each child task.
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await app.run() }
+            group.addTask { try await metrics.run() }
+        }
     }
 
     static func respond(to request: Request, host: FunctionHost<Handler>, limit: Int) async -> Response {
@@ -48,26 +70,74 @@ public struct FunctionServer<Handler: FunctionHandler>: Service {
 }
 
 /// Between Hummingbird's requests and responses and the runtime's plain ones, with the
-/// body limit (413 beyond) every server of functions applies.
+/// body limit (413 beyond) and read timeouts every server of functions applies.
 public enum HTTPBridge {
+    /// A connection with no request in progress is closed after this long, so idle or
+    /// half-opened connections cannot pile up.
+    public static let idleTimeout: TimeAmount = .seconds(15)
+    /// A body must arrive whole within this long of its headers: 408 otherwise.
+    public static let bodyTimeout: Duration = .seconds(10)
+
+    /// HTTP/1.1 with ``idleTimeout``.
+    public static var server: HTTPServerBuilder { .http1(configuration: .init(idleTimeout: idleTimeout)) }
+
     public static func respond(
         to request: Request, limit: Int, pathPrefix: String = "", handle: (FunctionRequest) async -> FunctionResponse
     ) async -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             return response(FunctionResponse.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(limit) bytes"))
         }
-        var request = request
         let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: limit)
-        } catch {
-            return response(FunctionResponse.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(limit) bytes"))
+        switch await collectBody(of: request, limit: limit) {
+        case .body(let collected): body = collected
+        case .refused(let refusal): return response(refusal)
         }
         let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
         var path = String(request.uri.path.dropFirst(pathPrefix.count))
         if !path.hasPrefix("/") { path = "/" + path }
         let functionRequest = FunctionRequest(method: request.method.rawValue, path: path, headers: headers, body: Data(buffer: body))
         return response(await handle(functionRequest))
+    }
+
+    /// The body, or the refusal: 413 past `limit`, 408 past ``bodyTimeout``, 400 for a
+    /// body that cannot be read (a connection cut mid-body, malformed chunking).
+    enum CollectedBody: Sendable {
+        case body(ByteBuffer)
+        case refused(FunctionResponse)
+    }
+
+    static func collectBody(of request: Request, limit: Int) async -> CollectedBody {
+        enum Outcome: Sendable {
+            case body(ByteBuffer)
+            case tooLarge
+            case unreadable
+            case timedOut
+        }
+        let outcome = await withTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                var request = request
+                do {
+                    return .body(try await request.collectBody(upTo: limit))
+                } catch is NIOTooManyBytesError {
+                    return .tooLarge
+                } catch {
+                    return .unreadable
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: bodyTimeout)
+                return .timedOut
+            }
+            let first = await group.next() ?? .unreadable
+            group.cancelAll()
+            return first
+        }
+        switch outcome {
+        case .body(let body): return .body(body)
+        case .tooLarge: return .refused(.rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(limit) bytes"))
+        case .unreadable: return .refused(.rejected(400, code: "INVALID_ARGUMENT", "the request body could not be read"))
+        case .timedOut: return .refused(.rejected(408, code: "DEADLINE_EXCEEDED", "the body did not arrive within 10 s"))
+        }
     }
 
     public static func response(_ response: FunctionResponse) -> Response {
@@ -103,8 +173,9 @@ public enum FunctionMain {
         do {
             let host = try await makeHost(configuration, logger)
             let server = FunctionServer(
-                host: host, port: configuration.port, logger: logger,
-                onRunning: { port in logger.info("listening", metadata: ["port": "\(port)", "trigger": "\(declaration.trigger.kind)"]) })
+                host: host, port: configuration.port, metricsPort: configuration.metricsPort, logger: logger,
+                onRunning: { port in logger.info("listening", metadata: ["port": "\(port)", "trigger": "\(declaration.trigger.kind)"]) },
+                onMetricsRunning: { port in logger.info("serving metrics", metadata: ["address": "127.0.0.1:\(port)"]) })
             var groupConfiguration = ServiceGroupConfiguration(
                 services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -13,7 +13,10 @@ public struct JWT: Sendable {
     public var algorithm: String? { header["alg"]?.stringValue }
     public var keyID: String? { header["kid"]?.stringValue }
 
-    /// Splits and decodes a token. - Throws: `UNAUTHENTICATED` for anything malformed.
+    /// Splits and decodes a token.
+    /// - Throws: `UNAUTHENTICATED` for anything malformed, a `typ` other than `JWT`, or
+    ///   any `crit` header: it names extensions the verifier must understand, and this one
+    ///   understands none (RFC 7515 §4.1.11).
     public init(_ token: String) throws {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = Base64URL.decode(parts[0]), let claimsData = Base64URL.decode(parts[1]),
@@ -22,6 +25,10 @@ public struct JWT: Sendable {
         guard let header = try? JSONValue.parse(headerData), header.objectValue != nil,
             let claims = try? JSONValue.parse(claimsData), claims.objectValue != nil
         else { throw TollgateError(.unauthenticated, "malformed token") }
+        if let type = header["typ"] {
+            guard type.stringValue?.uppercased() == "JWT" else { throw TollgateError(.unauthenticated, "token typ is not JWT") }
+        }
+        guard header["crit"] == nil else { throw TollgateError(.unauthenticated, "token has critical header extensions") }
         self.header = header
         self.claims = claims
         self.signingInput = Data("\(parts[0]).\(parts[1])".utf8)
@@ -45,15 +52,25 @@ public struct JWT: Sendable {
         guard valid else { throw TollgateError(.unauthenticated, "token signature does not verify") }
     }
 
-    /// Checks `exp`, `nbf` and `iat` against `now` with `skew` seconds of leeway.
+    /// Checks `exp`, `nbf` and `iat` against `now` with `skew` seconds of leeway (0…3600).
+    /// Each must be a whole number of seconds within ``Timestamp/unixSecondsRange`` (years
+    /// 1…9999): a signed `exp` of 2⁶³−1 is refused, not added to.
     public func verifyTimes(now: Timestamp, skew: Int64) throws {
         let seconds = now.secondsSinceEpoch
-        guard let exp = claims["exp"]?.integerValue else { throw TollgateError(.unauthenticated, "token has no exp") }
+        let skew = min(max(skew, 0), 3_600)
+        func time(_ claim: String) throws -> Int64? {
+            guard let value = claims[claim] else { return nil }
+            guard let number = value.integerValue, Timestamp.unixSecondsRange.contains(number) else {
+                throw TollgateError(.unauthenticated, "token \(claim) is not a time within years 1 to 9999")
+            }
+            return number
+        }
+        guard let exp = try time("exp") else { throw TollgateError(.unauthenticated, "token has no exp") }
         guard seconds < exp + skew else { throw TollgateError(.unauthenticated, "token expired") }
-        if let nbf = claims["nbf"]?.integerValue, seconds + skew < nbf {
+        if let nbf = try time("nbf"), seconds + skew < nbf {
             throw TollgateError(.unauthenticated, "token not valid yet")
         }
-        if let iat = claims["iat"]?.integerValue, seconds + skew < iat {
+        if let iat = try time("iat"), seconds + skew < iat {
             throw TollgateError(.unauthenticated, "token issued in the future")
         }
     }

@@ -55,6 +55,11 @@ public struct RuntimeConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// `TOLLGATE_LOG_LEVEL`, default `info`.
     public var logLevel: String
+    /// `TOLLGATE_METRICS_PORT`: where `GET /metrics` is served, on 127.0.0.1 only (the
+    /// Managed Prometheus sidecar shares the instance's loopback). Unset: not served. The
+    /// public port never serves metrics: event types and refusal reasons are nobody's
+    /// business outside the instance.
+    public var metricsPort: Int?
     /// OIDC for internal triggers: `TOLLGATE_AUDIENCE` (the service URL), the
     /// `TOLLGATE_INVOKERS` allowed to call, and where keys come from.
     public var oidcAudience: String?
@@ -70,6 +75,12 @@ public struct RuntimeConfiguration: Sendable {
         project = environment["GOOGLE_CLOUD_PROJECT"]
         maxBodyBytes = try environment.integer("TOLLGATE_MAX_BODY_BYTES", default: 1_048_576, range: 1_024...33_554_432)
         logLevel = environment["TOLLGATE_LOG_LEVEL"] ?? "info"
+        metricsPort =
+            environment["TOLLGATE_METRICS_PORT"] == nil
+            ? nil : try environment.integer("TOLLGATE_METRICS_PORT", default: 0, range: 0...65_535)
+        if let metricsPort, metricsPort != 0, metricsPort == port {
+            throw ConfigurationError("TOLLGATE_METRICS_PORT", "must differ from PORT")
+        }
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw ConfigurationError("TOLLGATE_LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical")
         }

@@ -187,6 +187,15 @@ public final class SQLiteDatabase: Sendable {
                     ALTER TABLE tasks ADD COLUMN first_attempt INTEGER;
                     """)
         }
+        migrator.registerMigration("v5") { db in
+            // Document keys escape U+0000 and U+0001 (SQLiteKey): an id that held U+0001
+            // before is rewritten; none could hold U+0000, which the old binding cut off.
+            try db.execute(
+                sql: """
+                    UPDATE documents SET collection = replace(collection, char(1), char(1, 2)), id = replace(id, char(1), char(1, 2))
+                    WHERE instr(collection, char(1)) > 0 OR instr(id, char(1)) > 0;
+                    """)
+        }
         return migrator
     }()
 }

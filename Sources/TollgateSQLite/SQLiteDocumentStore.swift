@@ -60,7 +60,7 @@ public struct SQLiteDocumentStore: DocumentStore {
         guard
             let row = try Row.fetchOne(
                 try db.cachedStatement(sql: "SELECT fields, create_time, update_time FROM documents WHERE collection = ? AND id = ?"),
-                arguments: [path.collection, path.id])
+                arguments: [SQLiteKey.encode(path.collection), SQLiteKey.encode(path.id)])
         else { return nil }
         return try snapshot(path, row)
     }
@@ -84,11 +84,11 @@ public struct SQLiteDocumentStore: DocumentStore {
         // so the fake cannot drift from the semantics by leaning on SQL's.
         let rows = try Row.fetchCursor(
             db, sql: "SELECT id, fields, create_time, update_time FROM documents WHERE collection = ?",
-            arguments: [query.collection])
+            arguments: [SQLiteKey.encode(query.collection)])
         let collection = try DocumentPath.Collection(query.collection)
         var selection = DocumentQuery.Selection(query)
         while let row = try rows.next() {
-            let snapshot = try snapshot(try collection.document(row["id"]), row)
+            let snapshot = try snapshot(try collection.document(SQLiteKey.decode(row["id"])), row)
             if query.matches(snapshot.fields) { selection.offer(snapshot) }
         }
         return selection.result
@@ -176,7 +176,7 @@ public struct SQLiteDocumentStore: DocumentStore {
                 SELECT id, fields, create_time, update_time, \(expression) AS sort_key FROM documents
                 WHERE collection = ? AND \(plan.conditions.joined(separator: " AND ")) ORDER BY \(expression), id
                 """,
-            arguments: StatementArguments([query.collection] + plan.arguments))
+            arguments: StatementArguments([SQLiteKey.encode(query.collection)] + plan.arguments))
         let collection = try DocumentPath.Collection(query.collection)
         var selection = DocumentQuery.Selection(query)
         var boundary: String?
@@ -184,7 +184,7 @@ public struct SQLiteDocumentStore: DocumentStore {
             let key: String = row["sort_key"]
             // Once the page is full, only ties on the sort key can still change it.
             if let boundary, key != boundary { break }
-            let snapshot = try snapshot(try collection.document(row["id"]), row)
+            let snapshot = try snapshot(try collection.document(SQLiteKey.decode(row["id"])), row)
             if query.matches(snapshot.fields) { selection.offer(snapshot) }
             if boundary == nil, let limit = query.limit, selection.count >= limit { boundary = key }
         }
@@ -212,7 +212,7 @@ public struct SQLiteDocumentStore: DocumentStore {
             switch write.operation {
             case .delete:
                 try db.cachedStatement(sql: "DELETE FROM documents WHERE collection = ? AND id = ?")
-                    .execute(arguments: [write.path.collection, write.path.id])
+                    .execute(arguments: [SQLiteKey.encode(write.path.collection), SQLiteKey.encode(write.path.id)])
                 continue
             case .set(let newFields):
                 try Self.validateFieldNames(newFields)
@@ -237,7 +237,8 @@ public struct SQLiteDocumentStore: DocumentStore {
                     """
             ).execute(
                 arguments: [
-                    write.path.collection, write.path.id, json, commitTime.microsecondsSinceEpoch, commitTime.microsecondsSinceEpoch,
+                    SQLiteKey.encode(write.path.collection), SQLiteKey.encode(write.path.id), json, commitTime.microsecondsSinceEpoch,
+                    commitTime.microsecondsSinceEpoch,
                 ])
         }
         return commitTime

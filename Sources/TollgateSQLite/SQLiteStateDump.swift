@@ -14,7 +14,7 @@ extension SQLiteDatabase {
             var documents: [String: JSONValue] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT collection, id, fields FROM documents") {
                 let fields = try SQLiteDocumentStore.decodeFields(row["fields"])
-                documents["\(row["collection"] as String)/\(row["id"] as String)"] = FieldValue.map(fields).plainJSON
+                documents["\(SQLiteKey.decode(row["collection"]))/\(SQLiteKey.decode(row["id"]))"] = FieldValue.map(fields).plainJSON
             }
             var blobs: [String: JSONValue] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT name, size, content_type, data_key FROM blobs") {

@@ -29,6 +29,9 @@ public struct StripeEvent: Sendable, Hashable {
         guard let created = root["created"]?.integerValue else {
             throw TollgateError(.invalidArgument, "Stripe event \(id) has no created time")
         }
+        guard Timestamp(unixSeconds: created) != nil else {
+            throw TollgateError(.invalidArgument, "Stripe event \(id) has a created time outside years 1 to 9999")
+        }
         guard let object = root["data"]?["object"], object.objectValue != nil else {
             throw TollgateError(.invalidArgument, "Stripe event \(id) has no data.object")
         }
@@ -74,10 +77,10 @@ public struct StripeSubscription: Sendable, Hashable {
         self.status = status
         let item = object["items"]?["data"]?.arrayValue?.first
         priceId = item?["price"]?["id"]?.stringValue ?? item?["plan"]?["id"]?.stringValue ?? object["plan"]?["id"]?.stringValue
-        currentPeriodStart = item?["current_period_start"]?.integerValue ?? object["current_period_start"]?.integerValue
-        currentPeriodEnd = item?["current_period_end"]?.integerValue ?? object["current_period_end"]?.integerValue
+        currentPeriodStart = try unixTime(item?["current_period_start"] ?? object["current_period_start"], "current_period_start", of: id)
+        currentPeriodEnd = try unixTime(item?["current_period_end"] ?? object["current_period_end"], "current_period_end", of: id)
         cancelAtPeriodEnd = object["cancel_at_period_end"]?.boolValue ?? false
-        trialEnd = object["trial_end"]?.integerValue
+        trialEnd = try unixTime(object["trial_end"], "trial_end", of: id)
         metadata = (object["metadata"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
     }
 }
@@ -105,8 +108,22 @@ public struct StripeInvoice: Sendable, Hashable {
         subscription = expandableID(object["parent"]?["subscription_details"]?["subscription"]) ?? expandableID(object["subscription"])
         status = object["status"]?.stringValue
         billingReason = object["billing_reason"]?.stringValue
-        attemptCount = object["attempt_count"]?.integerValue ?? 0
+        let attempts = object["attempt_count"]?.integerValue ?? 0
+        guard InputBounds.invoiceAttempts.contains(attempts) else {
+            throw TollgateError(.invalidArgument, "invoice \(id) has an attempt_count outside 0 to 10000")
+        }
+        attemptCount = attempts
     }
+}
+
+/// A Unix time field: absent or null is nil; a number outside years 1 to 9999 (or a
+/// fraction, or text) is `INVALID_ARGUMENT`, never a time that later arithmetic overflows.
+private func unixTime(_ value: JSONValue?, _ field: String, of id: String) throws -> Int64? {
+    guard let value, value != .null else { return nil }
+    guard let seconds = value.integerValue, Timestamp(unixSeconds: seconds) != nil else {
+        throw TollgateError(.invalidArgument, "\(id): \(field) is not a Unix time within years 1 to 9999")
+    }
+    return seconds
 }
 
 /// An expandable field: an id string, or the expanded object with an `id`.

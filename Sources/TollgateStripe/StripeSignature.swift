@@ -56,7 +56,10 @@ public struct StripeSignatureVerifier: Sendable {
         }
         guard let timestamp else { throw .malformedHeader }
         guard !signatures.isEmpty else { throw .noV1Signature }
-        guard abs(now.secondsSinceEpoch - timestamp) <= tolerance else { throw .timestampOutOfTolerance }
+        // `t` is any 64-bit number an attacker chose: the distance is computed without
+        // trapping, and its magnitude compared unsigned (|Int64.min| has no Int64).
+        let (distance, overflow) = now.secondsSinceEpoch.subtractingReportingOverflow(timestamp)
+        guard !overflow, distance.magnitude <= tolerance.magnitude else { throw .timestampOutOfTolerance }
         var payload = Data("\(timestamp).".utf8)
         payload.append(contentsOf: body)
         for key in keys {

@@ -116,7 +116,7 @@ struct Serve: AsyncParsableCommand {
         var services: [any Service] = []
         let front = Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await router.respond(to: request) },
-            configuration: .init(address: .hostname(host, port: port), serverName: nil),
+            server: HTTPBridge.server, configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: { await announce("", $0.localAddress?.port ?? 0) }, logger: quietLogger)
         services.append(front)
         if ports {
@@ -124,6 +124,7 @@ struct Serve: AsyncParsableCommand {
                 services.append(
                     Application(
                         responder: CallbackResponder<BasicRequestContext> { request, _ in await router.function(name, request) },
+                        server: HTTPBridge.server,
                         configuration: .init(address: .hostname(host, port: port == 0 ? 0 : port + 1 + index), serverName: nil),
                         onServerRunning: { await announce(name, $0.localAddress?.port ?? 0) }, logger: quietLogger))
             }

@@ -2,7 +2,9 @@ import Foundation
 import Testing
 import TollgateModel
 
-/// `JSONValue.parse`'s fast reader gives what `JSONDecoder` gives, and refuses what it refuses.
+/// `JSONValue.parse` gives what `JSONDecoder` gives for RFC 8259 JSON, and refuses what
+/// it refuses — and also what Foundation's decoder is lenient about (trailing commas) and
+/// nesting past 256 levels, which no sender Tollgate serves produces.
 @Suite struct JSONValueParsingTests {
     /// The reference: Foundation's decoder alone (which, for one, accepts a trailing comma).
     static func reference(_ data: Data) -> JSONValue? { try? JSONDecoder().decode(JSONValue.self, from: data) }
@@ -19,7 +21,7 @@ import TollgateModel
 
     @Test(arguments: [
         #"{"a":1,"b":[true,false,null],"c":{"d":"e\n\u00e9\ud83d\ude00"},"f":-9223372036854775808}"#, "  [ ]  ", "{}", #""just a string""#,
-        "42", "-0", "1.5", "1e3", "[1,]", #"{"a":1,}"#, "-2.5E-3", "9223372036854775808", #"{"n":0.1}"#, #"["\/\\\"\b\f\r\t"]"#,
+        "42", "-0", "1.5", "1e3", "-2.5E-3", "9223372036854775808", #"{"n":0.1}"#, #"["\/\\\"\b\f\r\t"]"#,
     ])
     func wellFormed_parsesAsJSONDecoder(_ text: String) throws {
         #expect(try JSONValue.parse(Data(text.utf8)) == Self.reference(Data(text.utf8)))
@@ -39,9 +41,19 @@ import TollgateModel
         #expect(throws: TollgateError.self) { try JSONValue.parse(data) }
     }
 
-    @Test func deepNesting_isLeftToJSONDecoder_andStillAnswered() {
+    @Test func trailingCommas_areRefused_thoughJSONDecoderTakesThem() async {
+        for text in ["[1,]", #"{"a":1,}"#] {
+            #expect(Self.reference(Data(text.utf8)) != nil)
+            await expectCode(.invalidArgument) { try JSONValue.parse(Data(text.utf8)) }
+        }
+    }
+
+    @Test func nestingPast256Levels_isRefused_withAReason() async {
         let deep = String(repeating: "[", count: 300) + String(repeating: "]", count: 300)
-        #expect((try? JSONValue.parse(Data(deep.utf8))) == Self.reference(Data(deep.utf8)))
+        let error = await expectCode(.invalidArgument) { try JSONValue.parse(Data(deep.utf8)) }
+        #expect(error?.message.contains("256") == true)
+        let fine = String(repeating: "[", count: 255) + String(repeating: "]", count: 255)
+        #expect(throws: Never.self) { try JSONValue.parse(Data(fine.utf8)) }
     }
 
     @Test func valueJSONWriter_roundTripsEveryType_throughBothReaders() throws {

@@ -157,7 +157,7 @@ import TollgateStripe
         let delivery = state["pushDeliveries"]?["usage-recorder-usage-events/\(lost)"]
         #expect(delivery?["state"]?.stringValue == "dead-lettered")
         #expect(delivery?["attempts"]?.integerValue == 10)
-        #expect(state["documents"]?["usage/req_3"] == nil)
+        #expect(state["documents"]?["usage/cus_TgAlpha01:req_3"] == nil)
         let database = try SQLiteDatabase(path: serve.state)
         let letters = try await SQLitePublisher(database).published(topic: "usage-recorder-usage-events-dead-letter")
         #expect(letters.map(\.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"]) == ["10"])
@@ -195,7 +195,7 @@ import TollgateStripe
             })
         #expect(!recorder.contains(serve.url), "--ports gives usage-recorder a port of its own")
         try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_p1", units: 3))])
-        _ = try await serve.waitFor("the ledger entry") { $0["documents"]?["usage/req_p1"] != nil }
+        _ = try await serve.waitFor("the ledger entry") { $0["documents"]?["usage/cus_TgAlpha01:req_p1"] != nil }
         #expect(try serve.tollgate(["trigger", "cleanup"]).contains("cleanup: ran"))
         // Straight to the function's own port, as a caller without a token: refused.
         let direct = try await curl("POST", String(recorder), headers: [:], body: Data("{}".utf8))
@@ -225,7 +225,7 @@ import TollgateStripe
         #expect(answers[1]["status"]?.integerValue == 404 && answers[1]["error"]?["status"]?.stringValue == "NOT_FOUND")
         #expect(answers[2]["name"]?.stringValue == "\(project)/locations/europe-west1/jobs/cleanup")
         #expect(answers[2]["status"]?.objectValue?.isEmpty == true, "the run succeeded")
-        let state = try await serve.waitFor("the usage record") { Self.documents($0, in: "usage") == ["usage/req_google"] }
+        let state = try await serve.waitFor("the usage record") { Self.documents($0, in: "usage") == ["usage/cus_TgAlpha01:req_google"] }
         #expect(state["documents"]?["usageCounters/cus_TgAlpha01"]?["units"]?.integerValue == 9)
         #expect(serve.output.contains("cleanup 2026-01-01T08:00:00Z"), "the job ran when asked")
         #expect(try await serve.stop() == 0)

@@ -19,7 +19,8 @@ final class RunningFunction: Sendable {
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build it first: swift build --product \(product)")
         process = Process()
         process.executableURL = binary
-        process.environment = environment.merging(["PORT": "0"]) { given, _ in given }
+        // Metrics on a loopback port of their own, as deployed (TOLLGATE_METRICS_PORT).
+        process.environment = environment.merging(["PORT": "0", "TOLLGATE_METRICS_PORT": "0"]) { given, _ in given }
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -43,6 +44,15 @@ final class RunningFunction: Sendable {
     }
 
     var url: URL { URL(string: "http://127.0.0.1:\(port)/")! }
+
+    /// `GET /metrics` on the metrics port, whose address the start-up log names.
+    var metricsURL: URL {
+        get throws {
+            let address = lines.all.compactMap { try? JSONValue.parse(Data($0.utf8)) }
+                .first { $0["message"]?.stringValue == "serving metrics" }?["address"]?.stringValue
+            return URL(string: "http://\(try #require(address))/metrics")!
+        }
+    }
     var log: String { lines.all.joined(separator: "\n") }
 
     /// SIGKILL, as a crash or an out-of-memory kill would end it, and waits for the exit.

@@ -126,8 +126,9 @@ import UsageRecorder
             ])
         }
         let data = Data(JSONValue.array(events).rendered().utf8)
-        await expectCode(.invalidArgument) { try UsageEvents.decode(data) }
-        #expect(try UsageEvents.decode(Data(JSONValue.array(Array(events.prefix(150))).rendered().utf8)).count == 150)
+        let now = Timestamp(rfc3339: "2026-01-01T00:05:00Z")!
+        await expectCode(.invalidArgument) { try UsageEvents.decode(data, now: now) }
+        #expect(try UsageEvents.decode(Data(JSONValue.array(Array(events.prefix(150))).rendered().utf8), now: now).count == 150)
     }
 }
 

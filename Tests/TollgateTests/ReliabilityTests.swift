@@ -151,10 +151,13 @@ import UsageReport
             try await group.waitForAll()
         }
         try await Self.checkUsageInvariants(messages, SQLiteDocumentStore(cluster.database))
-        // The deployed executable serves its metrics on the same port: every delivery counted.
+        // The deployed executable serves its metrics on its loopback metrics port: every
+        // delivery counted. The public port serves none.
         var scraped = 0.0
         for recorder in recorders {
-            let (data, response) = try await URLSession.shared.data(from: recorder.url.appendingPathComponent("metrics"))
+            let (_, publicAnswer) = try await URLSession.shared.data(from: recorder.url.appendingPathComponent("metrics"))
+            #expect((publicAnswer as? HTTPURLResponse)?.statusCode == 405, "usage-recorder answers only Pub/Sub's POST there")
+            let (data, response) = try await URLSession.shared.data(from: try recorder.metricsURL)
             #expect((response as? HTTPURLResponse)?.statusCode == 200)
             let series = String(decoding: data, as: UTF8.self).split(separator: "\n")
                 .filter { $0.hasPrefix(#"tollgate_requests_total{function="usage-recorder",trigger="pubsub",outcome="ok"}"#) }

@@ -54,6 +54,13 @@ import TollgateStripe
         #expect(failure(header) == expected)
     }
 
+    /// `abs(now - t)` trapped on these before any signature was checked: one unsigned
+    /// request took the instance down (issue 13, finding 1).
+    @Test(arguments: [Int64.min, Int64.min + 1, -9_223_372_036_854_775_807, Int64.max, Int64.max - 1, -1, 0])
+    func extremeTimestamps_areOutOfTolerance_neverATrap(t: Int64) {
+        #expect(failure("t=\(t),v1=\(String(repeating: "0", count: 64))") == .timestampOutOfTolerance)
+    }
+
     @Test func v0Signature_isNeverAccepted() {
         let t = now.secondsSinceEpoch
         #expect(failure("t=\(t),v0=\(signer.signature(timestamp: t, body: body))") == .noV1Signature)

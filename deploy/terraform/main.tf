@@ -29,7 +29,8 @@ locals {
           "/\\{url:([a-z0-9-]+)\\}/", "https://$1-${local.project_number}.${var.region}.run.app"
         )
       },
-      { GOOGLE_CLOUD_PROJECT = var.project },
+      # /metrics on loopback only, for the collector sidecar (run-gmp-config.yaml).
+      { GOOGLE_CLOUD_PROJECT = var.project, TOLLGATE_METRICS_PORT = "9091" },
       length(local.invokers[name]) > 0 ? {
         TOLLGATE_AUDIENCE = local.service_url[name]
         TOLLGATE_INVOKERS = join(",", local.invokers[name])

@@ -1,6 +1,6 @@
 # One Cloud Run service per function: scales to zero, its own identity and resources,
 # probes on /healthz, secrets from Secret Manager, ingress by who calls it, and
-# Managed Prometheus' collector beside it scraping /metrics.
+# Managed Prometheus' collector beside it scraping /metrics on the instance's loopback.
 resource "google_cloud_run_v2_service" "function" {
   for_each            = var.functions
   name                = each.key

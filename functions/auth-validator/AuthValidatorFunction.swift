@@ -9,9 +9,11 @@ import TollgateRuntime
 /// status and the endpoint's feature, and consumes quota atomically with the check.
 ///
 /// Request: the credential in `X-API-Key` or `Authorization: Bearer`; the cost in
-/// `X-Tollgate-Cost` (default 1; 0 checks without consuming); the endpoint in
-/// `X-Tollgate-Endpoint` (or `X-Original-URI`, `X-Forwarded-Uri`); optionally the
-/// feature in `X-Tollgate-Feature`. Answer: a ``Verdict``.
+/// `X-Tollgate-Cost` (default 1; 0 checks without consuming); the endpoint in the one
+/// header the gateway sets (`TOLLGATE_ENDPOINT_HEADER`, default `X-Original-URI`; see
+/// ``EndpointGate``); optionally a further feature in `X-Tollgate-Feature`, which adds to
+/// the endpoint's and never replaces it. A control header sent twice is a 400. Answer: a
+/// ``Verdict``.
 public struct AuthValidatorFunction: FunctionHandler {
     public typealias Event = HTTPEvent
 
@@ -31,7 +33,8 @@ public struct AuthValidatorFunction: FunctionHandler {
     let combiner: QuotaCombiner
     let accounts: MetadataCache<Account>
     let windows: MetadataCache<QuotaWindow>
-    let endpointFeatures: [(prefix: String, feature: Feature)]
+    let gate: EndpointGate
+    let endpointHeader: String
     let invalidationVerifier: OIDCVerifier?
 
     public init(configuration: Configuration, store: any DocumentStore, clock: any TollgateModel.Clock, invalidationVerifier: OIDCVerifier?)
@@ -39,12 +42,14 @@ public struct AuthValidatorFunction: FunctionHandler {
         let ttl = configuration.cacheTTLSeconds
         resolver = CredentialResolver(
             keys: configuration.keys, clerk: configuration.clerk, store: store,
-            keyRecords: MetadataCache(ttlSeconds: ttl, clock: clock), users: MetadataCache(ttlSeconds: ttl, clock: clock))
+            keyRecords: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
+            users: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }))
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
         combiner = QuotaCombiner(book: quotas, clock: clock)
         accounts = MetadataCache(ttlSeconds: ttl, clock: clock)
         windows = MetadataCache(ttlSeconds: ttl, clock: clock)
-        endpointFeatures = configuration.endpointFeatures.sorted { $0.prefix.count > $1.prefix.count }
+        gate = EndpointGate(configuration.endpointFeatures)
+        endpointHeader = configuration.endpointHeader
         self.invalidationVerifier = invalidationVerifier
     }
 
@@ -55,18 +60,20 @@ public struct AuthValidatorFunction: FunctionHandler {
             return .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET or POST")
         }
         let now = context.clock.now()
+        if let repeated = Self.repeatedControlHeader(in: request, endpointHeader: endpointHeader) {
+            return .rejected(400, code: "INVALID_ARGUMENT", "\(repeated) is sent more than once")
+        }
         guard let cost = Self.cost(request.header("X-Tollgate-Cost")) else {
             return .rejected(400, code: "INVALID_ARGUMENT", "X-Tollgate-Cost must be a whole number from 0 to 1000000")
         }
-        let endpoint = request.header("X-Tollgate-Endpoint") ?? request.header("X-Original-URI") ?? request.header("X-Forwarded-Uri") ?? "/"
-        var required: Feature?
+        // The endpoint's feature comes from the gateway's header alone; a feature named by
+        // X-Tollgate-Feature can only add to it.
+        var required = gate.features(for: request.header(endpointHeader) ?? "/")
         if let named = request.header("X-Tollgate-Feature") {
             guard let feature = Feature(rawValue: named) else {
                 return .rejected(400, code: "INVALID_ARGUMENT", "unknown feature \(named)")
             }
-            required = feature
-        } else {
-            required = endpointFeatures.first { endpoint.hasPrefix($0.prefix) }?.feature
+            required.insert(feature)
         }
         guard
             let credential = CredentialResolver.credential(
@@ -80,10 +87,10 @@ public struct AuthValidatorFunction: FunctionHandler {
         }
         var verdict = Verdict(
             code: .valid, accountId: principal.accountId, keyId: principal.keyId, userId: principal.userId, now: now)
-        let feature = required
+        let features = required
         let refusal: @Sendable (Account) -> Verdict.Code? = { account in
             if !account.entitlements.enabled { return .disabled }
-            if let feature, !account.entitlements.has(feature) { return .forbidden }
+            if !features.allSatisfy(account.entitlements.has) { return .forbidden }
             return nil
         }
 
@@ -119,8 +126,21 @@ public struct AuthValidatorFunction: FunctionHandler {
 
     static func cost(_ text: String?) -> Int64? {
         guard let text else { return 1 }
-        guard let value = Int64(text.trimmingCharacters(in: .whitespaces)), (0...1_000_000).contains(value) else { return nil }
+        guard let value = Int64(text.trimmingCharacters(in: .whitespaces)), InputBounds.requestCost.contains(value) else { return nil }
         return value
+    }
+
+    /// The first header that decides the verdict and is sent more than once: a gateway
+    /// and a client that both set one would otherwise leave the choice to header order.
+    static func repeatedControlHeader(in request: FunctionRequest, endpointHeader: String) -> String? {
+        var seen: Set<String> = []
+        for (name, _) in request.headers {
+            let lower = name.lowercased()
+            guard lower.hasPrefix("x-tollgate-") || lower == "x-api-key" || lower == "authorization" || lower == endpointHeader.lowercased()
+            else { continue }
+            if !seen.insert(lower).inserted { return name }
+        }
+        return nil
     }
 
     /// An `entitlements-changed` push: drops the account's cached entries on this instance.
@@ -155,11 +175,17 @@ extension AuthValidatorFunction {
         public var quotaPeriod: QuotaPeriod
         public var catalog: TierCatalog
         public var endpointFeatures: [(prefix: String, feature: Feature)]
+        /// The one header the endpoint is read from: the one the gateway sets.
+        public var endpointHeader: String
+
+        public static let defaultEndpointHeader = "X-Original-URI"
 
         public init(
             keys: APIKeys, clerk: ClerkSessionVerifier?, cacheTTLSeconds: Int64 = 30, quotaPeriod: QuotaPeriod = .month,
-            catalog: TierCatalog = .standard, endpointFeatures: [(prefix: String, feature: Feature)] = []
+            catalog: TierCatalog = .standard, endpointFeatures: [(prefix: String, feature: Feature)] = [],
+            endpointHeader: String = defaultEndpointHeader
         ) {
+            self.endpointHeader = endpointHeader
             self.keys = keys
             self.clerk = clerk
             self.cacheTTLSeconds = cacheTTLSeconds
@@ -170,7 +196,8 @@ extension AuthValidatorFunction {
 
         /// From `TOLLGATE_KEY_PEPPER`, `TOLLGATE_CLERK_ISSUER` with `TOLLGATE_CLERK_JWKS_URL` or
         /// `TOLLGATE_CLERK_PUBLIC_KEY` (PEM) and `TOLLGATE_CLERK_AUTHORIZED_PARTIES`,
-        /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`.
+        /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`,
+        /// `TOLLGATE_ENDPOINT_HEADER`.
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
             do {
                 keys = try APIKeys(pepper: try environment.required("TOLLGATE_KEY_PEPPER"))
@@ -210,6 +237,11 @@ extension AuthValidatorFunction {
                 }
                 return (pair[0], feature)
             }
+            let header = environment["TOLLGATE_ENDPOINT_HEADER"] ?? Self.defaultEndpointHeader
+            guard !header.isEmpty, header.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: ":") }) else {
+                throw ConfigurationError("TOLLGATE_ENDPOINT_HEADER", "must be a header name")
+            }
+            endpointHeader = header
         }
     }
 }

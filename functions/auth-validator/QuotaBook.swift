@@ -91,7 +91,8 @@ final class QuotaCombiner: Sendable {
 
     private let book: QuotaBook
     private let clock: any TollgateModel.Clock
-    private let lines = Mutex<[String: Line]>([:])
+    // Keyed by bytes: two accounts whose ids differ only in Unicode normalisation are two lines.
+    private let lines = Mutex<[ExactID: Line]>([:])
     /// Claims decided in one transaction at most.
     private let batchLimit = 500
 
@@ -102,12 +103,13 @@ final class QuotaCombiner: Sendable {
 
     func consume(_ claim: QuotaBook.Claim, accountId: String) async throws -> QuotaBook.Consumption {
         try await withCheckedThrowingContinuation { continuation in
+            let key = ExactID(accountId)
             let start = lines.withLock { lines -> Bool in
-                var line = lines[accountId] ?? Line()
+                var line = lines[key] ?? Line()
                 line.waiting.append(Waiting(claim: claim, continuation: continuation))
                 let start = !line.running
                 line.running = true
-                lines[accountId] = line
+                lines[key] = line
                 return start
             }
             if start { Task { await self.drain(accountId) } }
@@ -115,15 +117,16 @@ final class QuotaCombiner: Sendable {
     }
 
     private func drain(_ accountId: String) async {
+        let key = ExactID(accountId)
         while true {
             let batch = lines.withLock { lines -> [Waiting] in
-                guard var line = lines[accountId], !line.waiting.isEmpty else {
-                    lines[accountId] = nil
+                guard var line = lines[key], !line.waiting.isEmpty else {
+                    lines[key] = nil
                     return []
                 }
                 let batch = Array(line.waiting.prefix(batchLimit))
                 line.waiting.removeFirst(batch.count)
-                lines[accountId] = line
+                lines[key] = line
                 return batch
             }
             if batch.isEmpty { return }

@@ -43,7 +43,9 @@ final class PartWriter {
         staged.append(contentsOf: line)
         staged.append(0x0A)
         records += 1
-        self.units += units
+        // Recorded units are bounded (≤ 10⁹ an event), so a day's sum fits; a ledger
+        // written before the bound could hold more: a clear failure, never a trap.
+        self.units = try self.units.checkedAdding(units, "the units of \(name)")
         if time < firstTime { firstTime = time }
         if time > lastTime { lastTime = time }
         if staged.count >= 64 * 1_024 { try await drain(final: false) }

@@ -153,10 +153,10 @@ public struct UsageExporter: Sendable {
                 try await writers[kind]!.append(line: line.bytes, units: line.units, time: line.time)
                 var total = totals[line.accountId] ?? ExportManifest.AccountTotal(accountId: line.accountId)
                 total.records += 1
-                total.units += line.units
+                total.units = try total.units.checkedAdding(line.units, "the units of \(line.accountId) on \(day)")
                 if kind == "late" {
                     total.lateRecords += 1
-                    total.lateUnits += line.units
+                    total.lateUnits = try total.lateUnits.checkedAdding(line.units, "the late units of \(line.accountId) on \(day)")
                 }
                 totals[line.accountId] = total
             }

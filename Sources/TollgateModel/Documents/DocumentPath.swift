@@ -67,11 +67,24 @@ public struct DocumentPath: Hashable, Comparable, Sendable, CustomStringConverti
     var storageSize: Int { segments.reduce(16) { $0 + $1.utf8.count + 1 } }
 
     public static func < (lhs: DocumentPath, rhs: DocumentPath) -> Bool {
-        // Firestore orders names segment by segment.
-        for (l, r) in zip(lhs.segments, rhs.segments) where l != r {
-            return FieldValue.compare(.string(l), .string(r)) < 0
+        // Firestore orders names segment by segment, each by its UTF-8 bytes.
+        for (l, r) in zip(lhs.segments, rhs.segments) where !l.utf8.elementsEqual(r.utf8) {
+            return l.utf8.lexicographicallyPrecedes(r.utf8)
         }
         return lhs.segments.count < rhs.segments.count
+    }
+
+    // Names are equal when their bytes are, as in Firestore: `String ==` would make two
+    // canonically equivalent ids (NFC and NFD) one document.
+    public static func == (lhs: DocumentPath, rhs: DocumentPath) -> Bool {
+        lhs.segments.count == rhs.segments.count && zip(lhs.segments, rhs.segments).allSatisfy { $0.utf8.elementsEqual($1.utf8) }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for segment in segments {
+            hasher.combine(segment.utf8.count)
+            for byte in segment.utf8 { hasher.combine(byte) }
+        }
     }
 }
 

@@ -205,9 +205,11 @@ public enum FieldValueJSON {
 }
 
 extension FieldValueJSON.Reader {
-    /// Any JSON value as ``JSONValue``, or nil for what the fast path leaves to
-    /// `JSONDecoder`: numbers with a fraction or an exponent, integers outside Int64 or
-    /// with leading zeros, nesting deeper than 256, and anything malformed.
+    /// Any JSON value as ``JSONValue``, or nil for what is not JSON (leading zeros, a
+    /// number outside Double's range, …) or nests deeper than 256. Objects with a
+    /// repeated key keep the last value, as Stripe's libraries and JavaScript read them,
+    /// whatever else the body holds. Numbers with a fraction or exponent that are whole
+    /// and fit Int64 read as integers (`1.0`, `1e2`), as JSONDecoder read them.
     mutating func plain(depth: Int = 0) -> JSONValue? {
         guard depth < 256 else { return nil }
         skipSpace()
@@ -236,10 +238,38 @@ extension FieldValueJSON.Reader {
         case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
         case UInt8(ascii: "n"): return literal("null") ? .null : nil
         default:
-            guard let text = number(), !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" || $0 == "+" }) else { return nil }
-            let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
-            guard !digits.isEmpty, !(digits.hasPrefix("0") && digits.count > 1), let value = Int64(text) else { return nil }
-            return .integer(value)
+            guard let text = number(), Self.isJSONNumber(text.utf8) else { return nil }
+            let whole = !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" })
+            if whole, let value = Int64(text) { return .integer(value) }
+            guard let double = Double(text), double.isFinite else { return nil }
+            if let value = Int64(exactly: double) { return .integer(value) }
+            return .double(double)
         }
+    }
+
+    /// RFC 8259's number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    static func isJSONNumber(_ text: String.UTF8View) -> Bool {
+        var bytes = text.makeIterator()
+        var byte = bytes.next()
+        func isDigit(_ b: UInt8?) -> Bool { b.map { (0x30...0x39).contains($0) } ?? false }
+        if byte == 0x2D { byte = bytes.next() }
+        guard isDigit(byte) else { return false }
+        if byte == 0x30 {
+            byte = bytes.next()
+        } else {
+            while isDigit(byte) { byte = bytes.next() }
+        }
+        if byte == 0x2E {
+            byte = bytes.next()
+            guard isDigit(byte) else { return false }
+            while isDigit(byte) { byte = bytes.next() }
+        }
+        if byte == 0x65 || byte == 0x45 {
+            byte = bytes.next()
+            if byte == 0x2B || byte == 0x2D { byte = bytes.next() }
+            guard isDigit(byte) else { return false }
+            while isDigit(byte) { byte = bytes.next() }
+        }
+        return byte == nil
     }
 }

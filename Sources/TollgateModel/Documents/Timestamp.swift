@@ -10,8 +10,24 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         self.microsecondsSinceEpoch = microsecondsSinceEpoch
     }
 
+    /// - Precondition: `secondsSinceEpoch` lies within ``earliest``…``latest``; a value from
+    ///   outside goes through ``init(unixSeconds:)``, which checks.
     public init(secondsSinceEpoch: Int64) {
         self.microsecondsSinceEpoch = secondsSinceEpoch * 1_000_000
+    }
+
+    /// Firestore's (and protobuf's) range of timestamps: 0001-01-01T00:00:00Z …
+    /// 9999-12-31T23:59:59.999999Z. Every time read from outside must lie in it.
+    public static let earliest = Timestamp(microsecondsSinceEpoch: -62_135_596_800_000_000)
+    public static let latest = Timestamp(microsecondsSinceEpoch: 253_402_300_799_999_999)
+    /// The whole seconds of ``earliest``…``latest``: the bounds of a Unix time from outside.
+    public static let unixSecondsRange: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+
+    /// A Unix time read from outside (a header, a JSON number, a token claim).
+    /// - Returns: nil outside ``unixSecondsRange``, so no later arithmetic can overflow.
+    public init?(unixSeconds: Int64) {
+        guard Self.unixSecondsRange.contains(unixSeconds) else { return nil }
+        self.init(secondsSinceEpoch: unixSeconds)
     }
 
     public init(_ date: Date) {
@@ -24,8 +40,12 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             ? microsecondsSinceEpoch / 1_000_000 : (microsecondsSinceEpoch - 999_999) / 1_000_000
     }
 
+    /// Saturates at the 64-bit bounds rather than trapping.
     public func adding(seconds: Int64) -> Timestamp {
-        Timestamp(microsecondsSinceEpoch: microsecondsSinceEpoch + seconds * 1_000_000)
+        let (micros, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        let (sum, overflowed) = microsecondsSinceEpoch.addingReportingOverflow(micros)
+        guard !overflow, !overflowed else { return Timestamp(microsecondsSinceEpoch: seconds < 0 ? .min : .max) }
+        return Timestamp(microsecondsSinceEpoch: sum)
     }
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
@@ -77,7 +97,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public var description: String { rfc3339 }
 
     /// Parses RFC 3339 (`Z` or a numeric offset, up to nanosecond fractions, truncated to
-    /// microseconds). Returns nil for anything else.
+    /// microseconds). Returns nil for anything else: a date the calendar does not have
+    /// (`2026-02-31`), a leap second (Firestore has none), an offset past ±23:59, or an
+    /// instant outside ``earliest``…``latest`` (so year 0000 too).
     public init?(rfc3339 text: String) {
         let chars = Array(text.utf8)
         func number(_ range: Range<Int>) -> Int? {
@@ -93,7 +115,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             chars[13] == 58, chars[16] == 58,
             let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
             let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
-            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+            (1...12).contains(month), (1...Self.daysIn(month: month, year: year)).contains(day), hour < 24, minute < 60,
+            second < 60
         else { return nil }
         var index = 19
         var micros = 0
@@ -114,7 +137,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             index += 1
         } else if chars[index] == 43 || chars[index] == 45, index + 6 == chars.count,
             chars[index + 3] == 58, let oh = number(index + 1..<index + 3),
-            let om = number(index + 4..<index + 6)
+            let om = number(index + 4..<index + 6), oh < 24, om < 60
         {
             offsetSeconds = (oh * 3600 + om * 60) * (chars[index] == 43 ? 1 : -1)
             index += 6
@@ -124,7 +147,17 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         guard index == chars.count else { return nil }
         let days = Self.days(fromCivil: year, month, day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        guard Self.unixSecondsRange.contains(seconds) else { return nil }
         self.microsecondsSinceEpoch = seconds * 1_000_000 + Int64(micros)
+    }
+
+    /// The number of days of `month` in the proleptic Gregorian calendar.
+    public static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 
     // Howard Hinnant's days-from-civil algorithms: exact for the proleptic Gregorian calendar.

@@ -88,8 +88,12 @@ public struct EnterpriseOverrides: Sendable, Hashable {
         self.maxDimensions = maxDimensions
     }
 
+    /// A value that is not a whole number within ``InputBounds/entitlementLimit`` is
+    /// ignored (the tier's default applies), so `used + cost` can never overflow.
     public init(metadata: [String: String]) {
-        func positive(_ key: String) -> Int64? { metadata[key].flatMap { Int64($0) }.flatMap { $0 > 0 ? $0 : nil } }
+        func positive(_ key: String) -> Int64? {
+            metadata[key].flatMap { Int64($0) }.flatMap { InputBounds.entitlementLimit.contains($0) ? $0 : nil }
+        }
         self.init(
             monthlyQuotaUnits: positive("tollgate_monthly_quota_units"), maxNodes: positive("tollgate_max_nodes"),
             maxDimensions: positive("tollgate_max_dimensions"))

@@ -54,7 +54,8 @@ public struct QuotaWindow: Codable, Sendable, Hashable {
     }
 }
 
-/// One ledger entry: `usage/{requestId}`, one per API request the customer's API served.
+/// One ledger entry: `usage/{ledgerID}`, one per account and API request the customer's
+/// API served (see ``ledgerID(accountId:requestId:)``).
 public struct UsageRecord: Codable, Sendable, Hashable {
     public var requestId: String
     public var accountId: String
@@ -85,6 +86,30 @@ public struct UsageRecord: Codable, Sendable, Hashable {
     }
 
     public static let collection = "usage"
+
+    /// The ledger entry's id, which is also its dedupe marker: the account and the
+    /// request id, so two tenants' services may use the same request id. `%` and `:` in
+    /// the account id are percent-escaped, so the first `:` ends it and no two pairs share
+    /// an id: `acct_1:req_9`.
+    ///
+    /// Ledgers written before this key keep their entries under `usage/{requestId}`;
+    /// exports, retention and reconciliation find entries by `recorded`, never by id, and
+    /// the recorder also treats a legacy entry of the same account as recorded (see
+    /// docs/ledger.md).
+    public static func ledgerID(accountId: String, requestId: String) -> String {
+        var escaped = ""
+        escaped.reserveCapacity(accountId.utf8.count + requestId.utf8.count + 1)
+        for scalar in accountId.unicodeScalars {
+            switch scalar {
+            case "%": escaped += "%25"
+            case ":": escaped += "%3A"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped + ":" + requestId
+    }
+
+    public var ledgerID: String { Self.ledgerID(accountId: accountId, requestId: requestId) }
 
     /// The ledger entries taken in during `day`, in ledger order: what one day's export
     /// holds, what retention deletes with it, what reconciliation recounts.

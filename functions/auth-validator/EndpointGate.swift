@@ -1,0 +1,118 @@
+import TollgateModel
+
+/// Which features an endpoint needs, decided from the path the gateway saw.
+///
+/// The endpoint comes from one header the gateway sets (`TOLLGATE_ENDPOINT_HEADER`,
+/// default `X-Original-URI`), never from one the client could choose. Before matching it
+/// is normalised as RFC 3986 §6.2.2 allows, so that spellings the API service treats as
+/// one path cannot slip past its gate: the query and fragment are dropped, percent-encoded
+/// unreserved characters decoded (`%70` → `p`), dot segments removed (§5.2.4), runs of
+/// slashes collapsed. Prefixes match whole segments (`/v1/jobs` covers `/v1/jobs` and
+/// `/v1/jobs/42`, not `/v1/jobsearch`) and ignore ASCII case, since many frameworks route
+/// `/V1/jobs` to `/v1/jobs`: a gate errs toward requiring its feature.
+struct EndpointGate: Sendable {
+    struct Rule: Sendable, Hashable {
+        var prefix: String
+        var feature: Feature
+    }
+
+    /// Longest prefix first.
+    let rules: [Rule]
+
+    init(_ pairs: [(prefix: String, feature: Feature)]) {
+        rules = pairs.map { Rule(prefix: Self.normalize($0.prefix).lowercasedASCII, feature: $0.feature) }
+            .sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
+    }
+
+    /// The features every matching rule requires (usually one).
+    func features(for endpoint: String) -> Set<Feature> {
+        let path = Self.normalize(endpoint).lowercasedASCII
+        var required: Set<Feature> = []
+        for rule in rules where Self.path(path, isWithin: rule.prefix) { required.insert(rule.feature) }
+        return required
+    }
+
+    static func path(_ path: String, isWithin prefix: String) -> Bool {
+        if prefix == "/" { return true }
+        guard path.hasPrefix(prefix) else { return false }
+        let rest = path.utf8.dropFirst(prefix.utf8.count)
+        return rest.isEmpty || rest.first == UInt8(ascii: "/")
+    }
+
+    /// The path as RFC 3986 normalisation leaves it, always starting with `/` and with no
+    /// trailing slash (except the root).
+    static func normalize(_ uri: String) -> String {
+        var bytes = Array(uri.utf8)
+        if let end = bytes.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) { bytes.removeSubrange(end...) }
+        // An absolute URI (`https://host/path`): keep its path.
+        if let scheme = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[..<scheme].allSatisfy(isSchemeByte),
+            bytes[(scheme + 1)...].starts(with: Array("//".utf8))
+        {
+            let authority = scheme + 3
+            bytes = Array(bytes[(bytes[authority...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.endIndex)...])
+        }
+        var segments: [[UInt8]] = []
+        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            let decoded = decodeUnreserved(Array(segment))
+            switch decoded {
+            case Array(".".utf8): continue
+            case Array("..".utf8): _ = segments.popLast()
+            default: segments.append(decoded)
+            }
+        }
+        return "/" + segments.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
+    }
+
+    /// Decodes `%XX` where XX is an unreserved character (ALPHA, DIGIT, `-._~`); other
+    /// escapes keep their meaning and are only upper-cased.
+    static func decodeUnreserved(_ segment: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(segment.count)
+        var index = 0
+        while index < segment.count {
+            if segment[index] == UInt8(ascii: "%"), index + 2 < segment.count, let high = hex(segment[index + 1]),
+                let low = hex(segment[index + 2])
+            {
+                let byte = high << 4 | low
+                if isUnreserved(byte) {
+                    out.append(byte)
+                } else {
+                    out.append(contentsOf: "%".utf8)
+                    out.append(contentsOf: String(byte, radix: 16, uppercase: true).leftPadded(to: 2).utf8)
+                }
+                index += 3
+            } else {
+                out.append(segment[index])
+                index += 1
+            }
+        }
+        return out
+    }
+
+    private static func hex(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 65...70: c - 55
+        case 97...102: c - 87
+        default: nil
+        }
+    }
+
+    private static func isUnreserved(_ c: UInt8) -> Bool {
+        (65...90).contains(c) || (97...122).contains(c) || (48...57).contains(c) || c == 0x2D || c == 0x2E || c == 0x5F || c == 0x7E
+    }
+
+    private static func isSchemeByte(_ c: UInt8) -> Bool {
+        (65...90).contains(c) || (97...122).contains(c) || (48...57).contains(c) || c == 0x2B || c == 0x2D || c == 0x2E
+    }
+}
+
+extension String {
+    fileprivate var lowercasedASCII: String {
+        String(decoding: utf8.map { (65...90).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
