@@ -114,7 +114,11 @@ let package = Package(
             // The fuzz targets, and libFuzzer's driver for them (Tests/Fuzz/run.sh builds it
             // with --sanitize=fuzzer).
             .target(
-                name: "TollgateFuzzTargets", dependencies: ["TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateEmulator"],
+                name: "TollgateFuzzTargets",
+                dependencies: [
+                    "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateEmulator", "TollgateDrivers", "TollgateSQLite",
+                    "TollgateAuth", .product(name: "Logging", package: "swift-log"),
+                ],
                 path: "Tests/Fuzz/Targets"),
             .executableTarget(name: "tollgate-fuzz", dependencies: ["TollgateFuzzTargets"], path: "Tests/Fuzz/Driver"),
             .testTarget(

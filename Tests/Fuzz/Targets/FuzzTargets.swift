@@ -9,8 +9,11 @@ import TollgateStripe
 /// them through `tollgate-fuzz` (Tests/Fuzz/run.sh); the tests replay the seeds and every
 /// earlier finding through them in-process.
 public enum FuzzTargets {
+    /// Every target, by name: the decoders and the functions' whole paths (``PathTargets``).
+    public static let all: [String: @Sendable (Data) -> Void] = decoders.merging(PathTargets.all) { decoder, _ in decoder }
+
     /// The decoders, by name. Each takes arbitrary bytes.
-    public static let all: [String: @Sendable (Data) -> Void] = [
+    public static let decoders: [String: @Sendable (Data) -> Void] = [
         "pubsub-envelope": { data in
             _ = try? PubSubEvent.decode(
                 FunctionRequest(method: "POST", path: "/", headers: [("Content-Type", "application/json")], body: data))
