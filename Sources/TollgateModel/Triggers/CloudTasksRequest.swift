@@ -36,9 +36,11 @@ public struct CloudTasksRequest: Sendable, Hashable {
             }
             return value
         }
+        // Counts up to 2³¹−1 (so `count + 1` cannot overflow), an ETA within years 1–9999,
+        // a previous response that is an HTTP status.
         func count(_ name: String) throws -> Int {
-            guard let value = Int(try required(name)), value >= 0 else {
-                throw TollgateError(.invalidArgument, "header \(name) is not a count")
+            guard let value = Int(try required(name)), (0...Int(Int32.max)).contains(value) else {
+                throw TollgateError(.invalidArgument, "header \(name) is not a count from 0 to 2147483647")
             }
             return value
         }
@@ -46,11 +48,13 @@ public struct CloudTasksRequest: Sendable, Hashable {
         taskName = try required("X-CloudTasks-TaskName")
         retryCount = try count("X-CloudTasks-TaskRetryCount")
         executionCount = try count("X-CloudTasks-TaskExecutionCount")
-        guard let eta = Double(try required("X-CloudTasks-TaskETA")) else {
-            throw TollgateError(.invalidArgument, "header X-CloudTasks-TaskETA is not a number")
+        guard let eta = Double(try required("X-CloudTasks-TaskETA")), eta.isFinite,
+            Double(Timestamp.unixSecondsRange.lowerBound)...Double(Timestamp.unixSecondsRange.upperBound) ~= eta
+        else {
+            throw TollgateError(.invalidArgument, "header X-CloudTasks-TaskETA is not a Unix time within years 1 to 9999")
         }
         self.eta = eta
-        previousResponse = header("X-CloudTasks-TaskPreviousResponse").flatMap { Int($0) }
+        previousResponse = header("X-CloudTasks-TaskPreviousResponse").flatMap { Int($0) }.flatMap { (100...599).contains($0) ? $0 : nil }
         retryReason = header("X-CloudTasks-TaskRetryReason")
     }
 
