@@ -59,7 +59,9 @@ struct QuotaBook: Sendable {
             for claim in claims {
                 if !claim.check(account) {
                     outcomes.append(.refused(account))
-                } else if window.used + claim.cost <= window.limit {
+                } else if claim.cost <= window.limit - window.used {
+                    // Compared as what remains: `used + cost` could overflow on a limit stored
+                    // near 2⁶³ before limits had bounds; `limit - used` cannot (both ≥ 0).
                     window.used += claim.cost
                     outcomes.append(.admitted(account, window))
                 } else {
