@@ -75,6 +75,15 @@ def main() -> int:
     expect("var.image_tag" in text(container.get("image")), "the image is not tagged with var.image_tag")
     for probe in ("startup_probe", "liveness_probe"):
         expect("/healthz" in text(container.get(probe)), f"the function container has no {probe} on /healthz")
+    # Metrics on loopback only: the functions bind TOLLGATE_METRICS_PORT to 127.0.0.1 and the
+    # collector scrapes that port; the public container port is never scraped.
+    metrics_port = re.search(r'TOLLGATE_METRICS_PORT\s*=\s*\\?"(\d+)', text(locals_.get("environment")))
+    scraped = re.findall(r"^\s*- port: (\d+)", (ROOT / "deploy" / "monitoring" / "run-gmp-config.yaml").read_text(), re.M)
+    expect(metrics_port is not None, "the functions' environment does not set TOLLGATE_METRICS_PORT")
+    expect(metrics_port is not None and scraped == [metrics_port.group(1)],
+           f"the collector scrapes {scraped}, not the metrics port {metrics_port.group(1) if metrics_port else None}")
+    expect("8080" not in scraped, "the collector scrapes the public port")
+
     scaling = service.get("template", [{}])[0].get("scaling", [{}])[0]
     expect(scaling.get("min_instance_count") == 0, "services do not scale to zero")
     expect("google_service_account.function[each.key].email" in text(service.get("template")),
