@@ -140,7 +140,9 @@ import TollgateStripe
     }
 
     /// Two ledger records at Int64.max (written before the bounds) trapped the part
-    /// writer; now the day's export fails with a clear error and writes nothing.
+    /// writer and halted every later export; the recorder now refuses such units, and an
+    /// export meeting one left from before stops with an error naming the entry (a person
+    /// corrects it), writing no export record.
     @Test func export_ofALedgerWhoseSumsOverflow_failsClearly_withoutATrap() async throws {
         let clock = FixedClock(time: Timestamp(rfc3339: "2026-01-03T00:00:00Z")!)
         let database = try temporaryDatabase(clock: clock)
@@ -156,7 +158,7 @@ import TollgateStripe
             configuration: .init(reportQueue: "usage-reports", reportURL: "http://report.local/"), store: store,
             blobs: SQLiteBlobStore(database), tasks: SQLiteTaskQueue(database), signer: ExportTests.signer, clock: clock)
         let error = await expectCode(.failedPrecondition) { try await exporter.export(UTCDay("2026-01-01")!) }
-        #expect(error?.message.contains("overflows") == true)
+        #expect(error?.message.contains("usage/acct_1:r0") == true, "\(error?.message ?? "")")
         #expect(try await store.get(try DocumentPath(collection: ExportState.collection, id: "2026-01-01")) == nil)
     }
 

@@ -279,6 +279,14 @@ struct ExportRecord {
         }
         var units: Int64 = 0
         if case .integer(let value) = snapshot.fields["units"] { units = value }
+        // The recorder refuses such units; an entry written before it did must not be billed
+        // as is. A person corrects or deletes it, then the export runs again.
+        guard InputBounds.usageQuantity.contains(units) else {
+            throw TollgateError(
+                .failedPrecondition,
+                "ledger entry \(snapshot.path) holds \(units) units, outside 0…10⁹ (written before usage had bounds): correct or delete it, then export again"
+            )
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
         FieldValue.appendPlainJSON(snapshot.fields, to: &bytes)
