@@ -79,6 +79,8 @@ import TollgateStripe
         #expect(Timestamp(unixSeconds: 0) == Timestamp(secondsSinceEpoch: 0))
         #expect(Self.now.adding(seconds: .max).microsecondsSinceEpoch == .max)
         #expect(Self.now.adding(seconds: .min).microsecondsSinceEpoch == .min)
+        #expect(Self.now.adding(seconds: .min).rfc3339 == "0001-01-01T00:00:00Z", "rendered clamped, not trapped")
+        #expect(Self.now.adding(seconds: .max).rfc3339 == "9999-12-31T23:59:59.999999Z")
     }
 
     /// A validly signed Clerk token with `exp = Int64.max` trapped in `exp + skew`; the

@@ -55,6 +55,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// RFC 3339 in UTC, with a fraction only when there is one (`2026-01-15T00:00:00Z`,
     /// `2026-01-15T00:00:00.250000Z`): the form Google's APIs emit.
     public var rfc3339: String {
+        // RFC 3339 has four-digit years: a time outside years 1–9999 (only ever made by
+        // saturating arithmetic) renders clamped rather than trapping on a negative digit.
+        guard self >= Self.earliest, self <= Self.latest else { return min(max(self, Self.earliest), Self.latest).rfc3339 }
         let seconds = secondsSinceEpoch
         let micros = Int(microsecondsSinceEpoch - seconds * 1_000_000)
         let (year, month, day) = Self.civil(fromDays: Int(floorDiv(seconds, 86_400)))
