@@ -13,6 +13,16 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The value of one hexadecimal digit (either case), or nil.
+    public static func digit(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: c - 48
+        case 65...70: c - 55
+        case 97...102: c - 87
+        default: nil
+        }
+    }
+
     /// `value` in decimal, left-padded with zeros to `width` digits.
     public static func padded(_ value: Int, width: Int) -> String {
         let text = String(value)

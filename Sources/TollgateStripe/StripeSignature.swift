@@ -77,21 +77,13 @@ public struct StripeSignatureVerifier: Sendable {
         var bytes = Data(capacity: utf8.count / 2)
         var index = 0
         while index < utf8.count {
-            guard let high = hexDigit(utf8[index]), let low = hexDigit(utf8[index + 1]) else { return nil }
+            guard let high = Hex.digit(utf8[index]), let low = Hex.digit(utf8[index + 1]) else { return nil }
             bytes.append(high << 4 | low)
             index += 2
         }
         return bytes
     }
 
-    private static func hexDigit(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: c - 48
-        case 97...102: c - 87
-        case 65...70: c - 55
-        default: nil
-        }
-    }
 }
 
 /// Signs payloads as Stripe does: what the emulator's Stripe sender and the tests use.

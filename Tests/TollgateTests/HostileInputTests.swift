@@ -388,48 +388,6 @@ func get(_ url: URL) async throws -> (Int, Data) {
 /// Slow and silent clients: a connection that sends nothing is closed, a body that never
 /// arrives whole is answered 408 — they held an instance's connections over a minute.
 @Suite(.serialized) struct SlowClientTests {
-    /// A blocking TCP connection to 127.0.0.1:`port` with a receive timeout.
-    final class RawConnection {
-        let descriptor: Int32
-
-        init(port: Int, receiveTimeout seconds: Int) throws {
-            #if canImport(Glibc)
-                descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #else
-                descriptor = socket(AF_INET, SOCK_STREAM, 0)
-            #endif
-            var timeout = timeval(tv_sec: seconds, tv_usec: 0)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard connected == 0 else { throw TollgateError(.unavailable, "cannot connect to \(port)") }
-        }
-
-        func send(_ text: String) {
-            let bytes = Array(text.utf8)
-            _ = bytes.withUnsafeBytes { Foundation.send(descriptor, $0.baseAddress, $0.count, 0) }
-        }
-
-        /// What the server sends until it closes (or the receive timeout passes: nil).
-        func readUntilClosed() -> String? {
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4_096)
-            while true {
-                let count = recv(descriptor, &buffer, buffer.count, 0)
-                if count == 0 { return String(decoding: received, as: UTF8.self) }
-                if count < 0 { return nil }
-                received += buffer[0..<count]
-            }
-        }
-
-        deinit { close(descriptor) }
-    }
-
     func webhook() async throws -> RunningFunction {
         let cluster = try ReliabilityTests.Cluster()
         return try await RunningFunction(
@@ -443,7 +401,7 @@ func get(_ url: URL) async throws -> (Int, Data) {
         let webhook = try await webhook()
         let silent = try RawConnection(port: webhook.port, receiveTimeout: 45)
         let halfHeader = try RawConnection(port: webhook.port, receiveTimeout: 45)
-        halfHeader.send("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        try halfHeader.send("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         #expect(silent.readUntilClosed() != nil, "closed by the server, not left open")
         #expect(halfHeader.readUntilClosed() != nil)
         #expect(webhook.process.isRunning)
@@ -453,7 +411,7 @@ func get(_ url: URL) async throws -> (Int, Data) {
     @Test func aBodyThatNeverArrivesWhole_is408() async throws {
         let webhook = try await webhook()
         let slow = try RawConnection(port: webhook.port, receiveTimeout: 45)
-        slow.send("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
+        try slow.send("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
         let answer = try #require(slow.readUntilClosed(), "the server answered and closed")
         #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
         #expect(try await webhook.stop() == 0)

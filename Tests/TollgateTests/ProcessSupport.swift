@@ -116,3 +116,47 @@ func startPeer(
     }
     throw TollgateError(.unavailable, "\(name) did not start")
 }
+
+/// A blocking TCP connection to 127.0.0.1:`port` with a receive timeout: for clients
+/// that misbehave in ways URLSession cannot (a half-sent request, a hang-up mid-body).
+final class RawConnection {
+    let descriptor: Int32
+
+    init(port: Int, receiveTimeout seconds: Int) throws {
+        #if canImport(Glibc)
+            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TollgateError(.unavailable, "cannot connect to \(port)") }
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        let sent = bytes.withUnsafeBytes { Foundation.send(descriptor, $0.baseAddress, $0.count, 0) }
+        guard sent == bytes.count else { throw POSIXError(.EPIPE) }
+    }
+
+    /// What the server sends until it closes (or the receive timeout passes: nil).
+    func readUntilClosed() -> String? {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count == 0 { return String(decoding: received, as: UTF8.self) }
+            if count < 0 { return nil }
+            received += buffer[0..<count]
+        }
+    }
+
+    deinit { close(descriptor) }
+}

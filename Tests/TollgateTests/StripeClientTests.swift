@@ -223,17 +223,5 @@ final class Localstripe: Sendable {
 
 /// Opens a TCP connection to loopback `port`, writes `text` and closes without reading.
 func sendAndHangUp(port: Int, _ text: String) throws {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard socket >= 0 else { throw POSIXError(.EMFILE) }
-    defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-    let bytes = Array(text.utf8)
-    guard send(socket, bytes, bytes.count, 0) == bytes.count else { throw POSIXError(.EPIPE) }
+    try RawConnection(port: port, receiveTimeout: 1).send(text)
 }

@@ -70,8 +70,8 @@ struct EndpointGate: Sendable {
         out.reserveCapacity(segment.count)
         var index = 0
         while index < segment.count {
-            if segment[index] == UInt8(ascii: "%"), index + 2 < segment.count, let high = hex(segment[index + 1]),
-                let low = hex(segment[index + 2])
+            if segment[index] == UInt8(ascii: "%"), index + 2 < segment.count, let high = Hex.digit(segment[index + 1]),
+                let low = Hex.digit(segment[index + 2])
             {
                 let byte = high << 4 | low
                 if isUnreserved(byte) {
@@ -87,15 +87,6 @@ struct EndpointGate: Sendable {
             }
         }
         return out
-    }
-
-    private static func hex(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: c - 48
-        case 65...70: c - 55
-        case 97...102: c - 87
-        default: nil
-        }
     }
 
     private static func isUnreserved(_ c: UInt8) -> Bool {
