@@ -7,24 +7,8 @@ import TollgateSQLite
 /// Every port, opened from its URL as gocloud.dev opens drivers: `TOLLGATE_STORE`,
 /// `TOLLGATE_BLOBS`, `TOLLGATE_PUBSUB`, `TOLLGATE_TASKS`. With no configuration each
 /// opens the same local SQLite file, `.tollgate/state.db`: the embedded default.
-public struct Ports: Sendable {
-    public var store: any DocumentStore
-    public var blobs: any BlobStore
-    public var publisher: any Publisher
-    public var tasks: any TaskQueue
-    public var clock: any TollgateModel.Clock
-
+extension Ports {
     public static let defaultStoreURL = "sqlite://.tollgate/state.db"
-
-    public init(
-        store: any DocumentStore, blobs: any BlobStore, publisher: any Publisher, tasks: any TaskQueue, clock: any TollgateModel.Clock
-    ) {
-        self.store = store
-        self.blobs = blobs
-        self.publisher = publisher
-        self.tasks = tasks
-        self.clock = clock
-    }
 
     /// All ports on one SQLite database.
     public init(sqlite database: SQLiteDatabase) {

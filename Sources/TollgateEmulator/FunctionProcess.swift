@@ -13,38 +13,6 @@ public final class FunctionProcess: Sendable {
     let process: Process
     static let client = CurlHTTPClient()
 
-    /// The environment a function's service has, pointed at the local cloud.
-    public static func environment(
-        for declaration: FunctionDeclaration, statePath: String, jwksFile: URL, stripeBaseURL: String
-    ) throws -> [String: String] {
-        var environment = [
-            "PORT": "0", "K_SERVICE": declaration.name, "K_REVISION": "\(declaration.name)-local",
-            "TOLLGATE_STORE": "sqlite://\(statePath)", "TOLLGATE_LOG_LEVEL": "info",
-            "TOLLGATE_AUDIENCE": LocalEnvironment.url(of: declaration.name), "TOLLGATE_INVOKERS": LocalOIDCIssuer.serviceAccount,
-            "TOLLGATE_OIDC_ISSUERS": LocalOIDCIssuer.issuer, "TOLLGATE_OIDC_JWKS": jwksFile.absoluteString,
-        ]
-        let localSecrets = [
-            "STRIPE_WEBHOOK_SECRET": LocalEnvironment.webhookSecrets["current"] ?? "", "TOLLGATE_KEY_PEPPER": LocalEnvironment.keyPepper,
-            "TOLLGATE_EXPORT_SIGNING_KEY": LocalEnvironment.exportSigningKey, "STRIPE_API_KEY": StripeFakeServer.apiKey,
-        ]
-        for secret in declaration.secrets {
-            guard let value = localSecrets[secret] else {
-                throw TollgateError(.internal, "no local stand-in for \(declaration.name)'s secret \(secret)")
-            }
-            environment[secret] = value
-        }
-        // The declared settings, with other functions' URLs as the local cloud serves them.
-        for (name, value) in declaration.settings {
-            environment[name] = value.replacingOccurrences(
-                of: #"\{url:([a-z0-9-]+)\}"#, with: LocalEnvironment.url(of: "$1"), options: .regularExpression)
-        }
-        // What a platform team sets in the cloud: local values.
-        if declaration.name == "stripe-webhook" { environment["TOLLGATE_PRICE_TIERS"] = LocalEnvironment.priceTiers }
-        // Whoever holds a Stripe key calls the Stripe fake.
-        if declaration.secrets.contains("STRIPE_API_KEY") { environment["TOLLGATE_STRIPE_API_BASE"] = stripeBaseURL }
-        return environment
-    }
-
     /// Starts `executable` and waits for its `listening` line (up to 20 s); its log lines
     /// go to `logFile`.
     public init(declaration: FunctionDeclaration, executable: URL, environment: [String: String], logFile: URL) async throws {

@@ -1,5 +1,6 @@
 import AuthValidator
 import Cleanup
+import Crypto
 import Foundation
 import Logging
 import QuotaReset
@@ -40,17 +41,111 @@ public enum LocalEnvironment {
     public static func url(of function: String) -> String { "http://localhost:8080/\(function)" }
 }
 
-/// A function as the emulator runs it: the real handler behind the real runtime, on the
-/// local ports, with the local OIDC issuer.
+extension LocalEnvironment {
+    /// The environment a function's service gets, pointed at the local cloud: what
+    /// `serve --processes` starts each executable with, and what replay and serve build
+    /// each function from in process, through the same constructor
+    /// (``BuildableFunction/make(_:)``). Only the sizes differ by profile, as settings.
+    /// - Parameters:
+    ///   - statePath: the state file the executable opens its ports on; nil in process,
+    ///     where the ports are given.
+    ///   - keys: where the local issuers' keys are published (JWKS files).
+    public static func environment(
+        for declaration: FunctionDeclaration, statePath: String? = nil, keys: LocalKeys, stripeBaseURL: String,
+        profile: EmulatedFunction.Profile = .replay, quotaPeriod: QuotaPeriod = .month, webhookSecrets: [String] = ["current"]
+    ) throws -> [String: String] {
+        var environment = [
+            "K_SERVICE": declaration.name, "K_REVISION": "\(declaration.name)-local", "TOLLGATE_LOG_LEVEL": "info",
+            "TOLLGATE_AUDIENCE": url(of: declaration.name), "TOLLGATE_INVOKERS": LocalOIDCIssuer.serviceAccount,
+            "TOLLGATE_OIDC_ISSUERS": LocalOIDCIssuer.issuer, "TOLLGATE_OIDC_JWKS": keys.oidc.absoluteString,
+        ]
+        if let statePath { environment["TOLLGATE_STORE"] = "sqlite://\(statePath)" }
+        let stripeSecrets = try webhookSecrets.map { name in
+            guard let secret = Self.webhookSecrets[name] else {
+                throw TollgateError(.invalidArgument, "no local webhook secret named \(name)")
+            }
+            return secret
+        }
+        let localSecrets = [
+            "STRIPE_WEBHOOK_SECRET": stripeSecrets.joined(separator: ","), "TOLLGATE_KEY_PEPPER": keyPepper,
+            "TOLLGATE_EXPORT_SIGNING_KEY": exportSigningKey, "STRIPE_API_KEY": StripeFakeServer.apiKey,
+        ]
+        for secret in declaration.secrets {
+            guard let value = localSecrets[secret] else {
+                throw TollgateError(.internal, "no local stand-in for \(declaration.name)'s secret \(secret)")
+            }
+            environment[secret] = value
+        }
+        // The declared settings, with other functions' URLs as the local cloud serves them.
+        for (name, value) in declaration.settings {
+            environment[name] = value.replacingOccurrences(
+                of: #"\{url:([a-z0-9-]+)\}"#, with: url(of: "$1"), options: .regularExpression)
+        }
+        // What a platform team sets in the cloud: local values.
+        let local: [String: String] = [
+            "TOLLGATE_PRICE_TIERS": priceTiers, "TOLLGATE_QUOTA_PERIOD": quotaPeriod.rawValue,
+            "TOLLGATE_CLERK_ISSUER": clerkIssuer, "TOLLGATE_CLERK_JWKS_URL": keys.clerk.absoluteString,
+            "TOLLGATE_CLERK_AUTHORIZED_PARTIES": clerkAuthorizedParty,
+            "TOLLGATE_ENDPOINT_FEATURES": "/v1/jobs=asyncJobs,/v1/diffusion=diffusionGating",
+        ]
+        environment.merge(local) { declared, _ in declared }
+        // Whoever holds a Stripe key calls the Stripe fake, with no retries inside a call
+        // (the queue's retries are what the emulator shows) and a long timeout (a timeout
+        // would be a retry the fixture did not ask for).
+        if declaration.secrets.contains("STRIPE_API_KEY") {
+            environment.merge([
+                "TOLLGATE_STRIPE_API_BASE": stripeBaseURL, "TOLLGATE_STRIPE_MAX_RETRIES": "0", "TOLLGATE_STRIPE_TIMEOUT_SECONDS": "60",
+            ]) { declared, _ in declared }
+        }
+        // Replays use tiny pages and parts, so that a few fixture records exercise paging,
+        // multi-part exports and short retention.
+        if profile == .replay {
+            environment.merge([
+                "TOLLGATE_EXPORT_PART_RECORDS": "5", "TOLLGATE_EXPORT_PAGE_SIZE": "4", "TOLLGATE_QUOTA_RESET_PAGE_SIZE": "2",
+                "TOLLGATE_RETENTION_LEDGER_DAYS": "35", "TOLLGATE_RETENTION_EXPORT_DAYS": "60", "TOLLGATE_RETENTION_KEY_DAYS": "30",
+                "TOLLGATE_CLEANUP_PAGE_SIZE": "50",
+            ]) { _, small in small }
+        }
+        return environment
+    }
+}
+
+/// Where the emulator publishes its local issuers' keys, as JWKS files: Google's OIDC
+/// stand-in and the local Clerk instance. Functions read them as they read Google's and
+/// Clerk's JWKS URLs.
+public struct LocalKeys: Sendable {
+    public let oidc: URL
+    public let clerk: URL
+
+    /// Writes (once per key) each issuer's JWKS into a folder of this process's.
+    public init(oidc: LocalOIDCIssuer, clerk: LocalOIDCIssuer) throws {
+        self.oidc = try Self.publish(oidc)
+        self.clerk = try Self.publish(clerk)
+    }
+
+    static func publish(_ issuer: LocalOIDCIssuer) throws -> URL {
+        let document = Data(issuer.jwksDocument.rendered().utf8)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-keys-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let file = folder.appendingPathComponent("\(Hex.encode(SHA256.hash(data: document).prefix(12))).json")
+        if !FileManager.default.fileExists(atPath: file.path) { try document.write(to: file, options: .atomic) }
+        return file
+    }
+}
+
+/// A function as the emulator runs it: the real handler behind the real runtime, built
+/// through its own constructor from the environment its service would get, on the local
+/// ports, with the local issuers.
 public struct EmulatedFunction: Sendable {
     public let declaration: FunctionDeclaration
     public let deliver: @Sendable (FunctionRequest) async -> FunctionResponse
 
     /// Every function Tollgate has.
-    public static let declarations = [
-        StripeWebhookFunction.declaration, AuthValidatorFunction.declaration, UsageRecorderFunction.declaration,
-        QuotaResetFunction.declaration, UsageExportFunction.declaration, UsageReportFunction.declaration, CleanupFunction.declaration,
+    public static let functions: [any BuildableFunction.Type] = [
+        StripeWebhookFunction.self, AuthValidatorFunction.self, UsageRecorderFunction.self, QuotaResetFunction.self,
+        UsageExportFunction.self, UsageReportFunction.self, CleanupFunction.self,
     ]
+    public static let declarations = functions.map { $0.declaration }
     public static var names: [String] { declarations.map(\.name) }
 
     /// How the functions are sized: `replay` uses tiny pages and parts so that a few
@@ -60,85 +155,28 @@ public struct EmulatedFunction: Sendable {
         case replay, cloud
     }
 
-    /// Builds the named function over `ports`.
-    /// - Throws: `NOT_FOUND` for an unknown function.
+    /// Builds the named function over `ports` through its constructor, from
+    /// ``LocalEnvironment/environment(for:statePath:keys:stripeBaseURL:profile:quotaPeriod:webhookSecrets:)``.
+    /// - Throws: `NOT_FOUND` for an unknown function; ``ConfigurationError`` as start-up would.
     public static func make(
         _ name: String, ports: Ports, issuer: LocalOIDCIssuer, clerk: LocalOIDCIssuer, webhookSecrets: [String],
         quotaPeriod: QuotaPeriod = .month, stripeBaseURL: String = "http://127.0.0.1:1", profile: Profile = .replay, logger: Logger
     ) throws -> EmulatedFunction {
-        let replay = profile == .replay
-        switch name {
-        case UsageExportFunction.declaration.name:
-            let reportURL = LocalEnvironment.url(of: UsageReportFunction.declaration.name)
-            let exporter = UsageExporter(
-                configuration: replay
-                    ? .init(partRecords: 5, pageSize: 4, reportQueue: Queue.usageReports, reportURL: reportURL)
-                    : .init(reportQueue: Queue.usageReports, reportURL: reportURL),
-                store: ports.store, blobs: ports.blobs, tasks: ports.tasks,
-                signer: try ExportSigner(base64: LocalEnvironment.exportSigningKey),
-                clock: ports.clock)
-            return wrap(UsageExportFunction(exporter: exporter), ports: ports, issuer: issuer, logger: logger)
-        case UsageReportFunction.declaration.name:
-            // No in-call retries: the queue's retries are what the emulator shows. A long
-            // timeout: a timeout would be a retry the fixture did not ask for.
-            let stripe = StripeClient(
-                configuration: .init(baseURL: stripeBaseURL, apiKey: StripeFakeServer.apiKey, maxNetworkRetries: 0, timeout: .seconds(60)))
-            return wrap(UsageReportFunction(store: ports.store, billing: stripe), ports: ports, issuer: issuer, logger: logger)
-        case CleanupFunction.declaration.name:
-            let handler = CleanupFunction(
-                store: ports.store, blobs: ports.blobs, layout: ExportLayout(),
-                retention: replay ? Retention(ledgerDays: 35, exportDays: 60, keyDays: 30) : Retention(),
-                pageSize: replay ? 50 : 500)
-            return wrap(handler, ports: ports, issuer: issuer, logger: logger)
-        case AuthValidatorFunction.declaration.name:
-            let verifier = ClerkSessionVerifier(
-                issuer: LocalEnvironment.clerkIssuer, authorizedParties: [LocalEnvironment.clerkAuthorizedParty], keys: clerk.keys,
-                clock: ports.clock)
-            let configuration = AuthValidatorFunction.Configuration(
-                keys: try APIKeys(pepper: LocalEnvironment.keyPepper), clerk: verifier, cacheTTLSeconds: 30, quotaPeriod: quotaPeriod,
-                endpointFeatures: [("/v1/jobs", .asyncJobs), ("/v1/diffusion", .diffusionGating)])
-            let handler = AuthValidatorFunction(
-                configuration: configuration, store: ports.store, clock: ports.clock,
-                invalidationVerifier: localVerifier(for: AuthValidatorFunction.declaration, issuer: issuer, clock: ports.clock))
-            return wrap(handler, ports: ports, issuer: issuer, logger: logger)
-        case UsageRecorderFunction.declaration.name:
-            return wrap(UsageRecorderFunction(store: ports.store), ports: ports, issuer: issuer, logger: logger)
-        case QuotaResetFunction.declaration.name:
-            return wrap(
-                QuotaResetFunction(store: ports.store, period: quotaPeriod, pageSize: replay ? 2 : 200), ports: ports, issuer: issuer,
-                logger: logger)
-        case StripeWebhookFunction.declaration.name:
-            let secrets = try webhookSecrets.map { name in
-                guard let secret = LocalEnvironment.webhookSecrets[name] else {
-                    throw TollgateError(.invalidArgument, "no local webhook secret named \(name)")
-                }
-                return secret
-            }
-            let configuration = StripeWebhookFunction.Configuration(
-                webhookSecrets: secrets, policy: try BillingPolicy(priceTiersSetting: LocalEnvironment.priceTiers))
-            let handler = StripeWebhookFunction(configuration: configuration, store: ports.store, publisher: ports.publisher)
-            return wrap(handler, ports: ports, issuer: issuer, logger: logger)
-        default:
+        guard let function = functions.first(where: { $0.declaration.name == name }) else {
             throw TollgateError(.notFound, "no function named \(name); known: \(names.joined(separator: ", "))")
         }
+        let environment = try LocalEnvironment.environment(
+            for: function.declaration, keys: try LocalKeys(oidc: issuer, clerk: clerk), stripeBaseURL: stripeBaseURL, profile: profile,
+            quotaPeriod: quotaPeriod, webhookSecrets: webhookSecrets)
+        return try host(
+            function, setup: try FunctionSetup(environment: Environment(environment), ports: ports, declaration: function.declaration),
+            logger: logger)
     }
 
-    /// The runtime's real OIDC check, trusting the local issuer for this function's URL.
-    static func localVerifier(for declaration: FunctionDeclaration, issuer: LocalOIDCIssuer, clock: any TollgateModel.Clock) -> OIDCVerifier
-    {
-        OIDCVerifier(
-            issuers: [LocalOIDCIssuer.issuer], audiences: [LocalEnvironment.url(of: declaration.name)],
-            allowedEmails: [LocalOIDCIssuer.serviceAccount], keys: issuer.keys, clock: clock)
-    }
-
-    static func wrap<Handler: FunctionHandler>(_ handler: Handler, ports: Ports, issuer: LocalOIDCIssuer, logger: Logger)
+    static func host<Function: BuildableFunction>(_ function: Function.Type, setup: FunctionSetup, logger: Logger) throws
         -> EmulatedFunction
     {
-        let declaration = handler.declaration
-        let verifier = localVerifier(for: declaration, issuer: issuer, clock: ports.clock)
-        let host = FunctionHost(
-            handler: handler, store: ports.store, clock: ports.clock, verifier: declaration.trigger.requiresOIDC ? verifier : nil,
-            logger: logger)
-        return EmulatedFunction(declaration: declaration, deliver: { await host.handle($0) })
+        let host = try FunctionHost<Function>.make(setup, logger: logger)
+        return EmulatedFunction(declaration: Function.declaration, deliver: { await host.handle($0) })
     }
 }

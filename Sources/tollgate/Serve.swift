@@ -72,25 +72,27 @@ struct Serve: AsyncParsableCommand {
         var started: [FunctionProcess] = []
         defer { for process in started { process.stop() } }
         let stateFolder = URL(fileURLWithPath: state).deletingLastPathComponent().appendingPathComponent("serve")
+        let clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
+        let webhookSecrets = ["current", "previous"]
         if processes {
             try FileManager.default.createDirectory(at: stateFolder, withIntermediateDirectories: true)
-            let jwks = stateFolder.appendingPathComponent("jwks.json")
-            try Data(issuer.jwksDocument.rendered().utf8).write(to: jwks)
+            let keys = try LocalKeys(oidc: issuer, clerk: clerk)
             let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
             for declaration in EmulatedFunction.declarations {
                 let process = try await FunctionProcess(
                     declaration: declaration, executable: binaries.appendingPathComponent(declaration.name),
-                    environment: try FunctionProcess.environment(
-                        for: declaration, statePath: database.path, jwksFile: jwks, stripeBaseURL: stripeURL),
+                    environment: try LocalEnvironment.environment(
+                        for: declaration, statePath: database.path, keys: keys, stripeBaseURL: stripeURL, profile: .cloud,
+                        webhookSecrets: webhookSecrets
+                    ).merging(["PORT": "0"]) { _, port in port },
                     logFile: stateFolder.appendingPathComponent("\(declaration.name).log"))
                 started.append(process)
                 targets[declaration.name] = process.target
             }
         } else {
-            let clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
             for name in EmulatedFunction.names {
                 let function = try EmulatedFunction.make(
-                    name, ports: Ports(sqlite: database), issuer: issuer, clerk: clerk, webhookSecrets: ["current", "previous"],
+                    name, ports: Ports(sqlite: database), issuer: issuer, clerk: clerk, webhookSecrets: webhookSecrets,
                     stripeBaseURL: stripeURL, profile: .cloud, logger: quietLogger)
                 targets[name] = LocalCloud.Target(declaration: function.declaration) { request, _ in await function.deliver(request) }
             }

@@ -22,10 +22,20 @@ import TollgateSQLite
 
     var logger: Logger { Logger(label: "t") { _ in SwiftLogNoOpLogHandler() } }
 
+    /// A stub handler behind the runtime, with the OIDC verifier the emulator's
+    /// environment configures for its declaration: the check every function gets.
+    func wrap<Handler: FunctionHandler>(_ handler: Handler) throws -> EmulatedFunction {
+        let environment = try LocalEnvironment.environment(
+            for: handler.declaration, keys: try LocalKeys(oidc: sharedIssuer, clerk: sharedIssuer), stripeBaseURL: "http://127.0.0.1:1")
+        let setup = try FunctionSetup(environment: Environment(environment), ports: ports, declaration: handler.declaration)
+        let host = FunctionHost(handler: handler, store: ports.store, clock: ports.clock, verifier: setup.oidcVerifier, logger: logger)
+        return EmulatedFunction(declaration: handler.declaration, deliver: { await host.handle($0) })
+    }
+
     @Test(arguments: ["push", "cloudevent-binary", "cloudevent-structured"])
     func pubSubSender_inEveryMode_isDecodedAndAuthenticated(mode: String) async throws {
         let handler = RecordingPubSubFunction()
-        let function = EmulatedFunction.wrap(handler, ports: ports, issuer: sharedIssuer, logger: logger)
+        let function = try wrap(handler)
         let send: JSONValue = .object([
             "pubsub": .object([
                 "mode": .string(mode), "data": .object(["requestId": .string("req_1")]), "attributes": .object(["kind": .string("usage")]),
@@ -43,7 +53,7 @@ import TollgateSQLite
 
     @Test func pubSubSender_withAnotherAudience_isRefusedByTheRealCheck() async throws {
         let handler = RecordingPubSubFunction()
-        let function = EmulatedFunction.wrap(handler, ports: ports, issuer: sharedIssuer, logger: logger)
+        let function = try wrap(handler)
         let send: JSONValue = .object(["pubsub": .object(["data": .string("x"), "audience": .string("http://localhost:8080/other")])])
         #expect(await function.deliver(try senders(for: handler.declaration).request(for: send, delivery: 1)).status == 401)
         let stranger: JSONValue = .object(["pubsub": .object(["data": .string("x"), "invoker": .string("intruder@example.com")])])
@@ -52,7 +62,7 @@ import TollgateSQLite
 
     @Test func taskSender_setsTheCloudTasksHeaders() async throws {
         let handler = RecordingTaskFunction()
-        let function = EmulatedFunction.wrap(handler, ports: ports, issuer: sharedIssuer, logger: logger)
+        let function = try wrap(handler)
         let send: JSONValue = .object([
             "task": .object(["name": .string("report-a1-2026-01-01"), "retryCount": .integer(1), "body": .object([:])])
         ])
@@ -66,7 +76,7 @@ import TollgateSQLite
 
     @Test func schedulerSender_setsTheCloudSchedulerHeaders() async throws {
         let handler = RecordingSchedulerFunction()
-        let function = EmulatedFunction.wrap(handler, ports: ports, issuer: sharedIssuer, logger: logger)
+        let function = try wrap(handler)
         let send: JSONValue = .object(["scheduler": .object([:])])
         #expect(await function.deliver(try senders(for: handler.declaration).request(for: send, delivery: 1)).status == 200)
         #expect(handler.received.all.first?.run == CloudSchedulerRequest(jobName: "quota-reset", scheduleTime: clock.now()))

@@ -328,12 +328,12 @@ extension LocalCloudTests {
         #expect(tokens[6] != tokens[5] && Set(tokens.suffix(6)).count == 1, "a new one at 01:10, for the next 55 minutes")
     }
 
-    @Test func functionProcessEnvironment_fillsInTheDeclaredSettingsAndLocalStandIns() throws {
-        let jwks = URL(fileURLWithPath: "/tmp/jwks.json")
+    @Test func functionEnvironment_fillsInTheDeclaredSettingsAndLocalStandIns() throws {
+        let keys = try LocalKeys(oidc: sharedIssuer, clerk: sharedIssuer)
         func environment(_ name: String) throws -> [String: String] {
             let declaration = try #require(EmulatedFunction.declarations.first { $0.name == name })
-            return try FunctionProcess.environment(
-                for: declaration, statePath: "/tmp/s.db", jwksFile: jwks, stripeBaseURL: "http://127.0.0.1:9")
+            return try LocalEnvironment.environment(
+                for: declaration, statePath: "/tmp/s.db", keys: keys, stripeBaseURL: "http://127.0.0.1:9")
         }
         let export = try environment("usage-export")
         #expect(export["TOLLGATE_USAGE_REPORT_URL"] == LocalEnvironment.url(of: "usage-report"))
@@ -342,5 +342,7 @@ extension LocalCloudTests {
         #expect(try environment("usage-report")["TOLLGATE_STRIPE_API_BASE"] == "http://127.0.0.1:9")
         #expect(try environment("stripe-webhook")["TOLLGATE_PRICE_TIERS"] == LocalEnvironment.priceTiers)
         #expect(try environment("usage-recorder")["TOLLGATE_AUDIENCE"] == LocalEnvironment.url(of: "usage-recorder"))
+        #expect(try environment("usage-recorder")["TOLLGATE_STORE"] == "sqlite:///tmp/s.db")
+        #expect(try environment("usage-export")["TOLLGATE_EXPORT_PART_RECORDS"] == "5", "a replay's small parts, as a setting")
     }
 }

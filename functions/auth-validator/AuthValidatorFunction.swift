@@ -14,7 +14,7 @@ import TollgateRuntime
 /// ``EndpointGate``); optionally a further feature in `X-Tollgate-Feature`, which adds to
 /// the endpoint's and never replaces it. A control header sent twice is a 400. Answer: a
 /// ``Verdict``.
-public struct AuthValidatorFunction: FunctionHandler {
+public struct AuthValidatorFunction: BuildableFunction {
     public typealias Event = HTTPEvent
 
     /// Where `entitlements-changed` is pushed to drop cached entries at once.
@@ -26,7 +26,6 @@ public struct AuthValidatorFunction: FunctionHandler {
         // On every API request's path: many at once, a short deadline, reached by the
         // gateway through a load balancer.
         service: .init(memory: "256Mi", concurrency: 250, maxInstances: 50, timeoutSeconds: 5, ingress: .internalAndLoadBalancer))
-    public var declaration: FunctionDeclaration { Self.declaration }
 
     let resolver: CredentialResolver
     let quotas: QuotaBook
@@ -51,6 +50,14 @@ public struct AuthValidatorFunction: FunctionHandler {
         gate = EndpointGate(configuration.endpointFeatures)
         endpointHeader = configuration.endpointHeader
         self.invalidationVerifier = invalidationVerifier
+    }
+
+    /// From the settings ``Configuration/init(environment:clock:)`` reads; entitlement
+    /// invalidations are accepted from the service's OIDC invokers when configured.
+    public static func make(_ setup: FunctionSetup) throws -> Self {
+        Self(
+            configuration: try Configuration(environment: setup.environment, clock: setup.ports.clock), store: setup.ports.store,
+            clock: setup.ports.clock, invalidationVerifier: setup.oidcVerifier)
     }
 
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {

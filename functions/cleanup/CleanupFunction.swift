@@ -7,13 +7,12 @@ import TollgateRuntime
 /// a run stopped anywhere leaves a consistent state and the next run continues. The
 /// ledger of a day goes only once that day is exported and its objects verified against
 /// the signed manifest; a day never exported is never touched.
-public struct CleanupFunction: FunctionHandler {
+public struct CleanupFunction: BuildableFunction {
     public typealias Event = SchedulerEvent
 
     public static let declaration = FunctionDeclaration(
         name: "cleanup", trigger: .scheduler(job: "cleanup", schedule: "15 3 * * *", timeZone: "Etc/UTC"), ports: [.blobs],
         service: .init(concurrency: 1, maxInstances: 1, timeoutSeconds: 900))
-    public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore
     let blobs: any BlobStore
@@ -27,6 +26,17 @@ public struct CleanupFunction: FunctionHandler {
         self.layout = layout
         self.retention = retention
         self.pageSize = min(pageSize, FirestoreLimits.maxWritesPerCommit)
+    }
+
+    /// From the retention settings (``Retention/fromEnvironment(_:)``), `TOLLGATE_EXPORT_PREFIX`
+    /// and `TOLLGATE_CLEANUP_PAGE_SIZE` (deletes a commit, default 500).
+    public static func make(_ setup: FunctionSetup) throws -> Self {
+        let environment = setup.environment
+        return Self(
+            store: setup.ports.store, blobs: setup.ports.blobs,
+            layout: ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/"),
+            retention: try Retention.fromEnvironment(environment),
+            pageSize: try environment.integer("TOLLGATE_CLEANUP_PAGE_SIZE", default: 500, range: 1...FirestoreLimits.maxWritesPerCommit))
     }
 
     /// Counts by category, in a stable order.

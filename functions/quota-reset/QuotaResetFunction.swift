@@ -6,13 +6,12 @@ import TollgateRuntime
 /// exactly once per window: each account rolls in its own transaction that first checks
 /// the window is still the ended one, so a second, late or overlapping run skips what is
 /// done and an interrupted run leaves the rest for the next.
-public struct QuotaResetFunction: FunctionHandler {
+public struct QuotaResetFunction: BuildableFunction {
     public typealias Event = SchedulerEvent
 
     public static let declaration = FunctionDeclaration(
         name: "quota-reset", trigger: .scheduler(job: "quota-reset", schedule: "*/10 * * * *", timeZone: "Etc/UTC"),
         service: .init(concurrency: 1, maxInstances: 1, timeoutSeconds: 300))
-    public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore
     let period: QuotaPeriod
@@ -31,6 +30,13 @@ public struct QuotaResetFunction: FunctionHandler {
         self.catalog = catalog
         self.pageSize = pageSize
         self.budget = budget
+    }
+
+    /// From `TOLLGATE_QUOTA_PERIOD` and `TOLLGATE_QUOTA_RESET_PAGE_SIZE` (accounts a page, default 200).
+    public static func make(_ setup: FunctionSetup) throws -> Self {
+        Self(
+            store: setup.ports.store, period: try QuotaPeriod.fromEnvironment(setup.environment),
+            pageSize: try setup.environment.integer("TOLLGATE_QUOTA_RESET_PAGE_SIZE", default: 200, range: 1...500))
     }
 
     public func handle(_ event: SchedulerEvent, context: FunctionContext) async throws -> FunctionResponse {

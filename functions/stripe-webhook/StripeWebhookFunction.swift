@@ -6,7 +6,7 @@ import TollgateStripe
 /// `stripe-webhook`: Stripe's calls, verified, deduplicated by event id, applied to the
 /// account in one transaction with the event's marker; `entitlements-changed` published
 /// when, and only when, an account's entitlements change.
-public struct StripeWebhookFunction: FunctionHandler {
+public struct StripeWebhookFunction: BuildableFunction {
     public typealias Event = HTTPEvent
 
     public static let declaration = FunctionDeclaration(
@@ -14,7 +14,6 @@ public struct StripeWebhookFunction: FunctionHandler {
         secrets: ["STRIPE_WEBHOOK_SECRET"], publishes: [Topic.entitlementsChanged],
         // Stripe calls from the internet; it waits 10 s at most, then retries.
         service: .init(memory: "128Mi", concurrency: 80, maxInstances: 20, timeoutSeconds: 10, ingress: .all))
-    public var declaration: FunctionDeclaration { Self.declaration }
 
     let verifier: StripeSignatureVerifier
     let applier: StripeEventApplier
@@ -22,6 +21,11 @@ public struct StripeWebhookFunction: FunctionHandler {
     public init(configuration: Configuration, store: any DocumentStore, publisher: any Publisher) {
         verifier = StripeSignatureVerifier(secrets: configuration.webhookSecrets, tolerance: configuration.tolerance)
         applier = StripeEventApplier(store: store, publisher: publisher, policy: configuration.policy)
+    }
+
+    /// From `STRIPE_WEBHOOK_SECRET`, `TOLLGATE_PRICE_TIERS`, `STRIPE_WEBHOOK_TOLERANCE`.
+    public static func make(_ setup: FunctionSetup) throws -> Self {
+        Self(configuration: try Configuration(environment: setup.environment), store: setup.ports.store, publisher: setup.ports.publisher)
     }
 
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {

@@ -6,7 +6,7 @@ import TollgateRuntime
 /// `usage-export`: each run exports every day that is over and not yet exported, oldest
 /// first (so a missed run catches up), within a time budget; the next run continues.
 /// A job body `{"day": "YYYY-MM-DD"}` exports that day only (a back-fill).
-public struct UsageExportFunction: FunctionHandler {
+public struct UsageExportFunction: BuildableFunction {
     public typealias Event = SchedulerEvent
 
     public static let declaration = FunctionDeclaration(
@@ -15,7 +15,6 @@ public struct UsageExportFunction: FunctionHandler {
         settings: ["TOLLGATE_USAGE_REPORT_URL": "{url:usage-report}", "TOLLGATE_EXPORT_PREFIX": "usage/"],
         // Streams a day of the ledger: one run at a time, the longest deadline.
         service: .init(memory: "512Mi", concurrency: 1, maxInstances: 1, timeoutSeconds: 1_800))
-    public var declaration: FunctionDeclaration { Self.declaration }
 
     let exporter: UsageExporter
     let budget: Duration
@@ -23,6 +22,15 @@ public struct UsageExportFunction: FunctionHandler {
     public init(exporter: UsageExporter, budget: Duration = .seconds(1_500)) {
         self.exporter = exporter
         self.budget = budget
+    }
+
+    /// From ``UsageExporter/Configuration/fromEnvironment(_:reportURL:)`` and the signing key.
+    public static func make(_ setup: FunctionSetup) throws -> Self {
+        let ports = setup.ports
+        let exporter = UsageExporter(
+            configuration: try UsageExporter.Configuration.fromEnvironment(setup.environment), store: ports.store, blobs: ports.blobs,
+            tasks: ports.tasks, signer: try ExportSigner.fromEnvironment(setup.environment), clock: ports.clock)
+        return Self(exporter: exporter)
     }
 
     public func handle(_ event: SchedulerEvent, context: FunctionContext) async throws -> FunctionResponse {
@@ -70,11 +78,13 @@ public struct UsageExportFunction: FunctionHandler {
 
 extension UsageExporter.Configuration {
     /// `TOLLGATE_USAGE_REPORT_URL` (where report tasks go; required unless `reportURL` is
-    /// given), `TOLLGATE_EXPORT_PREFIX` (default `usage/`), `TOLLGATE_EXPORT_PART_RECORDS`.
+    /// given), `TOLLGATE_EXPORT_PREFIX` (default `usage/`), `TOLLGATE_EXPORT_PART_RECORDS`,
+    /// `TOLLGATE_EXPORT_PAGE_SIZE` (ledger entries a read, default 1,000).
     public static func fromEnvironment(_ environment: Environment, reportURL: String? = nil) throws -> UsageExporter.Configuration {
         UsageExporter.Configuration(
             layout: ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/"),
             partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 100_000, range: 1...50_000_000),
+            pageSize: try environment.integer("TOLLGATE_EXPORT_PAGE_SIZE", default: 1_000, range: 1...10_000),
             reportQueue: Queue.usageReports, reportURL: try reportURL ?? environment.required("TOLLGATE_USAGE_REPORT_URL"))
     }
 }

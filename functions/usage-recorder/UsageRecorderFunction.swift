@@ -5,17 +5,18 @@ import TollgateRuntime
 /// `usage-recorder`: appends usage events to the ledger exactly once per account and
 /// request id and updates the account's counters in the same transaction. A redelivered message changes
 /// nothing; a malformed one is dead-lettered and acknowledged.
-public struct UsageRecorderFunction: FunctionHandler {
+public struct UsageRecorderFunction: BuildableFunction {
     public typealias Event = PubSubEvent
 
     public static let declaration = FunctionDeclaration(
         name: "usage-recorder", trigger: .pubSub(topic: Topic.usageEvents, maxDeliveryAttempts: 10, ackDeadlineSeconds: 30),
         service: .init(concurrency: 20, maxInstances: 10, timeoutSeconds: 30))
-    public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore
 
     public init(store: any DocumentStore) { self.store = store }
+
+    public static func make(_ setup: FunctionSetup) throws -> Self { Self(store: setup.ports.store) }
 
     public func handle(_ event: PubSubEvent, context: FunctionContext) async throws -> FunctionResponse {
         let records = try UsageEvents.decode(event.message.data, now: context.clock.now())

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import TollgateModel
 import TollgateRuntime
+import TollgateStripe
 
 /// `usage-report`: reports one account's exported usage for one day to Stripe Billing as
 /// a meter event whose identifier is derived from the account, the meter and the day, so
@@ -11,7 +12,7 @@ import TollgateRuntime
 /// retried by the queue; Stripe refusing the event itself, or a failure on the queue's
 /// last attempt, is written to `deadLetters` and acknowledged, so no account is billed
 /// wrongly in silence.
-public struct UsageReportFunction: FunctionHandler {
+public struct UsageReportFunction: BuildableFunction {
     public typealias Event = TaskEvent
 
     /// The `usage-reports` queue's RetryConfig (deploy/ is rendered from it): 8 attempts
@@ -30,7 +31,6 @@ public struct UsageReportFunction: FunctionHandler {
         name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, retry: retryConfig, limits: rateLimits),
         secrets: ["STRIPE_API_KEY"],
         service: .init(concurrency: 20, maxInstances: 10, timeoutSeconds: 120))
-    public var declaration: FunctionDeclaration { Self.declaration }
 
     let store: any DocumentStore
     let billing: any Billing
@@ -40,6 +40,20 @@ public struct UsageReportFunction: FunctionHandler {
         self.store = store
         self.billing = billing
         self.eventName = eventName
+    }
+
+    /// From `STRIPE_API_KEY`, `TOLLGATE_STRIPE_API_BASE` (default Stripe's),
+    /// `TOLLGATE_METER_EVENT_NAME` (default `api_units`), `TOLLGATE_STRIPE_MAX_RETRIES`
+    /// (retries inside one call, default 2) and `TOLLGATE_STRIPE_TIMEOUT_SECONDS` (default 20).
+    public static func make(_ setup: FunctionSetup) throws -> Self {
+        let environment = setup.environment
+        let stripe = StripeClient(
+            configuration: .init(
+                baseURL: environment["TOLLGATE_STRIPE_API_BASE"] ?? "https://api.stripe.com",
+                apiKey: try environment.required("STRIPE_API_KEY"),
+                maxNetworkRetries: try environment.integer("TOLLGATE_STRIPE_MAX_RETRIES", default: 2, range: 0...10),
+                timeout: .seconds(try environment.integer("TOLLGATE_STRIPE_TIMEOUT_SECONDS", default: 20, range: 1...600))))
+        return Self(store: setup.ports.store, billing: stripe, eventName: environment["TOLLGATE_METER_EVENT_NAME"] ?? "api_units")
     }
 
     struct Job {
