@@ -9,7 +9,7 @@ extension FunctionMain {
     public static func run<Handler: BuildableFunction>(_ function: Handler.Type, environment: Environment = Environment()) async {
         await run(declaration: Handler.declaration, environment: environment) { _, logger in
             let resolved = try await Environment.resolvingSecrets(of: Handler.declaration, in: environment)
-            let ports = try await Ports.open(environment: resolved)
+            let ports = try await Ports.open(environment: resolved, topics: Handler.declaration.topics)
             let setup = try FunctionSetup(environment: resolved, ports: ports, declaration: Handler.declaration)
             return try FunctionHost<Handler>.make(setup, logger: logger)
         }

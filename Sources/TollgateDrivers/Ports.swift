@@ -22,7 +22,11 @@ extension Ports {
     /// (each honouring its `*_EMULATOR_HOST`). Ports may mix: blobs on Cloud Storage and
     /// the rest on SQLite, say.
     /// - Throws: ``ConfigurationError`` naming the variable whose URL has no driver here.
-    public static func open(environment: Environment, clock: any TollgateModel.Clock = SystemClock()) async throws -> Ports {
+    /// - Parameter topics: created on a local (SQLite) publisher, as Terraform creates them
+    ///   in the cloud: the topics of the function being started.
+    public static func open(environment: Environment, topics: [String] = [], clock: any TollgateModel.Clock = SystemClock()) async throws
+        -> Ports
+    {
         let storeURL = environment["TOLLGATE_STORE"] ?? defaultStoreURL
         let google = GoogleCloud(environment: environment.values, clock: clock)
         var databases: [String: SQLiteDatabase] = [:]
@@ -74,7 +78,7 @@ extension Ports {
                     ])
             } ?? unconfigured
         // Locally the topics are created on the fly; in the cloud Terraform creates them.
-        if let localPublisher { for topic in Topic.all { try await localPublisher.createTopic(topic) } }
+        if let localPublisher { for topic in topics { try await localPublisher.createTopic(topic) } }
         let tasks: any TaskQueue =
             try (environment["TOLLGATE_TASKS"] ?? local).map { url in
                 try open(

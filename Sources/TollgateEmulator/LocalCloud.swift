@@ -110,7 +110,9 @@ public actor LocalCloud {
     /// Creates the topics and subscriptions and schedules every job from now on.
     public func start() async throws {
         let declared = Self.declaredSubscriptions()
-        for topic in Topic.all + declared.compactMap(\.deadLetterTopic) { try await publisher.createTopic(topic) }
+        for topic in EmulatedFunction.declarations.topics + declared.compactMap(\.deadLetterTopic) {
+            try await publisher.createTopic(topic)
+        }
         for subscription in declared { try await subscriptions.createOrUpdate(subscription) }
         let now = clock.now()
         for declaration in EmulatedFunction.declarations {

@@ -85,7 +85,7 @@ public struct Replayer: Sendable {
         let blobs = FaultyBlobStore(ports.blobs)
         ports.blobs = blobs
         let publisher = SQLitePublisher(database)
-        for topic in Topic.all { try await publisher.createTopic(topic) }
+        for topic in EmulatedFunction.declarations.topics { try await publisher.createTopic(topic) }
         if !fixture.given.isEmpty { try await ports.store.commit(fixture.given.map { Write.set($0.key, $0.value) }) }
         let keys = try await seedKeys(fixture, ports: ports)
         let stripe = StripeFakeServer(database)

@@ -79,7 +79,7 @@ public enum TerraformVariables {
         return .object([
             "functions": .object(functions),
             "queues": .object(queues),
-            "topics": .array(Topic.all.map(JSONValue.string)),
+            "topics": .array(EmulatedFunction.declarations.topics.map(JSONValue.string)),
             "push_retry": .object([
                 "minimum_backoff": .string("\(retry.minimumBackoffSeconds)s"),
                 "maximum_backoff": .string("\(retry.maximumBackoffSeconds)s"),

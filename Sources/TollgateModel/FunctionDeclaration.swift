@@ -154,7 +154,25 @@ public enum Topic {
     public static let entitlementsChanged = "entitlements-changed"
     /// Usage events from the API service.
     public static let usageEvents = "usage-events"
-    public static let all = [entitlementsChanged, usageEvents]
+}
+
+extension FunctionDeclaration {
+    /// The topics the function touches: its trigger's, those it publishes to, those its
+    /// extra subscriptions read. The topics that exist are derived from the functions'.
+    public var topics: [String] {
+        var topics = publishes + subscriptions.map(\.topic)
+        if case .pubSub(let topic, _, _) = trigger { topics.append(topic) }
+        return Array(Set(topics)).sorted()
+    }
+}
+
+extension Array where Element == FunctionDeclaration {
+    /// Every topic the functions touch, once each, sorted.
+    public var topics: [String] {
+        var all: Set<String> = []
+        for declaration in self { all.formUnion(declaration.topics) }
+        return all.sorted()
+    }
 }
 
 /// The Cloud Tasks queues Tollgate's functions enqueue to.

@@ -17,6 +17,28 @@ import TollgateRuntime
         #expect(text == TerraformVariables.text(EmulatedFunction.declarations), "run: swift run tollgate deploy render")
     }
 
+    /// The hand-written lists of functions — the Dockerfile's build loop, Cloud Build's
+    /// image steps, Package.swift's rows — name exactly the declared functions.
+    @Test func everyListOfFunctions_namesExactlyTheDeclaredOnes() throws {
+        let names = Set(EmulatedFunction.names)
+        let dockerfile = try String(contentsOf: packageRoot.appendingPathComponent("deploy/Dockerfile"), encoding: .utf8)
+        func loop(_ text: String, over variable: String) throws -> Set<String> {
+            let match = try #require(text.firstMatch(of: try Regex("for \(variable) in ([a-z0-9 -]+);")), "no loop over \(variable)")
+            return Set((match.output[1].substring ?? "").split(separator: " ").map(String.init))
+        }
+        #expect(try loop(dockerfile, over: "product") == names, "deploy/Dockerfile builds every function")
+
+        let pipeline = try String(contentsOf: packageRoot.appendingPathComponent("deploy/cloudbuild.yaml"), encoding: .utf8)
+        let images = Set(pipeline.matches(of: /FUNCTION=([a-z0-9-]+)/).map { String($0.1) })
+        #expect(images == names, "deploy/cloudbuild.yaml builds images of \(images.sorted())")
+        for name in names { #expect(pipeline.contains("tollgate/\(name):$COMMIT_SHA"), "\(name)'s image is tagged with the commit") }
+        #expect(try loop(pipeline, over: "function") == names, "deploy/cloudbuild.yaml pushes every function's image")
+
+        let manifest = try String(contentsOf: packageRoot.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let rows = Set(manifest.matches(of: /\("([a-z0-9-]+)", "[A-Za-z]+", \[/).map { String($0.1) })
+        #expect(rows == names, "Package.swift declares \(rows.sorted())")
+    }
+
     @Test func render_changesWhenADeclarationChanges() {
         var declarations = EmulatedFunction.declarations
         declarations[0].service.maxInstances += 1

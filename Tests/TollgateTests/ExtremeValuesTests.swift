@@ -67,7 +67,7 @@ import TollgateStripe
         init(_ name: String) async throws {
             database = try SQLiteDatabase(path: ":memory:", clock: FixedClock(time: ExtremeValuesTests.start))
             let ports = Ports(sqlite: database)
-            for topic in Topic.all { try await SQLitePublisher(database).createTopic(topic) }
+            for topic in EmulatedFunction.declarations.topics { try await SQLitePublisher(database).createTopic(topic) }
             function = try EmulatedFunction.make(
                 name, ports: ports, issuer: sharedIssuer, clerk: try LocalOIDCIssuer(keyID: "clerk-extremes"), webhookSecrets: ["current"],
                 logger: Logger(label: "extremes") { _ in SwiftLogNoOpLogHandler() })

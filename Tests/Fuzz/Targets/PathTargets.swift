@@ -107,7 +107,7 @@ enum Harness {
             let database = try! SQLiteDatabase(path: ":memory:", clock: clock)
             let ports = Ports(sqlite: database)
             // The topics exist, as the emulator and Terraform create them.
-            for topic in Topic.all { try! await SQLitePublisher(database).createTopic(topic) }
+            for topic in EmulatedFunction.declarations.topics { try! await SQLitePublisher(database).createTopic(topic) }
             if seedKey { try! await seed(ports.store) }
             let function = try! EmulatedFunction.make(
                 name, ports: ports, issuer: issuer, clerk: clerk, webhookSecrets: ["current"], logger: logger)
