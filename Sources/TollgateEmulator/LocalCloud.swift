@@ -154,7 +154,7 @@ public actor LocalCloud {
 
     /// A request from outside (the developer, Stripe's CLI, a gateway) to a function's URL.
     public nonisolated func deliverFromOutside(_ function: String, _ request: FunctionRequest) async -> FunctionResponse {
-        let trigger = targets[function]?.declaration.trigger.kind ?? "http"
+        let trigger = targets[function]?.declaration.trigger.kind.rawValue ?? TriggerKind.http.rawValue
         let answer = await call(function, request, deadline: .seconds(300), trigger: trigger, detail: "\(request.method) \(request.path)")
         return answer ?? FunctionResponse.rejected(504, code: "DEADLINE_EXCEEDED", "\(function) did not answer in time")
     }

@@ -101,7 +101,8 @@ public struct LocalCloudRouter: Sendable {
     func index() async -> JSONValue {
         let functions = EmulatedFunction.declarations.map { declaration -> JSONValue in
             .object([
-                "name": .string(declaration.name), "trigger": .string(declaration.trigger.kind), "path": .string("/\(declaration.name)/"),
+                "name": .string(declaration.name), "trigger": .string(declaration.trigger.kind.rawValue),
+                "path": .string("/\(declaration.name)/"),
             ])
         }
         let jobs = await cloud.schedule().map { job -> JSONValue in

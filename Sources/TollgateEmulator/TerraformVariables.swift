@@ -33,7 +33,7 @@ public enum TerraformVariables {
             for port in declaration.ports.sorted() { environment[port.rawValue] = .string(url(port)) }
             for (name, value) in declaration.settings { environment[name] = .string(value) }
             var function: [String: JSONValue] = [
-                "trigger": .string(declaration.trigger.kind),
+                "trigger": .string(declaration.trigger.kind.rawValue),
                 // Called with a Google OIDC token (the runtime checks it): every trigger but public HTTP.
                 "authenticated": .bool(declaration.trigger.requiresOIDC),
                 "env": .object(environment),

@@ -96,12 +96,12 @@ public struct FunctionDeclaration: Sendable, Hashable {
         /// A Cloud Scheduler job (`schedule` in cron syntax, in `timeZone`).
         case scheduler(job: String, schedule: String, timeZone: String)
 
-        public var kind: String {
+        public var kind: TriggerKind {
             switch self {
-            case .http: "http"
-            case .pubSub: "pubsub"
-            case .cloudTasks: "cloudtasks"
-            case .scheduler: "scheduler"
+            case .http: .http
+            case .pubSub: .pubSub
+            case .cloudTasks: .cloudTasks
+            case .scheduler: .scheduler
             }
         }
 
@@ -121,6 +121,16 @@ public struct FunctionDeclaration: Sendable, Hashable {
             }
         }
     }
+}
+
+/// The four kinds of trigger, named as logs, metrics and Terraform name them.
+public enum TriggerKind: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case http
+    case pubSub = "pubsub"
+    case cloudTasks = "cloudtasks"
+    case scheduler
+
+    public var description: String { rawValue }
 }
 
 /// A push subscription's RetryPolicy: redeliveries back off exponentially from

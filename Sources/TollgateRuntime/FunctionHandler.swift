@@ -40,6 +40,8 @@ public struct FunctionContext: Sendable {
 /// A trigger payload the runtime can decode from a request. Each handler names exactly
 /// one; the runtime never tries decoders in turn.
 public protocol TriggerEvent: Sendable {
+    /// The trigger that delivers this event: a function's declared trigger must match.
+    static var kind: TriggerKind { get }
     /// - Throws: `INVALID_ARGUMENT` naming what is wrong.
     static func decode(_ request: FunctionRequest) throws -> Self
     /// Identifying metadata for logs and dead letters (message id, task name …).

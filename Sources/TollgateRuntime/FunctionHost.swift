@@ -59,7 +59,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         }
         let (response, reason, metadata) = await process(request, logger: logger)
         metrics.recordDelivery(
-            function: declaration.name, trigger: declaration.trigger.kind, status: response.status,
+            function: declaration.name, trigger: declaration.trigger.kind.rawValue, status: response.status,
             deadLettered: metadata["deadLetter"] != nil, latency: ContinuousClock.now - started)
         let level: Logger.Level = response.status >= 500 ? .error : (response.status >= 400 || reason != nil ? .warning : .info)
         guard logger.logLevel <= level else { return response }
@@ -89,7 +89,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
                 .rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(maxBodyBytes) bytes"), "body of \(request.body.count) bytes", [:]
             )
         }
-        guard request.method == "POST" || declaration.trigger.kind == "http" else {
+        guard request.method == "POST" || declaration.trigger.kind == .http else {
             return (.rejected(405, code: "METHOD_NOT_ALLOWED", "triggers are delivered with POST"), "method \(request.method)", [:])
         }
         var caller: [String: String] = [:]
@@ -166,7 +166,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         let limit = 900_000
         if request.body.count > limit { identifying["truncatedFrom"] = String(request.body.count) }
         let letter = DeadLetter(
-            function: declaration.name, trigger: declaration.trigger.kind, reason: reason, body: request.body.prefix(limit),
+            function: declaration.name, trigger: declaration.trigger.kind.rawValue, reason: reason, body: request.body.prefix(limit),
             metadata: identifying, received: clock.now())
         let path = try DocumentPath(collection: DeadLetter.collection, id: id)
         _ = try await store.runTransaction { transaction in

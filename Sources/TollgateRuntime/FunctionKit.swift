@@ -41,7 +41,14 @@ public struct FunctionSetup: Sendable {
 extension FunctionHost where Handler: BuildableFunction {
     /// Builds the handler through its constructor and hosts it, with the OIDC verifier its
     /// trigger requires (start-up has already refused a configuration without one).
+    /// - Throws: ``ConfigurationError`` when the handler's event is not what its declared
+    ///   trigger delivers (it would dead-letter every delivery), or from the constructor.
     public static func make(_ setup: FunctionSetup, logger: Logger) throws -> FunctionHost<Handler> {
+        let declared = Handler.declaration.trigger.kind
+        guard Handler.Event.kind == declared else {
+            throw ConfigurationError(
+                "trigger", "of \(Handler.declaration.name) is \(declared), but its handler takes \(Handler.Event.kind) events")
+        }
         let handler = try Handler.make(setup)
         let verifier = Handler.declaration.trigger.requiresOIDC ? setup.oidcVerifier : nil
         return FunctionHost(

@@ -3,6 +3,7 @@ import TollgateModel
 
 /// A plain HTTP request.
 public struct HTTPEvent: TriggerEvent {
+    public static let kind = TriggerKind.http
     public var request: FunctionRequest
     public static func decode(_ request: FunctionRequest) throws -> HTTPEvent { HTTPEvent(request: request) }
     public var metadata: [String: String] { ["path": request.path] }
@@ -13,6 +14,7 @@ public struct HTTPEvent: TriggerEvent {
 /// Eventarc delivers it. The binding is chosen by the request's headers, as the
 /// CloudEvents HTTP binding specifies.
 public struct PubSubEvent: TriggerEvent {
+    public static let kind = TriggerKind.pubSub
     public var envelope: PubSubPushEnvelope
     public var message: PubSubMessage { envelope.message }
 
@@ -49,6 +51,7 @@ public struct PubSubEvent: TriggerEvent {
 
 /// A Cloud Tasks attempt: its `X-CloudTasks-*` metadata and the task's body.
 public struct TaskEvent: TriggerEvent {
+    public static let kind = TriggerKind.cloudTasks
     public var task: CloudTasksRequest
     public var body: Data
 
@@ -63,6 +66,7 @@ public struct TaskEvent: TriggerEvent {
 
 /// A Cloud Scheduler run: its `X-CloudScheduler-*` metadata and the job's body.
 public struct SchedulerEvent: TriggerEvent {
+    public static let kind = TriggerKind.scheduler
     public var run: CloudSchedulerRequest
     public var body: Data
 

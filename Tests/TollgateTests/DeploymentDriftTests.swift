@@ -49,7 +49,7 @@ import TollgateRuntime
     func renderedFunction_carriesItsTriggerSecretsAndResources(name: String) throws {
         let declaration = try #require(EmulatedFunction.declarations.first { $0.name == name })
         let function = try #require(try Self.rendered()["functions"]?[name])
-        #expect(function["trigger"]?.stringValue == declaration.trigger.kind)
+        #expect(function["trigger"]?.stringValue == declaration.trigger.kind.rawValue)
         #expect(function["timeout_seconds"]?.integerValue == Int64(declaration.service.timeoutSeconds))
         #expect(function["max_instances"]?.integerValue == Int64(declaration.service.maxInstances))
         for secret in declaration.secrets {
