@@ -51,7 +51,7 @@ public enum DeadLetterReplay {
         }
         switch function.declaration.trigger {
         case .http:
-            if letter.function == "stripe-webhook", let secret = LocalEnvironment.webhookSecrets["current"] {
+            if case .stripe = function.declaration.webhookSignature, let secret = LocalEnvironment.webhookSecrets["current"] {
                 headers.append(
                     ("Stripe-Signature", StripeSigner(secret: secret).header(timestamp: now.secondsSinceEpoch, body: letter.body)))
             }

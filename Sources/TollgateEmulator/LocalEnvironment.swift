@@ -76,14 +76,16 @@ extension LocalEnvironment {
             }
             environment[secret] = value
         }
-        // The declared settings, with other functions' URLs as the local cloud serves them.
+        // The declared settings, with other functions' URLs as the local cloud serves them
+        // and the platform team's values (Terraform's variables) as local ones.
         for (name, value) in declaration.settings {
             environment[name] = value.replacingOccurrences(
-                of: #"\{url:([a-z0-9-]+)\}"#, with: url(of: "$1"), options: .regularExpression)
+                of: #"\{url:([a-z0-9-]+)\}"#, with: url(of: "$1"), options: .regularExpression
+            ).replacingOccurrences(of: "{price_tiers}", with: priceTiers)
         }
         // What a platform team sets in the cloud: local values.
         let local: [String: String] = [
-            "TOLLGATE_PRICE_TIERS": priceTiers, "TOLLGATE_QUOTA_PERIOD": quotaPeriod.rawValue,
+            "TOLLGATE_QUOTA_PERIOD": quotaPeriod.rawValue,
             "TOLLGATE_CLERK_ISSUER": clerkIssuer, "TOLLGATE_CLERK_JWKS_URL": keys.clerk.absoluteString,
             "TOLLGATE_CLERK_AUTHORIZED_PARTIES": clerkAuthorizedParty,
             "TOLLGATE_ENDPOINT_FEATURES": "/v1/jobs=asyncJobs,/v1/diffusion=diffusionGating",

@@ -4,7 +4,7 @@ import TollgateModel
 /// The per-function part of `deploy/terraform`, rendered from the functions'
 /// declarations into `functions.auto.tfvars.json` (`tollgate deploy render`): triggers,
 /// topics, schedules, queues, secrets, ports and resources. Terraform fills in the
-/// placeholders `{project}`, `{region}`, `{bucket}`, `{tasks_invoker}` and `{url:NAME}`.
+/// placeholders `{project}`, `{region}`, `{bucket}`, `{tasks_invoker}`, `{price_tiers}` and `{url:NAME}`.
 public enum TerraformVariables {
     /// Where the rendered file lives in the repository.
     public static let path = "deploy/terraform/functions.auto.tfvars.json"

@@ -17,11 +17,16 @@ public struct FunctionDeclaration: Sendable, Hashable {
     public var settings: [String: String]
     /// How its Cloud Run service runs it.
     public var service: ServiceSettings
+    /// How the sender signs each request, for a public webhook: what the emulator signs
+    /// a replayed dead letter with.
+    public var webhookSignature: WebhookSignature?
 
     public init(
         name: String, trigger: Trigger, secrets: [String] = [], publishes: [String] = [], subscriptions: [Subscription] = [],
-        ports: Set<Port> = [], settings: [String: String] = [:], service: ServiceSettings = ServiceSettings()
+        ports: Set<Port> = [], settings: [String: String] = [:], service: ServiceSettings = ServiceSettings(),
+        webhookSignature: WebhookSignature? = nil
     ) {
+        self.webhookSignature = webhookSignature
         self.name = name
         self.trigger = trigger
         self.secrets = secrets
@@ -30,6 +35,12 @@ public struct FunctionDeclaration: Sendable, Hashable {
         self.ports = ports.union(publishes.isEmpty ? [] : [.publisher])
         self.settings = settings
         self.service = service
+    }
+
+    /// A webhook sender's signature scheme, with the variable holding its secret.
+    public enum WebhookSignature: Sendable, Hashable {
+        /// `Stripe-Signature`, HMAC-SHA256 over `"<t>.<body>"`.
+        case stripe(secret: String)
     }
 
     /// A port a function opens from a URL variable.

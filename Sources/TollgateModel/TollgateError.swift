@@ -2,7 +2,7 @@
 ///
 /// Errors are compared by ``code``, never by message. Drivers translate each backend's
 /// errors into these codes; the runtime maps a code to an HTTP status and to
-/// retry-or-dead-letter in one place (`OutcomeMapping` in TollgateRuntime).
+/// retry-or-dead-letter in one place (`FunctionHost` in TollgateRuntime).
 public struct TollgateError: Error, Sendable, CustomStringConvertible {
     /// A machine-readable error code, named after the gRPC codes Google's services use.
     public struct Code: Hashable, Sendable, CustomStringConvertible {

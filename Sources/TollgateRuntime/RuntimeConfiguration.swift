@@ -90,7 +90,7 @@ public struct RuntimeConfiguration: Sendable {
         oidcIssuers = issuers.isEmpty ? Array(OIDCVerifier.googleIssuers).sorted() : issuers
         let jwks = environment["TOLLGATE_OIDC_JWKS"] ?? OIDCVerifier.googleJWKS.absoluteString
         guard let url = URL(string: jwks), ["https", "http", "file"].contains(url.scheme ?? "") else {
-            throw ConfigurationError("TOLLGATE_OIDC_JWKS", "must be an https or file URL")
+            throw ConfigurationError("TOLLGATE_OIDC_JWKS", "must be an https, http or file URL")
         }
         oidcJWKS = url
         if function.trigger.requiresOIDC {
@@ -101,5 +101,16 @@ public struct RuntimeConfiguration: Sendable {
                 throw ConfigurationError("TOLLGATE_INVOKERS", "is not set (the service accounts allowed to call \(function.name))")
             }
         }
+    }
+}
+
+extension QuotaPeriod {
+    /// `TOLLGATE_QUOTA_PERIOD`: month (default), day or billing-period.
+    public static func fromEnvironment(_ environment: Environment) throws -> QuotaPeriod {
+        let text = environment["TOLLGATE_QUOTA_PERIOD"] ?? "month"
+        guard let period = QuotaPeriod(rawValue: text) else {
+            throw ConfigurationError("TOLLGATE_QUOTA_PERIOD", "must be month, day or billing-period")
+        }
+        return period
     }
 }

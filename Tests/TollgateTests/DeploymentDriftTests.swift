@@ -96,6 +96,7 @@ import TollgateRuntime
                 .replacingOccurrences(of: "{bucket}", with: "tollgate-prod-tollgate-usage")
                 .replacingOccurrences(of: "{tasks_invoker}", with: "tollgate-tasks@tollgate-prod.iam.gserviceaccount.com")
                 .replacingOccurrences(of: "{url:usage-report}", with: "https://usage-report-123.europe-west1.run.app")
+                .replacingOccurrences(of: "{price_tiers}", with: "price_1=pro")
         }
         #expect(!environment.values.contains { $0.contains("{") }, "every placeholder is one Terraform fills in")
         let ports = try await Ports.open(environment: Environment(environment))

@@ -24,8 +24,9 @@ locals {
     for name, f in var.functions : name => merge(
       {
         for key, value in f.env : key => replace(
-          replace(replace(replace(replace(value, "{project}", var.project), "{region}", var.region),
+          replace(replace(replace(replace(replace(value, "{project}", var.project), "{region}", var.region),
           "{bucket}", google_storage_bucket.usage.name), "{tasks_invoker}", google_service_account.tasks.email),
+          "{price_tiers}", var.price_tiers),
           "/\\{url:([a-z0-9-]+)\\}/", "https://$1-${local.project_number}.${var.region}.run.app"
         )
       },
@@ -35,7 +36,6 @@ locals {
         TOLLGATE_AUDIENCE = local.service_url[name]
         TOLLGATE_INVOKERS = join(",", local.invokers[name])
       } : {},
-      name == "stripe-webhook" ? { TOLLGATE_PRICE_TIERS = var.price_tiers } : {},
       lookup(var.settings, name, {}),
     )
   }

@@ -231,11 +231,7 @@ extension AuthValidatorFunction {
                 clerk = nil
             }
             cacheTTLSeconds = Int64(try environment.integer("TOLLGATE_CACHE_TTL", default: 30, range: 0...3_600))
-            let period = environment["TOLLGATE_QUOTA_PERIOD"] ?? "month"
-            guard let quotaPeriod = QuotaPeriod(rawValue: period) else {
-                throw ConfigurationError("TOLLGATE_QUOTA_PERIOD", "must be month, day or billing-period")
-            }
-            self.quotaPeriod = quotaPeriod
+            quotaPeriod = try QuotaPeriod.fromEnvironment(environment)
             catalog = .standard
             endpointFeatures = try environment.list("TOLLGATE_ENDPOINT_FEATURES").map { item in
                 let pair = item.split(separator: "=", maxSplits: 1).map(String.init)

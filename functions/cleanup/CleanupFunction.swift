@@ -12,6 +12,7 @@ public struct CleanupFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "cleanup", trigger: .scheduler(job: "cleanup", schedule: "15 3 * * *", timeZone: "Etc/UTC"), ports: [.blobs],
+        settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
         service: .init(concurrency: 1, maxInstances: 1, timeoutSeconds: 900))
 
     let store: any DocumentStore

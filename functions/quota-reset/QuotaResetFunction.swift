@@ -78,14 +78,3 @@ public struct QuotaResetFunction: BuildableFunction {
         }
     }
 }
-
-extension QuotaPeriod {
-    /// `TOLLGATE_QUOTA_PERIOD`: month (default), day or billing-period.
-    public static func fromEnvironment(_ environment: Environment) throws -> QuotaPeriod {
-        let text = environment["TOLLGATE_QUOTA_PERIOD"] ?? "month"
-        guard let period = QuotaPeriod(rawValue: text) else {
-            throw ConfigurationError("TOLLGATE_QUOTA_PERIOD", "must be month, day or billing-period")
-        }
-        return period
-    }
-}

@@ -12,8 +12,11 @@ public struct StripeWebhookFunction: BuildableFunction {
     public static let declaration = FunctionDeclaration(
         name: "stripe-webhook", trigger: .http(authenticated: false, retryingSender: true),
         secrets: ["STRIPE_WEBHOOK_SECRET"], publishes: [Topic.entitlementsChanged],
+        // Which Stripe price is which tier: the platform team's Terraform variable.
+        settings: ["TOLLGATE_PRICE_TIERS": "{price_tiers}"],
         // Stripe calls from the internet; it waits 10 s at most, then retries.
-        service: .init(memory: "128Mi", concurrency: 80, maxInstances: 20, timeoutSeconds: 10, ingress: .all))
+        service: .init(memory: "128Mi", concurrency: 80, maxInstances: 20, timeoutSeconds: 10, ingress: .all),
+        webhookSignature: .stripe(secret: "STRIPE_WEBHOOK_SECRET"))
 
     let verifier: StripeSignatureVerifier
     let applier: StripeEventApplier
