@@ -6,6 +6,7 @@ import PackageDescription
 // command line on top (see ARCHITECTURE.md).
 
 /// The functions: the name each is deployed as, its handler module, what else it uses.
+/// Adding a function adds one row here; the emulator and the tests depend on every row.
 let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
     ("auth-validator", "AuthValidator", ["TollgateAuth", .product(name: "Logging", package: "swift-log")]),
@@ -15,6 +16,10 @@ let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("usage-report", "UsageReport", ["TollgateStripe", .product(name: "Crypto", package: "swift-crypto")]),
     ("cleanup", "Cleanup", ["TollgateExport"]),
 ]
+
+/// Every function's handler library, and every function's executable.
+let functionLibraries: [Target.Dependency] = functions.map { .target(name: $0.module) }
+let functionExecutables: [Target.Dependency] = functions.map { .target(name: $0.name) }
 
 /// A function is one folder: `functions/<name>` is its handler library (`module`), and
 /// `functions/<name>/main` its entry point, an executable named as deployed.
@@ -96,12 +101,10 @@ let package = Package(
             .target(
                 name: "TollgateEmulator",
                 dependencies: [
-                    "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
-                    "TollgateDrivers", "TollgateAuth", "TollgateExport", "StripeWebhook", "AuthValidator", "UsageRecorder",
-                    "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateHTTP",
-                    .product(name: "Crypto", package: "swift-crypto"),
+                    "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite", "TollgateDrivers", "TollgateAuth",
+                    "TollgateExport", "TollgateHTTP", .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "Hummingbird", package: "hummingbird"),
-                ]
+                ] + functionLibraries
             ),
             .executableTarget(
                 name: "tollgate",
@@ -124,13 +127,13 @@ let package = Package(
             .testTarget(
                 name: "TollgateTests",
                 dependencies: [
-                    "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite",
-                    "TollgateDrivers", "TollgateEmulator", "TollgateAuth", "StripeWebhook", "stripe-webhook", "AuthValidator",
-                    "auth-validator", "UsageRecorder", "QuotaReset", "UsageExport", "UsageReport", "Cleanup", "TollgateExport",
-                    "TollgateHTTP", "TollgateGoogle", "tollgate", "TollgateFuzzTargets", "usage-export", "usage-report", "cleanup",
+                    "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite", "TollgateDrivers", "TollgateEmulator",
+                    "TollgateAuth", "TollgateExport", "TollgateHTTP", "TollgateGoogle", "tollgate", "TollgateFuzzTargets",
                     .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
                     .product(name: "GRDB", package: "GRDB.swift"),
                 ]
+                    // Each function's library, and its executable (the end-to-end tests run it).
+                    + functionLibraries + functionExecutables
             ),
         ]
 )
