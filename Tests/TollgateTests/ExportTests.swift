@@ -135,7 +135,10 @@ func seedLedger(_ store: any DocumentStore, day: UTCDay, count: Int, accounts: I
     @Test func rerun_afterTheRecordOfCompletionIsLost_producesTheSameManifest() async throws {
         let setup = try setup()
         try await seedLedger(setup.store, day: Self.day, count: 2_000)
-        guard case .exported(_, let first, _) = try await setup.exporter.export(Self.day) else { return }
+        guard case .exported(_, let first, _) = try await setup.exporter.export(Self.day) else {
+            Issue.record("the first run did not export")
+            return
+        }
         // As if the run died after writing everything but before recording completion.
         try await setup.store.commit([Write.delete(try DocumentPath(collection: ExportState.collection, id: Self.day.description))])
         guard case .exported(_, let second, let tasks) = try await setup.exporter.export(Self.day) else {
@@ -165,7 +168,10 @@ func seedLedger(_ store: any DocumentStore, day: UTCDay, count: Int, accounts: I
         try await seedLedger(first.store, day: Self.day.next, count: 10)
         _ = try await first.exporter.export(Self.day)
         let rotated = try setup(signer: newSigner, database: first.database)
-        guard case .exported(let manifest, _, _) = try await rotated.exporter.export(Self.day.next) else { return }
+        guard case .exported(let manifest, _, _) = try await rotated.exporter.export(Self.day.next) else {
+            Issue.record("the day after the rotation was not exported")
+            return
+        }
         #expect(manifest.keyId == newSigner.keyId)
         #expect(manifest.keyId != Self.signer.keyId)
         let both = ExportVerifier(blobs: first.blobs, layout: ExportLayout(), trustedKeys: [Self.signer.publicKey, newSigner.publicKey])
