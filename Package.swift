@@ -9,7 +9,7 @@ import PackageDescription
 /// Adding a function adds one row here; the emulator and the tests depend on every row.
 let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
-    ("auth-validator", "AuthValidator", ["TollgateAuth", .product(name: "Logging", package: "swift-log")]),
+    ("auth-validator", "AuthValidator", ["TollgateAuth", "TollgateJOSE", .product(name: "Logging", package: "swift-log")]),
     ("usage-recorder", "UsageRecorder", []),
     ("quota-reset", "QuotaReset", []),
     ("usage-export", "UsageExport", ["TollgateExport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
@@ -58,15 +58,22 @@ let package = Package(
             name: "TollgateExport",
             dependencies: ["TollgateModel", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // JWT, JWKS and OIDC verification: read tokens without an HTTP server.
+        .target(
+            name: "TollgateJOSE",
+            dependencies: [
+                "TollgateModel", "TollgateHTTP", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "TollgateRuntime",
             dependencies: [
-                "TollgateModel", "TollgateHTTP",
+                "TollgateModel", "TollgateHTTP", "TollgateJOSE",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -85,12 +92,12 @@ let package = Package(
         ),
         .target(
             name: "TollgateAuth",
-            dependencies: ["TollgateModel", "TollgateRuntime", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["TollgateModel", "TollgateJOSE", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(
             name: "TollgateGoogle",
             dependencies: [
-                "TollgateModel", "TollgateHTTP", "TollgateRuntime", .product(name: "Crypto", package: "swift-crypto"),
+                "TollgateModel", "TollgateHTTP", "TollgateJOSE", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -102,14 +109,15 @@ let package = Package(
                 name: "TollgateEmulator",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite", "TollgateDrivers", "TollgateAuth",
-                    "TollgateExport", "TollgateHTTP", .product(name: "Crypto", package: "swift-crypto"),
+                    "TollgateExport", "TollgateHTTP", "TollgateJOSE", .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "Hummingbird", package: "hummingbird"),
                 ] + functionLibraries
             ),
             .executableTarget(
                 name: "tollgate",
                 dependencies: [
-                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth", "TollgateExport", "UsageExport", "Cleanup", "TollgateGoogle",
+                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth", "TollgateJOSE", "TollgateExport", "UsageExport", "Cleanup",
+                    "TollgateGoogle",
                     "TollgateHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ]
             ),
@@ -120,7 +128,7 @@ let package = Package(
                 name: "TollgateFuzzTargets",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateEmulator", "TollgateDrivers", "TollgateSQLite",
-                    "TollgateAuth", .product(name: "Logging", package: "swift-log"),
+                    "TollgateAuth", "TollgateJOSE", .product(name: "Logging", package: "swift-log"),
                 ],
                 path: "Tests/Fuzz/Targets"),
             .executableTarget(name: "tollgate-fuzz", dependencies: ["TollgateFuzzTargets"], path: "Tests/Fuzz/Driver"),
@@ -128,7 +136,7 @@ let package = Package(
                 name: "TollgateTests",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite", "TollgateDrivers", "TollgateEmulator",
-                    "TollgateAuth", "TollgateExport", "TollgateHTTP", "TollgateGoogle", "tollgate", "TollgateFuzzTargets",
+                    "TollgateAuth", "TollgateExport", "TollgateHTTP", "TollgateGoogle", "TollgateJOSE", "tollgate", "TollgateFuzzTargets",
                     .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
                     .product(name: "GRDB", package: "GRDB.swift"),
                 ]

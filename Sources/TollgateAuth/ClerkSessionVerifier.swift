@@ -1,6 +1,6 @@
 import Foundation
+import TollgateJOSE
 import TollgateModel
-import TollgateRuntime
 
 /// Verifies Clerk session tokens: RS256/384/512 only, signature before any claim,
 /// `exp`/`nbf`/`iat` with a 5-second skew, `iss` equal to the Clerk frontend API URL

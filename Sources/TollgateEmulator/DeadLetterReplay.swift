@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TollgateDrivers
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe

@@ -8,6 +8,7 @@ import StripeWebhook
 import TollgateAuth
 import TollgateDrivers
 import TollgateExport
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
 import TollgateHTTP
+import TollgateJOSE
 import TollgateModel
-import TollgateRuntime
 import _CryptoExtras
 
 /// A Google identity: OAuth access tokens for the APIs, ID tokens for calling

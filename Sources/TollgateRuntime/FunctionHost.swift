@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import TollgateJOSE
 import TollgateModel
 
 /// The function runtime's request pipeline, independent of the HTTP server: health,

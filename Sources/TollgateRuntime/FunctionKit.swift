@@ -1,4 +1,5 @@
 import Logging
+import TollgateJOSE
 import TollgateModel
 
 /// A function that builds itself from what its service is given. Its ``make(_:)`` is the

@@ -5,6 +5,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
+import TollgateJOSE
 import TollgateModel
 
 /// Serves one function on `$PORT`, as Cloud Run runs a container: HTTP/1.1, a body

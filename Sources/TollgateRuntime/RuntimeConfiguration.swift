@@ -1,4 +1,5 @@
 import Foundation
+import TollgateJOSE
 import TollgateModel
 
 /// A setting that is missing or malformed: start-up stops with one line naming it.

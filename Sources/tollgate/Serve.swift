@@ -6,6 +6,7 @@ import ServiceLifecycle
 import Synchronization
 import TollgateDrivers
 import TollgateEmulator
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

@@ -3,6 +3,7 @@ import Logging
 import Testing
 import TollgateEmulator
 import TollgateExport
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

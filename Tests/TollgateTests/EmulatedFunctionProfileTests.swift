@@ -3,6 +3,7 @@ import Logging
 import Testing
 import TollgateDrivers
 import TollgateExport
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

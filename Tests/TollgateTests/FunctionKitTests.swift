@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

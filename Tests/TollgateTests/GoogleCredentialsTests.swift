@@ -4,6 +4,7 @@ import Testing
 import TollgateEmulator
 import TollgateGoogle
 import TollgateHTTP
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import _CryptoExtras

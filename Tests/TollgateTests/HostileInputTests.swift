@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 import TollgateAuth
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

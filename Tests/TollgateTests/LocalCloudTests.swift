@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TollgateEmulator
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

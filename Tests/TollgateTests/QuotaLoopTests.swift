@@ -4,6 +4,7 @@ import Logging
 import Synchronization
 import Testing
 import TollgateAuth
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

@@ -6,6 +6,7 @@ import Testing
 import TollgateAuth
 import TollgateEmulator
 import TollgateExport
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe

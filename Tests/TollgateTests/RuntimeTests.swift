@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

@@ -4,6 +4,7 @@ import Logging
 import Testing
 import TollgateEmulator
 import TollgateHTTP
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TollgateAuth
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 

@@ -1,5 +1,6 @@
 import Foundation
 import TollgateEmulator
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe

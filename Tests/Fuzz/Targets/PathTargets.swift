@@ -4,6 +4,7 @@ import Logging
 import TollgateAuth
 import TollgateDrivers
 import TollgateEmulator
+import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
