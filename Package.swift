@@ -26,7 +26,8 @@ let functionExecutables: [Target.Dependency] = functions.map { .target(name: $0.
 func function(_ name: String, module: String, uses: [Target.Dependency]) -> [Target] {
     [
         .target(
-            name: module, dependencies: ["TollgateModel", "TollgateRuntime"] + uses, path: "functions/\(name)", exclude: ["main"]),
+            name: module, dependencies: ["TollgateModel", "TollgateRuntime"] + uses, path: "functions/\(name)",
+            exclude: ["main", "README.md"]),
         .executableTarget(
             name: name, dependencies: [.target(name: module), "TollgateRuntime", "TollgateDrivers"] + uses, path: "functions/\(name)/main"),
     ]
