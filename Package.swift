@@ -36,7 +36,11 @@ func function(_ name: String, module: String, uses: [Target.Dependency]) -> [Tar
 let package = Package(
     name: "Tollgate",
     platforms: [.macOS(.v15)],
-    products: [.executable(name: "tollgate", targets: ["tollgate"])]
+    products: [
+        .executable(name: "tollgate", targets: ["tollgate"]),
+        // What tests and the emulator share, never linked into a function.
+        .library(name: "TollgateTesting", targets: ["TollgateTesting"]),
+    ]
         + functions.map { .executable(name: $0.name, targets: [$0.name]) },
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -64,6 +68,15 @@ let package = Package(
             name: "TollgateJOSE",
             dependencies: [
                 "TollgateModel", "TollgateHTTP", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // What tests and the emulator share: the local OIDC issuer (Google's and Clerk's
+        // stand-in). Production executables never link it.
+        .target(
+            name: "TollgateTesting",
+            dependencies: [
+                "TollgateModel", "TollgateJOSE", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
@@ -110,14 +123,15 @@ let package = Package(
                 name: "TollgateEmulator",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite", "TollgateDrivers", "TollgateAuth",
-                    "TollgateExport", "TollgateHTTP", "TollgateJOSE", .product(name: "Crypto", package: "swift-crypto"),
+                    "TollgateExport", "TollgateHTTP", "TollgateJOSE", "TollgateTesting", .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "Hummingbird", package: "hummingbird"),
                 ] + functionLibraries
             ),
             .executableTarget(
                 name: "tollgate",
                 dependencies: [
-                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth", "TollgateJOSE", "TollgateExport", "UsageExport", "Cleanup",
+                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth", "TollgateJOSE", "TollgateTesting", "TollgateExport",
+                    "UsageExport", "Cleanup",
                     "TollgateGoogle",
                     "TollgateHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 ]
@@ -129,7 +143,7 @@ let package = Package(
                 name: "TollgateFuzzTargets",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateEmulator", "TollgateDrivers", "TollgateSQLite",
-                    "TollgateAuth", "TollgateJOSE", .product(name: "Logging", package: "swift-log"),
+                    "TollgateAuth", "TollgateJOSE", "TollgateTesting", .product(name: "Logging", package: "swift-log"),
                 ],
                 path: "Tests/Fuzz/Targets"),
             .executableTarget(name: "tollgate-fuzz", dependencies: ["TollgateFuzzTargets"], path: "Tests/Fuzz/Driver"),
@@ -137,7 +151,8 @@ let package = Package(
                 name: "TollgateTests",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite", "TollgateDrivers", "TollgateEmulator",
-                    "TollgateAuth", "TollgateExport", "TollgateHTTP", "TollgateGoogle", "TollgateJOSE", "tollgate", "TollgateFuzzTargets",
+                    "TollgateAuth", "TollgateExport", "TollgateHTTP", "TollgateGoogle", "TollgateJOSE", "TollgateTesting", "tollgate",
+                    "TollgateFuzzTargets",
                     .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
                     .product(name: "GRDB", package: "GRDB.swift"),
                 ]

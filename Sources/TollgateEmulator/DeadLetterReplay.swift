@@ -5,6 +5,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe
+import TollgateTesting
 
 /// Dead letters on the local state: listed, and replayed through the function that wrote
 /// them, wrapped again as their sender wraps a delivery (a fresh OIDC token from the local

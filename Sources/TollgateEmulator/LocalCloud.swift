@@ -6,6 +6,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 
 /// Every function at once, wired as the cloud wires them, on one SQLite state file:
 /// Pub/Sub pushes the functions' subscriptions with redelivery and dead-letter topics,

@@ -12,6 +12,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe
+import TollgateTesting
 import UsageExport
 import UsageRecorder
 import UsageReport

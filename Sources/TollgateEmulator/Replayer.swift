@@ -7,6 +7,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 
 /// Replays fixtures through the real runtime and handlers on fresh SQLite state, and
 /// checks what each one expects. With duplicates or a shuffle seed, each fixture runs a

@@ -6,6 +6,7 @@ import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
 import TollgateStripe
+import TollgateTesting
 
 /// Wraps a fixture's payload as its real sender would: Stripe signs it; Pub/Sub wraps it
 /// in a push envelope (or a CloudEvent) with an OIDC token; Cloud Tasks and Cloud

@@ -102,7 +102,7 @@ public struct RSAPublicKey: @unchecked Sendable {
         }
     }
 
-    init(_ key: _RSA.Signing.PublicKey) { self.key = key }
+    public init(_ key: _RSA.Signing.PublicKey) { self.key = key }
 }
 
 /// Base64url without padding, as JOSE uses it.

@@ -10,6 +10,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

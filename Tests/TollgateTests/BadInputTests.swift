@@ -6,6 +6,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 
 @testable import TollgateEmulator
 

@@ -7,6 +7,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 
 /// The deployed shape: the real usage-export, usage-report and cleanup executables, each
 /// on its own port over one SQLite state, called as Cloud Scheduler and Cloud Tasks call

@@ -5,6 +5,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 
 @testable import TollgateEmulator
 
@@ -51,4 +52,26 @@ struct MismatchedFunction: BuildableFunction {
     }
 
     func eventKind<Function: BuildableFunction>(of function: Function.Type) -> TriggerKind { Function.Event.kind }
+}
+
+/// What ships: a function's executable links no test stand-in.
+@Suite struct ShippedExecutableTests {
+    static let nm = ["/usr/bin/nm", "/usr/local/bin/nm"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test(.enabled(if: nm != nil, "nm (binutils) is not installed"), arguments: EmulatedFunction.names)
+    func functionExecutable_doesNotLinkTheLocalIssuer(function: String) throws {
+        let binary = productURL(function)
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build it first: swift build --product \(function)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(Self.nm))
+        process.arguments = [binary.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let symbols = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(symbols.contains("FunctionMain"), "nm read the symbols")
+        #expect(!symbols.contains("LocalOIDCIssuer"), "\(function) links the local OIDC issuer")
+    }
 }

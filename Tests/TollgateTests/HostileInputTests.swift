@@ -7,6 +7,7 @@ import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
 import TollgateStripe
+import TollgateTesting
 
 @testable import AuthValidator
 @testable import TollgateEmulator

@@ -6,6 +6,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 import UsageReport
 
 /// The local cloud's delivery semantics, with every function replaced by a stub that

@@ -8,6 +8,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 import UsageRecorder
 
 #if canImport(FoundationNetworking)

@@ -10,6 +10,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe
+import TollgateTesting
 import UsageReport
 
 @testable import TollgateSQLite

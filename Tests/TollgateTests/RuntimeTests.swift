@@ -6,6 +6,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 
 /// A Pub/Sub function for runtime tests: records what it got, or throws what it is told.
 struct RecordingPubSubFunction: FunctionHandler {

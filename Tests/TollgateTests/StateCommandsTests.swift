@@ -6,6 +6,7 @@ import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 import UsageReport
 
 @testable import TollgateEmulator

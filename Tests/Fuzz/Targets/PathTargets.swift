@@ -9,6 +9,7 @@ import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
 import TollgateStripe
+import TollgateTesting
 
 /// Fuzz targets that drive a function's whole path — the runtime's caller check,
 /// decoding, the handler, the store, dead letters — on a fresh store per input, built as

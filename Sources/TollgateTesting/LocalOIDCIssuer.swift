@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TollgateJOSE
 import TollgateModel
 import _CryptoExtras
 
