@@ -143,7 +143,8 @@ public struct AuthValidatorFunction: BuildableFunction {
     static func repeatedControlHeader(in request: FunctionRequest, endpointHeader: String) -> String? {
         var seen: Set<String> = []
         for (name, _) in request.headers {
-            let lower = name.lowercased()
+            // ASCII only (header names are ASCII): no Unicode case mapping on the hot path.
+            let lower = String(decoding: name.utf8.map { (65...90).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
             guard lower.hasPrefix("x-tollgate-") || lower == "x-api-key" || lower == "authorization" || lower == endpointHeader.lowercased()
             else { continue }
             if !seen.insert(lower).inserted { return name }
