@@ -85,8 +85,8 @@ import TollgateSQLite
 
     /// The deployable path with one real Google peer: blobs on Cloud Storage (the driver
     /// against fake-gcs-server), the rest on SQLite, chosen by URL alone.
-    @Test func exportAndVerify_withBlobsOnCloudStorage_andTheRestOnSQLite() async throws {
-        guard let server = try await FakeGCSServer.start(buckets: ["tollgate-exports"]) else { return }
+    @Test(Peer.fakeGCSServer.trait) func exportAndVerify_withBlobsOnCloudStorage_andTheRestOnSQLite() async throws {
+        let server = try await FakeGCSServer.start(buckets: ["tollgate-exports"])
         defer { server.stop() }
         let database = try temporaryDatabase()
         try await seedLedger(SQLiteDocumentStore(database), day: UTCDay("2026-01-01")!, count: 30)

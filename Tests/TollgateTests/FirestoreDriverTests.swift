@@ -39,8 +39,8 @@ import TollgateModel
         #expect(problems.isEmpty, "\(method): \(problems.joined(separator: "; "))")
     }
 
-    @Test func get_buildsDocumentsGet_andDecodesEveryValueType() async throws {
-        guard let discovery = try DiscoveryDocument.load("firestore.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func get_buildsDocumentsGet_andDecodesEveryValueType() async throws {
+        let discovery = try DiscoveryDocument.load("firestore.v1")
         let answer = Self.document("accounts/a 1", Self.everyType)
         #expect(discovery.problems(response: answer, of: "firestore.projects.databases.documents.get").isEmpty)
         let transport = RecordingTransport { _, _ in .json(answer) }
@@ -68,8 +68,8 @@ import TollgateModel
         #expect(transport.requests.count == 2)
     }
 
-    @Test func commit_encodesCreateSetUpdateDeleteAndTransforms_asTheAPIAcceptsThem() async throws {
-        guard let discovery = try DiscoveryDocument.load("firestore.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func commit_encodesCreateSetUpdateDeleteAndTransforms_asTheAPIAcceptsThem() async throws {
+        let discovery = try DiscoveryDocument.load("firestore.v1")
         let response: JSONValue = .object([
             "writeResults": .array([.object(["updateTime": .string("2026-01-01T00:00:05Z")])]),
             "commitTime": .string("2026-01-01T00:00:05Z"),
@@ -116,8 +116,9 @@ import TollgateModel
         #expect(transport.requests.count == 1)
     }
 
-    @Test func transaction_readsWithItsID_commitsWithIt_andRetriesAbortedWithRetryTransaction() async throws {
-        guard let discovery = try DiscoveryDocument.load("firestore.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func transaction_readsWithItsID_commitsWithIt_andRetriesAbortedWithRetryTransaction() async throws
+    {
+        let discovery = try DiscoveryDocument.load("firestore.v1")
         let commits = Counter()
         let transport = RecordingTransport { request, _ in
             if request.url.hasSuffix(":beginTransaction") {
@@ -154,8 +155,8 @@ import TollgateModel
         Self.expectAccepted(discovery, requests[5], as: "firestore.projects.databases.documents.commit")
     }
 
-    @Test func transaction_whoseBodyFails_isRolledBack() async throws {
-        guard let discovery = try DiscoveryDocument.load("firestore.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func transaction_whoseBodyFails_isRolledBack() async throws {
+        let discovery = try DiscoveryDocument.load("firestore.v1")
         let transport = RecordingTransport { request, _ in
             request.url.hasSuffix(":beginTransaction") ? .json(.object(["transaction": .string("dHgx")])) : .json(.object([:]))
         }
@@ -167,8 +168,8 @@ import TollgateModel
         Self.expectAccepted(discovery, rollback, as: "firestore.projects.databases.documents.rollback")
     }
 
-    @Test func query_encodesFiltersOrdersAndLimit_andPagesWithANameCursor() async throws {
-        guard let discovery = try DiscoveryDocument.load("firestore.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func query_encodesFiltersOrdersAndLimit_andPagesWithANameCursor() async throws {
+        let discovery = try DiscoveryDocument.load("firestore.v1")
         let pages: [[JSONValue]] = [
             [Self.document("accounts/a1/keys/k1", ["n": .integer(1)]), Self.document("accounts/a1/keys/k2", ["n": .integer(2)])],
             [Self.document("accounts/a1/keys/k3", ["n": .integer(3)])],
@@ -206,8 +207,8 @@ import TollgateModel
                 ]))
     }
 
-    @Test func query_overATopLevelCollection_hasTheDocumentsRootAsParent() async throws {
-        guard let discovery = try DiscoveryDocument.load("firestore.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func query_overATopLevelCollection_hasTheDocumentsRootAsParent() async throws {
+        let discovery = try DiscoveryDocument.load("firestore.v1")
         let transport = RecordingTransport { _, _ in .json(.array([.object(["readTime": .string("2026-01-01T00:00:00Z")])])) }
         let results = try await store(transport).query(
             DocumentQuery(collection: "usage").filter("recorded", .lessThan, .timestamp(Timestamp(secondsSinceEpoch: 1))).limit(10))
@@ -218,8 +219,8 @@ import TollgateModel
                 || transport.requests[0].url.hasSuffix("/databases/%28default%29/documents:runQuery"))
     }
 
-    @Test func batchGet_returnsFoundAndMissing_inTheOrderAsked() async throws {
-        guard let discovery = try DiscoveryDocument.load("firestore.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func batchGet_returnsFoundAndMissing_inTheOrderAsked() async throws {
+        let discovery = try DiscoveryDocument.load("firestore.v1")
         let answer: JSONValue = .array([
             .object(["missing": .string("\(Self.root)/accounts/b"), "readTime": .string("2026-01-01T00:00:00Z")]),
             .object(["found": Self.document("accounts/a", ["n": .integer(1)]), "readTime": .string("2026-01-01T00:00:00Z")]),
@@ -234,8 +235,8 @@ import TollgateModel
     }
 
     /// The checker itself must be able to fail, or every check above proves nothing.
-    @Test func discoveryCheck_refusesWhatTheAPIDoesNot() throws {
-        guard let discovery = try DiscoveryDocument.load("firestore.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func discoveryCheck_refusesWhatTheAPIDoesNot() throws {
+        let discovery = try DiscoveryDocument.load("firestore.v1")
         let commit = "https://firestore.googleapis.com/v1/\(Self.root.dropLast("/documents".count)):commit"
         func problems(_ method: String, _ url: String, _ body: JSONValue?, as id: String) -> [String] {
             discovery.problems(HTTPRequest(method: method, url: url, body: body.map { Array($0.rendered().utf8) } ?? []), as: id)

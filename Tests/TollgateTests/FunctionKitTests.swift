@@ -56,14 +56,12 @@ struct MismatchedFunction: BuildableFunction {
 
 /// What ships: a function's executable links no test stand-in.
 @Suite struct ShippedExecutableTests {
-    static let nm = ["/usr/bin/nm", "/usr/local/bin/nm"].first { FileManager.default.isExecutableFile(atPath: $0) }
-
-    @Test(.enabled(if: nm != nil, "nm (binutils) is not installed"), arguments: EmulatedFunction.names)
+    @Test(Peer.nm.trait, arguments: EmulatedFunction.names)
     func functionExecutable_doesNotLinkTheLocalIssuer(function: String) throws {
         let binary = productURL(function)
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build it first: swift build --product \(function)")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Self.nm))
+        process.executableURL = URL(fileURLWithPath: try #require(Peer.firstExecutable(Peer.nmPaths)))
         process.arguments = [binary.path]
         let output = Pipe()
         process.standardOutput = output

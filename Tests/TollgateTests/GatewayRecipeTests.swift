@@ -20,9 +20,8 @@ import TollgateSQLite
         let port: Int
         let directory: URL
 
-        init?(validatorPort: Int) async throws {
-            let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"].first { FileManager.default.isExecutableFile(atPath: $0) }
-            guard let binary else { return nil }
+        init(validatorPort: Int) async throws {
+            guard let binary = Peer.firstExecutable(Peer.nginxPaths) else { throw Peer.nginx.missing }
             directory = scratchURL("nginx")
             try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
             var started: (Process, Int)?
@@ -93,12 +92,8 @@ import TollgateSQLite
         }
     }
 
-    static var nginxInstalled: Bool {
-        ["/usr/sbin/nginx", "/usr/bin/nginx"].contains { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
     /// Skipped (and shown as skipped) without nginx, unless the peers are required.
-    @Test(.enabled(if: nginxInstalled || PythonPeer.required, "nginx is not installed: ./dev test installs it"))
+    @Test(Peer.nginx.trait)
     func forgedTollgateHeaders_haveNoEffect_throughNginx() async throws {
         let cluster = try ReliabilityTests.Cluster()
         let store = SQLiteDocumentStore(cluster.database)
@@ -109,7 +104,7 @@ import TollgateSQLite
                 "TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": Self.pepper, "TOLLGATE_CACHE_TTL": "0",
                 "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue",
             ])
-        let nginx = try #require(try await Nginx(validatorPort: validator.port), "nginx is required here")
+        let nginx = try await Nginx(validatorPort: validator.port)
         defer { nginx.stop() }
         func used() async throws -> Int64? {
             guard case .integer(let used) = try await store.get(path("quotas/acct_gw"))?.fields["used"] else { return nil }

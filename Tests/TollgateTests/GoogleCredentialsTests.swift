@@ -17,8 +17,8 @@ import _CryptoExtras
 
     // MARK: Metadata server
 
-    @Test func metadataServer_tokenIsFetchedOnce_underConcurrency_andRefreshedBeforeExpiry() async throws {
-        guard let server = try await MetadataStandIn.start() else { return }
+    @Test(Peer.pythonVenv.trait) func metadataServer_tokenIsFetchedOnce_underConcurrency_andRefreshedBeforeExpiry() async throws {
+        let server = try await MetadataStandIn.start()
         defer { server.stop() }
         let clock = VirtualClock(start: Self.start)
         let credentials = MetadataServerCredentials(host: server.host, transport: CurlHTTPClient(), clock: clock)
@@ -39,8 +39,8 @@ import _CryptoExtras
         #expect(try await server.counts()["refused"] == 0)
     }
 
-    @Test func metadataServer_idTokensAreCachedPerAudience_andTheEmailIsRead() async throws {
-        guard let server = try await MetadataStandIn.start() else { return }
+    @Test(Peer.pythonVenv.trait) func metadataServer_idTokensAreCachedPerAudience_andTheEmailIsRead() async throws {
+        let server = try await MetadataStandIn.start()
         defer { server.stop() }
         let credentials = MetadataServerCredentials(host: server.host, transport: CurlHTTPClient(), clock: VirtualClock(start: Self.start))
         let first = try await credentials.idToken(audience: "https://usage-report-abc.a.run.app")
@@ -51,8 +51,8 @@ import _CryptoExtras
         #expect(try await credentials.serviceAccountEmail() == "svc@p.iam.gserviceaccount.com")
     }
 
-    @Test func apiClient_sendsTheBearerToken_andOnA401FetchesANewOneOnce() async throws {
-        guard let server = try await MetadataStandIn.start() else { return }
+    @Test(Peer.pythonVenv.trait) func apiClient_sendsTheBearerToken_andOnA401FetchesANewOneOnce() async throws {
+        let server = try await MetadataStandIn.start()
         defer { server.stop() }
         let credentials = MetadataServerCredentials(host: server.host, transport: CurlHTTPClient(), clock: VirtualClock(start: Self.start))
         let api = RecordingTransport { _, index in index == 0 ? .googleError(401, "UNAUTHENTICATED", "expired") : .json(.object([:])) }
@@ -166,8 +166,7 @@ import _CryptoExtras
 
     // MARK: V4 signed URLs
 
-    @Test func signedURL_isByteForByteWhatGooglesLibrarySigns() async throws {
-        guard PythonPeer.available || PythonPeer.required else { return }
+    @Test(Peer.pythonVenv.trait) func signedURL_isByteForByteWhatGooglesLibrarySigns() async throws {
         let credentials = try ServiceAccountCredentials(keyFile: Data(Self.keyFile().rendered().utf8), transport: CurlHTTPClient())
         let builder = SignedURLBuilder(credentials: credentials)
         let now = Timestamp(secondsSinceEpoch: 1_767_268_805)  // 2026-01-01T12:00:05Z
@@ -210,8 +209,10 @@ final class MetadataStandIn: Sendable {
         self.port = port
     }
 
-    static func start() async throws -> MetadataStandIn? {
-        guard PythonPeer.available || PythonPeer.required else { return nil }
+    /// - Throws: ``PeerMissing`` without the venv (a test that starts it carries
+    ///   `Peer.pythonVenv.trait`, so it is skipped instead).
+    static func start() async throws -> MetadataStandIn {
+        guard Peer.pythonVenv.isInstalled else { throw Peer.pythonVenv.missing }
         let script = packageRoot.appendingPathComponent("Tests/peers/metadata_server.py").path
         let (process, port) = try await startPeer(
             "the metadata stand-in", executable: PythonPeer.python, arguments: { [script, String($0)] },

@@ -29,8 +29,8 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
         return .json(.object(["messageIds": .array((0..<count).map { .string("m\($0)") })]))
     }
 
-    @Test func publish_batchesConcurrentMessages_intoOneTopicsPublish_andHandsEachItsID() async throws {
-        guard let discovery = try DiscoveryDocument.load("pubsub.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func publish_batchesConcurrentMessages_intoOneTopicsPublish_andHandsEachItsID() async throws {
+        let discovery = try DiscoveryDocument.load("pubsub.v1")
         let transport = RecordingTransport { request, _ in Self.publishAnswer(request) }
         let publisher = PubSubPublisher(
             project: "tollgate-test", api: googleClient("pubsub", "https://pubsub.googleapis.com", transport),
@@ -119,8 +119,8 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
 
     // MARK: Cloud Tasks
 
-    @Test func enqueue_buildsTasksCreate_withNameScheduleAndOIDC_andAlreadyExistsIsReported() async throws {
-        guard let discovery = try DiscoveryDocument.load("cloudtasks.v2") else { return }
+    @Test(Peer.discoveryDocuments.trait) func enqueue_buildsTasksCreate_withNameScheduleAndOIDC_andAlreadyExistsIsReported() async throws {
+        let discovery = try DiscoveryDocument.load("cloudtasks.v2")
         let transport = RecordingTransport { _, index in
             index == 0
                 ? .json(.object(["name": .string("projects/p/locations/europe-west1/queues/usage-reports/tasks/report-1")]))
@@ -154,8 +154,8 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
 
     // MARK: Secret Manager
 
-    @Test func secretAccess_checksCRC32C_cachesForItsTTL_andRefusesACorruptPayload() async throws {
-        guard let discovery = try DiscoveryDocument.load("secretmanager.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func secretAccess_checksCRC32C_cachesForItsTTL_andRefusesACorruptPayload() async throws {
+        let discovery = try DiscoveryDocument.load("secretmanager.v1")
         let payload = Array("whsec_rotated_value".utf8)
         let corrupt = Counter()
         let transport = RecordingTransport { request, _ in
@@ -221,8 +221,8 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
 
     // MARK: Cloud Storage
 
-    @Test func storageRequests_areTheJSONAPIs() async throws {
-        guard let discovery = try DiscoveryDocument.load("storage.v1") else { return }
+    @Test(Peer.discoveryDocuments.trait) func storageRequests_areTheJSONAPIs() async throws {
+        let discovery = try DiscoveryDocument.load("storage.v1")
         let object: JSONValue = .object([
             "name": .string("usage/a b.gz"), "bucket": .string("exports"), "size": .string("3"), "generation": .string("17"),
             "contentType": .string("application/gzip"),

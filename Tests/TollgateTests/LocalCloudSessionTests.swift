@@ -203,7 +203,7 @@ import TollgateStripe
         #expect(try await serve.stop() == 0)
     }
 
-    @Test(.enabled(if: PythonPeer.available || PythonPeer.required, "needs .venv with google-api-python-client (./dev test)"))
+    @Test(Peer.pythonVenv.trait)
     func googlesOwnRESTClient_publishesAndRunsJobs_againstServe() async throws {
         let serve = try await Serve(["--clock", "virtual", "--start", "2026-01-01T08:00:00Z"])
         let project = "projects/\(LocalCloudNames.project)"

@@ -133,8 +133,8 @@ import TollgateSQLite
 
     // MARK: - localstripe
 
-    @Test func customerRoundTrip_againstLocalstripe() async throws {
-        guard let peer = try await Localstripe.start() else { return }
+    @Test(Peer.localstripe.trait) func customerRoundTrip_againstLocalstripe() async throws {
+        let peer = try await Localstripe.start()
         defer { peer.stop() }
         let client = StripeClient(configuration: .init(baseURL: peer.url, apiKey: "sk_test_tollgate", maxNetworkRetries: 0))
         let created = try await client.createCustomer(email: "ops@example.com", metadata: ["account": "acct_1"], idempotencyKey: "c-1")
@@ -164,13 +164,12 @@ final class Localstripe: Sendable {
         self.url = url
     }
 
-    /// - Returns: nil (the test is skipped) when the peer is not installed and not required.
-    static func start() async throws -> Localstripe? {
-        let binary = packageRoot.appendingPathComponent(".venv/bin/localstripe")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            if PythonPeer.required { Issue.record("localstripe is not installed in .venv: run ./dev test") }
-            return nil
-        }
+    static let binary = packageRoot.appendingPathComponent(".venv/bin/localstripe")
+
+    /// - Throws: ``PeerMissing`` when localstripe is not installed (a test that starts it
+    ///   carries `Peer.localstripe.trait`, so it is skipped instead).
+    static func start() async throws -> Localstripe {
+        guard Peer.localstripe.isInstalled else { throw Peer.localstripe.missing }
         let http = CurlHTTPClient()
         let (process, port) = try await startPeer(
             "localstripe", executable: binary, arguments: { ["--port", String($0), "--from-scratch"] },

@@ -69,7 +69,7 @@ import TollgateStripe
     /// Checks both directions against the `stripe` package from PyPI: headers Stripe's
     /// library makes are accepted, headers Tollgate makes are accepted by Stripe's
     /// library, and tampering is refused on both sides.
-    @Test(.enabled(if: PythonPeer.available || PythonPeer.required, "needs .venv with the stripe package (./dev test installs it)"))
+    @Test(Peer.pythonVenv.trait)
     func signatures_agreeWithStripesReferenceLibrary() throws {
         let payloads =
             try ["subscription-created-pro", "invoice-payment-failed-2024", "subscription-created-plan-2017"].map {
@@ -98,9 +98,6 @@ import TollgateStripe
 enum PythonPeer {
     static let python = packageRoot.appendingPathComponent(".venv/bin/python")
     static var available: Bool { FileManager.default.isExecutableFile(atPath: python.path) }
-    /// `./dev test` sets this, so a missing peer fails the run instead of skipping.
-    static var required: Bool { ProcessInfo.processInfo.environment["TOLLGATE_REQUIRE_PEERS"] == "1" }
-
     static func run(script: String, input: JSONValue) throws -> JSONValue {
         let process = Process()
         process.executableURL = python

@@ -23,12 +23,10 @@ struct DiscoveryDocument {
             .first { FileManager.default.fileExists(atPath: $0.path) }
     }
 
-    /// - Returns: nil (the test is skipped) when the documents are not installed and not required.
-    static func load(_ name: String) throws -> DiscoveryDocument? {
-        guard let folder else {
-            if PythonPeer.required { Issue.record("google-api-python-client is not installed in .venv: run ./dev test") }
-            return nil
-        }
+    /// - Throws: ``PeerMissing`` when the documents are not installed (a test that loads
+    ///   one carries `Peer.discoveryDocuments.trait`, so it is skipped instead).
+    static func load(_ name: String) throws -> DiscoveryDocument {
+        guard let folder else { throw Peer.discoveryDocuments.missing }
         let document = try JSONValue.parse(try Data(contentsOf: folder.appendingPathComponent("\(name).json")))
         return DiscoveryDocument(
             name: name, document: document, schemas: document["schemas"]?.objectValue ?? [:],

@@ -33,12 +33,10 @@ final class FakeGCSServer: Sendable {
         #endif
     }
 
-    /// - Returns: nil (the test is skipped) when the peer is not installed and not required.
-    static func start(buckets: [String]) async throws -> FakeGCSServer? {
-        guard let binary else {
-            if PythonPeer.required { Issue.record("fake-gcs-server is not installed in .venv: run ./dev test") }
-            return nil
-        }
+    /// - Throws: ``PeerMissing`` when fake-gcs-server is not installed (a test that starts
+    ///   it carries `Peer.fakeGCSServer.trait`, so it is skipped instead).
+    static func start(buckets: [String]) async throws -> FakeGCSServer {
+        guard let binary else { throw Peer.fakeGCSServer.missing }
         let http = CurlHTTPClient()
         let (process, port) = try await startPeer(
             "fake-gcs-server", executable: binary,
