@@ -65,11 +65,6 @@ public actor LocalCloud {
     var busy = false
     var waiting: [CheckedContinuation<Void, Never>] = []
 
-    /// The subscription name the local cloud gives a function's push subscription.
-    public nonisolated static func subscriptionName(_ function: String, _ topic: String) -> String { "\(function)-\(topic)" }
-    /// The dead-letter topic of a subscription with a dead-letter policy.
-    public nonisolated static func deadLetterTopic(_ subscription: String) -> String { "\(subscription)-dead-letter" }
-
     /// - Parameters:
     ///   - targets: how to reach each function, by name (every declared function).
     ///   - log: called once per delivery, after its answer.
@@ -88,34 +83,9 @@ public actor LocalCloud {
         publisher = SQLitePublisher(database)
     }
 
-    /// The push subscriptions the functions declare: their Pub/Sub trigger (at `/`, with
-    /// a dead-letter topic after `maxDeliveryAttempts`) and their extra subscriptions.
-    public nonisolated static func declaredSubscriptions() -> [SQLitePushSubscriptions.Subscription] {
-        EmulatedFunction.declarations.flatMap { declaration -> [SQLitePushSubscriptions.Subscription] in
-            var made: [SQLitePushSubscriptions.Subscription] = []
-            if case .pubSub(let topic, let attempts, let deadline) = declaration.trigger {
-                let name = subscriptionName(declaration.name, topic)
-                made.append(
-                    .init(
-                        name: name, topic: topic, endpoint: declaration.name + "/", ackDeadlineSeconds: deadline,
-                        maxDeliveryAttempts: attempts, deadLetterTopic: deadLetterTopic(name)))
-            }
-            for extra in declaration.subscriptions {
-                made.append(
-                    .init(
-                        name: subscriptionName(declaration.name, extra.topic), topic: extra.topic, endpoint: declaration.name + extra.path))
-            }
-            return made
-        }
-    }
-
     /// Creates the topics and subscriptions and schedules every job from now on.
     public func start() async throws {
-        let declared = Self.declaredSubscriptions()
-        for topic in EmulatedFunction.declarations.topics + declared.compactMap(\.deadLetterTopic) {
-            try await publisher.createTopic(topic)
-        }
-        for subscription in declared { try await subscriptions.createOrUpdate(subscription) }
+        try await PushDispatch.declare(in: database)
         let now = clock.now()
         for declaration in EmulatedFunction.declarations {
             guard case .scheduler(let job, let expression, let zone) = declaration.trigger else { continue }
@@ -266,47 +236,31 @@ public actor LocalCloud {
         return clock.now()
     }
 
-    /// The function a subscription pushes to, and the path it pushes at.
-    nonisolated static func route(_ subscription: SQLitePushSubscriptions.Subscription) -> (function: String, path: String) {
-        let parts = subscription.endpoint.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        return (String(parts[0]), "/" + (parts.count > 1 ? String(parts[1]) : ""))
-    }
-
-    /// Pushes in flight at once. Pub/Sub pushes without waiting for earlier answers (the
-    /// subscriptions do not enable message ordering), so handlers meet concurrency here as
-    /// in the cloud; the bound keeps a backlog from opening hundreds of requests at once.
+    /// Pushes in flight at once; the bound keeps a backlog from opening hundreds of
+    /// requests at once.
     public static let outstandingPushes = 16
 
     func pushConcurrently(_ deliveries: [SQLitePushSubscriptions.Due]) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (index, due) in deliveries.enumerated() {
-                if index >= Self.outstandingPushes { try await group.next() }
-                group.addTask { try await self.push(due) }
-            }
-            try await group.waitForAll()
-        }
-    }
-
-    func push(_ due: SQLitePushSubscriptions.Due) async throws {
-        let subscription = due.subscription
-        let (function, path) = Self.route(subscription)
-        guard let declaration = targets[function]?.declaration else {
+        let attempts = try await PushDispatch.runConcurrently(deliveries, subscriptions, clock: clock, width: Self.outstandingPushes) {
+            due, function, path in
             // A subscription left in the state file by a function that no longer exists:
             // its push endpoint answers 404, a nack like any other.
-            try await subscriptions.record(due, status: 404, at: clock.now())
-            return
+            guard let declaration = self.targets[function]?.declaration else {
+                return FunctionResponse.rejected(404, code: "NOT_FOUND", "no function \(function)")
+            }
+            let request = try await self.senders(declaration).push(
+                due.message.pubSubMessage, topic: due.subscription.topic, to: declaration, path: path, deliveryAttempt: due.deliveryAttempt)
+            return await self.call(
+                function, request, deadline: .seconds(Int64(due.subscription.ackDeadlineSeconds)), trigger: "pubsub",
+                detail: "\(due.subscription.topic)/\(due.message.messageId)", attempt: due.previousAttempts + 1)
         }
-        let request = try senders(declaration).push(
-            due.message.pubSubMessage, topic: subscription.topic, to: declaration, path: path, deliveryAttempt: due.deliveryAttempt)
-        let response = await call(
-            function, request, deadline: .seconds(Int64(subscription.ackDeadlineSeconds)), trigger: "pubsub",
-            detail: "\(subscription.topic)/\(due.message.messageId)", attempt: due.previousAttempts + 1)
-        let outcome = try await subscriptions.record(due, status: response?.status, at: clock.now())
-        if case .deadLettered(let topic, let id) = outcome {
+        for attempt in attempts {
+            guard case .deadLettered(let topic, let id) = attempt.outcome else { continue }
             log(
                 Delivery(
-                    time: clock.now(), function: function, trigger: "pubsub", detail: "\(subscription.topic)/\(due.message.messageId)",
-                    status: nil, latency: .zero, attempt: due.previousAttempts + 1, outcome: "dead-lettered to \(topic) as \(id)"))
+                    time: clock.now(), function: attempt.function, trigger: "pubsub",
+                    detail: "\(attempt.due.subscription.topic)/\(attempt.due.message.messageId)", status: nil, latency: .zero,
+                    attempt: attempt.due.previousAttempts + 1, outcome: "dead-lettered to \(topic) as \(id)"))
         }
     }
 

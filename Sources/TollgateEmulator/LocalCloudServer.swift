@@ -111,7 +111,7 @@ public struct LocalCloudRouter: Sendable {
                 "timeZone": .string(job.schedule.timeZone.identifier), "next": .string(job.next.rfc3339),
             ])
         }
-        let subscriptions = LocalCloud.declaredSubscriptions().map { subscription -> JSONValue in
+        let subscriptions = PushDispatch.declaredSubscriptions().map { subscription -> JSONValue in
             .object([
                 "name": .string(subscription.name), "topic": .string(subscription.topic), "endpoint": .string("/" + subscription.endpoint),
                 "deadLetterTopic": subscription.deadLetterTopic.map(JSONValue.string) ?? .null,

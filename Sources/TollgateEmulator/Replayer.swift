@@ -87,7 +87,8 @@ public struct Replayer: Sendable {
         let blobs = FaultyBlobStore(ports.blobs)
         ports.blobs = blobs
         let publisher = SQLitePublisher(database)
-        for topic in EmulatedFunction.declarations.topics { try await publisher.createTopic(topic) }
+        let subscriptions = SQLitePushSubscriptions(database)
+        try await PushDispatch.declare(in: database)
         if !fixture.given.isEmpty { try await ports.store.commit(fixture.given.map { Write.set($0.key, $0.value) }) }
         let keys = try await seedKeys(fixture, ports: ports)
         let stripe = StripeFakeServer(database)
@@ -112,7 +113,6 @@ public struct Replayer: Sendable {
 
         var problems: [String] = []
         var delivery = 0
-        var lastMessage: Int64 = 0
         var answered: Set<Int> = []
         let retrying = { (step: Fixture.Step) in
             // Controls act on the emulated cloud once; only deliveries are redelivered.
@@ -138,15 +138,18 @@ public struct Replayer: Sendable {
                     let body = try? JSONValue.parse(response.body)
                     problems += Expectation.differences(expected: expected, actual: body, at: "step \(step.index) body")
                 }
-                // Pub/Sub fan-out: what the step published is pushed to every subscriber.
-                for message in try await publisher.published(after: lastMessage) {
-                    lastMessage = message.sequence
-                    problems += try await fanOut(message, function: function, senders: senders)
-                }
+                // Pub/Sub: what the step published is pushed to every subscription of its topic.
+                problems += try await pushDue(subscriptions, clock: clock, function: function, senders: senders)
                 problems += try await dispatchTasks(queue, clock: clock, function: function, senders: senders)
             }
         }
-        let state = try await database.stateDump()
+        // Push deliveries are keyed by message sequence, which records the order things
+        // happened in, not the state: a perturbed replay publishes in another order.
+        var state = try await database.stateDump()
+        if case .object(var parts) = state {
+            parts["pushDeliveries"] = nil
+            state = .object(parts)
+        }
         let published = try await publisher.published().map { message in
             (
                 topic: message.topic,
@@ -248,22 +251,25 @@ public struct Replayer: Sendable {
         text.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
 
-    private func fanOut(
-        _ published: PublishedMessage, function: (String) throws -> EmulatedFunction, senders: (FunctionDeclaration) -> Senders
+    /// Pushes what is due, one delivery after another; in a replay every push must be
+    /// acknowledged, so a nack is a problem (its redelivery follows the clock, as in the cloud).
+    private func pushDue(
+        _ subscriptions: SQLitePushSubscriptions, clock: any TollgateModel.Clock, function: (String) throws -> EmulatedFunction,
+        senders: (FunctionDeclaration) -> Senders
     ) async throws -> [String] {
-        var problems: [String] = []
-        for subscription in LocalCloud.declaredSubscriptions() where subscription.topic == published.topic {
-            let (name, path) = LocalCloud.route(subscription)
+        let attempts = try await PushDispatch.runDue(subscriptions, clock: clock) { due, name, path in
             let subscriber = try function(name)
             let request = try senders(subscriber.declaration).push(
-                published.pubSubMessage, topic: published.topic, to: subscriber.declaration, path: path,
-                deliveryAttempt: subscription.deadLetterTopic == nil ? nil : 1)
-            let response = await subscriber.deliver(request)
-            if !PushAcknowledgement.statuses.contains(response.status) {
-                problems.append("push of \(published.topic) message \(published.messageId) to \(name)\(path) answered \(response.status)")
-            }
+                due.message.pubSubMessage, topic: due.subscription.topic, to: subscriber.declaration, path: path,
+                deliveryAttempt: due.deliveryAttempt)
+            return await subscriber.deliver(request)
         }
-        return problems
+        return attempts.compactMap { attempt in
+            if let status = attempt.status, PushAcknowledgement.statuses.contains(status) { return nil }
+            return
+                "push of \(attempt.due.subscription.topic) message \(attempt.due.message.messageId) to \(attempt.function)\(attempt.path)"
+                + " answered \(attempt.status.map(String.init) ?? "nothing")"
+        }
     }
 
     struct Group {

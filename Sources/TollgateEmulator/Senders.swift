@@ -259,7 +259,7 @@ struct Senders {
     ) throws -> FunctionRequest {
         let envelope = PubSubPushEnvelope(
             message: message,
-            subscription: "projects/\(LocalCloudNames.project)/subscriptions/\(LocalCloud.subscriptionName(subscriber.name, topic))",
+            subscription: "projects/\(LocalCloudNames.project)/subscriptions/\(PushDispatch.subscriptionName(subscriber.name, topic))",
             deliveryAttempt: deliveryAttempt)
         let token = try idToken(audience: LocalEnvironment.url(of: subscriber.name))
         return FunctionRequest(

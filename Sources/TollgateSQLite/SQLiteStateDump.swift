@@ -45,7 +45,7 @@ extension SQLiteDatabase {
                 "documents": .object(documents), "objects": .object(blobs), "tasks": .object(tasks),
                 "stripeMeterEvents": .object(meterEvents),
             ]
-            // The local cloud's push deliveries, by subscription and message id (absent in replays).
+            // Push deliveries, by subscription and message sequence (replays leave them out).
             var deliveries: [String: JSONValue] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT subscription, seq, attempts, state, last_status FROM push_deliveries") {
                 deliveries["\(row["subscription"] as String)/\(row["seq"] as Int64)"] = .object([
