@@ -72,11 +72,11 @@ let package = Package(
             ]
         ),
         // What tests and the emulator share: the local OIDC issuer (Google's and Clerk's
-        // stand-in). Production executables never link it.
+        // stand-in), a gzip reader for exports. Production executables never link it.
         .target(
             name: "TollgateTesting",
             dependencies: [
-                "TollgateModel", "TollgateJOSE", .product(name: "Crypto", package: "swift-crypto"),
+                "TollgateModel", "TollgateJOSE", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),

@@ -4,6 +4,7 @@ import Testing
 import TollgateExport
 import TollgateModel
 import TollgateSQLite
+import TollgateTesting
 
 @testable import UsageExport
 

@@ -222,7 +222,7 @@ extension AuthValidatorFunction {
                 } else {
                     let text = environment["TOLLGATE_CLERK_JWKS_URL"] ?? issuer + "/.well-known/jwks.json"
                     guard let url = URL(string: text), url.scheme == "https" || url.isFileURL else {
-                        throw ConfigurationError("TOLLGATE_CLERK_JWKS_URL", "must be an https URL")
+                        throw ConfigurationError("TOLLGATE_CLERK_JWKS_URL", "must be an https or file URL")
                     }
                     source = RemoteJWKS(url: url, clock: clock)
                 }
