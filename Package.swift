@@ -147,17 +147,51 @@ let package = Package(
                 ],
                 path: "Tests/Fuzz/Targets"),
             .executableTarget(name: "tollgate-fuzz", dependencies: ["TollgateFuzzTargets"], path: "Tests/Fuzz/Driver"),
-            .testTarget(
-                name: "TollgateTests",
+            // What the test targets share: peers, scratch files, processes, expectations.
+            .target(
+                name: "TollgateTestSupport",
                 dependencies: [
-                    "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite", "TollgateDrivers", "TollgateEmulator",
-                    "TollgateAuth", "TollgateExport", "TollgateHTTP", "TollgateGoogle", "TollgateJOSE", "TollgateTesting", "tollgate",
-                    "TollgateFuzzTargets",
+                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateAuth", "TollgateHTTP", "TollgateStripe",
+                    "TollgateGoogle", "TollgateJOSE", "TollgateTesting", "TollgateExport", .product(name: "Logging", package: "swift-log"),
+                ],
+                path: "Tests/TollgateTestSupport"),
+            // One test target per layer: the model, the drivers (with the ports' contract
+            // suites), the runtime, the functions (a folder each), the emulator, and the
+            // whole system (hostile input, crashes, gateways, fuzz regressions).
+            .testTarget(name: "TollgateModelTests", dependencies: ["TollgateModel", "TollgateTestSupport"]),
+            .testTarget(
+                name: "TollgateDriverTests",
+                dependencies: [
+                    "TollgateModel", "TollgateSQLite", "TollgateGoogle", "TollgateHTTP", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
+                    "TollgateEmulator", "TollgateRuntime", "TollgateTesting", "TollgateTestSupport", "tollgate",
                     .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
-                    .product(name: "GRDB", package: "GRDB.swift"),
-                ]
-                    // Each function's library, and its executable (the end-to-end tests run it).
-                    + functionLibraries + functionExecutables
-            ),
+                ]),
+            .testTarget(
+                name: "TollgateRuntimeTests",
+                dependencies: [
+                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateJOSE", "TollgateEmulator",
+                    "TollgateDrivers", "TollgateTesting", "TollgateTestSupport",
+                ] + functionLibraries + functionExecutables),
+            .testTarget(
+                name: "FunctionTests",
+                dependencies: [
+                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
+                    "TollgateExport", "TollgateEmulator", "TollgateTesting", "TollgateTestSupport",
+                    .product(name: "Crypto", package: "swift-crypto"),
+                ] + functionLibraries + functionExecutables),
+            .testTarget(
+                name: "TollgateEmulatorTests",
+                dependencies: [
+                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
+                    "TollgateExport", "TollgateEmulator", "TollgateDrivers", "TollgateGoogle", "TollgateTesting", "TollgateTestSupport",
+                    "tollgate",
+                ] + functionLibraries + functionExecutables),
+            .testTarget(
+                name: "TollgateSystemTests",
+                dependencies: [
+                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
+                    "TollgateExport", "TollgateEmulator", "TollgateDrivers", "TollgateHTTP", "TollgateTesting", "TollgateTestSupport",
+                    "TollgateFuzzTargets", "tollgate", .product(name: "GRDB", package: "GRDB.swift"),
+                ] + functionLibraries + functionExecutables),
         ]
 )

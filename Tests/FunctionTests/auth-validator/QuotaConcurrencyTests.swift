@@ -1,0 +1,68 @@
+import AuthValidator
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import TollgateAuth
+import TollgateJOSE
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+import TollgateTestSupport
+import TollgateTesting
+import UsageRecorder
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Four auth-validator processes share one SQLite store; many concurrent requests at an
+/// account with a limit of 1000 admit exactly 1000.
+@Suite(.serialized) struct QuotaConcurrencyTests {
+    @Test func fourProcesses_admitExactlyTheLimit() async throws {
+        let directory = scratchURL("quota")
+        let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
+        let pepper = "pepper-for-the-concurrency-test-0123456789"
+        let store = SQLiteDocumentStore(database)
+        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
+
+        let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper]
+        var validators: [RunningFunction] = []
+        for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
+        let urls = validators.map(\.url)
+
+        let requests = 1_300
+        let statuses = Recorder<Int>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<32 {
+                group.addTask {
+                    var index = worker
+                    while index < requests {
+                        // A gateway retries a 503 (contention) on another instance.
+                        var attempt = 0
+                        while true {
+                            let (status, _) = try await post(
+                                urls[(index + attempt) % urls.count], body: Data(), headers: ["X-API-Key": key])
+                            statuses.append(status)
+                            if status == 503 {
+                                attempt += 1
+                                continue
+                            }
+                            break
+                        }
+                        index += 32
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let all = statuses.all
+        #expect(all.filter { $0 == 200 }.count == 1_000)
+        #expect(all.filter { $0 == 429 }.count == 300)
+        #expect(all.allSatisfy { [200, 429, 503].contains($0) })
+        let window = try await store.get(path("quotas/acct_load"))?.decode(QuotaWindow.self)
+        #expect(window?.used == 1_000, "no consumption lost, none doubled")
+        for validator in validators { #expect(try await validator.stop() == 0) }
+        print("quota concurrency: 4 processes, \(requests) requests, \(all.filter { $0 == 503 }.count) retries after contention")
+    }
+}

@@ -1,0 +1,52 @@
+import AuthValidator
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import TollgateAuth
+import TollgateJOSE
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+import TollgateTestSupport
+import TollgateTesting
+import UsageRecorder
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+@Suite struct ClerkSessionTests {
+    let clerk = try! LocalOIDCIssuer(keyID: "ins_local")
+    let now = Timestamp(secondsSinceEpoch: 1_767_225_600)
+
+    func token(_ claims: [String: JSONValue] = [:], alg: String = "RS256") throws -> String {
+        var all: [String: JSONValue] = [
+            "sub": .string("user_1"), "iss": .string("https://clerk.example.com"), "azp": .string("https://app.example.com"),
+            "exp": .integer(now.secondsSinceEpoch + 60), "iat": .integer(now.secondsSinceEpoch), "nbf": .integer(now.secondsSinceEpoch),
+        ]
+        all.merge(claims) { _, new in new }
+        return try clerk.sign(
+            header: .object(["alg": .string(alg), "kid": .string("ins_local"), "typ": .string("JWT")]), claims: .object(all))
+    }
+
+    @Test func networklessPEM_verifiesTokens_withOrWithoutKid() async throws {
+        let verifier = ClerkSessionVerifier(
+            issuer: "https://clerk.example.com", authorizedParties: [], keys: StaticJWKS(only: try RSAPublicKey(pem: clerk.publicKeyPEM)),
+            clock: FixedClock(time: now))
+        let session = try await verifier.verify(try token())
+        #expect(session.userId == "user_1")
+        let noKid = try clerk.sign(header: .object(["alg": .string("RS384")]), claims: try JWT(try token()).claims)
+        #expect(try await verifier.verify(noKid).userId == "user_1")
+    }
+
+    @Test func authorizedParties_areEnforcedOnlyWhenConfigured() async throws {
+        let open = ClerkSessionVerifier(
+            issuer: "https://clerk.example.com", authorizedParties: [], keys: clerk.keys, clock: FixedClock(time: now))
+        let strict = ClerkSessionVerifier(
+            issuer: "https://clerk.example.com", authorizedParties: ["https://other.example.com"], keys: clerk.keys,
+            clock: FixedClock(time: now))
+        #expect(try await open.verify(try token()).authorizedParty == "https://app.example.com")
+        await expectCode(.unauthenticated) { try await strict.verify(try token()) }
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Synchronization
+import Testing
+import TollgateEmulator
+import TollgateModel
+import TollgateSQLite
+import TollgateStripe
+import TollgateTestSupport
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// A scripted session against `tollgate serve`, as a developer drives it: the real
+/// command line, the real functions, one state file.
+@Suite(.serialized) struct LocalCloudSessionTests {
+    static func file(_ contents: String) throws -> String {
+        let url = scratchURL("message", extension: "json")
+        try Data(contents.utf8).write(to: url)
+        return url.path
+    }
+
+    static func usageEvent(_ id: String, units: Int, account: String = "cus_TgAlpha01") -> String {
+        """
+        {"requestId": "\(id)", "accountId": "\(account)", "keyId": "tg_live_AbCd", "time": "2026-01-01T08:00:00Z", \
+        "endpoint": "/v1/graphs", "units": \(units), "nodes": 1, "nodeDimensionUnits": 1}
+        """
+    }
+
+    static func documents(_ state: JSONValue, in collection: String) -> [String] {
+        (state["documents"]?.objectValue ?? [:]).keys.filter { $0.hasPrefix(collection + "/") }.sorted()
+    }
+
+    @Test func scriptedSession_onTheVirtualClock_showsEffectsRetriesAndDeadLetters() async throws {
+        let serve = try await ServeProcess(["--clock", "virtual", "--start", "2026-01-01T08:00:00Z"])
+        for function in EmulatedFunction.names {
+            #expect(serve.output.contains("\(serve.url)/\(function)/"), "the banner lists \(function)")
+        }
+        #expect(serve.output.contains("Scheduler \"*/10 * * * *\" Etc/UTC, next 2026-01-01T08:10:00Z"))
+
+        // Stripe calls the webhook: Pro for cus_TgAlpha01; the function's own publish of
+        // entitlements-changed is pushed to auth-validator.
+        let payload = try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/subscription-created-pro.json"))
+        let secret = try #require(LocalEnvironment.webhookSecrets["current"])
+        let signed = StripeSigner(secret: secret).header(
+            timestamp: Timestamp(rfc3339: "2026-01-01T08:00:00Z")!.secondsSinceEpoch, body: payload)
+        let webhook = try await curl("POST", "\(serve.url)/stripe-webhook/", headers: ["Stripe-Signature": signed], body: payload)
+        #expect(webhook.status == 200)
+        var state = try await serve.waitFor("the entitlements push") {
+            $0["pushDeliveries"]?.objectValue?.keys.contains { $0.hasPrefix("auth-validator-entitlements-changed/") } == true
+        }
+        #expect(state["documents"]?["accounts/cus_TgAlpha01"]?["tier"]?.stringValue == "pro")
+        #expect(
+            state["pushDeliveries"]?.objectValue?.first { $0.key.hasPrefix("auth-validator-entitlements-changed/") }?.value["state"]?
+                .stringValue == "acked")
+
+        // The API service publishes usage; one message is poison; then usage-recorder is
+        // down for ten deliveries while a message arrives.
+        try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_1", units: 5))])
+        try serve.tollgate([
+            "publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_2", units: 7)), "--attribute", "origin=test",
+        ])
+        try serve.tollgate(["publish", "usage-events", "--data", try Self.file("not json")])
+        state = try await serve.waitFor("two ledger entries and a dead letter") {
+            Self.documents($0, in: "usage").count == 2 && Self.documents($0, in: "deadLetters").count == 1
+        }
+        #expect(state["documents"]?["usageCounters/cus_TgAlpha01"]?["units"]?.integerValue == 12)
+        try serve.tollgate(["outage", "usage-recorder", "--status", "503", "--deliveries", "10"])
+        let lost = try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_3", units: 100))])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try serve.tollgate(["publish", "no-such-topic", "--data", try Self.file("{}")], expectStatus: 64)
+
+        // Time passes: redeliveries back off until the dead-letter topic takes the message;
+        // the scheduler runs quota-reset every 10 minutes.
+        try serve.tollgate(["clock", "advance", "1h"])
+        state = try serve.dump()
+        let delivery = state["pushDeliveries"]?["usage-recorder-usage-events/\(lost)"]
+        #expect(delivery?["state"]?.stringValue == "dead-lettered")
+        #expect(delivery?["attempts"]?.integerValue == 10)
+        #expect(state["documents"]?["usage/cus_TgAlpha01:req_3"] == nil)
+        let database = try SQLiteDatabase(path: serve.state)
+        let letters = try await SQLitePublisher(database).published(topic: "usage-recorder-usage-events-dead-letter")
+        #expect(letters.map(\.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"]) == ["10"])
+        #expect(serve.output.contains("dead-lettered to usage-recorder-usage-events-dead-letter"))
+        let (_, listed, _) = try runTollgate(["dead-letters", "list", "--store", "sqlite://\(serve.state)"], environment: [:])
+        #expect(listed.contains("1 dead letter\n"), "the poison message, set aside by usage-recorder")
+        #expect(listed.contains("from usage-recorder-usage-events after 10 deliveries"), "the message Pub/Sub gave up on")
+        #expect(serve.output.contains("quota-reset 2026-01-01T09:00:00Z"), "the job ran on its schedule")
+
+        // A job by hand, then the day ends: usage-export at 00:30 exports the day and
+        // enqueues a report task; Stripe's side of usage-report fails twice first.
+        #expect(try serve.tollgate(["trigger", "quota-reset"]).contains("quota-reset: ran at 2026-01-01T09:00:00Z"))
+        try serve.tollgate(["trigger", "nightly"], expectStatus: 64)
+        try serve.tollgate(["outage", "usage-report", "--status", "503", "--deliveries", "2"])
+        #expect(try serve.tollgate(["clock", "advance", "1d"]).contains("2026-01-02T09:00:00Z"))
+        state = try serve.dump()
+        #expect(state["objects"]?["usage/2026/01/01/manifest.json"] != nil)
+        let task = try #require(state["tasks"]?.objectValue?.first { $0.key.hasPrefix("usage-reports/") })
+        #expect(task.value["state"]?.stringValue == "succeeded")
+        let meter = try #require(state["stripeMeterEvents"]?.objectValue?.values.first)
+        #expect(meter["customer"]?.stringValue == "cus_TgAlpha01" && meter["value"]?.stringValue == "12")
+        let reportLines = serve.lines.all.filter { $0.contains("usage-report ") && $0.contains("cloudtasks") }
+        #expect(reportLines.count == 3)
+        #expect(reportLines.first?.contains("503") == true && reportLines.last?.contains("attempt 3") == true)
+
+        #expect(try await serve.stop() == 0)
+        #expect(serve.output.contains("stopped"))
+    }
+
+    @Test func processes_runTheRealExecutables_onTheSharedStateFile() async throws {
+        let serve = try await ServeProcess(["--processes", "--ports", "--quiet"])
+        let recorder = try #require(
+            serve.lines.all.first { $0.contains("usage-recorder") && $0.contains("Pub/Sub") }?.split(separator: " ").first {
+                $0.hasPrefix("http")
+            })
+        #expect(!recorder.contains(serve.url), "--ports gives usage-recorder a port of its own")
+        try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_p1", units: 3))])
+        _ = try await serve.waitFor("the ledger entry") { $0["documents"]?["usage/cus_TgAlpha01:req_p1"] != nil }
+        #expect(try serve.tollgate(["trigger", "cleanup"]).contains("cleanup: ran"))
+        // Straight to the function's own port, as a caller without a token: refused.
+        let direct = try await curl("POST", String(recorder), headers: [:], body: Data("{}".utf8))
+        #expect(direct.status == 401)
+        #expect(try await serve.stop() == 0)
+    }
+
+    @Test(Peer.pythonVenv.trait)
+    func googlesOwnRESTClient_publishesAndRunsJobs_againstServe() async throws {
+        let serve = try await ServeProcess(["--clock", "virtual", "--start", "2026-01-01T08:00:00Z"])
+        let project = "projects/\(LocalCloudNames.project)"
+        let event = Data(Self.usageEvent("req_google", units: 9).utf8).base64EncodedString()
+        let calls: JSONValue = .object([
+            "endpoint": .string(serve.url + "/"),
+            "calls": .array([
+                .object([
+                    "publish": .string("\(project)/topics/\(Topic.usageEvents)"),
+                    "messages": .array([.object(["data": .string(event), "attributes": .object(["origin": .string("python")])])]),
+                ]),
+                .object(["publish": .string("\(project)/topics/nowhere"), "messages": .array([.object(["data": .string(event)])])]),
+                .object(["run": .string("\(project)/locations/europe-west1/jobs/cleanup")]),
+            ]),
+        ])
+        let answers = try #require(try PythonPeer.run(script: "google_rest_calls.py", input: calls)["answers"]?.arrayValue)
+        try #require(answers.count == 3)
+        #expect(answers[0]["messageIds"]?.arrayValue?.count == 1)
+        #expect(answers[1]["status"]?.integerValue == 404 && answers[1]["error"]?["status"]?.stringValue == "NOT_FOUND")
+        #expect(answers[2]["name"]?.stringValue == "\(project)/locations/europe-west1/jobs/cleanup")
+        #expect(answers[2]["status"]?.objectValue?.isEmpty == true, "the run succeeded")
+        let state = try await serve.waitFor("the usage record") { Self.documents($0, in: "usage") == ["usage/cus_TgAlpha01:req_google"] }
+        #expect(state["documents"]?["usageCounters/cus_TgAlpha01"]?["units"]?.integerValue == 9)
+        #expect(serve.output.contains("cleanup 2026-01-01T08:00:00Z"), "the job ran when asked")
+        #expect(try await serve.stop() == 0)
+    }
+
+    @Test func wrongUse_isAnsweredWithAClearError() async throws {
+        let (status, _, err) = try runTollgate(["serve", "--processes", "--clock", "virtual"], environment: [:])
+        #expect(status == 64 && err.contains("--processes"))
+        let (unreachable, _, message) = try runTollgate(["trigger", "cleanup", "--url", "http://127.0.0.1:9"], environment: [:])
+        #expect(unreachable != 0 && message.contains("no local cloud answers at http://127.0.0.1:9"))
+        let serve = try await ServeProcess([])
+        try serve.tollgate(["clock", "advance", "1d"], expectStatus: 64)
+        try serve.tollgate(["clock", "advance", "soon"], expectStatus: 64)
+        let noValue = try serve.tollgate(
+            ["publish", "usage-events", "--data", try Self.file("{}"), "--attribute", "origin"], expectStatus: 64)
+        #expect(noValue.contains("--attribute takes name=value, not 'origin'"))
+        // The control API answers bad requests with Google's error body and changes nothing.
+        let project = "/v1/projects/\(LocalCloudNames.project)"
+        for (path, body, status) in [
+            ("/_emulator/clock", "not json", 400), ("/_emulator/clock", "{\"advanceSeconds\": 60}", 400),
+            ("\(project)/topics/usage-events:publish", "{\"messages\": [{\"data\": \"%%%\"}]}", 400),
+            ("\(project)/topics/usage-events:publish", "{\"messages\": [{\"data\": \"AQ==\"}, {\"data\": \"\"}]}", 400),
+            ("\(project)/topics/nowhere:publish", "{\"messages\": [{\"data\": \"AQ==\"}]}", 404),
+            ("/_emulator/outages", "{\"function\": \"usage-recorder\", \"status\": 200}", 400),
+            ("/_emulator/nothing", "{}", 404),
+        ] {
+            let answer = try await curl("POST", serve.url + path, headers: [:], body: Data(body.utf8))
+            #expect(answer.status == status, "\(path) \(body)")
+            #expect(try JSONValue.parse(answer.body)["error"]?["message"]?.stringValue?.isEmpty == false, "\(path) says why")
+        }
+        let database = try SQLiteDatabase(path: serve.state)
+        #expect(try await SQLitePublisher(database).published().isEmpty, "no message of a refused batch was published")
+        // Each refusal is one line of serve's live log, saying why: the seven above and
+        // `clock advance 1d` on the wall clock (`soon` never left the command line).
+        func refusals() -> [String] { serve.lines.all.filter { $0.contains("local-cloud") && $0.contains("refused: ") } }
+        for _ in 0..<100 where refusals().count < 8 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(refusals().count == 8, "\(serve.output)")
+        #expect(refusals().contains { $0.contains("POST /_emulator/nothing") && $0.contains("404") && $0.contains("nothing at") })
+        #expect(try await serve.stop() == 0)
+    }
+
+    func curl(_ method: String, _ url: String, headers: [String: String], body: Data) async throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        request.httpBody = body
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+import TollgateModel
+import TollgateTestSupport
+
+@Suite struct FieldValueJSONTests {
+    static let samples: [FieldValue] = [
+        .null, .bool(true), .bool(false), .integer(0), .integer(Int64.min), .integer(Int64.max), .double(1.5), .double(-0.25),
+        .double(.infinity), .double(-.infinity), .timestamp(Timestamp(rfc3339: "2026-01-01T00:00:00Z")!),
+        .timestamp(Timestamp(rfc3339: "2026-01-01T10:00:00.123456Z")!), .string(""), .string("plain"),
+        .string("quote \" backslash \\ slash / tab \t newline \n control \u{01} é 𝄞"), .bytes(Data([0, 1, 254, 255])), .array([]),
+        .array([.integer(1), .string("two"), .map(["three": .integer(3)])]), .map([:]),
+        .map(["nested": .map(["deeper": .array([.null, .bool(false)])])]),
+    ]
+
+    @Test func fastReader_readsWhatTheCodableFormWrites() throws {
+        var fields: [String: FieldValue] = [:]
+        for (index, sample) in Self.samples.enumerated() { fields["f\(index) ✓"] = sample }
+        let json = String(decoding: try JSONEncoder().encode(fields), as: UTF8.self)
+        #expect(FieldValueJSON.parseFields(json) == fields)
+        #expect(FieldValueJSON.parseFields(json) == (try JSONDecoder().decode([String: FieldValue].self, from: Data(json.utf8))))
+    }
+
+    @Test func plainJSONBytes_equalThePlainJSONRendering() {
+        var fields: [String: FieldValue] = [:]
+        for (index, sample) in Self.samples.enumerated() { fields["f\(index) \"✓\""] = sample }
+        var bytes: [UInt8] = []
+        FieldValue.appendPlainJSON(fields, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == FieldValue.map(fields).plainJSON.rendered())
+    }
+
+    @Test func fastReader_readsNaN_andRefusesWhatIsNotTheShape() {
+        guard case .double(let nan)? = FieldValueJSON.parseFields(#"{"x":{"doubleValue":"NaN"}}"#)?["x"] else {
+            Issue.record("NaN")
+            return
+        }
+        #expect(nan.isNaN)
+        for bad in [#"{"x":1}"#, #"{"x":{"integerValue":"1.5"}}"#, #"{"x":{"stringValue":"a"}"#, #"{"x":{"mystery":1}}"#, "", "[]"] {
+            #expect(FieldValueJSON.parseFields(bad) == nil, "\(bad)")
+        }
+        #expect(FieldValueJSON.parseFields(#" { "x" : { "integerValue" : "7" } } "#) == ["x": .integer(7)])
+    }
+}

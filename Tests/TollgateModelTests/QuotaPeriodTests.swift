@@ -1,0 +1,54 @@
+import AuthValidator
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import TollgateAuth
+import TollgateJOSE
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+import TollgateTestSupport
+import TollgateTesting
+import UsageRecorder
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+@Suite struct QuotaPeriodTests {
+    func at(_ text: String) -> Timestamp { Timestamp(rfc3339: text)! }
+
+    @Test func month_windowsAreCalendarMonthsInUTC() {
+        let (start, end) = QuotaPeriod.month.window(containing: at("2026-12-31T23:59:59Z"), billing: nil)
+        #expect(start == at("2026-12-01T00:00:00Z"))
+        #expect(end == at("2027-01-01T00:00:00Z"))
+    }
+
+    @Test func day_windowsAreUTCDays() {
+        let (start, end) = QuotaPeriod.day.window(containing: at("2026-03-08T01:30:00Z"), billing: nil)
+        #expect(start == at("2026-03-08T00:00:00Z"))
+        #expect(end == at("2026-03-09T00:00:00Z"))
+    }
+
+    @Test func billingPeriod_pastItsEnd_stepsByMonthsAnchoredOnTheDay_clampedToShortMonths() {
+        let billing = BillingState(
+            customerId: "c", subscriptionId: "s", priceId: nil, status: .active, currentPeriodStart: at("2027-12-31T09:00:00Z"),
+            currentPeriodEnd: at("2028-01-31T09:00:00Z"), cancelAtPeriodEnd: false, trialEnd: nil, lastEventCreated: 0, lastEventId: "e")
+        #expect(
+            QuotaPeriod.billingPeriod.window(containing: at("2028-01-10T00:00:00Z"), billing: billing) == (
+                at("2027-12-31T09:00:00Z"), at("2028-01-31T09:00:00Z")
+            ))
+        let leap = QuotaPeriod.billingPeriod.window(containing: at("2028-02-10T00:00:00Z"), billing: billing)
+        #expect(leap == (at("2028-01-31T09:00:00Z"), at("2028-02-29T09:00:00Z")), "2028 is a leap year")
+        #expect(QuotaPeriod.billingPeriod.window(containing: at("2026-01-10T00:00:00Z"), billing: nil).start == at("2026-01-01T00:00:00Z"))
+    }
+
+    @Test func upgradeRaisesTheLimitAtOnce_downgradeWaitsForTheNextWindow() {
+        let window = QuotaWindow(start: at("2026-01-01T00:00:00Z"), end: at("2026-02-01T00:00:00Z"), limit: 15_000, used: 10)
+        let free = TierCatalog.standard.entitlements(for: .free)
+        let enterprise = TierCatalog.standard.entitlements(for: .enterprise)
+        #expect(window.effectiveLimit(entitlements: enterprise) == 1_000_000)
+        #expect(window.effectiveLimit(entitlements: free) == 15_000)
+    }
+}

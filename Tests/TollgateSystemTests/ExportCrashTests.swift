@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TollgateExport
+import TollgateModel
+import TollgateSQLite
+import TollgateTestSupport
+
+/// A real `tollgate export` process killed with SIGKILL half-way, then run again, leaves
+/// exactly what an uninterrupted export of the same ledger leaves.
+@Suite struct ExportCrashTests {
+    static let day = UTCDay("2026-01-01")!
+
+    /// Every object under the export prefix, with its SHA-256.
+    func objects(_ database: SQLiteDatabase) async throws -> [String: String] {
+        let blobs = SQLiteBlobStore(database)
+        var found: [String: String] = [:]
+        var token: String?
+        repeat {
+            let page = try await blobs.list(prefix: "usage/", pageSize: 1_000, pageToken: token)
+            for name in page.names { found[name] = try await BlobDigest.sha256(of: name, in: blobs) }
+            token = page.nextPageToken
+        } while token != nil
+        return found
+    }
+
+    func environment(_ database: SQLiteDatabase) -> [String: String] {
+        ["TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_EXPORT_PART_RECORDS": "300", "PATH": "/usr/bin:/bin"]
+    }
+
+    @Test func exportKilledWithSIGKILL_andRerun_equalsAnUninterruptedExport() async throws {
+        let killed = try temporaryDatabase()
+        let clean = try temporaryDatabase()
+        for database in [killed, clean] { try await seedLedger(SQLiteDocumentStore(database), day: Self.day, count: 12_000, late: 10) }
+
+        let process = Process()
+        process.executableURL = productURL("tollgate")
+        process.arguments = ["export", "run", "--date", Self.day.description]
+        process.environment = environment(killed)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill it once two parts are written, before the manifest. Small parts leave a wide
+        // window (38 more parts) even when a busy machine slows this poll.
+        let started = ContinuousClock.now
+        while process.isRunning, ContinuousClock.now - started < .seconds(120) {
+            if try await objects(killed).count >= 2 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(process.isRunning, "the export finished before it could be killed; give it more records")
+        kill(process.processIdentifier, SIGKILL)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        let partial = try await objects(killed)
+        #expect(!partial.keys.contains { $0.hasSuffix("manifest.json") })
+
+        let (rerun, _, rerunErrors) = try runTollgate(["export", "run", "--date", Self.day.description], environment: environment(killed))
+        #expect(rerun == 0, "\(rerunErrors)")
+        let (first, _, errors) = try runTollgate(["export", "run", "--date", Self.day.description], environment: environment(clean))
+        #expect(first == 0, "\(errors)")
+
+        let after = try await objects(killed)
+        let reference = try await objects(clean)
+        #expect(after == reference)
+        let expectedCount = 44  // 40 usage parts, 1 late part, manifest, signature, key
+        #expect(after.count == expectedCount)
+        for (name, digest) in partial { #expect(after[name] == digest, "\(name) was rewritten differently") }
+        let state = { (database: SQLiteDatabase) in
+            try await SQLiteDocumentStore(database).get(try DocumentPath(collection: ExportState.collection, id: Self.day.description))?
+                .fields["manifestSHA256"]
+        }
+        let (killedManifest, cleanManifest) = (try await state(killed), try await state(clean))
+        #expect(killedManifest != nil && killedManifest == cleanManifest)
+        let tasks = { (database: SQLiteDatabase) -> [String] in try await SQLiteTaskQueue(database).tasks().map { $0.task.name ?? "" } }
+        let (killedTasks, cleanTasks) = (try await tasks(killed), try await tasks(clean))
+        #expect(killedTasks == cleanTasks)
+        #expect(killedTasks.count == 3)
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import Testing
+import TollgateDrivers
+import TollgateJOSE
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+import TollgateStripe
+import TollgateTestSupport
+import TollgateTesting
+
+@testable import TollgateEmulator
+
+/// Every numeric and time field of every payload a sender can send, replaced in turn by
+/// each value of a table of extremes, delivered signed through the function's whole path:
+/// never a trap, never a 500 — a refusal (4xx), an acknowledgement (a dead letter for a
+/// sender that retries, or an event that needs nothing), or a retry (503).
+@Suite struct ExtremeValuesTests {
+    /// Raw JSON literals: 64-bit bounds and ±1 around them, ±1 around the bounds
+    /// Tollgate states, huge exponents, and NaN-like or impossible-date strings.
+    static let numbers = [
+        "-9223372036854775808", "-9223372036854775807", "-1", "0", "1", "9223372036854775806", "9223372036854775807",
+        "9223372036854775808", "18446744073709551616", "253402300799", "253402300800", "-62135596800", "-62135596801", "1000000000",
+        "1000000001", "1e308", "1e309", "-1e309", "1e-400", "0.5", "-0.0", "1E+2", #""NaN""#, #""Infinity""#, #""-1""#, "null", "true",
+        "[]", "{}",
+    ]
+    static let times = [
+        #""2026-02-31T00:00:00Z""#, #""0000-01-01T00:00:00Z""#, #""9999-12-31T23:59:59Z""#, #""2026-01-03T10:00:60Z""#,
+        #""2026-01-03T10:00:00+99:59""#, #""0001-01-01T00:00:00Z""#, #""1999-12-31T23:59:59Z""#, #""2026-01-03T10:00:00.999999999999Z""#,
+        #""not a time""#, "9223372036854775807", "null",
+    ]
+
+    static let start = Fixture.defaultStart.adding(seconds: 2 * 86_400)
+
+    /// Paths of every number, and of every string that reads as a time, in `value`.
+    static func leaves(_ value: JSONValue, at path: [String] = []) -> [(path: [String], isTime: Bool)] {
+        switch value {
+        case .integer, .double: return [(path, false)]
+        case .string(let text): return Timestamp(rfc3339: text) == nil ? [] : [(path, true)]
+        case .object(let fields): return fields.flatMap { leaves($0.value, at: path + [$0.key]) }
+        case .array(let items): return items.enumerated().flatMap { leaves($0.element, at: path + [String($0.offset)]) }
+        default: return []
+        }
+    }
+
+    /// `value` with the leaf at `path` replaced by the raw JSON `literal`.
+    static func replacing(_ path: [String], in value: JSONValue, with literal: String) -> Data {
+        let marker = "__tollgate_extreme__"
+        func set(_ value: JSONValue, _ path: ArraySlice<String>) -> JSONValue {
+            guard let key = path.first else { return .string(marker) }
+            switch value {
+            case .object(var fields):
+                fields[key] = set(fields[key] ?? .null, path.dropFirst())
+                return .object(fields)
+            case .array(var items):
+                let index = Int(key)!
+                items[index] = set(items[index], path.dropFirst())
+                return .array(items)
+            default: return value
+            }
+        }
+        return Data(set(value, path[...]).rendered().replacingOccurrences(of: "\"\(marker)\"", with: literal).utf8)
+    }
+
+    struct Target {
+        let function: EmulatedFunction
+        let database: SQLiteDatabase
+
+        init(_ name: String) async throws {
+            database = try SQLiteDatabase(path: ":memory:", clock: FixedClock(time: ExtremeValuesTests.start))
+            let ports = Ports(sqlite: database)
+            for topic in EmulatedFunction.declarations.topics { try await SQLitePublisher(database).createTopic(topic) }
+            function = try EmulatedFunction.make(
+                name, ports: ports, issuer: sharedIssuer, clerk: try LocalOIDCIssuer(keyID: "clerk-extremes"), webhookSecrets: ["current"],
+                logger: Logger(label: "extremes") { _ in SwiftLogNoOpLogHandler() })
+        }
+
+        func bearer() throws -> (name: String, value: String) {
+            let token = try sharedIssuer.token(audience: LocalEnvironment.url(of: function.declaration.name), issuedAt: start)
+            return ("Authorization", "Bearer \(token)")
+        }
+    }
+
+    /// A 500 is the runtime's answer to a bug; 503 (Stripe unreachable here) is a retry.
+    static func check(_ response: FunctionResponse, _ what: String) {
+        #expect(response.status != 500, "\(what): \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+    }
+
+    @Test(arguments: [
+        "subscription-created-pro.json", "subscription-created-pro-2024.json", "subscription-created-plan-2017.json",
+        "subscription-updated-enterprise.json", "invoice-payment-succeeded.json", "invoice-payment-failed-2024.json",
+    ])
+    func stripePayloads_everyNumberAndTime_atEachExtreme_neverTrapOrAnswer500(payload: String) async throws {
+        let event = try JSONValue.parse(
+            try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/\(payload)")))
+        let target = try await Target("stripe-webhook")
+        let signer = StripeSigner(secret: LocalEnvironment.webhookSecrets["current"]!)
+        var delivered = 0
+        for (path, isTime) in Self.leaves(event) {
+            for (index, literal) in (isTime ? Self.times : Self.numbers).enumerated() {
+                // A fresh event id each time, so no delivery is a duplicate of another.
+                let fresh = event.setting(["id"], .string("evt_extreme_\(delivered)_\(index)"))
+                let body = Self.replacing(path, in: fresh, with: literal)
+                let request = FunctionRequest(
+                    method: "POST", path: "/",
+                    headers: [("Stripe-Signature", signer.header(timestamp: Self.start.secondsSinceEpoch, body: body))], body: body)
+                Self.check(await target.function.deliver(request), "\(payload) \(path.joined(separator: ".")) = \(literal)")
+                delivered += 1
+            }
+        }
+        #expect(delivered > 20)
+    }
+
+    @Test func usageEvents_everyNumberAndTime_atEachExtreme_neverTrapOrAnswer500() async throws {
+        let event: JSONValue = .object([
+            "requestId": .string("r1"), "accountId": .string("acct_1"), "time": .string("2026-01-03T10:00:00Z"), "endpoint": .string("/"),
+            "units": .integer(5), "nodes": .integer(1), "nodeDimensionUnits": .integer(2),
+        ])
+        let target = try await Target("usage-recorder")
+        for (path, isTime) in Self.leaves(event) {
+            for (index, literal) in (isTime ? Self.times : Self.numbers).enumerated() {
+                // The extreme in both events of one message, so sums are exercised too.
+                let first = Self.replacing(path, in: event.setting(["requestId"], .string("r1_\(index)")), with: literal)
+                let second = Self.replacing(path, in: event.setting(["requestId"], .string("r2_\(index)")), with: literal)
+                let twice = #"{"events":[\#(String(decoding: first, as: UTF8.self)),\#(String(decoding: second, as: UTF8.self))]}"#
+                let push =
+                    #"{"message":{"data":"\#(Data(twice.utf8).base64EncodedString())","messageId":"m","publishTime":"2026-01-03T10:00:00Z"},"subscription":"projects/p/subscriptions/s"}"#
+                let request = FunctionRequest(method: "POST", path: "/", headers: [try target.bearer()], body: Data(push.utf8))
+                Self.check(await target.function.deliver(request), "usage \(path.joined(separator: ".")) = \(literal)")
+            }
+        }
+    }
+
+    @Test func usageReportTasks_everyNumber_atEachExtreme_neverTrapOrAnswer500() async throws {
+        let task: JSONValue = .object([
+            "day": .string("2026-01-01"), "accountId": .string("acct_1"), "units": .integer(5), "records": .integer(2),
+        ])
+        let target = try await Target("usage-report")
+        for (path, _) in Self.leaves(task) {
+            for (index, literal) in Self.numbers.enumerated() {
+                let request = FunctionRequest(
+                    method: "POST", path: "/",
+                    headers: [try target.bearer(), ("X-CloudTasks-QueueName", "usage-reports"), ("X-CloudTasks-TaskName", "t\(index)")],
+                    body: Self.replacing(path, in: task, with: literal))
+                Self.check(await target.function.deliver(request), "task \(path.joined(separator: ".")) = \(literal)")
+            }
+        }
+    }
+
+    /// `X-CloudTasks-TaskRetryCount: 2⁶³−1` trapped in usage-report's `retryCount + 1`.
+    @Test func usageReportTaskHeaders_atEachExtreme_neverTrapOrAnswer500() async throws {
+        let target = try await Target("usage-report")
+        try await seedBilledAccount(SQLiteDocumentStore(target.database), index: 1)
+        let body = Data(#"{"day":"2026-01-01","accountId":"acct_1","units":5,"records":2}"#.utf8)
+        let headers = [
+            "X-CloudTasks-TaskRetryCount", "X-CloudTasks-TaskExecutionCount", "X-CloudTasks-TaskETA", "X-CloudTasks-TaskPreviousResponse",
+        ]
+        for header in headers {
+            for (index, literal) in (Self.numbers + Self.times).enumerated() {
+                let value = literal.hasPrefix("\"") ? String(literal.dropFirst().dropLast()) : literal
+                var fields = [
+                    "X-CloudTasks-QueueName": "usage-reports", "X-CloudTasks-TaskName": "t\(index)", "X-CloudTasks-TaskRetryCount": "0",
+                    "X-CloudTasks-TaskExecutionCount": "0", "X-CloudTasks-TaskETA": "1767398400",
+                ]
+                fields[header] = value
+                let request = FunctionRequest(
+                    method: "POST", path: "/", headers: [try target.bearer()] + fields.map { ($0.key, $0.value) }, body: body)
+                Self.check(await target.function.deliver(request), "\(header): \(value)")
+            }
+        }
+    }
+
+    @Test(arguments: ["quota-reset", "usage-export", "cleanup"])
+    func schedulerRuns_extremeScheduleTimesAndHeaders_neverTrapOrAnswer500(function: String) async throws {
+        let target = try await Target(function)
+        for literal in Self.times + Self.numbers {
+            let value = literal.hasPrefix("\"") ? String(literal.dropFirst().dropLast()) : literal
+            for header in ["X-CloudScheduler-ScheduleTime", "X-CloudTasks-TaskRetryCount", "X-CloudTasks-TaskETA"] {
+                let request = FunctionRequest(
+                    method: "POST", path: "/",
+                    headers: [try target.bearer(), ("X-CloudScheduler", "true"), ("X-CloudScheduler-JobName", function), (header, value)],
+                    body: Data("{}".utf8))
+                Self.check(await target.function.deliver(request), "\(function) \(header): \(value)")
+            }
+        }
+    }
+
+    @Test func validatorCosts_atEachExtreme_areRefusedOrServed_neverTrap() async throws {
+        let target = try await Target("auth-validator")
+        for literal in Self.numbers {
+            let request = FunctionRequest(
+                method: "POST", path: "/", headers: [("X-API-Key", "tg_test_nope"), ("X-Tollgate-Cost", literal)], body: Data())
+            Self.check(await target.function.deliver(request), "cost \(literal)")
+        }
+    }
+}

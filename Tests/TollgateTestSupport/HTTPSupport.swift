@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+import TollgateModel
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+package func post(_ url: URL, body: Data, headers: [String: String] = [:]) async throws -> (Int, Data) {
+    var request = URLRequest(url: url, timeoutInterval: 20)
+    request.httpMethod = "POST"
+    request.httpBody = body
+    for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+    let (data, response) = try await URLSession.shared.data(for: request)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+}
+
+package func get(_ url: URL) async throws -> (Int, Data) {
+    let (data, response) = try await URLSession.shared.data(from: url)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+}
+
+/// Opens a TCP connection to loopback `port`, writes `text` and closes without reading.
+package func sendAndHangUp(port: Int, _ text: String) throws {
+    try RawConnection(port: port, receiveTimeout: 1).send(text)
+}

@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+import TollgateHTTP
+import TollgateModel
+
+/// Runs scripts under `Tests/peers` with the project's virtual environment.
+package enum PythonPeer {
+    package static let python = packageRoot.appendingPathComponent(".venv/bin/python")
+    package static var available: Bool { FileManager.default.isExecutableFile(atPath: python.path) }
+    package static func run(script: String, input: JSONValue) throws -> JSONValue {
+        let process = Process()
+        process.executableURL = python
+        process.arguments = [packageRoot.appendingPathComponent("Tests/peers/\(script)").path]
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.rendered().utf8))
+        try stdin.fileHandleForWriting.close()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TollgateError(.internal, "\(script) exited \(process.terminationStatus)") }
+        return try JSONValue.parse(output)
+    }
+}

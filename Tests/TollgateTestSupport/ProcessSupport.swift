@@ -1,0 +1,162 @@
+import Foundation
+import Synchronization
+import Testing
+import TollgateModel
+
+/// A built product of this package, next to the test bundle.
+package func productURL(_ name: String) -> URL {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
+}
+
+/// A function executable started on a free port; its JSON log lines are collected.
+package final class RunningFunction: Sendable {
+    package let process: Process
+    package let lines = Recorder<String>()
+    package let port: Int
+
+    package init(_ product: String, environment: [String: String]) async throws {
+        let binary = productURL(product)
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build it first: swift build --product \(product)")
+        process = Process()
+        process.executableURL = binary
+        // Metrics on a loopback port of their own, as deployed (TOLLGATE_METRICS_PORT).
+        process.environment = environment.merging(["PORT": "0", "TOLLGATE_METRICS_PORT": "0"]) { given, _ in given }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let lines = self.lines
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            for line in text.split(separator: "\n") { lines.append(String(line)) }
+        }
+        try process.run()
+        var found: Int?
+        for _ in 0..<200 where found == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            found = lines.all.compactMap { try? JSONValue.parse(Data($0.utf8)) }
+                .first { $0["message"]?.stringValue == "listening" }?["port"]?.stringValue.flatMap { Int($0) }
+        }
+        guard let found else {
+            process.terminate()
+            throw TollgateError(.unavailable, "\(product) did not start: \(lines.all.joined(separator: "\n"))")
+        }
+        port = found
+    }
+
+    package var url: URL { URL(string: "http://127.0.0.1:\(port)/")! }
+
+    /// `GET /metrics` on the metrics port, whose address the start-up log names.
+    package var metricsURL: URL {
+        get throws {
+            let address = lines.all.compactMap { try? JSONValue.parse(Data($0.utf8)) }
+                .first { $0["message"]?.stringValue == "serving metrics" }?["address"]?.stringValue
+            return URL(string: "http://\(try #require(address))/metrics")!
+        }
+    }
+    package var log: String { lines.all.joined(separator: "\n") }
+
+    /// SIGKILL, as a crash or an out-of-memory kill would end it, and waits for the exit.
+    package func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM, then waits up to `seconds` for the exit.
+    @discardableResult
+    package func stop(within seconds: Int = 10) async throws -> Int32? {
+        process.terminate()
+        let started = ContinuousClock.now
+        while process.isRunning, ContinuousClock.now - started < .seconds(seconds) { try await Task.sleep(for: .milliseconds(20)) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
+
+/// Runs the `tollgate` command line; returns its exit status, standard output and error.
+package func runTollgate(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = productURL("tollgate")
+    process.arguments = arguments
+    process.environment = environment
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile()
+    let errors = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+}
+
+/// Starts a loopback peer (localstripe, fake-gcs-server, the metadata stand-in) on a free
+/// port: runs `executable` with `arguments(port)`, waits until `ready(port)` answers, and
+/// tries another port when this one was taken or the peer died. Stopped with SIGKILL:
+/// Python children of the test runner inherit an ignored SIGTERM.
+package func startPeer(
+    _ name: String, executable: URL, arguments: (Int) -> [String], ready: @escaping (Int) async -> Bool
+) async throws -> (process: Process, port: Int) {
+    for _ in 0..<5 {
+        let port = Int.random(in: 20_000..<60_000)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments(port)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<200 where process.isRunning {
+            try await Task.sleep(for: .milliseconds(50))
+            if await ready(port) { return (process, port) }
+        }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+    throw TollgateError(.unavailable, "\(name) did not start")
+}
+
+/// A blocking TCP connection to 127.0.0.1:`port` with a receive timeout: for clients
+/// that misbehave in ways URLSession cannot (a half-sent request, a hang-up mid-body).
+package final class RawConnection {
+    package let descriptor: Int32
+
+    package init(port: Int, receiveTimeout seconds: Int) throws {
+        #if canImport(Glibc)
+            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TollgateError(.unavailable, "cannot connect to \(port)") }
+    }
+
+    package func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        let sent = bytes.withUnsafeBytes { Foundation.send(descriptor, $0.baseAddress, $0.count, 0) }
+        guard sent == bytes.count else { throw POSIXError(.EPIPE) }
+    }
+
+    /// What the server sends until it closes (or the receive timeout passes: nil).
+    package func readUntilClosed() -> String? {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count == 0 { return String(decoding: received, as: UTF8.self) }
+            if count < 0 { return nil }
+            received += buffer[0..<count]
+        }
+    }
+
+    deinit { close(descriptor) }
+}

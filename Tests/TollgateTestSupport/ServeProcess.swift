@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import TollgateModel
+
+/// `tollgate serve` started on a free port; its output is collected.
+package final class ServeProcess: Sendable {
+    package let process: Process
+    package let lines = Recorder<String>()
+    package let url: String
+    package let state: String
+    package let folder: URL
+
+    package init(_ arguments: [String]) async throws {
+        folder = scratchURL("serve")
+        state = folder.appendingPathComponent("state.db").path
+        process = Process()
+        process.executableURL = productURL("tollgate")
+        process.arguments = ["serve", "--port", "0", "--state", state] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let lines = self.lines
+        output.fileHandleForReading.readabilityHandler = { handle in
+            for line in String(decoding: handle.availableData, as: UTF8.self).split(separator: "\n") { lines.append(String(line)) }
+        }
+        try process.run()
+        var found: String?
+        for _ in 0..<600 where found == nil && process.isRunning {
+            try await Task.sleep(for: .milliseconds(50))
+            found = lines.all.first { $0.hasPrefix("listening on ") }.map { String($0.dropFirst("listening on ".count)) }
+        }
+        guard let found else {
+            if process.isRunning { process.terminate() }
+            throw TollgateError(.unavailable, "tollgate serve did not start: \(lines.all.joined(separator: "\n"))")
+        }
+        url = found
+    }
+
+    package var output: String { lines.all.joined(separator: "\n") }
+
+    /// Runs a `tollgate` command against this local cloud.
+    @discardableResult
+    package func tollgate(_ arguments: [String], expectStatus: Int32 = 0) throws -> String {
+        let (status, out, err) = try runTollgate(arguments, environment: ["TOLLGATE_SERVE_URL": url])
+        #expect(status == expectStatus, "tollgate \(arguments.joined(separator: " ")): \(out)\(err)")
+        return out + err
+    }
+
+    package func dump() throws -> JSONValue {
+        let (status, out, err) = try runTollgate(["state", "dump", "--store", "sqlite://\(state)"], environment: [:])
+        try #require(status == 0, "\(err)")
+        return try JSONValue.parse(Data(out.utf8))
+    }
+
+    /// Waits until `condition` holds of the state (the wall-clock loop polls).
+    package func waitFor(_ what: String, _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
+        for _ in 0..<200 {
+            let state = try dump()
+            if condition(state) { return state }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("timed out waiting for \(what); serve said:\n\(output)")
+        return try dump()
+    }
+
+    package func stop() async throws -> Int32 {
+        process.terminate()
+        let started = ContinuousClock.now
+        while process.isRunning, ContinuousClock.now - started < .seconds(15) { try await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: folder)
+    }
+}
