@@ -9,14 +9,12 @@ import TollgateSQLite
 import TollgateStripe
 import TollgateTestSupport
 
-@testable import StripeWebhook
-
-/// The fixture example in the README is a real fixture and passes.
-@Suite struct ReadmeTests {
-    @Test func readmeFixtureExample_replaysGreen() async throws {
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let blocks = readme.components(separatedBy: "```json\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }
-        let block = try #require(blocks.first { $0.contains("\"steps\"") }, "the README shows a fixture")
+/// The fixture example in docs/fixtures.md is a real fixture and passes.
+@Suite struct FixtureExampleTests {
+    @Test func documentedFixtureExample_replaysGreen() async throws {
+        let page = try String(contentsOf: packageRoot.appendingPathComponent("docs/fixtures.md"), encoding: .utf8)
+        let blocks = page.components(separatedBy: "```json\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }
+        let block = try #require(blocks.first { $0.contains("\"steps\"") }, "docs/fixtures.md shows a fixture")
         // The other JSON examples are at least valid JSON.
         for other in blocks { _ = try JSONValue.parse(Data(other.utf8)) }
         // Place it beside the Stripe fixtures so its payload paths resolve as written.
