@@ -33,6 +33,19 @@ func function(_ name: String, module: String, uses: [Target.Dependency]) -> [Tar
     ]
 }
 
+/// What the tests of the runtime, the functions, the emulator and the whole system share.
+let emulated: [Target.Dependency] = [
+    "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateJOSE", "TollgateEmulator", "TollgateTesting",
+]
+
+/// A test target in `Tests/NAME`: the model and the shared test support, what its layer
+/// tests, and (for the end-to-end tests) every function's library and executable.
+func tests(_ name: String, _ uses: [Target.Dependency], runsFunctions: Bool = false) -> Target {
+    .testTarget(
+        name: name,
+        dependencies: ["TollgateModel", "TollgateTestSupport"] + uses + (runsFunctions ? functionLibraries + functionExecutables : []))
+}
+
 let package = Package(
     name: "Tollgate",
     platforms: [.macOS(.v15)],
@@ -158,40 +171,27 @@ let package = Package(
             // One test target per layer: the model, the drivers (with the ports' contract
             // suites), the runtime, the functions (a folder each), the emulator, and the
             // whole system (hostile input, crashes, gateways, fuzz regressions).
-            .testTarget(name: "TollgateModelTests", dependencies: ["TollgateModel", "TollgateTestSupport"]),
-            .testTarget(
-                name: "TollgateDriverTests",
-                dependencies: [
-                    "TollgateModel", "TollgateSQLite", "TollgateGoogle", "TollgateHTTP", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
-                    "TollgateEmulator", "TollgateRuntime", "TollgateTesting", "TollgateTestSupport", "tollgate",
-                    .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+            tests("TollgateModelTests", []),
+            tests(
+                "TollgateDriverTests",
+                [
+                    "TollgateSQLite", "TollgateGoogle", "TollgateHTTP", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
+                    "TollgateEmulator",
+                    "TollgateRuntime", "TollgateTesting", "tollgate", .product(name: "Crypto", package: "swift-crypto"),
+                    .product(name: "_CryptoExtras", package: "swift-crypto"),
                 ]),
-            .testTarget(
-                name: "TollgateRuntimeTests",
-                dependencies: [
-                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateJOSE", "TollgateEmulator",
-                    "TollgateDrivers", "TollgateTesting", "TollgateTestSupport",
-                ] + functionLibraries + functionExecutables),
-            .testTarget(
-                name: "FunctionTests",
-                dependencies: [
-                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
-                    "TollgateExport", "TollgateEmulator", "TollgateTesting", "TollgateTestSupport",
-                    .product(name: "Crypto", package: "swift-crypto"),
-                ] + functionLibraries + functionExecutables),
-            .testTarget(
-                name: "TollgateEmulatorTests",
-                dependencies: [
-                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
-                    "TollgateExport", "TollgateEmulator", "TollgateDrivers", "TollgateGoogle", "TollgateTesting", "TollgateTestSupport",
-                    "tollgate",
-                ] + functionLibraries + functionExecutables),
-            .testTarget(
-                name: "TollgateSystemTests",
-                dependencies: [
-                    "TollgateModel", "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
-                    "TollgateExport", "TollgateEmulator", "TollgateDrivers", "TollgateHTTP", "TollgateTesting", "TollgateTestSupport",
-                    "TollgateFuzzTargets", "tollgate", .product(name: "GRDB", package: "GRDB.swift"),
-                ] + functionLibraries + functionExecutables),
+            tests("TollgateRuntimeTests", emulated + ["TollgateDrivers"], runsFunctions: true),
+            tests(
+                "FunctionTests", emulated + ["TollgateAuth", "TollgateExport", .product(name: "Crypto", package: "swift-crypto")],
+                runsFunctions: true),
+            tests(
+                "TollgateEmulatorTests", emulated + ["TollgateAuth", "TollgateExport", "TollgateDrivers", "TollgateGoogle", "tollgate"],
+                runsFunctions: true),
+            tests(
+                "TollgateSystemTests",
+                emulated + [
+                    "TollgateAuth", "TollgateExport", "TollgateDrivers", "TollgateHTTP", "TollgateFuzzTargets", "tollgate",
+                    .product(name: "GRDB", package: "GRDB.swift"),
+                ], runsFunctions: true),
         ]
 )
