@@ -3,7 +3,7 @@ import PackageDescription
 
 // Dependencies point one way: model at the bottom; runtime, drivers and Stripe on it;
 // the drivers registry above the drivers; functions above those; the emulator and the
-// command line on top (see ARCHITECTURE.md).
+// command line on top (see docs/architecture.md).
 
 /// The functions: the name each is deployed as, its handler module, what else it uses.
 /// Adding a function adds one row here; the emulator and the tests depend on every row.
@@ -37,6 +37,8 @@ func function(_ name: String, module: String, uses: [Target.Dependency]) -> [Tar
 let emulated: [Target.Dependency] = [
     "TollgateRuntime", "TollgateSQLite", "TollgateStripe", "TollgateJOSE", "TollgateEmulator", "TollgateTesting",
 ]
+
+let serviceLifecycle: Target.Dependency = .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 
 /// A test target in `Tests/NAME`: the model and the shared test support, what its layer
 /// tests, and (for the end-to-end tests) every function's library and executable.
@@ -180,7 +182,7 @@ let package = Package(
                     "TollgateRuntime", "TollgateTesting", "tollgate", .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "_CryptoExtras", package: "swift-crypto"),
                 ]),
-            tests("TollgateRuntimeTests", emulated + ["TollgateDrivers"], runsFunctions: true),
+            tests("TollgateRuntimeTests", emulated + ["TollgateDrivers", serviceLifecycle], runsFunctions: true),
             tests(
                 "FunctionTests", emulated + ["TollgateAuth", "TollgateExport", .product(name: "Crypto", package: "swift-crypto")],
                 runsFunctions: true),

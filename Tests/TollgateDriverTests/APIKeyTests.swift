@@ -1,6 +1,4 @@
-import AuthValidator
 import Foundation
-import Logging
 import Synchronization
 import Testing
 import TollgateAuth
@@ -10,7 +8,6 @@ import TollgateRuntime
 import TollgateSQLite
 import TollgateTestSupport
 import TollgateTesting
-import UsageRecorder
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

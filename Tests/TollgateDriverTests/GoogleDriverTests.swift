@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-import TollgateDrivers
 import TollgateEmulator
 import TollgateGoogle
 import TollgateHTTP

@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import TollgateModel
-import TollgateSQLite
 import TollgateTestSupport
 
 /// Firestore's rules for document paths. (The `DocumentStore` port's behaviour is in

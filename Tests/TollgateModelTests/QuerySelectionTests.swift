@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import TollgateModel
-import TollgateSQLite
 import TollgateTestSupport
 
 @Suite struct QuerySelectionTests {

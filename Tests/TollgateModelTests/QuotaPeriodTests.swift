@@ -1,16 +1,8 @@
-import AuthValidator
 import Foundation
-import Logging
 import Synchronization
 import Testing
-import TollgateAuth
-import TollgateJOSE
 import TollgateModel
-import TollgateRuntime
-import TollgateSQLite
 import TollgateTestSupport
-import TollgateTesting
-import UsageRecorder
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
