@@ -51,7 +51,7 @@ import TollgateTestSupport
                         server {
                             listen 127.0.0.1:\(api);
                             location / {
-                                return 200 "endpoint=$http_x_tollgate_endpoint cost=$http_x_tollgate_cost feature=$http_x_tollgate_feature";
+                                return 200 "endpoint=$http_x_tollgate_endpoint cost=$http_x_tollgate_cost feature=$http_x_tollgate_feature account=$http_x_tollgate_account key=$http_x_tollgate_key tier=$http_x_tollgate_tier code=$http_x_tollgate_code method=$request_method";
                             }
                         }
                     }
@@ -81,10 +81,21 @@ import TollgateTestSupport
         }
 
         func request(_ path: String, headers: [(String, String)]) async throws -> (Int, String) {
+            let (status, body, _) = try await call("GET", path, headers: headers)
+            return (status, body)
+        }
+
+        /// The client's view: status, body and response headers (names lowercased).
+        func call(_ method: String, _ path: String, headers: [(String, String)]) async throws -> (Int, String, [String: String]) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!, timeoutInterval: 20)
+            request.httpMethod = method
+            if ["POST", "PUT", "PATCH"].contains(method) { request.httpBody = Data("{}".utf8) }
             for (name, value) in headers { request.addValue(value, forHTTPHeaderField: name) }
             let (data, response) = try await URLSession.shared.data(for: request)
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+            let http = response as? HTTPURLResponse
+            var fields: [String: String] = [:]
+            for (name, value) in http?.allHeaderFields ?? [:] { fields["\(name)".lowercased()] = "\(value)" }
+            return (http?.statusCode ?? 0, String(decoding: data, as: UTF8.self), fields)
         }
 
         func stop() {
@@ -126,11 +137,87 @@ import TollgateTestSupport
         let (status, echoed) = try await nginx.request(
             "/v1/things", headers: [("X-API-Key", key), ("X-Tollgate-Cost", "0"), ("X-Tollgate-Cost", "0"), ("X-Tollgate-Feature", "x")])
         #expect(status == 200)
-        #expect(echoed == "endpoint= cost= feature=", "the API service sees no client-sent X-Tollgate-* header")
+        #expect(
+            echoed.hasPrefix("endpoint= cost= feature= account=acct_gw key=tg_test_"),
+            "the API service sees no client-sent X-Tollgate-* header, and the verdict's identity: \(echoed)")
         #expect(try await used() == 1)
         #expect(try await nginx.request("/v1/bulk/run", headers: [("X-API-Key", key), ("X-Tollgate-Cost", "0")]).0 == 200)
         #expect(try await used() == 11)
         #expect(try await nginx.request("/v1/things", headers: []).0 == 401, "no credential")
         #expect(try await validator.stop() == 0)
+    }
+
+    /// Every method a client may use × every verdict, through a real nginx with the recipe
+    /// in front of the real auth-validator: what the client sees (status, quota headers,
+    /// Retry-After) and what the API service sees (the verdict's identity, only when
+    /// admitted).
+    @Test(Peer.nginx.trait)
+    func everyMethod_andEveryVerdict_reachClientAndUpstream_asTheRecipeSays() async throws {
+        let cluster = try ReliabilityTests.Cluster()
+        let store = SQLiteDocumentStore(cluster.database)
+        let hasher = try APIKeys(pepper: Self.pepper)
+        let valid = try await seedKeyedAccount(store, id: "acct_ok", units: 1_000_000, pepper: Self.pepper)
+        let revoked = try await seedKeyedAccount(store, id: "acct_revoked", units: 1_000, pepper: Self.pepper)
+        try await store.update(
+            try DocumentPath(collection: APIKeyRecord.collection, id: hasher.hash(revoked)),
+            ["revoked": .timestamp(Timestamp(Date()).adding(seconds: -60))])
+        let suspended = try await seedKeyedAccount(store, id: "acct_suspended", units: 1_000, pepper: Self.pepper)
+        try await store.update(
+            try DocumentPath(collection: Account.collection, id: "acct_suspended"), ["entitlements.enabled": .bool(false)])
+        let exhausted = try await seedKeyedAccount(store, id: "acct_spent", units: 5, pepper: Self.pepper)
+        let validator = try await RunningFunction(
+            "auth-validator",
+            environment: [
+                "TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": Self.pepper, "TOLLGATE_CACHE_TTL": "0",
+                "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue",
+            ])
+        let nginx = try await Nginx(validatorPort: validator.port)
+        defer { nginx.stop() }
+
+        struct Case {
+            let name: String
+            let path: String
+            let headers: [(String, String)]
+            let status: Int
+            let code: String
+        }
+        let cases = [
+            Case(name: "valid", path: "/v1/things", headers: [("X-API-Key", valid)], status: 200, code: "VALID"),
+            Case(name: "no key", path: "/v1/things", headers: [], status: 401, code: "NOT_FOUND"),
+            Case(
+                name: "wrong key", path: "/v1/things", headers: [("X-API-Key", "tg_test_" + String(repeating: "A", count: 32))],
+                status: 401, code: "NOT_FOUND"),
+            Case(name: "revoked", path: "/v1/things", headers: [("X-API-Key", revoked)], status: 401, code: "REVOKED"),
+            Case(name: "suspended", path: "/v1/things", headers: [("X-API-Key", suspended)], status: 403, code: "DISABLED"),
+            Case(name: "feature missing", path: "/v1/priority", headers: [("X-API-Key", valid)], status: 403, code: "FORBIDDEN"),
+            Case(name: "over quota", path: "/v1/bulk/run", headers: [("X-API-Key", exhausted)], status: 429, code: "USAGE_EXCEEDED"),
+        ]
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            for check in cases {
+                let (status, body, headers) = try await nginx.call(method, check.path, headers: check.headers)
+                let what = "\(method) \(check.name)"
+                #expect(status == check.status, "\(what): \(status) \(body)")
+                if status == 200 {
+                    #expect(body.contains("account=acct_ok key=tg_test_") && body.contains("tier=enterprise"), "\(what): \(body)")
+                    #expect(body.contains("method=\(method)") && body.contains("code= "), "\(what): \(body)")
+                    #expect(headers["ratelimit-policy"]?.hasPrefix("\"quota\";q=1000000;w=") == true, "\(what): \(headers)")
+                    #expect(headers["ratelimit"]?.hasPrefix("\"quota\";r=") == true, "\(what): \(headers)")
+                } else {
+                    #expect(body.contains("\"code\":\"\(check.code)\""), "\(what): \(body)")
+                    #expect(!body.contains("account="), "\(what): a refused request never reaches the API service")
+                }
+                if check.status == 429 {
+                    #expect(Int(headers["retry-after"] ?? "") ?? 0 > 0, "\(what): \(headers)")
+                    // 5 units left, and a request there costs 10: refused, nothing consumed.
+                    #expect(headers["ratelimit"]?.hasPrefix("\"quota\";r=5;t=") == true, "\(what): \(headers)")
+                }
+                if check.status == 401 { #expect(headers["www-authenticate"] != nil, "\(what): \(headers)") }
+            }
+        }
+
+        // The validator unreachable: closed, never open.
+        #expect(try await validator.stop() == 0)
+        let (status, body, _) = try await nginx.call("GET", "/v1/things", headers: [("X-API-Key", valid)])
+        #expect(status == 500 && body.contains("UNAVAILABLE"), "\(status) \(body)")
     }
 }

@@ -11,8 +11,9 @@ import TollgateRuntime
 ///
 /// Request: the credential in `X-API-Key` or `Authorization: Bearer`; the cost in
 /// `X-Tollgate-Cost` (default 1; 0 checks without consuming); the endpoint in the one
-/// header the gateway sets (`TOLLGATE_ENDPOINT_HEADER`, default `X-Original-URI`; see
-/// ``EndpointGate``); optionally a further feature in `X-Tollgate-Feature`, which adds to
+/// header the gateway sets (`TOLLGATE_ENDPOINT_HEADER`: `X-Original-URI` by default, as the
+/// nginx recipe sends it; `X-Forwarded-Uri` behind Traefik's `forwardAuth`; `:path` behind
+/// Envoy's `ext_authz`, which asks at the client's own path; see ``EndpointGate``); optionally a further feature in `X-Tollgate-Feature`, which adds to
 /// the endpoint's and never replaces it. A control header sent twice is a 400. Answer: a
 /// ``Verdict``.
 public struct AuthValidatorFunction: BuildableFunction {
@@ -20,6 +21,14 @@ public struct AuthValidatorFunction: BuildableFunction {
 
     /// Where `entitlements-changed` is pushed to drop cached entries at once.
     public static let invalidationPath = "/_tollgate/entitlements-changed"
+
+    /// `X-Tollgate-Gateway` as the nginx recipe sets it: refusals are then answered 401 or
+    /// 403 only, the statuses `auth_request` understands (see ``Verdict/response(forAuthRequest:)``).
+    public static let nginxAuthRequest = "nginx-auth-request"
+
+    /// `TOLLGATE_ENDPOINT_HEADER=:path`: the endpoint is the path the validator is asked
+    /// at, as Envoy's HTTP `ext_authz` forwards the client's own path.
+    public static let requestPath = ":path"
 
     public static let declaration = FunctionDeclaration(
         name: "auth-validator", trigger: .http(authenticated: false, retryingSender: false), secrets: ["TOLLGATE_KEY_PEPPER"],
@@ -64,10 +73,9 @@ public struct AuthValidatorFunction: BuildableFunction {
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
         let request = event.request
         if request.path == Self.invalidationPath { return try await invalidate(request, logger: context.logger) }
-        guard request.method == "GET" || request.method == "POST" else {
-            return .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET or POST")
-        }
+        // Any method: Envoy's ext_authz asks with the client's own method and path.
         let now = context.clock.now()
+        let authRequest = request.header("X-Tollgate-Gateway") == Self.nginxAuthRequest
         if let repeated = Self.repeatedControlHeader(in: request, endpointHeader: endpointHeader) {
             return .rejected(400, code: "INVALID_ARGUMENT", "\(repeated) is sent more than once")
         }
@@ -76,7 +84,8 @@ public struct AuthValidatorFunction: BuildableFunction {
         }
         // The endpoint's feature comes from the gateway's header alone; a feature named by
         // X-Tollgate-Feature can only add to it.
-        var required = gate.features(for: request.header(endpointHeader) ?? "/")
+        let endpoint = endpointHeader == Self.requestPath ? request.path : request.header(endpointHeader) ?? "/"
+        var required = gate.features(for: endpoint)
         if let named = request.header("X-Tollgate-Feature") {
             guard let feature = Feature(rawValue: named) else {
                 return .rejected(400, code: "INVALID_ARGUMENT", "unknown feature \(named)")
@@ -86,11 +95,14 @@ public struct AuthValidatorFunction: BuildableFunction {
         guard
             let credential = CredentialResolver.credential(
                 authorization: request.header("Authorization"), apiKey: request.header("X-API-Key"))
-        else { return Verdict.refused(.notFound, "no credential: send X-API-Key or Authorization: Bearer", now: now).response }
+        else {
+            return Verdict.refused(.notFound, "no credential: send X-API-Key or Authorization: Bearer", now: now).response(
+                forAuthRequest: authRequest)
+        }
 
         let principal: Principal
         switch try await resolver.resolve(credential, now: now) {
-        case .refused(let refusal): return refusal.response
+        case .refused(let refusal): return refusal.response(forAuthRequest: authRequest)
         case .principal(let found): principal = found
         }
         var verdict = Verdict(
@@ -110,7 +122,7 @@ public struct AuthValidatorFunction: BuildableFunction {
             verdict.entitlements = account.entitlements
             verdict.quota = QuotaBook.current(window, account: account, period: quotas.period, now: now)
             if let code = refusal(account) { verdict.code = code }
-            return verdict.response
+            return verdict.response(forAuthRequest: authRequest)
         }
 
         let outcome = try await combiner.consume(.init(cost: cost) { refusal($0) == nil }, accountId: principal.accountId)
@@ -129,7 +141,7 @@ public struct AuthValidatorFunction: BuildableFunction {
             verdict.code = refusal(account) ?? .forbidden
         }
         if verdict.code != .valid { context.count("quota_denials", [("code", verdict.code.rawValue)]) }
-        return verdict.response
+        return verdict.response(forAuthRequest: authRequest)
     }
 
     static func cost(_ text: String?) -> Int64? {
@@ -243,8 +255,11 @@ extension AuthValidatorFunction {
                 return (pair[0], feature)
             }
             let header = environment["TOLLGATE_ENDPOINT_HEADER"] ?? Self.defaultEndpointHeader
-            guard !header.isEmpty, header.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: ":") }) else {
-                throw ConfigurationError("TOLLGATE_ENDPOINT_HEADER", "must be a header name")
+            guard
+                header == AuthValidatorFunction.requestPath
+                    || !header.isEmpty && header.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: ":") })
+            else {
+                throw ConfigurationError("TOLLGATE_ENDPOINT_HEADER", "must be a header name, or :path for the request's own path")
             }
             endpointHeader = header
         }

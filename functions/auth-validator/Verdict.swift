@@ -42,24 +42,60 @@ public struct Verdict: Sendable, Hashable {
         Verdict(code: code, message: message, now: now)
     }
 
-    public var response: FunctionResponse {
+    /// The verdict as JSON, and as headers a gateway can forward upstream or copy to the
+    /// client (gateways forward headers, not bodies): `X-Tollgate-Code`, and for a known
+    /// caller `X-Tollgate-Account`, `X-Tollgate-Key` (the key's display prefix, never the
+    /// key), `X-Tollgate-User`, `X-Tollgate-Tier`; the quota as `RateLimit-Policy` and
+    /// `RateLimit` (draft-ietf-httpapi-ratelimit-headers), and `Retry-After` on 429.
+    public var response: FunctionResponse { response(forAuthRequest: false) }
+
+    /// - Parameter forAuthRequest: answer as nginx's `auth_request` understands: it takes
+    ///   2xx, 401 and 403 and makes anything else a 500, so a refusal with another status
+    ///   (429) is answered 403; `X-Tollgate-Code` still says which it was.
+    public func response(forAuthRequest: Bool) -> FunctionResponse {
         var body: [String: JSONValue] = ["valid": .bool(code == .valid), "code": .string(code.rawValue)]
+        var headers: [String: String] = ["X-Tollgate-Code": code.rawValue]
         if let message { body["message"] = .string(message) }
-        if let accountId { body["accountId"] = .string(accountId) }
-        if let keyId { body["keyId"] = .string(keyId) }
-        if let userId { body["userId"] = .string(userId) }
-        if let tier { body["tier"] = .string(tier.rawValue) }
+        if let accountId {
+            body["accountId"] = .string(accountId)
+            headers["X-Tollgate-Account"] = Self.headerValue(accountId)
+        }
+        if let keyId {
+            body["keyId"] = .string(keyId)
+            headers["X-Tollgate-Key"] = Self.headerValue(keyId)
+        }
+        if let userId {
+            body["userId"] = .string(userId)
+            headers["X-Tollgate-User"] = Self.headerValue(userId)
+        }
+        if let tier {
+            body["tier"] = .string(tier.rawValue)
+            headers["X-Tollgate-Tier"] = tier.rawValue
+        }
         if let entitlements { body["entitlements"] = entitlements.plainJSON }
-        var headers: [String: String] = [:]
         if let quota, let entitlements {
             let limit = quota.effectiveLimit(entitlements: entitlements)
+            let remaining = max(0, limit - quota.used)
+            let resetSeconds = max(0, quota.end.secondsSinceEpoch - now.secondsSinceEpoch)
             body["quota"] = .object([
-                "limit": .integer(limit), "remaining": .integer(max(0, limit - quota.used)), "reset": .string(quota.end.rfc3339),
+                "limit": .integer(limit), "remaining": .integer(remaining), "reset": .string(quota.end.rfc3339),
             ])
-            if code == .usageExceeded {
-                headers["Retry-After"] = String(max(1, quota.end.secondsSinceEpoch - now.secondsSinceEpoch))
-            }
+            let window = max(1, quota.end.secondsSinceEpoch - quota.start.secondsSinceEpoch)
+            headers["RateLimit-Policy"] = "\"\(Self.policyName)\";q=\(limit);w=\(window)"
+            headers["RateLimit"] = "\"\(Self.policyName)\";r=\(remaining);t=\(resetSeconds)"
+            if code == .usageExceeded { headers["Retry-After"] = String(max(1, resetSeconds)) }
         }
-        return .json(code.status, .object(body), headers: headers)
+        let status = forAuthRequest && ![200, 401, 403].contains(code.status) ? 403 : code.status
+        return .json(status, .object(body), headers: headers)
+    }
+
+    /// The quota policy's identifier in `RateLimit-Policy` and `RateLimit`.
+    public static let policyName = "quota"
+
+    /// A value fit for a header as it is (visible ASCII, at most 256 bytes), else nil: ids
+    /// are bounded at decode, but a header must never carry a control character.
+    static func headerValue(_ text: String) -> String? {
+        guard !text.isEmpty, text.utf8.count <= 256, text.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
+        return text
     }
 }

@@ -49,8 +49,8 @@ import TollgateTestSupport
         let key: String
         let store: SQLiteDocumentStore
 
-        /// A Pro account (no priorityQueue) with one key.
-        init() async throws {
+        /// A Pro account (no priorityQueue) with one key; the endpoint read as `endpointHeader` says.
+        init(endpointHeader: String = AuthValidatorFunction.Configuration.defaultEndpointHeader) async throws {
             store = SQLiteDocumentStore(try temporaryDatabase())
             key = APIKeys.generate(mode: .test)
             let pro = TierCatalog.standard.entitlements(for: .pro)
@@ -64,17 +64,23 @@ import TollgateTestSupport
                 try FieldValueEncoder().encode(record))
             let configuration = AuthValidatorFunction.Configuration(
                 keys: try APIKeys(pepper: EndpointGateTests.pepper), clerk: nil,
-                endpointFeatures: [(prefix: "/v1/priority", feature: .priorityQueue), (prefix: "/v1/jobs", feature: .asyncJobs)])
+                endpointFeatures: [(prefix: "/v1/priority", feature: .priorityQueue), (prefix: "/v1/jobs", feature: .asyncJobs)],
+                endpointHeader: endpointHeader)
             let function = AuthValidatorFunction(
                 configuration: configuration, store: store, clock: SystemClock(), invalidationVerifier: nil)
             host = FunctionHost(handler: function, store: store, clock: SystemClock(), verifier: nil, logger: capturingLogger().0)
         }
 
-        func ask(_ headers: [(name: String, value: String)]) async -> (status: Int, code: String?) {
-            let response = await host.handle(
-                FunctionRequest(method: "POST", path: "/", headers: [("X-API-Key", key)] + headers, body: Data()))
+        func ask(_ headers: [(name: String, value: String)], method: String = "POST", path: String = "/") async -> (
+            status: Int, code: String?
+        ) {
+            let response = await answer(headers, method: method, path: path)
             let body = try? JSONValue.parse(response.body)
             return (response.status, (body?["code"] ?? body?["error"]?["code"])?.stringValue)
+        }
+
+        func answer(_ headers: [(name: String, value: String)], method: String = "POST", path: String = "/") async -> FunctionResponse {
+            await host.handle(FunctionRequest(method: method, path: path, headers: [("X-API-Key", key)] + headers, body: Data()))
         }
 
         var used: Int64? {
