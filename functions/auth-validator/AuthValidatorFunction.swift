@@ -43,6 +43,7 @@ public struct AuthValidatorFunction: BuildableFunction {
     let accounts: MetadataCache<Account>
     let windows: MetadataCache<QuotaWindow>
     let gate: EndpointGate
+    let costs: EndpointCosts
     let endpointHeader: String
     let invalidationVerifier: OIDCVerifier?
 
@@ -58,6 +59,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         accounts = MetadataCache(ttlSeconds: ttl, clock: clock)
         windows = MetadataCache(ttlSeconds: ttl, clock: clock)
         gate = EndpointGate(configuration.endpointFeatures)
+        costs = EndpointCosts(configuration.endpointCosts)
         endpointHeader = configuration.endpointHeader
         self.invalidationVerifier = invalidationVerifier
     }
@@ -79,12 +81,12 @@ public struct AuthValidatorFunction: BuildableFunction {
         if let repeated = Self.repeatedControlHeader(in: request, endpointHeader: endpointHeader) {
             return .rejected(400, code: "INVALID_ARGUMENT", "\(repeated) is sent more than once")
         }
-        guard let cost = Self.cost(request.header("X-Tollgate-Cost")) else {
+        let endpoint = endpointHeader == Self.requestPath ? request.path : request.header(endpointHeader) ?? "/"
+        guard let cost = Self.cost(request.header("X-Tollgate-Cost"), otherwise: costs.cost(for: endpoint)) else {
             return .rejected(400, code: "INVALID_ARGUMENT", "X-Tollgate-Cost must be a whole number from 0 to 1000000")
         }
         // The endpoint's feature comes from the gateway's header alone; a feature named by
         // X-Tollgate-Feature can only add to it.
-        let endpoint = endpointHeader == Self.requestPath ? request.path : request.header(endpointHeader) ?? "/"
         var required = gate.features(for: endpoint)
         if let named = request.header("X-Tollgate-Feature") {
             guard let feature = Feature(rawValue: named) else {
@@ -144,8 +146,8 @@ public struct AuthValidatorFunction: BuildableFunction {
         return verdict.response(forAuthRequest: authRequest)
     }
 
-    static func cost(_ text: String?) -> Int64? {
-        guard let text else { return 1 }
+    static func cost(_ text: String?, otherwise endpointCost: Int64 = 1) -> Int64? {
+        guard let text else { return endpointCost }
         guard let value = Int64(text.trimmingCharacters(in: .whitespaces)), InputBounds.requestCost.contains(value) else { return nil }
         return value
     }
@@ -196,6 +198,7 @@ extension AuthValidatorFunction {
         public var quotaPeriod: QuotaPeriod
         public var catalog: TierCatalog
         public var endpointFeatures: [(prefix: String, feature: Feature)]
+        public var endpointCosts: [(prefix: String, cost: Int64)]
         /// The one header the endpoint is read from: the one the gateway sets.
         public var endpointHeader: String
 
@@ -204,6 +207,7 @@ extension AuthValidatorFunction {
         public init(
             keys: APIKeys, clerk: ClerkSessionVerifier?, cacheTTLSeconds: Int64 = 30, quotaPeriod: QuotaPeriod = .month,
             catalog: TierCatalog = .standard, endpointFeatures: [(prefix: String, feature: Feature)] = [],
+            endpointCosts: [(prefix: String, cost: Int64)] = [],
             endpointHeader: String = defaultEndpointHeader
         ) {
             self.endpointHeader = endpointHeader
@@ -213,11 +217,12 @@ extension AuthValidatorFunction {
             self.quotaPeriod = quotaPeriod
             self.catalog = catalog
             self.endpointFeatures = endpointFeatures
+            self.endpointCosts = endpointCosts
         }
 
         /// From `TOLLGATE_KEY_PEPPER`, `TOLLGATE_CLERK_ISSUER` with `TOLLGATE_CLERK_JWKS_URL` or
         /// `TOLLGATE_CLERK_PUBLIC_KEY` (PEM) and `TOLLGATE_CLERK_AUTHORIZED_PARTIES`,
-        /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`,
+        /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`, `TOLLGATE_ENDPOINT_COSTS`,
         /// `TOLLGATE_ENDPOINT_HEADER`.
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
             do {
@@ -253,6 +258,14 @@ extension AuthValidatorFunction {
                     throw ConfigurationError("TOLLGATE_ENDPOINT_FEATURES", "has a malformed item '\(item)' (want /path=feature)")
                 }
                 return (pair[0], feature)
+            }
+            endpointCosts = try environment.list("TOLLGATE_ENDPOINT_COSTS").map { item in
+                let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2, pair[0].hasPrefix("/"), let cost = Int64(pair[1]), InputBounds.requestCost.contains(cost) else {
+                    throw ConfigurationError(
+                        "TOLLGATE_ENDPOINT_COSTS", "has a malformed item '\(item)' (want /path=units, units from 0 to 1000000)")
+                }
+                return (pair[0], cost)
             }
             let header = environment["TOLLGATE_ENDPOINT_HEADER"] ?? Self.defaultEndpointHeader
             guard

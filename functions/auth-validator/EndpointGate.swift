@@ -107,3 +107,22 @@ extension String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
+
+/// What a request costs by its endpoint (`TOLLGATE_ENDPOINT_COSTS`), so a gateway need not
+/// send `X-Tollgate-Cost`: the longest prefix that covers the endpoint decides, matched as
+/// ``EndpointGate`` matches (normalised, whole segments, ASCII case ignored); 1 elsewhere.
+/// A gateway's `X-Tollgate-Cost` still wins, as the route's own.
+struct EndpointCosts: Sendable {
+    /// Longest prefix first.
+    let rules: [(prefix: String, cost: Int64)]
+
+    init(_ pairs: [(prefix: String, cost: Int64)]) {
+        rules = pairs.map { (EndpointGate.normalize($0.prefix).lowercasedASCII, $0.cost) }
+            .sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
+    }
+
+    func cost(for endpoint: String) -> Int64 {
+        let path = EndpointGate.normalize(endpoint).lowercasedASCII
+        return rules.first { EndpointGate.path(path, isWithin: $0.prefix) }?.cost ?? 1
+    }
+}

@@ -50,7 +50,10 @@ import TollgateTestSupport
         let store: SQLiteDocumentStore
 
         /// A Pro account (no priorityQueue) with one key; the endpoint read as `endpointHeader` says.
-        init(endpointHeader: String = AuthValidatorFunction.Configuration.defaultEndpointHeader) async throws {
+        init(
+            endpointHeader: String = AuthValidatorFunction.Configuration.defaultEndpointHeader,
+            endpointCosts: [(prefix: String, cost: Int64)] = []
+        ) async throws {
             store = SQLiteDocumentStore(try temporaryDatabase())
             key = APIKeys.generate(mode: .test)
             let pro = TierCatalog.standard.entitlements(for: .pro)
@@ -65,7 +68,7 @@ import TollgateTestSupport
             let configuration = AuthValidatorFunction.Configuration(
                 keys: try APIKeys(pepper: EndpointGateTests.pepper), clerk: nil,
                 endpointFeatures: [(prefix: "/v1/priority", feature: .priorityQueue), (prefix: "/v1/jobs", feature: .asyncJobs)],
-                endpointHeader: endpointHeader)
+                endpointCosts: endpointCosts, endpointHeader: endpointHeader)
             let function = AuthValidatorFunction(
                 configuration: configuration, store: store, clock: SystemClock(), invalidationVerifier: nil)
             host = FunctionHost(handler: function, store: store, clock: SystemClock(), verifier: nil, logger: capturingLogger().0)

@@ -99,4 +99,31 @@ import TollgateTestSupport
         #expect(Verdict.headerValue("ünicode") == nil)
         #expect(Verdict.headerValue(String(repeating: "a", count: 257)) == nil)
     }
+
+    /// A gateway need not send a cost: `TOLLGATE_ENDPOINT_COSTS` prices routes, the longest
+    /// prefix deciding; a gateway's `X-Tollgate-Cost` still wins.
+    @Test func perEndpointCosts_areConsumed_withoutACostHeader() async throws {
+        let validator = try await Validator(endpointCosts: [("/v1/bulk", 10), ("/v1/bulk/cheap", 2), ("/v1/free", 0)])
+        #expect(await validator.ask([("X-Original-URI", "/v1/things")]).status == 200)
+        #expect(try await validator.used == 1)
+        #expect(await validator.ask([("X-Original-URI", "/V1/bulk/run?x=1")]).status == 200)
+        #expect(try await validator.used == 11)
+        #expect(await validator.ask([("X-Original-URI", "/v1/bulk/cheap/1")]).status == 200)
+        #expect(try await validator.used == 13)
+        #expect(await validator.ask([("X-Original-URI", "/v1/bulkx")]).status == 200)
+        #expect(try await validator.used == 14, "whole segments only")
+        #expect(await validator.ask([("X-Original-URI", "/v1/bulk/run"), ("X-Tollgate-Cost", "3")]).status == 200)
+        #expect(try await validator.used == 17, "the gateway's header wins")
+        #expect(await validator.ask([("X-Original-URI", "/v1/free/ping")]).status == 200)
+        #expect(try await validator.used == 17, "a route priced 0 checks without consuming")
+    }
+
+    @Test(arguments: ["v1/bulk=10", "/v1/bulk=-1", "/v1/bulk=ten", "/v1/bulk", "/v1/bulk=1000001"])
+    func endpointCostsSetting_refusesMalformedItems(item: String) {
+        #expect(throws: ConfigurationError.self) {
+            try AuthValidatorFunction.Configuration(
+                environment: Environment(["TOLLGATE_KEY_PEPPER": EndpointGateTests.pepper, "TOLLGATE_ENDPOINT_COSTS": item]),
+                clock: SystemClock())
+        }
+    }
 }
