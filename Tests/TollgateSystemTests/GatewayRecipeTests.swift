@@ -104,19 +104,25 @@ import TollgateTestSupport
         }
     }
 
+    /// The real auth-validator on the cluster's state (no cache; `/v1/priority` needs
+    /// priorityQueue), and nginx with the recipe in front of it.
+    static func validatorBehindNginx(_ cluster: ReliabilityTests.Cluster) async throws -> (RunningFunction, Nginx) {
+        let validator = try await RunningFunction(
+            "auth-validator",
+            environment: [
+                "TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_CACHE_TTL": "0",
+                "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue",
+            ])
+        return (validator, try await Nginx(validatorPort: validator.port))
+    }
+
     /// Skipped (and shown as skipped) without nginx, unless the peers are required.
     @Test(Peer.nginx.trait)
     func forgedTollgateHeaders_haveNoEffect_throughNginx() async throws {
         let cluster = try ReliabilityTests.Cluster()
         let store = SQLiteDocumentStore(cluster.database)
         let key = try await seedKeyedAccount(store, id: "acct_gw", units: 1_000, pepper: Self.pepper)
-        let validator = try await RunningFunction(
-            "auth-validator",
-            environment: [
-                "TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": Self.pepper, "TOLLGATE_CACHE_TTL": "0",
-                "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue",
-            ])
-        let nginx = try await Nginx(validatorPort: validator.port)
+        let (validator, nginx) = try await Self.validatorBehindNginx(cluster)
         defer { nginx.stop() }
         func used() async throws -> Int64? {
             guard case .integer(let used) = try await store.get(path("quotas/acct_gw"))?.fields["used"] else { return nil }
@@ -165,13 +171,7 @@ import TollgateTestSupport
         try await store.update(
             try DocumentPath(collection: Account.collection, id: "acct_suspended"), ["entitlements.enabled": .bool(false)])
         let exhausted = try await seedKeyedAccount(store, id: "acct_spent", units: 5, pepper: Self.pepper)
-        let validator = try await RunningFunction(
-            "auth-validator",
-            environment: [
-                "TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": Self.pepper, "TOLLGATE_CACHE_TTL": "0",
-                "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue",
-            ])
-        let nginx = try await Nginx(validatorPort: validator.port)
+        let (validator, nginx) = try await Self.validatorBehindNginx(cluster)
         defer { nginx.stop() }
 
         struct Case {
