@@ -82,12 +82,15 @@ public struct AuthValidatorFunction: BuildableFunction {
             return .rejected(400, code: "INVALID_ARGUMENT", "\(repeated) is sent more than once")
         }
         let endpoint = endpointHeader == Self.requestPath ? request.path : request.header(endpointHeader) ?? "/"
-        guard let cost = Self.cost(request.header("X-Tollgate-Cost"), otherwise: costs.cost(for: endpoint)) else {
+        let endpointKey = EndpointGate.key(endpoint)
+        let costHeader = request.header("X-Tollgate-Cost")
+        // The route's price is looked up only when the gateway sent no cost of its own.
+        guard let cost = costHeader == nil ? costs.cost(forKey: endpointKey) : Self.cost(costHeader) else {
             return .rejected(400, code: "INVALID_ARGUMENT", "X-Tollgate-Cost must be a whole number from 0 to 1000000")
         }
         // The endpoint's feature comes from the gateway's header alone; a feature named by
         // X-Tollgate-Feature can only add to it.
-        var required = gate.features(for: endpoint)
+        var required = gate.features(forKey: endpointKey)
         if let named = request.header("X-Tollgate-Feature") {
             guard let feature = Feature(rawValue: named) else {
                 return .rejected(400, code: "INVALID_ARGUMENT", "unknown feature \(named)")
@@ -146,8 +149,8 @@ public struct AuthValidatorFunction: BuildableFunction {
         return verdict.response(forAuthRequest: authRequest)
     }
 
-    static func cost(_ text: String?, otherwise endpointCost: Int64 = 1) -> Int64? {
-        guard let text else { return endpointCost }
+    static func cost(_ text: String?) -> Int64? {
+        guard let text else { return 1 }
         guard let value = Int64(text.trimmingCharacters(in: .whitespaces)), InputBounds.requestCost.contains(value) else { return nil }
         return value
     }

@@ -20,13 +20,18 @@ struct EndpointGate: Sendable {
     let rules: [Rule]
 
     init(_ pairs: [(prefix: String, feature: Feature)]) {
-        rules = pairs.map { Rule(prefix: Self.normalize($0.prefix).lowercasedASCII, feature: $0.feature) }
+        rules = pairs.map { Rule(prefix: Self.key($0.prefix), feature: $0.feature) }
             .sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
     }
 
+    /// The endpoint as the rules compare it: normalised, ASCII lowercased. Computed once per
+    /// request and shared by the gate and ``EndpointCosts``.
+    static func key(_ endpoint: String) -> String { normalize(endpoint).lowercasedASCII }
+
     /// The features every matching rule requires (usually one).
-    func features(for endpoint: String) -> Set<Feature> {
-        let path = Self.normalize(endpoint).lowercasedASCII
+    func features(for endpoint: String) -> Set<Feature> { features(forKey: Self.key(endpoint)) }
+
+    func features(forKey path: String) -> Set<Feature> {
         var required: Set<Feature> = []
         for rule in rules where Self.path(path, isWithin: rule.prefix) { required.insert(rule.feature) }
         return required
@@ -117,12 +122,12 @@ struct EndpointCosts: Sendable {
     let rules: [(prefix: String, cost: Int64)]
 
     init(_ pairs: [(prefix: String, cost: Int64)]) {
-        rules = pairs.map { (EndpointGate.normalize($0.prefix).lowercasedASCII, $0.cost) }
+        rules = pairs.map { (EndpointGate.key($0.prefix), $0.cost) }
             .sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
     }
 
-    func cost(for endpoint: String) -> Int64 {
-        let path = EndpointGate.normalize(endpoint).lowercasedASCII
-        return rules.first { EndpointGate.path(path, isWithin: $0.prefix) }?.cost ?? 1
+    /// - Parameter path: the endpoint's ``EndpointGate/key(_:)``.
+    func cost(forKey path: String) -> Int64 {
+        rules.first { EndpointGate.path(path, isWithin: $0.prefix) }?.cost ?? 1
     }
 }
