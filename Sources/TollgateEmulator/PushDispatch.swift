@@ -69,6 +69,10 @@ enum PushDispatch {
         _ subscriptions: SQLitePushSubscriptions, clock: any TollgateModel.Clock, isolation: isolated (any Actor)? = #isolation,
         deliver: (SQLitePushSubscriptions.Due, _ function: String, _ path: String) async throws -> FunctionResponse?
     ) async throws -> [Attempt] {
+        // One read first: most steps of a replay publish nothing, and taking in new
+        // messages is a write transaction.
+        let outlook = try await subscriptions.outlook()
+        guard outlook.newMessages || outlook.nextPush.map({ $0 <= clock.now() }) == true else { return [] }
         var attempts: [Attempt] = []
         for due in try await subscriptions.due(at: clock.now()) {
             attempts.append(try await push(due, subscriptions, clock: clock, deliver: deliver))
