@@ -67,6 +67,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(name: "TollgateModel"),
@@ -142,10 +146,22 @@ let package = Package(
                     .product(name: "Hummingbird", package: "hummingbird"),
                 ] + functionLibraries
             ),
+            // Pub/Sub's gRPC Publisher for `tollgate serve` (code generated from the .proto
+            // by generate.sh, committed).
+            .target(
+                name: "TollgatePubSubGRPC",
+                dependencies: [
+                    "TollgateModel", "TollgateEmulator", .product(name: "GRPCCore", package: "grpc-swift-2"),
+                    .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                    .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                ],
+                exclude: ["pubsub_publisher.proto", "generate.sh"]),
             .executableTarget(
                 name: "tollgate",
                 dependencies: [
-                    "TollgateEmulator", "TollgateDrivers", "TollgateAuth", "TollgateJOSE", "TollgateTesting", "TollgateExport",
+                    "TollgateEmulator", "TollgatePubSubGRPC", "TollgateDrivers", "TollgateAuth", "TollgateJOSE", "TollgateTesting",
+                    "TollgateExport",
                     "UsageExport", "Cleanup",
                     "TollgateGoogle",
                     "TollgateHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),

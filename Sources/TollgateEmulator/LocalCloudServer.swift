@@ -9,7 +9,9 @@ import TollgateRuntime
 /// the rest of the path is what the function sees), the parts of Google's APIs a
 /// developer drives by hand, in their own REST shapes, so Google's REST clients and
 /// Tollgate's own drivers work against it (not the gRPC clients):
-/// - `POST /v1/projects/P/topics/T:publish` (Pub/Sub; `PUBSUB_EMULATOR_HOST`)
+/// - Pub/Sub topics (`LocalPubSub`'s rules, which the gRPC front shares): `POST
+///   /v1/projects/P/topics/T:publish`, `PUT|GET /v1/projects/P/topics/T`, `GET
+///   /v1/projects/P/topics`
 /// - `POST /v1/projects/P/locations/L/jobs/J:run` (Cloud Scheduler: run a job now)
 ///
 /// and the emulator's own controls: `GET /` (what runs where), `GET|POST /_emulator/clock`
@@ -33,13 +35,14 @@ public struct LocalCloudRouter: Sendable {
         }
         let started = ContinuousClock.now
         let method = request.method.rawValue
+        let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { _, last in last }
         var request = request
         let answer: FunctionResponse
         let refusal: String
         do {
             let body = Data(buffer: try await request.collectBody(upTo: maxBodyBytes))
             do {
-                return HTTPBridge.response(try await control(method: method, segments: segments, body: body))
+                return HTTPBridge.response(try await control(method: method, segments: segments, query: query, body: body))
             } catch {
                 let error = error as? TollgateError ?? TollgateError(.internal, "\(error)")
                 (answer, refusal) = (Self.googleError(error), error.message)
@@ -62,12 +65,18 @@ public struct LocalCloudRouter: Sendable {
         await HTTPBridge.respond(to: request, limit: maxBodyBytes, pathPrefix: prefix) { await cloud.deliverFromOutside(name, $0) }
     }
 
-    func control(method: String, segments: [String], body: Data) async throws -> FunctionResponse {
+    func control(method: String, segments: [String], query: [String: String] = [:], body: Data) async throws -> FunctionResponse {
         switch (method, segments) {
         case ("GET", []):
             return .json(200, await index())
         case ("POST", let s) where s.count == 5 && s[0] == "v1" && s[1] == "projects" && s[3] == "topics" && s[4].hasSuffix(":publish"):
-            return try await publish(topic: String(s[4].dropLast(":publish".count)), body: body)
+            return try await publish(topic: "projects/\(s[2])/topics/\(s[4].dropLast(":publish".count))", body: body)
+        case ("PUT", let s) where s.count == 5 && s[0] == "v1" && s[1] == "projects" && s[3] == "topics":
+            return .json(200, .object(["name": .string(try await pubsub.createTopic("projects/\(s[2])/topics/\(s[4])"))]))
+        case ("GET", let s) where s.count == 5 && s[0] == "v1" && s[1] == "projects" && s[3] == "topics":
+            return .json(200, .object(["name": .string(try await pubsub.getTopic("projects/\(s[2])/topics/\(s[4])"))]))
+        case ("GET", let s) where s.count == 4 && s[0] == "v1" && s[1] == "projects" && s[3] == "topics":
+            return try await listTopics(project: s[2], query: query)
         case ("POST", let s)
         where s.count == 7 && s[0] == "v1" && s[1] == "projects" && s[3] == "locations" && s[5] == "jobs" && s[6].hasSuffix(":run"):
             return try await runJob(String(s[6].dropLast(":run".count)), project: s[2], location: s[4])
@@ -123,12 +132,23 @@ public struct LocalCloudRouter: Sendable {
         ])
     }
 
+    var pubsub: LocalPubSub { LocalPubSub(cloud: cloud) }
+
+    /// Pub/Sub's `topics.list`: `?pageSize=&pageToken=` → `{"topics": [{"name"}], "nextPageToken"}`.
+    func listTopics(project: String, query: [String: String]) async throws -> FunctionResponse {
+        guard let size = Int(query["pageSize"] ?? "0") else { throw TollgateError(.invalidArgument, "pageSize is not a number") }
+        let page = try await pubsub.listTopics(project: "projects/\(project)", pageSize: size, pageToken: query["pageToken"] ?? "")
+        var body: [String: JSONValue] = ["topics": .array(page.topics.map { .object(["name": .string($0)]) })]
+        if !page.nextPageToken.isEmpty { body["nextPageToken"] = .string(page.nextPageToken) }
+        return .json(200, .object(body))
+    }
+
     /// Pub/Sub's `topics.publish`: `{"messages": [{"data": base64, "attributes", "orderingKey"}]}`
     /// → `{"messageIds": [...]}`.
     func publish(topic: String, body: Data) async throws -> FunctionResponse {
         let request = try JSONValue.parse(body)
-        guard let messages = request["messages"]?.arrayValue, !messages.isEmpty, messages.count <= 1_000 else {
-            throw TollgateError(.invalidArgument, "a publish request has 1 to 1,000 messages")
+        guard let messages = request["messages"]?.arrayValue else {
+            throw TollgateError(.invalidArgument, "a publish request is {\"messages\": [...]}")
         }
         var outgoing: [OutgoingMessage] = []
         for message in messages {
@@ -138,13 +158,11 @@ public struct LocalCloudRouter: Sendable {
                 data = [UInt8](decoded)
             }
             let attributes = (message["attributes"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
-            let made = OutgoingMessage(data: data, attributes: attributes, orderingKey: message["orderingKey"]?.stringValue)
-            try made.validate()
-            outgoing.append(made)
+            let orderingKey = message["orderingKey"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            outgoing.append(OutgoingMessage(data: data, attributes: attributes, orderingKey: orderingKey))
         }
-        var ids: [JSONValue] = []
-        for message in outgoing { ids.append(.string(try await cloud.publish(message, to: topic))) }
-        return .json(200, .object(["messageIds": .array(ids)]))
+        let ids = try await pubsub.publish(outgoing, to: topic)
+        return .json(200, .object(["messageIds": .array(ids.map(JSONValue.string))]))
     }
 
     /// Cloud Scheduler's `jobs.run`: answers the job, its last attempt's status included.

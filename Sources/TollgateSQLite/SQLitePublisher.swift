@@ -10,8 +10,37 @@ public struct SQLitePublisher: Publisher {
 
     public init(_ database: SQLiteDatabase) { self.database = database }
 
-    public func createTopic(_ name: String) async throws {
-        try await database.write { db in try db.execute(sql: "INSERT OR IGNORE INTO topics (name) VALUES (?)", arguments: [name]) }
+    /// Creates a topic if it does not exist.
+    /// - Returns: whether it was created (false: it already existed).
+    @discardableResult
+    public func createTopic(_ name: String) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO topics (name) VALUES (?)", arguments: [name])
+            return db.changesCount == 1
+        }
+    }
+
+    /// Whether a topic exists.
+    public func topicExists(_ name: String) async throws -> Bool {
+        try await database.read { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM topics WHERE name = ?", arguments: [name]) == true }
+    }
+
+    /// The topics, in name order, after `name` (exclusive), at most `limit`.
+    public func topics(after name: String = "", limit: Int) async throws -> [String] {
+        try await database.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM topics WHERE name > ? ORDER BY name LIMIT ?", arguments: [name, limit])
+        }
+    }
+
+    /// Publishes a batch in one transaction, as one Pub/Sub `Publish` call: every message
+    /// is appended or none is (an unknown topic or an invalid message refuses the batch).
+    /// - Returns: the message ids, in the batch's order.
+    public func publish(_ messages: [OutgoingMessage], to topic: String) async throws -> [String] {
+        for message in messages { try message.validate() }
+        let now = database.clock.now()
+        return try await database.write { db in
+            try messages.map { String(try Self.append(db, topic: topic, message: $0, at: now)) }
+        }
     }
 
     @discardableResult

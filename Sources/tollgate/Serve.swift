@@ -8,6 +8,7 @@ import TollgateDrivers
 import TollgateEmulator
 import TollgateJOSE
 import TollgateModel
+import TollgatePubSubGRPC
 import TollgateRuntime
 import TollgateSQLite
 import TollgateTesting
@@ -29,6 +30,13 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The port of the front (every function under its path, and the control API); 0 picks a free one.")
     var port = 8080
+
+    @Option(
+        help: """
+            The port of Pub/Sub's gRPC front, for Google's client libraries (PUBSUB_EMULATOR_HOST); default 8085, as \
+            Google's emulator, or a free one with --port 0.
+            """)
+    var pubsubPort: Int?
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
@@ -53,6 +61,7 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
+        if let pubsubPort, !(0...65_535).contains(pubsubPort) { throw ValidationError("--pubsub-port takes 0 to 65535") }
         if processes, clock == .virtual {
             throw ValidationError("--processes runs the real executables, which keep the wall clock; drop --clock virtual")
         }
@@ -106,7 +115,7 @@ struct Serve: AsyncParsableCommand {
         let router = LocalCloudRouter(cloud: cloud)
 
         let bound = Mutex<[String: Int]>([:])
-        let expected = 1 + (ports ? EmulatedFunction.names.count : 0)
+        let expected = 2 + (ports ? EmulatedFunction.names.count : 0)
         let banner = Banner(
             host: host, state: database.path, clock: clock, processes: processes ? stateFolder.path : nil,
             schedule: await cloud.schedule())
@@ -133,6 +142,8 @@ struct Serve: AsyncParsableCommand {
                         onServerRunning: { await announce(name, $0.localAddress?.port ?? 0) }, logger: quietLogger))
             }
         }
+        let grpc = PubSubGRPCServer(pubsub: LocalPubSub(cloud: cloud), host: host, port: pubsubPort ?? (port == 0 ? 0 : 8085))
+        services.append(GRPCFront(server: grpc, announce: { await announce(Banner.pubsubGRPC, $0) }))
         services.append(DispatchLoop(cloud: cloud))
         let group = ServiceGroup(
             configuration: .init(
@@ -151,8 +162,29 @@ struct DispatchLoop: Service {
     }
 }
 
+/// Serves Pub/Sub's gRPC front until the group shuts down, announcing its port once bound.
+struct GRPCFront: Service {
+    let server: PubSubGRPCServer
+    let announce: @Sendable (Int) async -> Void
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup { group in
+                group.addTask { try await server.serve() }
+                await announce(try await server.listeningPort())
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            server.stop()
+        }
+    }
+}
+
 /// The start-up banner: every function, its trigger, its URL; the jobs; the state file.
 struct Banner: Sendable {
+    /// The key of the gRPC front's port among the bound ports.
+    static let pubsubGRPC = "pubsub-grpc"
+
     let host: String
     let state: String
     let clock: any TollgateModel.Clock
@@ -160,7 +192,8 @@ struct Banner: Sendable {
     let schedule: [(job: String, function: String, schedule: CronSchedule, next: Timestamp)]
 
     func print(ports: [String: Int]) {
-        let front = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(ports[""] ?? 0)"
+        let address = host == "0.0.0.0" ? "127.0.0.1" : host
+        let front = "http://\(address):\(ports[""] ?? 0)"
         var lines = [
             "Tollgate local cloud",
             "  state   \(state)",
@@ -175,7 +208,8 @@ struct Banner: Sendable {
         }
         lines += [
             "",
-            "  Pub/Sub API   PUBSUB_EMULATOR_HOST=\(front.dropFirst("http://".count))   (tollgate publish usage-events --data FILE)",
+            "  Pub/Sub gRPC  PUBSUB_EMULATOR_HOST=\(address):\(ports[Self.pubsubGRPC] ?? 0)   (Google's client libraries)",
+            "  Pub/Sub REST  \(front)/v1/projects/\(LocalCloudNames.project)/topics/TOPIC:publish   (tollgate publish usage-events --data FILE)",
             "  Scheduler     POST \(front)/v1/projects/\(LocalCloudNames.project)/locations/local/jobs/JOB:run   (tollgate trigger JOB)",
             "  state         tollgate state dump --store sqlite://\(state)",
             "listening on \(front)",

@@ -188,12 +188,8 @@ import TollgateTestSupport
     }
 
     func curl(_ method: String, _ url: String, headers: [String: String], body: Data) async throws -> (status: Int, body: Data) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = method
-        request.httpBody = body
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+        try await send(
+            method, try #require(URL(string: url)), body: body,
+            headers: headers.merging(["Content-Type": "application/json"]) { given, _ in given })
     }
 }

@@ -7,8 +7,13 @@ import TollgateModel
 #endif
 
 package func post(_ url: URL, body: Data, headers: [String: String] = [:]) async throws -> (Int, Data) {
+    try await send("POST", url, body: body, headers: headers)
+}
+
+/// Sends one request and answers its status and body (any status: refusals are answers).
+package func send(_ method: String, _ url: URL, body: Data? = nil, headers: [String: String] = [:]) async throws -> (Int, Data) {
     var request = URLRequest(url: url, timeoutInterval: 20)
-    request.httpMethod = "POST"
+    request.httpMethod = method
     request.httpBody = body
     for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
     let (data, response) = try await URLSession.shared.data(for: request)

@@ -7,6 +7,8 @@ package final class ServeProcess: Sendable {
     package let process: Process
     package let lines = Recorder<String>()
     package let url: String
+    /// The gRPC front's `HOST:PORT`, what `PUBSUB_EMULATOR_HOST` names for Google's clients.
+    package let pubsubEmulatorHost: String
     package let state: String
     package let folder: URL
 
@@ -34,6 +36,8 @@ package final class ServeProcess: Sendable {
             throw TollgateError(.unavailable, "tollgate serve did not start: \(lines.all.joined(separator: "\n"))")
         }
         url = found
+        let grpc = lines.all.first { $0.contains("Pub/Sub gRPC  PUBSUB_EMULATOR_HOST=") }
+        pubsubEmulatorHost = String(grpc?.split(separator: "=").last?.split(separator: " ").first ?? "")
     }
 
     package var output: String { lines.all.joined(separator: "\n") }

@@ -7,9 +7,10 @@ import TollgateModel
 package enum PythonPeer {
     package static let python = packageRoot.appendingPathComponent(".venv/bin/python")
     package static var available: Bool { FileManager.default.isExecutableFile(atPath: python.path) }
-    package static func run(script: String, input: JSONValue) throws -> JSONValue {
+    package static func run(script: String, input: JSONValue, environment: [String: String] = [:]) throws -> JSONValue {
         let process = Process()
         process.executableURL = python
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
         process.arguments = [packageRoot.appendingPathComponent("Tests/peers/\(script)").path]
         let stdin = Pipe()
         let stdout = Pipe()
