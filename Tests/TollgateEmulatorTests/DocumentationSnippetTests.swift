@@ -3,7 +3,7 @@ import Testing
 import TollgateModel
 import TollgateTestSupport
 
-/// A shell block of the README, a page under `docs/` or a function's README.
+/// A shell block of the README, a page under `docs/`, a function's or an example's README.
 struct DocumentationSnippet: CustomTestStringConvertible, Sendable {
     /// The file, relative to the package root, and the line of the opening fence.
     let file: String
@@ -20,7 +20,9 @@ struct DocumentationSnippet: CustomTestStringConvertible, Sendable {
             .filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
         let functions = ((try? manager.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("functions").path)) ?? [])
             .map { "functions/\($0)/README.md" }
-        return (["README.md", "deploy/README.md"] + docs + functions).filter {
+        let examples = ((try? manager.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("examples").path)) ?? [])
+            .map { "examples/\($0)/README.md" }
+        return (["README.md", "deploy/README.md"] + docs + functions + examples).filter {
             manager.fileExists(atPath: packageRoot.appendingPathComponent($0).path)
         }.sorted()
     }()

@@ -117,6 +117,28 @@ package func startPeer(
     throw TollgateError(.unavailable, "\(name) did not start")
 }
 
+/// A loopback port free now (the kernel's choice), for a peer that must be told its port.
+package func freeLoopbackPort() throws -> Int {
+    #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard descriptor >= 0 else { throw TollgateError(.unavailable, "socket() failed: \(errno)") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
+        }
+    }
+    guard bound else { throw TollgateError(.unavailable, "no free loopback port: \(errno)") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
 /// A blocking TCP connection to 127.0.0.1:`port` with a receive timeout: for clients
 /// that misbehave in ways URLSession cannot (a half-sent request, a hang-up mid-body).
 package final class RawConnection {
