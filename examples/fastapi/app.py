@@ -7,14 +7,21 @@ Settings (environment):
   TOLLGATE_VALIDATOR_URL  auth-validator's base URL, e.g. http://127.0.0.1:8080/auth-validator
   GOOGLE_CLOUD_PROJECT    the project of the usage-events topic (tollgate-local locally)
   TOLLGATE_USAGE_TOPIC    the topic id, default usage-events
+  TOLLGATE_VALIDATOR_AUDIENCE  in Google Cloud: auth-validator's URL, the audience of the
+                          ID token the service presents (only the gateway's service
+                          accounts may invoke the validator); unset locally
 """
 
+import asyncio
 import datetime
 import json
 import logging
 import os
 import uuid
 
+import google.auth.exceptions
+import google.auth.transport.requests
+import google.oauth2.id_token
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -23,6 +30,7 @@ from google.cloud import pubsub_v1
 VALIDATOR_URL = os.environ["TOLLGATE_VALIDATOR_URL"].rstrip("/")
 PROJECT = os.environ.get("GOOGLE_CLOUD_PROJECT", "tollgate-local")
 TOPIC = os.environ.get("TOLLGATE_USAGE_TOPIC", "usage-events")
+AUDIENCE = os.environ.get("TOLLGATE_VALIDATOR_AUDIENCE")
 
 # What each route costs, in quota units. The middleware sends the cost to the validator
 # and the same number in the usage event, so what is admitted and what is billed agree.
@@ -39,6 +47,19 @@ topic_path = publisher.topic_path(PROJECT, TOPIC)
 validator = httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0))
 
 app = FastAPI(title="Graphs API (Tollgate example)")
+identity = {"token": None, "expires": 0.0}
+
+
+async def identity_token():
+    """An ID token for the validator's audience, from the metadata server, kept until five
+    minutes before its hour is up. It travels in X-Serverless-Authorization: Cloud Run
+    checks and strips it, and leaves Authorization (a Clerk session token) to the validator."""
+    now = asyncio.get_running_loop().time()
+    if identity["token"] is None or now > identity["expires"]:
+        request = google.auth.transport.requests.Request()
+        identity["token"] = await asyncio.to_thread(google.oauth2.id_token.fetch_id_token, request, AUDIENCE)
+        identity["expires"] = now + 55 * 60
+    return identity["token"]
 
 
 @app.middleware("http")
@@ -52,8 +73,10 @@ async def tollgate(request: Request, call_next):
         if name in request.headers:
             asked[name] = request.headers[name]
     try:
+        if AUDIENCE:
+            asked["X-Serverless-Authorization"] = "Bearer " + await identity_token()
         verdict = await validator.request(request.method, VALIDATOR_URL + "/", headers=asked)
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, google.auth.exceptions.GoogleAuthError) as error:
         log.warning("auth-validator unreachable: %s", type(error).__name__)
         return JSONResponse({"code": "UNAVAILABLE", "error": "try again shortly"}, status_code=503, headers={"Retry-After": "1"})
     told = {name: verdict.headers[name] for name in CLIENT_HEADERS if name in verdict.headers}
