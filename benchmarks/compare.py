@@ -24,10 +24,12 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, ".build-release", "release")
+BIN = os.path.join(ROOT, ".build-release-static", "release")  # the functions, linked as the Dockerfile links them
+TOLLGATE = os.path.join(ROOT, ".build-release", "release", "tollgate")
 PEER_VENV = os.path.join(ROOT, "benchmarks", ".venv")
 SECRET = "whsec_benchmark_not_a_secret"
 PEPPER = "benchmark-pepper-not-a-secret-0123456789"
+COLD_STARTS = 7
 TIERS = "price_free_monthly=free,price_pro_monthly=pro,price_enterprise_monthly=enterprise"
 TEMPLATE = os.path.join(ROOT, "events", "stripe", "payloads", "subscription-created-pro.json")
 
@@ -153,7 +155,7 @@ def seed_key(system, state):
     """An enterprise account with a quota no run exhausts, and one API key; returns the key."""
     if system == "tollgate":
         env = dict(os.environ, TOLLGATE_STORE=f"sqlite://{state}", TOLLGATE_KEY_PEPPER=PEPPER)
-        key = subprocess.run([os.path.join(BIN, "tollgate"), "keys", "create", "--account", "acct_bench", "--name", "bench"],
+        key = subprocess.run([TOLLGATE, "keys", "create", "--account", "acct_bench", "--name", "bench"],
                              env=env, capture_output=True, text=True, check=True).stdout.strip()
         fields = {"id": {"stringValue": "acct_bench"}, "tier": {"stringValue": "enterprise"}, "entitlements": {"mapValue": {"fields": {
             "enabled": {"booleanValue": True}, "features": {"arrayValue": {}},
@@ -177,7 +179,7 @@ def measure_run(run, work, duration, connections):
         for function in ("stripe-webhook", "auth-validator"):
             label = f"{system}/{function}"
             state = os.path.join(work, f"{run}-{system}-{function}.db")
-            # Cold start: three new processes on an existing state file (as a new Cloud Run
+            # Cold start: COLD_STARTS new processes on an existing state file (as a new Cloud Run
             # instance finds its database), to /healthz and to the first real request served.
             starts, firsts = [], []
             cold_state = os.path.join(work, f"cold-{run}-{system}-{function}.db")
@@ -188,7 +190,7 @@ def measure_run(run, work, duration, connections):
                 get(warm.url + "/", {"X-API-Key": "tg_test_" + "C" * 32})  # the peer creates its schema on first use
             finally:
                 warm.stop()
-            for attempt in range(3):
+            for attempt in range(COLD_STARTS):
                 if function == "auth-validator":
                     key = cold_key
                     real = lambda url: get(url + "/", {"X-API-Key": key, "X-Tollgate-Cost": "1"})
@@ -234,11 +236,11 @@ def export_figures(work, sizes):
     for size in sizes:
         state = os.path.join(work, f"export-{size}.db")
         env = dict(os.environ, TOLLGATE_STORE=f"sqlite://{state}")
-        subprocess.run([os.path.join(BIN, "tollgate"), "export", "run"], env=env, capture_output=True)
+        subprocess.run([TOLLGATE, "export", "run"], env=env, capture_output=True)
         subprocess.run(["python3", os.path.join(ROOT, "benchmarks", "seed_ledger.py"), state, str(size), "2026-01-01",
                         os.path.join(work, "plain.ndjson")], check=True, capture_output=True)
         started = time.perf_counter()
-        timed = subprocess.run(["/usr/bin/time", "-f", "%M", os.path.join(BIN, "tollgate"), "export", "run", "--date", "2026-01-01"],
+        timed = subprocess.run(["/usr/bin/time", "-f", "%M", TOLLGATE, "export", "run", "--date", "2026-01-01"],
                                env=env, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
         peak = int(timed.stderr.strip().splitlines()[-1]) / 1024
@@ -248,20 +250,14 @@ def export_figures(work, sizes):
 
 
 def footprint():
-    sizes = {}
-    for name in ("stripe-webhook", "auth-validator"):
-        sizes[f"tollgate {name} binary (release, with symbols)"] = os.path.getsize(os.path.join(BIN, name)) / 1e6
-        stripped = os.path.join(tempfile.mkdtemp(), name)
-        subprocess.run(["strip", "-o", stripped, os.path.join(BIN, name)], check=True)
-        sizes[f"tollgate {name} binary, stripped"] = os.path.getsize(stripped) / 1e6
-    libraries = subprocess.run(["ldd", os.path.join(BIN, "stripe-webhook")], capture_output=True, text=True).stdout
-    swift_libs = sum(os.path.getsize(path) for path in re.findall(r"=> (/opt/swift\S+)", libraries))
-    sizes["tollgate Swift runtime libraries it loads"] = swift_libs / 1e6
+    """The image layer each function adds to the distroless base (benchmarks/image-layer.sh,
+    as the Dockerfile computes it), and the peer's packages for comparison."""
+    layers = subprocess.run([os.path.join(ROOT, "benchmarks", "image-layer.sh")], capture_output=True, text=True,
+                            check=True).stdout.strip()
     site = subprocess.run([os.path.join(PEER_VENV, "bin", "python"), "-c", "import site; print(site.getsitepackages()[0])"],
                           capture_output=True, text=True).stdout.strip()
-    sizes["peer site-packages (functions-framework, Flask, gunicorn, stripe …)"] = int(
-        subprocess.run(["du", "-sb", site], capture_output=True, text=True).stdout.split()[0]) / 1e6
-    return sizes
+    peer = int(subprocess.run(["du", "-sb", site], capture_output=True, text=True).stdout.split()[0]) / 1e6
+    return {"layers": layers, "peer_site_packages_mb": peer}
 
 
 def spread(values):
@@ -276,7 +272,7 @@ def report(runs, exports, sizes, args, plot_dir):
              "", "Command: `benchmarks/compare.sh` (raw figures in `benchmarks/results.json`) "
              f"(RUNS={args.runs}, DURATION={args.duration}s, CONNECTIONS={args.connections}, wrk -t2 on loopback; "
              "release builds; both systems on one SQLite file in WAL mode; Tollgate logging at warning, as the peer logs no line per request).",
-             "", "Tollgate is the release executable of each function. The peer is `benchmarks/peers/main.py`: the same two "
+             "", "Tollgate is the release executable of each function, linked with the static Swift standard library as the Dockerfile links it. The peer is `benchmarks/peers/main.py`: the same two "
              "functions on Google's Python functions-framework 3.10 (Flask under gunicorn, its defaults), verifying with Stripe's "
              "own library and hashing keys with HMAC-SHA256 like Tollgate. Every webhook request is a new, correctly signed "
              "event (verify, apply, commit); every validation consumes one unit (hash, look up, check, commit).",
@@ -306,11 +302,13 @@ def report(runs, exports, sizes, args, plot_dir):
               "| records | records/s | peak memory (MB) |", "|---|---|---|"]
     for size, figure in exports.items():
         lines.append(f"| {size:,} | {figure['records_per_s']:,.0f} | {figure['peak_rss_mb']:.1f} |")
-    lines += ["", "## On-disk footprint", "",
-              "No Docker engine runs here, so image sizes are not measured; these are the bytes each side needs beyond a base image.",
-              "", "| what | MB |", "|---|---|"]
-    for name, size in sizes.items():
-        lines.append(f"| {name} | {size:.1f} |")
+    lines += ["", "## Image size", "",
+              "No Docker engine runs here, so `benchmarks/image-layer.sh` computes the layer `deploy/Dockerfile` adds to "
+              "`gcr.io/distroless/base-debian12` (glibc, OpenSSL, CA certificates; not measured here) for each function: the "
+              "static binary, stripped, and the shared libraries it links that the base lacks (libcurl and its dependencies, "
+              "SQLite, zlib).", "", sizes["layers"], "",
+              f"The peer's packages alone (functions-framework, Flask, gunicorn, stripe …, in site-packages) are "
+              f"{sizes['peer_site_packages_mb']:.1f} MB, on top of a Python base image."]
     analysis = os.path.join(ROOT, "benchmarks", "analysis.md")
     if os.path.exists(analysis):
         lines += ["", open(analysis).read().strip()]

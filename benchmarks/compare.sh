@@ -13,8 +13,11 @@ if ! benchmarks/.venv/bin/python -c "import functions_framework, stripe, matplot
     python3 -m venv benchmarks/.venv
     benchmarks/.venv/bin/pip install -q --disable-pip-version-check -r benchmarks/peers/requirements.txt
 fi
-for product in stripe-webhook auth-validator tollgate; do
-    swift build -c release --scratch-path .build-release --product "$product" >&2
+# The functions as the Dockerfile ships them (static Swift standard library); the
+# tollgate command, which only seeds keys here, as a plain release build.
+for product in stripe-webhook auth-validator; do
+    swift build -c release --static-swift-stdlib --scratch-path .build-release-static --product "$product" >&2
 done
+swift build -c release --scratch-path .build-release --product tollgate >&2
 exec benchmarks/.venv/bin/python benchmarks/compare.py --runs "${RUNS:-3}" --duration "${DURATION:-5}" \
     --connections "${CONNECTIONS:-32}" "$@"

@@ -178,7 +178,9 @@ public enum FunctionMain {
                 onRunning: { port in logger.info("listening", metadata: ["port": "\(port)", "trigger": "\(declaration.trigger.kind)"]) },
                 onMetricsRunning: { port in logger.info("serving metrics", metadata: ["address": "127.0.0.1:\(port)"]) })
             var groupConfiguration = ServiceGroupConfiguration(
-                services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup)],
+                // Named: without a name the group describes the server by reflecting every
+                // stored property, which was a third of the runtime's start-up work.
+                services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: declaration.name)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             // Cloud Run sends SIGKILL 10 s after SIGTERM: finish draining before that.
             groupConfiguration.maximumGracefulShutdownDuration = .seconds(8)
