@@ -13,6 +13,13 @@ public protocol FunctionHandler: Sendable {
     /// `INVALID_ARGUMENT` marks poison input (dead-lettered and acknowledged when the
     /// sender retries), transient codes make the sender retry, anything else is a 500.
     func handle(_ event: Event, context: FunctionContext) async throws -> FunctionResponse
+    /// Called once when the server has stopped accepting and the requests in flight are
+    /// done (SIGTERM), before the process exits: give back what the instance holds.
+    func drained() async
+}
+
+extension FunctionHandler {
+    public func drained() async {}
 }
 
 /// What a handler gets with each delivery.

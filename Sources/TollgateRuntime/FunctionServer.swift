@@ -49,6 +49,7 @@ public struct FunctionServer<Handler: FunctionHandler>: Service {
             logger: logger)
         guard let metricsPort else {
             try await app.run()
+            await host.handler.drained()
             return
         }
         let onMetricsRunning = self.onMetricsRunning
@@ -60,7 +61,10 @@ public struct FunctionServer<Handler: FunctionHandler>: Service {
             onServerRunning: { channel in await onMetricsRunning(channel.localAddress?.port ?? 0) }, logger: logger)
         // Both stop together: the group's graceful shutdown reaches each child task.
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await app.run() }
+            group.addTask {
+                try await app.run()
+                await host.handler.drained()
+            }
             group.addTask { try await metrics.run() }
         }
     }

@@ -40,6 +40,8 @@ public struct AuthValidatorFunction: BuildableFunction {
     let resolver: CredentialResolver
     let quotas: QuotaBook
     let combiner: QuotaCombiner
+    /// Set in lease mode; consuming requests then spend leases of quota.
+    let leases: QuotaLeases?
     let accounts: MetadataCache<Account>
     let windows: MetadataCache<QuotaWindow>
     let gate: EndpointGate
@@ -56,6 +58,9 @@ public struct AuthValidatorFunction: BuildableFunction {
             users: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }))
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
         combiner = QuotaCombiner(book: quotas, clock: clock)
+        let instance = "\(ProcessInfo.processInfo.environment["K_REVISION"] ?? "local")-\(UUID().uuidString.prefix(8))"
+        leases =
+            configuration.quotaMode == .lease ? QuotaLeases(book: quotas, strict: combiner, clock: clock, instance: instance) : nil
         accounts = MetadataCache(ttlSeconds: ttl, clock: clock)
         windows = MetadataCache(ttlSeconds: ttl, clock: clock)
         gate = EndpointGate(configuration.endpointFeatures)
@@ -130,7 +135,13 @@ public struct AuthValidatorFunction: BuildableFunction {
             return verdict.response(forAuthRequest: authRequest)
         }
 
-        let outcome = try await combiner.consume(.init(cost: cost) { refusal($0) == nil }, accountId: principal.accountId)
+        let claim = QuotaBook.Claim(cost: cost) { refusal($0) == nil }
+        let outcome: QuotaBook.Consumption
+        if let leases {
+            outcome = try await leases.consume(claim, accountId: principal.accountId)
+        } else {
+            outcome = try await combiner.consume(claim, accountId: principal.accountId)
+        }
         switch outcome {
         case .admitted(let account, let window), .exceeded(let account, let window):
             accounts.store(account.id, account)
@@ -148,6 +159,9 @@ public struct AuthValidatorFunction: BuildableFunction {
         if verdict.code != .valid { context.count("quota_denials", [("code", verdict.code.rawValue)]) }
         return verdict.response(forAuthRequest: authRequest)
     }
+
+    /// SIGTERM: the unspent units of this instance's leases go back to their windows.
+    public func drained() async { await leases?.returnAll() }
 
     static func cost(_ text: String?) -> Int64? {
         guard let text else { return 1 }
@@ -189,6 +203,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         }
         accounts.remove(accountId)
         windows.remove(accountId)
+        leases?.invalidate(accountId)
         return FunctionResponse(status: 204)
     }
 }
@@ -204,6 +219,13 @@ extension AuthValidatorFunction {
         public var endpointCosts: [(prefix: String, cost: Int64)]
         /// The one header the endpoint is read from: the one the gateway sets.
         public var endpointHeader: String
+        /// How consuming requests are decided: one transaction per batch (strict), or from
+        /// leases of quota held in memory (docs/quota-leases.md).
+        public var quotaMode: QuotaMode = .strict
+
+        public enum QuotaMode: String, Sendable {
+            case strict, lease
+        }
 
         public static let defaultEndpointHeader = "X-Original-URI"
 
@@ -226,7 +248,7 @@ extension AuthValidatorFunction {
         /// From `TOLLGATE_KEY_PEPPER`, `TOLLGATE_CLERK_ISSUER` with `TOLLGATE_CLERK_JWKS_URL` or
         /// `TOLLGATE_CLERK_PUBLIC_KEY` (PEM) and `TOLLGATE_CLERK_AUTHORIZED_PARTIES`,
         /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`, `TOLLGATE_ENDPOINT_COSTS`,
-        /// `TOLLGATE_ENDPOINT_HEADER`.
+        /// `TOLLGATE_ENDPOINT_HEADER`, `TOLLGATE_QUOTA_MODE`.
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
             do {
                 keys = try APIKeys(pepper: try environment.required("TOLLGATE_KEY_PEPPER"))
@@ -278,6 +300,11 @@ extension AuthValidatorFunction {
                 throw ConfigurationError("TOLLGATE_ENDPOINT_HEADER", "must be a header name, or :path for the request's own path")
             }
             endpointHeader = header
+            let mode = environment["TOLLGATE_QUOTA_MODE"] ?? QuotaMode.strict.rawValue
+            guard let quotaMode = QuotaMode(rawValue: mode) else {
+                throw ConfigurationError("TOLLGATE_QUOTA_MODE", "must be strict or lease")
+            }
+            self.quotaMode = quotaMode
         }
     }
 }

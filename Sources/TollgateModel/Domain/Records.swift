@@ -31,13 +31,18 @@ public struct QuotaWindow: Codable, Sendable, Hashable {
     public var start: Timestamp
     public var end: Timestamp
     public var limit: Int64
+    /// Units admitted, plus units leased to instances and not yet returned: whatever the
+    /// leases' holders do, `used ≤ limit` bounds what can be admitted.
     public var used: Int64
+    /// The leases of this window's units, by instance; absent when none was granted.
+    public var leases: [String: QuotaLease]?
 
-    public init(start: Timestamp, end: Timestamp, limit: Int64, used: Int64) {
+    public init(start: Timestamp, end: Timestamp, limit: Int64, used: Int64, leases: [String: QuotaLease]? = nil) {
         self.start = start
         self.end = end
         self.limit = limit
         self.used = used
+        self.leases = leases
     }
 
     public var remaining: Int64 { max(0, limit - used) }
@@ -51,6 +56,25 @@ public struct QuotaWindow: Codable, Sendable, Hashable {
     public static func starting(at now: Timestamp, period: QuotaPeriod, account: Account) -> QuotaWindow {
         let (start, end) = period.window(containing: now, billing: account.billing)
         return QuotaWindow(start: start, end: end, limit: account.entitlements.monthlyQuotaUnits, used: 0)
+    }
+}
+
+/// Units of a window handed to one instance to admit from memory (see docs/quota-leases.md).
+/// They are counted in the window's `used` when granted; the holder spends them until
+/// `expires` (less its clock margin) and may return what it did not spend while the lease
+/// is still its own. A lease that expires unreturned counts as spent.
+public struct QuotaLease: Codable, Sendable, Hashable {
+    /// Changes with every new lease of the same instance, so a late return of an old one
+    /// is recognised and refused.
+    public var id: String
+    /// Units granted in this lease so far (top-ups add to it).
+    public var granted: Int64
+    public var expires: Timestamp
+
+    public init(id: String, granted: Int64, expires: Timestamp) {
+        self.id = id
+        self.granted = granted
+        self.expires = expires
     }
 }
 

@@ -65,4 +65,41 @@ import UsageRecorder
         for validator in validators { #expect(try await validator.stop() == 0) }
         print("quota concurrency: 4 processes, \(requests) requests, \(all.filter { $0 == 503 }.count) retries after contention")
     }
+
+    /// The same load in lease mode: blocks held in memory never let the processes pass the
+    /// limit, and SIGTERM returns what each still holds, so the window counts exactly what
+    /// was admitted.
+    @Test func fourProcesses_inLeaseMode_neverPassTheLimit_andReturnTheirLeasesOnSIGTERM() async throws {
+        let directory = scratchURL("quota-lease")
+        let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
+        let pepper = "pepper-for-the-concurrency-test-0123456789"
+        let store = SQLiteDocumentStore(database)
+        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
+        let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_QUOTA_MODE": "lease"]
+        var validators: [RunningFunction] = []
+        for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
+        let urls = validators.map(\.url)
+        let statuses = Recorder<Int>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<32 {
+                group.addTask {
+                    for index in stride(from: worker, to: 1_300, by: 32) {
+                        let (status, _) = try await post(urls[index % urls.count], body: Data(), headers: ["X-API-Key": key])
+                        statuses.append(status)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let admitted = Int64(statuses.all.filter { $0 == 200 }.count)
+        #expect(statuses.all.allSatisfy { [200, 429].contains($0) })
+        #expect(admitted <= 1_000)
+        let before = try #require(try await store.get(path("quotas/acct_load"))?.decode(QuotaWindow.self))
+        #expect(before.used >= admitted && before.used <= 1_000, "leased units are counted until returned")
+        for validator in validators { #expect(try await validator.stop() == 0) }
+        let after = try #require(try await store.get(path("quotas/acct_load"))?.decode(QuotaWindow.self))
+        #expect(after.used == admitted, "SIGTERM returned every unspent unit")
+        #expect(after.leases == nil)
+        print("quota leases: 4 processes, 1300 requests, \(admitted) admitted, \(before.used - admitted) held at the end")
+    }
 }

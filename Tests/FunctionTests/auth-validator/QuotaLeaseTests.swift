@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import TollgateEmulator
+import TollgateModel
+import TollgateSQLite
+import TollgateTestSupport
+
+@testable import AuthValidator
+
+/// Leases of quota (docs/quota-leases.md): whatever the interleaving, what is admitted
+/// never passes the limit, every unit is either admitted, held by a lease or returned, and
+/// the last units go per request so that demand above the limit reaches it.
+@Suite struct QuotaLeaseTests {
+    struct Instances {
+        let store: SQLiteDocumentStore
+        let book: QuotaBook
+        let clock: VirtualClock
+        let leases: [QuotaLeases]
+
+        init(count: Int, limit: Int64) async throws {
+            clock = VirtualClock(start: Timestamp(rfc3339: "2026-03-10T12:00:00Z")!)
+            store = SQLiteDocumentStore(try temporaryDatabase(clock: clock))
+            let entitlements = Entitlements(features: [], monthlyQuotaUnits: limit, maxNodes: 1, maxDimensions: 1)
+            try await store.set(
+                path("accounts/acct_hot"),
+                try FieldValueEncoder().encode(Account(id: "acct_hot", tier: .enterprise, entitlements: entitlements)))
+            let book = QuotaBook(store: store, period: .month, catalog: .standard)
+            self.book = book
+            let clock = self.clock
+            leases = (0..<count).map { index in
+                QuotaLeases(book: book, strict: QuotaCombiner(book: book, clock: clock), clock: clock, instance: "instance-\(index)")
+            }
+        }
+
+        var window: QuotaWindow {
+            get async throws { try #require(try await store.get(path("quotas/acct_hot"))?.decode(QuotaWindow.self)) }
+        }
+
+        func consume(_ instance: Int, cost: Int64 = 1) async throws -> Bool {
+            if case .admitted = try await leases[instance].consume(.init(cost: cost) { _ in true }, accountId: "acct_hot") { return true }
+            return false
+        }
+
+        /// Units held by every instance once their top-ups under way have landed.
+        var held: Int64 {
+            get async {
+                for leases in leases { await leases.settle() }
+                return leases.map { $0.unspent()["acct_hot"] ?? 0 }.reduce(0, +)
+            }
+        }
+    }
+
+    @Test func aGrant_isAtMostAnEqualShareOfWhatRemains_andZeroWhenTheShareCannotCoverTheCost() {
+        #expect(LeasePolicy.grant(desired: 100, remaining: 10, otherHolders: 1, need: 1) == 5)
+        #expect(LeasePolicy.grant(desired: 4, remaining: 10, otherHolders: 0, need: 1) == 4)
+        #expect(LeasePolicy.grant(desired: 100, remaining: 1, otherHolders: 1, need: 1) == 0, "the last unit goes per request")
+        #expect(LeasePolicy.grant(desired: 100, remaining: 5, otherHolders: 0, need: 6) == 0)
+        #expect(LeasePolicy.grant(desired: 100, remaining: -3, otherHolders: 0, need: 1) == 0)
+        let policy = LeasePolicy()
+        #expect(policy.refillInterval(holders: 20) == 20, "20 holders refilling every 20 s: one write a second")
+        #expect(policy.desired(ratePerSecond: 250, holders: 20, need: 1) == 5_000)
+        #expect(policy.desired(ratePerSecond: 0, holders: 1, need: 7) == policy.minimumBlock, "a cold instance asks for a block")
+        #expect(policy.desired(ratePerSecond: 0, holders: 1, need: 70) == 70)
+    }
+
+    @Test func oneInstance_demandAboveTheLimit_admitsExactlyTheLimit_inAFewTransactions() async throws {
+        let cloud = try await Instances(count: 1, limit: 100)
+        var admitted = 0
+        for _ in 0..<150 where try await cloud.consume(0) { admitted += 1 }
+        #expect(admitted == 100)
+        #expect(try await cloud.window.used == 100)
+        #expect(await cloud.held == 0)
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func fourInstances_concurrently_neverPassTheLimit_andLoseNoUnit(seed: UInt64) async throws {
+        let cloud = try await Instances(count: 4, limit: 1_000)
+        var generator = SeededGenerator(seed: seed)
+        let claims = (0..<1_300).map { _ in (Int.random(in: 0..<4, using: &generator), Int64.random(in: 1...3, using: &generator)) }
+        let admitted = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for (instance, cost) in claims { group.addTask { try await cloud.consume(instance, cost: cost) ? cost : 0 } }
+            return try await group.reduce(0, +)
+        }
+        let held = await cloud.held
+        let window = try await cloud.window
+        #expect(admitted <= 1_000)
+        #expect(window.used <= 1_000)
+        #expect(admitted + held == window.used, "every unit counted is admitted or held")
+        // Held units come back on return; then demand reaches the limit exactly.
+        for leases in cloud.leases { await leases.returnAll() }
+        #expect(await cloud.held == 0)
+        #expect(try await cloud.window.used == admitted)
+        var more: Int64 = 0
+        for index in 0..<2_000 where try await cloud.consume(index % 4) { more += 1 }
+        #expect(admitted + more == 1_000)
+    }
+
+    /// A crashed holder's lease is never returned: its units stay counted (its spending is
+    /// unknown), so the others under-admit by at most what it held, and never over-admit.
+    @Test func aCrashedHolder_underAdmitsByAtMostWhatItHeld_andItsExpiredLeaseIsSwept() async throws {
+        let cloud = try await Instances(count: 2, limit: 100)
+        #expect(try await cloud.consume(0))
+        await cloud.leases[0].settle()
+        let crashedHeld = cloud.leases[0].unspent()["acct_hot"] ?? 0
+        #expect(crashedHeld > 0)
+        var admitted = 1
+        for _ in 0..<200 where try await cloud.consume(1) { admitted += 1 }
+        #expect(admitted == 100 - Int(crashedHeld))
+        cloud.clock.advance(seconds: LeasePolicy().ttlSeconds + LeasePolicy().clockMarginSeconds + 1)
+        _ = try await cloud.consume(1)
+        #expect(try await cloud.window.leases?["instance-0"] == nil, "the expired lease is gone from the window")
+        #expect(try await cloud.window.used <= 100)
+    }
+
+    @Test func anUpgrade_raisesTheLimitAtOnce_forAnInstanceHoldingALease() async throws {
+        let cloud = try await Instances(count: 1, limit: 50)
+        var admitted = 0
+        for _ in 0..<80 where try await cloud.consume(0) { admitted += 1 }
+        #expect(admitted == 50)
+        let raised = Entitlements(features: [], monthlyQuotaUnits: 120, maxNodes: 1, maxDimensions: 1)
+        try await cloud.store.set(
+            path("accounts/acct_hot"), try FieldValueEncoder().encode(Account(id: "acct_hot", tier: .enterprise, entitlements: raised)))
+        cloud.leases[0].invalidate("acct_hot")
+        // Past the one second of per-request decisions that followed exhaustion.
+        cloud.clock.advance(seconds: 2)
+        for _ in 0..<100 where try await cloud.consume(0) { admitted += 1 }
+        #expect(admitted == 120)
+    }
+
+    @Test func aSuspendedAccount_isRefused_fromTheLeasesAccountOnceInvalidated() async throws {
+        let cloud = try await Instances(count: 1, limit: 50)
+        #expect(try await cloud.consume(0))
+        var account = try #require(try await cloud.store.get(path("accounts/acct_hot"))?.decode(Account.self))
+        account.entitlements.enabled = false
+        try await cloud.store.set(path("accounts/acct_hot"), try FieldValueEncoder().encode(account))
+        cloud.leases[0].invalidate("acct_hot")
+        let outcome = try await cloud.leases[0].consume(.init(cost: 1) { $0.entitlements.enabled }, accountId: "acct_hot")
+        let refused = if case .refused = outcome { true } else { false }
+        #expect(refused, "a suspended account is refused, not \(outcome)")
+        #expect(try await cloud.window.used == 1, "the held units were returned when the lease was refreshed")
+    }
+}

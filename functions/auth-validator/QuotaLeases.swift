@@ -1,0 +1,327 @@
+import Foundation
+import Synchronization
+import TollgateModel
+
+/// How big a lease is and how long it lives (docs/quota-leases.md).
+struct LeasePolicy: Sendable {
+    /// A lease lives this long after its last grant or top-up.
+    var ttlSeconds: Int64 = 60
+    /// The holder stops spending this long before expiry, for clocks that disagree by up
+    /// to this much; another instance sweeps a lease only this long after its expiry.
+    var clockMarginSeconds: Int64 = 2
+    /// Grants and top-ups one account's window document should see a second, over all
+    /// holders: Firestore sustains about one write a second on one document.
+    var writesPerSecond: Double = 1
+
+    /// Seconds of this instance's traffic a block should cover: with `holders` instances
+    /// each refilling that often, the document sees about `writesPerSecond`.
+    func refillInterval(holders: Int) -> Double {
+        min(30, max(0.25, Double(holders) / writesPerSecond))
+    }
+
+    /// The smallest block asked for, so a cold instance does not go to the store for
+    /// each of its first requests while its rate is still unknown.
+    var minimumBlock: Int64 = 10
+
+    /// Units to ask for: the interval's worth of the observed rate, never less than `need`.
+    func desired(ratePerSecond: Double, holders: Int, need: Int64) -> Int64 {
+        let block = (ratePerSecond * refillInterval(holders: holders)).rounded(.up)
+        return max(need, minimumBlock, block >= Double(Int64.max / 2) ? Int64.max / 2 : Int64(block))
+    }
+
+    /// What the window can grant: at most an equal share of what remains among the other
+    /// holders and this one, so blocks shrink as the limit nears; 0 (per-request checks
+    /// from then on) when that share cannot cover `need`: the last units go strictly.
+    static func grant(desired: Int64, remaining: Int64, otherHolders: Int, need: Int64) -> Int64 {
+        let share = max(0, remaining) / Int64(otherHolders + 1)
+        let granted = min(desired, share)
+        return granted >= need ? granted : 0
+    }
+}
+
+/// The lease transactions on `quotas/{account}`.
+extension QuotaBook {
+    struct LeaseGrant: Sendable {
+        var account: Account
+        /// The window after the grant (its `used` counts every lease's units).
+        var window: QuotaWindow
+        /// This instance's lease after the grant; nil when nothing was granted.
+        var lease: QuotaLease?
+    }
+
+    /// Settles and refills one instance's lease in one transaction: sweeps leases expired
+    /// beyond the clock margin (their units stay counted as spent); when `closing`, ends the
+    /// lease `held` if it is still this instance's, taking back its `returning` unspent
+    /// units; then grants up to `desired` units (a top-up of the lease held, or a new one).
+    func lease(
+        accountId: String, instance: String, held: String?, closing: Bool, returning: Int64, desired: Int64, need: Int64,
+        policy: LeasePolicy, now: Timestamp
+    ) async throws -> LeaseGrant {
+        let accountPath = try DocumentPath(collection: Account.collection, id: accountId)
+        let quotaPath = try DocumentPath(collection: QuotaWindow.collection, id: accountId)
+        let period = self.period
+        let fallback = defaultAccount(accountId)
+        return try await store.runTransaction(maxAttempts: 30) { transaction in
+            let account = try await transaction.get(accountPath)?.decode(Account.self) ?? fallback
+            let stored = try await transaction.get(quotaPath)?.decode(QuotaWindow.self)
+            var window = Self.current(stored, account: account, period: period, now: now)
+            window.limit = window.effectiveLimit(entitlements: account.entitlements)
+            var leases = (window.leases ?? [:]).filter { now < $0.value.expires.adding(seconds: policy.clockMarginSeconds) }
+            var mine = leases[instance].flatMap { $0.id == held ? $0 : nil }
+            if let lease = mine, closing {
+                window.used -= min(returning, lease.granted)
+                mine = nil
+                leases[instance] = nil
+            }
+            // A suspended account gets no units: its requests are refused per request.
+            let granted =
+                account.entitlements.enabled
+                ? LeasePolicy.grant(
+                    desired: desired, remaining: window.limit - window.used, otherHolders: leases.count - (mine == nil ? 0 : 1), need: need)
+                : 0
+            if granted > 0 {
+                var lease = mine ?? QuotaLease(id: Self.newLeaseID(), granted: 0, expires: now)
+                lease.granted += granted
+                lease.expires = now.adding(seconds: policy.ttlSeconds)
+                window.used += granted
+                leases[instance] = lease
+                mine = lease
+            } else if mine != nil {
+                // Nothing more to grant: the lease keeps what it holds until it expires.
+                leases[instance] = mine
+            }
+            window.leases = leases.isEmpty ? nil : leases
+            if stored != window { try transaction.set(quotaPath, try FieldValueEncoder().encode(window)) }
+            return LeaseGrant(account: account, window: window, lease: granted > 0 || mine != nil ? leases[instance] : nil)
+        }
+    }
+
+    static func newLeaseID() -> String { UUID().uuidString }
+}
+
+/// Admits requests from leases of quota held in memory (the distributed token bucket of
+/// CockroachDB Serverless, Doorman's capacity leases): an instance takes a block of the
+/// window's units in one small transaction and spends it without touching the store,
+/// topping it up in the background before it runs out, so a hot account's document sees
+/// about one write a second however many instances serve it. Near the limit blocks shrink
+/// and the last units are decided per request by the strict path (`QuotaCombiner`), so
+/// what is admitted reaches the limit and never passes it.
+final class QuotaLeases: Sendable {
+    private struct Held {
+        var account: Account
+        var window: QuotaWindow
+        var lease: QuotaLease
+        /// Units of `lease.granted` spent here.
+        var spent: Int64
+        var lastBlock: Int64
+        /// Instances holding leases of the window at the last grant, this one included.
+        var holders: Int
+        var rate = DecayingRate()
+        var unspent: Int64 { lease.granted - spent }
+    }
+
+    private struct State {
+        var held: [ExactID: Held] = [:]
+        /// The grant or top-up under way per account: one at a time, others wait for it.
+        var refills: [ExactID: Task<Void, any Error>] = [:]
+        /// Accounts in their last units: decided per request until this time.
+        var strictUntil: [ExactID: Timestamp] = [:]
+    }
+
+    private let book: QuotaBook
+    private let strict: QuotaCombiner
+    private let clock: any TollgateModel.Clock
+    private let policy: LeasePolicy
+    private let instance: String
+    private let state = Mutex(State())
+
+    init(book: QuotaBook, strict: QuotaCombiner, clock: any TollgateModel.Clock, policy: LeasePolicy = LeasePolicy(), instance: String) {
+        self.book = book
+        self.strict = strict
+        self.clock = clock
+        self.policy = policy
+        self.instance = instance
+    }
+
+    private enum Attempt {
+        case decided(QuotaBook.Consumption)
+        case strict
+        case refill(Task<Void, any Error>)
+    }
+
+    func consume(_ claim: QuotaBook.Claim, accountId: String) async throws -> QuotaBook.Consumption {
+        let key = ExactID(accountId)
+        for _ in 0..<3 {
+            switch attempt(claim, key: key, accountId: accountId, now: clock.now()) {
+            case .decided(let outcome): return outcome
+            case .strict: return try await strict.consume(claim, accountId: accountId)
+            case .refill(let task): try await task.value
+            }
+        }
+        return try await strict.consume(claim, accountId: accountId)
+    }
+
+    /// Spends from the lease held in memory when it is valid and covers the cost; else
+    /// joins (or starts) the account's refill.
+    private func attempt(_ claim: QuotaBook.Claim, key: ExactID, accountId: String, now: Timestamp) -> Attempt {
+        state.withLock { state -> Attempt in
+            if let until = state.strictUntil[key], now < until { return .strict }
+            guard var entry = state.held[key], usable(entry, now: now), entry.unspent >= claim.cost else {
+                if let running = state.refills[key] { return .refill(running) }
+                return .refill(startRefill(&state, key: key, accountId: accountId, need: claim.cost, now: now))
+            }
+            guard claim.check(entry.account) else { return .decided(.refused(entry.account)) }
+            entry.spent += claim.cost
+            entry.rate.record(claim.cost, at: now)
+            // Top up in the background before the block runs out: Cloud Run gives CPU to
+            // requests, so a request starts it, never a timer.
+            if state.refills[key] == nil, entry.unspent * 2 < entry.lastBlock {
+                state.refills[key] = Task { try await self.topUp(key: key, accountId: accountId) }
+            }
+            state.held[key] = entry
+            return .decided(.admitted(entry.account, view(entry)))
+        }
+    }
+
+    private func usable(_ entry: Held, now: Timestamp) -> Bool {
+        now < entry.lease.expires.adding(seconds: -policy.clockMarginSeconds) && now < entry.window.end
+    }
+
+    /// What the verdict reports: the window as of the last grant, with this instance's
+    /// unspent units counted as remaining.
+    private func view(_ entry: Held) -> QuotaWindow {
+        var window = entry.window
+        window.used = max(0, window.used - entry.unspent)
+        window.leases = nil
+        return window
+    }
+
+    /// The lease is exhausted, missing or no longer valid: a transaction returns what it
+    /// holds and takes a new block. Called with the state locked.
+    private func startRefill(_ state: inout State, key: ExactID, accountId: String, need: Int64, now: Timestamp) -> Task<Void, any Error> {
+        let entry = state.held[key]
+        // Closed while it is returned, so nothing is spent twice; restored if the
+        // transaction fails (the document still counts those units for this lease).
+        let returning = entry.map { max(0, $0.unspent) } ?? 0
+        let heldID = entry?.lease.id
+        if var closed = entry {
+            closed.spent = closed.lease.granted
+            state.held[key] = closed
+        }
+        let desired = policy.desired(ratePerSecond: entry?.rate.perSecond(at: now) ?? 0, holders: entry?.holders ?? 1, need: need)
+        let task = Task {
+            defer { self.state.withLock { $0.refills[key] = nil } }
+            do {
+                let grant = try await self.book.lease(
+                    accountId: accountId, instance: self.instance, held: heldID, closing: true, returning: returning, desired: desired,
+                    need: need,
+                    policy: self.policy, now: self.clock.now())
+                self.install(grant, key: key)
+            } catch {
+                self.state.withLock { state in
+                    if var entry = state.held[key], entry.lease.id == heldID {
+                        entry.spent -= returning
+                        state.held[key] = entry
+                    }
+                }
+                throw error
+            }
+        }
+        state.refills[key] = task
+        return task
+    }
+
+    private func topUp(key: ExactID, accountId: String) async throws {
+        defer { state.withLock { $0.refills[key] = nil } }
+        let now = clock.now()
+        let found = state.withLock { $0.held[key].map { ($0.lease.id, $0.rate.perSecond(at: now), $0.lastBlock, $0.holders) } }
+        guard let (id, rate, block, holders) = found else { return }
+        let grant = try await book.lease(
+            accountId: accountId, instance: instance, held: id, closing: false, returning: 0,
+            desired: max(block / 2, policy.desired(ratePerSecond: rate, holders: holders, need: 1)), need: 1, policy: policy, now: now)
+        install(grant, key: key)
+    }
+
+    /// Takes a grant into memory: a top-up of the lease held, or a new lease.
+    private func install(_ grant: QuotaBook.LeaseGrant, key: ExactID) {
+        let now = clock.now()
+        state.withLock { state in
+            let entry = state.held[key]
+            guard let lease = grant.lease else {
+                // Nothing granted and nothing held: the account is in its last units.
+                state.held[key] = nil
+                state.strictUntil[key] = now.adding(seconds: 1)
+                return
+            }
+            state.strictUntil[key] = nil
+            let holders = max(1, grant.window.leases?.count ?? 1)
+            if var current = entry, current.lease.id == lease.id {
+                current.lastBlock = lease.granted - current.lease.granted
+                current.lease = lease
+                current.account = grant.account
+                current.window = grant.window
+                current.holders = holders
+                state.held[key] = current
+            } else {
+                var fresh = Held(
+                    account: grant.account, window: grant.window, lease: lease, spent: 0, lastBlock: lease.granted, holders: holders)
+                fresh.rate = entry?.rate ?? DecayingRate()
+                state.held[key] = fresh
+            }
+        }
+    }
+
+    /// Entitlements changed: the next request refills, returning what is held and reading
+    /// the account afresh.
+    func invalidate(_ accountId: String) {
+        state.withLock { state in
+            state.held[ExactID(accountId)]?.lease.expires = Timestamp.earliest
+            state.strictUntil[ExactID(accountId)] = nil
+        }
+    }
+
+    /// Waits for the grants and top-ups under way.
+    func settle() async {
+        while let running = state.withLock({ $0.refills.values.first }) { _ = try? await running.value }
+    }
+
+    /// Unspent units held, by account (for tests and the simulator's accounting).
+    func unspent() -> [String: Int64] {
+        state.withLock { state in
+            Dictionary(uniqueKeysWithValues: state.held.values.map { ($0.account.id, max(0, $0.unspent)) })
+        }
+    }
+
+    /// Returns every unspent unit to its window (on SIGTERM): afterwards nothing is held.
+    func returnAll() async {
+        // A top-up under way is awaited first, then what it added is returned too.
+        for _ in 0..<3 {
+            let now = clock.now()
+            let tasks = state.withLock { state -> [Task<Void, any Error>] in
+                let held = state.held
+                return held.map { key, entry in
+                    state.refills[key] ?? startRefill(&state, key: key, accountId: entry.account.id, need: Int64.max, now: now)
+                }
+            }
+            if tasks.isEmpty { return }
+            for task in tasks { _ = try? await task.value }
+        }
+    }
+}
+
+/// Units a second, decaying with a one-second time constant.
+struct DecayingRate: Sendable {
+    private var value: Double = 0
+    private var last: Timestamp?
+
+    mutating func record(_ units: Int64, at now: Timestamp) {
+        value = perSecond(at: now) + Double(units)
+        last = now
+    }
+
+    func perSecond(at now: Timestamp) -> Double {
+        guard let last else { return 0 }
+        let elapsed = Double(now.microsecondsSinceEpoch - last.microsecondsSinceEpoch) / 1_000_000
+        return value * exp(-max(0, elapsed))
+    }
+}
