@@ -49,9 +49,15 @@ extension Ports {
             }
             do { return try driver(url) } catch let error as TollgateError { throw ConfigurationError(setting, error.message) }
         }
-        let store: any DocumentStore = try open(
+        var store: any DocumentStore = try open(
             "TOLLGATE_STORE", storeURL,
             ["sqlite": { SQLiteDocumentStore(try sqlite("TOLLGATE_STORE", $0)) }, "firestore": { try google.firestore($0) }])
+        if let milliseconds = environment["TOLLGATE_STORE_LATENCY_MS"] {
+            guard storeURL.hasPrefix("sqlite:"), let value = Int(milliseconds), (0...10_000).contains(value) else {
+                throw ConfigurationError("TOLLGATE_STORE_LATENCY_MS", "takes 0 to 10000 milliseconds, on a sqlite: store only")
+            }
+            store = LatentDocumentStore(inner: store, roundTrip: .milliseconds(value))
+        }
         // Unset ports share the store's SQLite file. Beside a cloud store an unset port is
         // left unconfigured: a function that never uses it needs no URL for it, and one that
         // does gets an error naming the variable.

@@ -102,4 +102,62 @@ import UsageRecorder
         #expect(after.leases == nil)
         print("quota leases: 4 processes, 1300 requests, \(admitted) admitted, \(before.used - admitted) held at the end")
     }
+
+    /// Lease mode with Firestore-like round trips (20 ms), two of four processes killed
+    /// with SIGKILL mid-load: never past the limit, and what the dead held is all that is
+    /// lost.
+    @Test func leaseMode_withSlowStore_twoProcessesKilledMidLoad_neverOverAdmit_andLoseAtMostWhatTheyHeld() async throws {
+        let directory = scratchURL("quota-kill")
+        let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
+        let pepper = "pepper-for-the-concurrency-test-0123456789"
+        let store = SQLiteDocumentStore(database)
+        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
+        let environment = [
+            "TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_QUOTA_MODE": "lease",
+            "TOLLGATE_STORE_LATENCY_MS": "20",
+        ]
+        var validators: [RunningFunction] = []
+        for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
+        let urls = validators.map(\.url)
+        let statuses = Recorder<Int>()
+        let kills = Counter()
+        let all = validators
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<32 {
+                group.addTask {
+                    for index in stride(from: worker, to: 1_600, by: 32) {
+                        // Half-way, two instances die as an out-of-memory kill would end them.
+                        if statuses.all.count >= 600, kills.next() == 0 {
+                            all[0].kill()
+                            all[1].kill()
+                        }
+                        // A gateway sends a request that found no instance to another one.
+                        var attempt = 0
+                        while attempt < urls.count {
+                            if let (status, _) = try? await post(
+                                urls[(index + attempt) % urls.count], body: Data(), headers: ["X-API-Key": key])
+                            {
+                                statuses.append(status)
+                                break
+                            }
+                            attempt += 1
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(kills.count > 0, "the kill happened mid-load")
+        for validator in validators[2...] { #expect(try await validator.stop() == 0) }
+        let admitted = Int64(statuses.all.filter { $0 == 200 }.count)
+        let window = try #require(try await store.get(path("quotas/acct_load"))?.decode(QuotaWindow.self))
+        #expect(admitted <= 1_000 && window.used <= 1_000)
+        // The survivors returned theirs on SIGTERM; only the dead instances' leases remain,
+        // and the units counted but never admitted are at most what those leases held.
+        let orphaned = window.leases ?? [:]
+        #expect(orphaned.count <= 2)
+        #expect(window.used - admitted <= orphaned.values.map(\.granted).reduce(0, +))
+        #expect(window.used >= admitted)
+        print("quota leases, slow store, 2 of 4 killed: \(admitted) admitted, \(window.used - admitted) lost with the dead")
+    }
 }
