@@ -157,10 +157,14 @@ let package = Package(
                     .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 ],
                 exclude: ["pubsub_publisher.proto", "generate.sh"]),
+            // The discrete-event simulation of auth-validator's quota paths against a model
+            // of Firestore (`tollgate simulate quota`).
+            .target(name: "TollgateQuotaSimulator", dependencies: ["TollgateModel", "AuthValidator"]),
             .executableTarget(
                 name: "tollgate",
                 dependencies: [
-                    "TollgateEmulator", "TollgatePubSubGRPC", "TollgateDrivers", "TollgateAuth", "TollgateJOSE", "TollgateTesting",
+                    "TollgateEmulator", "TollgatePubSubGRPC", "TollgateQuotaSimulator", "TollgateDrivers", "TollgateAuth", "TollgateJOSE",
+                    "TollgateTesting",
                     "TollgateExport",
                     "UsageExport", "Cleanup",
                     "TollgateGoogle",

@@ -4,10 +4,16 @@ import TollgateModel
 /// Reads and consumes quota. Consuming is one transaction over the account and its
 /// window, so the limit holds under any concurrency and across processes, and the
 /// entitlements used are never stale.
-struct QuotaBook: Sendable {
+package struct QuotaBook: Sendable {
     let store: any DocumentStore
     let period: QuotaPeriod
     let catalog: TierCatalog
+
+    package init(store: any DocumentStore, period: QuotaPeriod, catalog: TierCatalog) {
+        self.store = store
+        self.period = period
+        self.catalog = catalog
+    }
 
     /// Accounts that never subscribed are on Free.
     func defaultAccount(_ id: String) -> Account {
@@ -29,17 +35,22 @@ struct QuotaBook: Sendable {
         return QuotaWindow.starting(at: now, period: period, account: account)
     }
 
-    enum Consumption: Sendable {
+    package enum Consumption: Sendable {
         case admitted(Account, QuotaWindow)
         case exceeded(Account, QuotaWindow)
         case refused(Account)
     }
 
     /// One request waiting to consume.
-    struct Claim: Sendable {
+    package struct Claim: Sendable {
         var cost: Int64
         /// Runs on the fresh account; false refuses the request without consuming.
         var check: @Sendable (Account) -> Bool
+
+        package init(cost: Int64, check: @escaping @Sendable (Account) -> Bool) {
+            self.cost = cost
+            self.check = check
+        }
     }
 
     /// Decides a batch of claims on one account in one transaction: in order, each claim
@@ -80,7 +91,19 @@ struct QuotaBook: Sendable {
 /// transaction for an account runs, new claims queue, and the next transaction decides
 /// them all at once. A hot account then costs one transaction per batch instead of one
 /// per request, and the instance never contends with itself.
-final class QuotaCombiner: Sendable {
+/// Starts the background work of the quota paths: a plain `Task` in production; the
+/// simulator's keeps every task on its one serial executor, so a run is deterministic.
+package struct TaskSpawner: Sendable {
+    package let start: @Sendable (@escaping @Sendable () async throws -> Void) -> Task<Void, any Error>
+
+    package init(start: @escaping @Sendable (@escaping @Sendable () async throws -> Void) -> Task<Void, any Error>) {
+        self.start = start
+    }
+
+    package static let tasks = TaskSpawner { operation in Task { try await operation() } }
+}
+
+package final class QuotaCombiner: Sendable {
     private struct Waiting {
         var claim: QuotaBook.Claim
         var continuation: CheckedContinuation<QuotaBook.Consumption, any Error>
@@ -98,12 +121,15 @@ final class QuotaCombiner: Sendable {
     /// Claims decided in one transaction at most.
     private let batchLimit = 500
 
-    init(book: QuotaBook, clock: any TollgateModel.Clock) {
+    private let spawner: TaskSpawner
+
+    package init(book: QuotaBook, clock: any TollgateModel.Clock, spawner: TaskSpawner = .tasks) {
         self.book = book
         self.clock = clock
+        self.spawner = spawner
     }
 
-    func consume(_ claim: QuotaBook.Claim, accountId: String) async throws -> QuotaBook.Consumption {
+    package func consume(_ claim: QuotaBook.Claim, accountId: String) async throws -> QuotaBook.Consumption {
         try await withCheckedThrowingContinuation { continuation in
             let key = ExactID(accountId)
             let start = lines.withLock { lines -> Bool in
@@ -114,7 +140,7 @@ final class QuotaCombiner: Sendable {
                 lines[key] = line
                 return start
             }
-            if start { Task { await self.drain(accountId) } }
+            if start { _ = spawner.start { await self.drain(accountId) } }
         }
     }
 

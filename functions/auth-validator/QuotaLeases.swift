@@ -3,15 +3,17 @@ import Synchronization
 import TollgateModel
 
 /// How big a lease is and how long it lives (docs/quota-leases.md).
-struct LeasePolicy: Sendable {
+package struct LeasePolicy: Sendable {
+    package init() {}
+
     /// A lease lives this long after its last grant or top-up.
-    var ttlSeconds: Int64 = 60
+    package var ttlSeconds: Int64 = 60
     /// The holder stops spending this long before expiry, for clocks that disagree by up
     /// to this much; another instance sweeps a lease only this long after its expiry.
-    var clockMarginSeconds: Int64 = 2
+    package var clockMarginSeconds: Int64 = 2
     /// Grants and top-ups one account's window document should see a second, over all
     /// holders: Firestore sustains about one write a second on one document.
-    var writesPerSecond: Double = 1
+    package var writesPerSecond: Double = 1
 
     /// Seconds of this instance's traffic a block should cover: with `holders` instances
     /// each refilling that often, the document sees about `writesPerSecond`.
@@ -21,7 +23,7 @@ struct LeasePolicy: Sendable {
 
     /// The smallest block asked for, so a cold instance does not go to the store for
     /// each of its first requests while its rate is still unknown.
-    var minimumBlock: Int64 = 10
+    package var minimumBlock: Int64 = 10
 
     /// Units to ask for: the interval's worth of the observed rate, never less than `need`.
     func desired(ratePerSecond: Double, holders: Int, need: Int64) -> Int64 {
@@ -106,7 +108,7 @@ extension QuotaBook {
 /// about one write a second however many instances serve it. Near the limit blocks shrink
 /// and the last units are decided per request by the strict path (`QuotaCombiner`), so
 /// what is admitted reaches the limit and never passes it.
-final class QuotaLeases: Sendable {
+package final class QuotaLeases: Sendable {
     private struct Held {
         var account: Account
         var window: QuotaWindow
@@ -133,9 +135,14 @@ final class QuotaLeases: Sendable {
     private let clock: any TollgateModel.Clock
     private let policy: LeasePolicy
     private let instance: String
+    private let spawner: TaskSpawner
     private let state = Mutex(State())
 
-    init(book: QuotaBook, strict: QuotaCombiner, clock: any TollgateModel.Clock, policy: LeasePolicy = LeasePolicy(), instance: String) {
+    package init(
+        book: QuotaBook, strict: QuotaCombiner, clock: any TollgateModel.Clock, policy: LeasePolicy = LeasePolicy(), instance: String,
+        spawner: TaskSpawner = .tasks
+    ) {
+        self.spawner = spawner
         self.book = book
         self.strict = strict
         self.clock = clock
@@ -149,7 +156,7 @@ final class QuotaLeases: Sendable {
         case refill(Task<Void, any Error>)
     }
 
-    func consume(_ claim: QuotaBook.Claim, accountId: String) async throws -> QuotaBook.Consumption {
+    package func consume(_ claim: QuotaBook.Claim, accountId: String) async throws -> QuotaBook.Consumption {
         let key = ExactID(accountId)
         for _ in 0..<3 {
             switch attempt(claim, key: key, accountId: accountId, now: clock.now()) {
@@ -176,7 +183,7 @@ final class QuotaLeases: Sendable {
             // Top up in the background before the block runs out: Cloud Run gives CPU to
             // requests, so a request starts it, never a timer.
             if state.refills[key] == nil, entry.unspent * 2 < entry.lastBlock {
-                state.refills[key] = Task { try await self.topUp(key: key, accountId: accountId) }
+                state.refills[key] = spawner.start { try await self.topUp(key: key, accountId: accountId) }
             }
             state.held[key] = entry
             return .decided(.admitted(entry.account, view(entry)))
@@ -209,7 +216,7 @@ final class QuotaLeases: Sendable {
             state.held[key] = closed
         }
         let desired = policy.desired(ratePerSecond: entry?.rate.perSecond(at: now) ?? 0, holders: entry?.holders ?? 1, need: need)
-        let task = Task {
+        let task = spawner.start {
             defer { self.state.withLock { $0.refills[key] = nil } }
             do {
                 let grant = try await self.book.lease(
@@ -281,19 +288,19 @@ final class QuotaLeases: Sendable {
     }
 
     /// Waits for the grants and top-ups under way.
-    func settle() async {
+    package func settle() async {
         while let running = state.withLock({ $0.refills.values.first }) { _ = try? await running.value }
     }
 
     /// Unspent units held, by account (for tests and the simulator's accounting).
-    func unspent() -> [String: Int64] {
+    package func unspent() -> [String: Int64] {
         state.withLock { state in
             Dictionary(uniqueKeysWithValues: state.held.values.map { ($0.account.id, max(0, $0.unspent)) })
         }
     }
 
     /// Returns every unspent unit to its window (on SIGTERM): afterwards nothing is held.
-    func returnAll() async {
+    package func returnAll() async {
         // A top-up under way is awaited first, then what it added is returned too.
         for _ in 0..<3 {
             let now = clock.now()
