@@ -121,7 +121,7 @@ package enum QuotaSimulation {
         }
         let outcomes = Outcomes()
         let end = start.adding(seconds: Int64(scenario.seconds))
-        let random = Mutex(SplitMix(seed: seed ^ 0x5EED))
+        let random = Mutex(SeededGenerator(seed: seed ^ 0x5EED))
 
         // One arrival stream: each arrival schedules the next, so few events are pending.
         @Sendable func arrive(at time: Timestamp) {

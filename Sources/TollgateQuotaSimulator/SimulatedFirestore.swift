@@ -150,7 +150,7 @@ package final class SimulatedFirestore: DocumentStore {
         var documents: [DocumentPath: Document] = [:]
         var locks: [DocumentPath: Lock] = [:]
         var transactions = 0
-        var random: SplitMix
+        var random: SeededGenerator
         /// Committed writes by document and virtual second.
         var writes: [DocumentPath: [Int64: Int]] = [:]
         var aborts = 0
@@ -165,7 +165,7 @@ package final class SimulatedFirestore: DocumentStore {
         self.scheduler = scheduler
         self.latency = latency
         self.lockTimeout = lockTimeout
-        state = Mutex(State(random: SplitMix(seed: seed)))
+        state = Mutex(State(random: SeededGenerator(seed: seed)))
     }
 
     package var aborts: Int { state.withLock { $0.aborts } }
@@ -350,19 +350,7 @@ final class SimulatedTransaction: DocumentTransaction {
     func write(_ write: Write) throws { writes.withLock { $0.append(write) } }
 }
 
-/// A small seeded generator (SplitMix64), so a seed gives the same run everywhere.
-package struct SplitMix: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    package init(seed: UInt64) { state = seed }
-
-    package mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededGenerator {
     /// A log-normal draw with this median.
     mutating func logNormal(median: Double, sigma: Double) -> Double {
         // Box-Muller from two uniforms in (0, 1].
@@ -373,7 +361,7 @@ package struct SplitMix: RandomNumberGenerator, Sendable {
     }
 
     /// An exponential draw with this mean (gaps between Poisson arrivals).
-    package mutating func exponential(mean: Double) -> Double {
+    mutating func exponential(mean: Double) -> Double {
         let u = Double(next() >> 11 | 1) / Double(1 << 53)
         return -mean * log(u)
     }
