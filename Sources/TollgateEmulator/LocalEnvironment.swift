@@ -143,6 +143,18 @@ public struct LocalKeys: Sendable {
 public struct EmulatedFunction: Sendable {
     public let declaration: FunctionDeclaration
     public let deliver: @Sendable (FunctionRequest) async -> FunctionResponse
+    /// What the function does once its server has drained (SIGTERM): auth-validator
+    /// returns its leases of quota. A replay and `serve` call it when they stop.
+    public let drain: @Sendable () async -> Void
+
+    public init(
+        declaration: FunctionDeclaration, deliver: @escaping @Sendable (FunctionRequest) async -> FunctionResponse,
+        drain: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.declaration = declaration
+        self.deliver = deliver
+        self.drain = drain
+    }
 
     /// Every function Tollgate has.
     public static let functions: [any BuildableFunction.Type] = [
@@ -181,6 +193,7 @@ public struct EmulatedFunction: Sendable {
         -> EmulatedFunction
     {
         let host = try FunctionHost<Function>.make(setup, logger: logger)
-        return EmulatedFunction(declaration: Function.declaration, deliver: { await host.handle($0) })
+        return EmulatedFunction(
+            declaration: Function.declaration, deliver: { await host.handle($0) }, drain: { await host.handler.drained() })
     }
 }

@@ -143,6 +143,9 @@ public struct Replayer: Sendable {
                 problems += try await dispatchTasks(queue, clock: clock, function: function, senders: senders)
             }
         }
+        // The instances stop, as Cloud Run scales them to zero: leases of quota go back, so
+        // the windows hold what was admitted.
+        for made in functions.values { await made.drain() }
         // Push deliveries are keyed by message sequence, which records the order things
         // happened in, not the state: a perturbed replay publishes in another order.
         var state = try await database.stateDump()

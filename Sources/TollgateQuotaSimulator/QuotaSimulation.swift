@@ -15,6 +15,9 @@ package struct QuotaScenario: Sendable {
     package var requestsPerSecond: Double
     package var instances: Int
     package var seconds: Int
+    /// The first seconds of the run, left out of the write rate and latency figures:
+    /// instances take their first blocks then (the burst scenario measures that cold start).
+    package var warmUpSeconds = 0
     /// Each account's limit for the window.
     package var limit: Int64
     /// Instances start this many at a time per second from zero (nil: all at start).
@@ -32,11 +35,11 @@ package struct QuotaScenario: Sendable {
     }
 }
 
-package enum QuotaPath: String, Sendable, CaseIterable {
+package enum QuotaPath: String, Sendable, CaseIterable, Codable {
     case strict, lease
 }
 
-package struct QuotaSimulationReport: Sendable {
+package struct QuotaSimulationReport: Sendable, Codable {
     package var scenario: String
     package var path: QuotaPath
     package var requests = 0
@@ -55,35 +58,48 @@ package struct QuotaSimulationReport: Sendable {
     package var latencyP99Milliseconds: Double = 0
     package var aborts = 0
     package var errors = 0
+    /// Committed writes on the hottest document in each second of the run (for the plot).
+    package var hotWritesBySecond: [Int] = []
+    /// The added latency's 99th percentile among the requests that began in each second.
+    package var latencyP99BySecondMilliseconds: [Double] = []
 }
 
 package enum QuotaSimulation {
     /// The scenarios, `short` scaled down for CI (seconds, not minutes).
     package static func scenarios(short: Bool) -> [QuotaScenario] {
-        let seconds = short ? 10 : 60
+        let warmUp = short ? 3 : 10
+        let measured = short ? 10 : 60
+        let seconds = warmUp + measured
         let scale = short ? 0.2 : 1
+        let rate = 5_000 * scale
         var hot = QuotaScenario(
-            name: "one hot account, \(Int(5_000 * scale)) req/s over 20 instances", requestsPerSecond: 5_000 * scale, instances: 20,
-            seconds: seconds, limit: 100_000_000)
-        hot.accounts = 1
+            name: "one hot account, \(Int(rate)) req/s over 20 instances", requestsPerSecond: rate, instances: 20, seconds: seconds,
+            limit: 100_000_000)
         var many = QuotaScenario(
             name: "\(Int(10_000 * scale)) accounts at 1 req/s", requestsPerSecond: 10_000 * scale, instances: 20, seconds: seconds,
             limit: 1_000_000)
         many.accounts = Int(10_000 * scale)
         var burst = QuotaScenario(
-            name: "burst from zero instances (5 start a second)", requestsPerSecond: 5_000 * scale, instances: 20, seconds: seconds,
+            name: "burst from zero instances (5 start a second)", requestsPerSecond: rate, instances: 20, seconds: measured,
             limit: 100_000_000)
         burst.instancesStartingPerSecond = 5
+        let middle = start.adding(seconds: Int64(warmUp + measured / 2))
         var spike = QuotaScenario(
-            name: "store latency spike of 1 s", requestsPerSecond: 5_000 * scale, instances: 20, seconds: seconds, limit: 100_000_000)
-        spike.latency.spike = (start.adding(seconds: Int64(seconds / 2)), start.adding(seconds: Int64(seconds / 2 + 2)), 1_000)
+            name: "store latency spike of 1 s", requestsPerSecond: rate, instances: 20, seconds: seconds, limit: 100_000_000)
+        spike.latency.spike = (middle, middle.adding(seconds: 2), 1_000)
+        // Limits half of the demand: the window runs out mid-run.
         var kills = QuotaScenario(
-            name: "5 of 20 instances killed mid-window", requestsPerSecond: 5_000 * scale, instances: 20, seconds: seconds,
-            limit: Int64(5_000 * scale) * Int64(seconds) / 2)
-        kills.kill = (seconds / 2, 5)
-        let above = QuotaScenario(
-            name: "demand twice the limit", requestsPerSecond: 5_000 * scale, instances: 20, seconds: seconds,
-            limit: Int64(5_000 * scale) * Int64(seconds) / 2)
+            name: "5 of 20 instances killed mid-window", requestsPerSecond: rate, instances: 20, seconds: seconds,
+            limit: Int64(rate) * Int64(seconds) / 2)
+        kills.kill = (warmUp + measured / 2, 5)
+        var above = QuotaScenario(
+            name: "demand twice the limit", requestsPerSecond: rate, instances: 20, seconds: seconds,
+            limit: Int64(rate) * Int64(seconds) / 2)
+        hot.warmUpSeconds = warmUp
+        many.warmUpSeconds = warmUp
+        spike.warmUpSeconds = warmUp
+        kills.warmUpSeconds = warmUp
+        above.warmUpSeconds = warmUp
         return [hot, many, burst, spike, kills, above]
     }
 
@@ -139,7 +155,10 @@ package enum QuotaSimulation {
                     let began = scheduler.now()
                     do {
                         let admitted = try await instances[instance].consume(accountId: account)
-                        outcomes.record(account: account, admitted: admitted, latency: scheduler.now() - began)
+                        let second = Int((began - start).components.seconds)
+                        outcomes.record(
+                            account: account, admitted: admitted, second: second, measured: second >= scenario.warmUpSeconds,
+                            latency: scheduler.now() - began)
                     } catch {
                         outcomes.recordError()
                     }
@@ -181,13 +200,20 @@ package enum QuotaSimulation {
         }
         report.admittedOfPossible = possible == 0 ? 1 : Double(report.admitted) / Double(possible)
         let hot = try DocumentPath(collection: QuotaWindow.collection, id: "acct_0")
-        (report.hotWritesPerSecond, report.hotWritesPeak) = store.writeRate(hot, until: end)
+        report.hotWritesBySecond = store.writeSeries(hot, from: start, seconds: scenario.seconds)
+        let measuredWrites = report.hotWritesBySecond.dropFirst(scenario.warmUpSeconds)
+        report.hotWritesPerSecond = Double(measuredWrites.reduce(0, +)) / Double(max(1, measuredWrites.count))
+        report.hotWritesPeak = measuredWrites.max() ?? 0
         let latencies = results.latencies.sorted()
         if !latencies.isEmpty {
             report.latencyP50Milliseconds = latencies[latencies.count / 2]
             report.latencyP99Milliseconds = latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
         }
         report.aborts = store.aborts
+        report.latencyP99BySecondMilliseconds = (0..<scenario.seconds).map { second in
+            let sorted = results.latencyBySecond[second, default: []].sorted()
+            return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
+        }
         return report
     }
 
@@ -240,11 +266,12 @@ final class Outcomes: Sendable {
         var refusedAt: [String: [Int64]] = [:]
         var demand: [String: Int64] = [:]
         var latencies: [Double] = []
+        var latencyBySecond: [Int: [Double]] = [:]
     }
 
     private let results = Mutex(Results())
 
-    func record(account: String, admitted: Bool, latency: Duration) {
+    func record(account: String, admitted: Bool, second: Int, measured: Bool, latency: Duration) {
         results.withLock { results in
             results.requests += 1
             results.demand[account, default: 0] += 1
@@ -253,7 +280,9 @@ final class Outcomes: Sendable {
             } else {
                 results.refusedAt[account, default: []].append(results.admitted[account, default: 0])
             }
-            results.latencies.append(Double(latency.components.seconds) * 1_000 + Double(latency.components.attoseconds) / 1e15)
+            let milliseconds = Double(latency.components.seconds) * 1_000 + Double(latency.components.attoseconds) / 1e15
+            if measured { results.latencies.append(milliseconds) }
+            results.latencyBySecond[second, default: []].append(milliseconds)
         }
     }
 

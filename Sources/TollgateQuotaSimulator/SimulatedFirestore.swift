@@ -170,14 +170,11 @@ package final class SimulatedFirestore: DocumentStore {
 
     package var aborts: Int { state.withLock { $0.aborts } }
 
-    /// Committed writes a second on `path`: the mean over the seconds from the first write
-    /// to `end`, and the most in any one second.
-    package func writeRate(_ path: DocumentPath, until end: Timestamp) -> (mean: Double, peak: Int) {
-        state.withLock { state in
-            guard let seconds = state.writes[path], let first = seconds.keys.min() else { return (0, 0) }
-            let span = max(1, end.microsecondsSinceEpoch / 1_000_000 - first)
-            return (Double(seconds.values.reduce(0, +)) / Double(span), seconds.values.max() ?? 0)
-        }
+    /// Committed writes on `path` in each of `seconds` seconds from `start`.
+    package func writeSeries(_ path: DocumentPath, from start: Timestamp, seconds: Int) -> [Int] {
+        let first = start.microsecondsSinceEpoch / 1_000_000
+        let counts = state.withLock { $0.writes[path] ?? [:] }
+        return (0..<Int64(seconds)).map { counts[first + $0, default: 0] }
     }
 
     private func roundTrip(_ median: Double) async {

@@ -80,6 +80,7 @@ struct Serve: AsyncParsableCommand {
         defer { stripe.stop() }
 
         var targets: [String: LocalCloud.Target] = [:]
+        var inProcess: [EmulatedFunction] = []
         var started: [FunctionProcess] = []
         defer { for process in started { process.stop() } }
         let stateFolder = URL(fileURLWithPath: state).deletingLastPathComponent().appendingPathComponent("serve")
@@ -106,6 +107,7 @@ struct Serve: AsyncParsableCommand {
                     name, ports: Ports(sqlite: database), issuer: issuer, clerk: clerk, webhookSecrets: webhookSecrets,
                     stripeBaseURL: stripeURL, profile: .cloud, logger: quietLogger)
                 targets[name] = LocalCloud.Target(declaration: function.declaration) { request, _ in await function.deliver(request) }
+                inProcess.append(function)
             }
         }
 
@@ -150,6 +152,8 @@ struct Serve: AsyncParsableCommand {
                 services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: quietLogger))
         try await group.run()
+        // As each function's own server does on SIGTERM (the processes do it themselves).
+        for function in inProcess { await function.drain() }
         live.line("stopped")
     }
 }

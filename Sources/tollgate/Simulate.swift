@@ -27,6 +27,9 @@ struct SimulateQuota: AsyncParsableCommand {
     @Option(help: "Only scenarios whose name contains this.")
     var only: String?
 
+    @Option(help: "Also write the reports, with per-second series, to this JSON file (for benchmarks/).")
+    var json: String?
+
     func run() async throws {
         var reports: [QuotaSimulationReport] = []
         for scenario in QuotaSimulation.scenarios(short: short) where only.map({ scenario.name.contains($0) }) ?? true {
@@ -39,5 +42,10 @@ struct SimulateQuota: AsyncParsableCommand {
             }
         }
         print(QuotaSimulation.table(reports))
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(reports).write(to: URL(fileURLWithPath: json))
+        }
     }
 }

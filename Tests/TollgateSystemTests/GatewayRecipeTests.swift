@@ -112,6 +112,8 @@ import TollgateTestSupport
             environment: [
                 "TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_CACHE_TTL": "0",
                 "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue",
+                // Counted per request, so the store can be read between requests.
+                "TOLLGATE_QUOTA_MODE": "strict",
             ])
         return (validator, try await Nginx(validatorPort: validator.port))
     }

@@ -221,7 +221,7 @@ extension AuthValidatorFunction {
         public var endpointHeader: String
         /// How consuming requests are decided: one transaction per batch (strict), or from
         /// leases of quota held in memory (docs/quota-leases.md).
-        public var quotaMode: QuotaMode = .strict
+        public var quotaMode: QuotaMode = .lease
 
         public enum QuotaMode: String, Sendable {
             case strict, lease
@@ -300,7 +300,7 @@ extension AuthValidatorFunction {
                 throw ConfigurationError("TOLLGATE_ENDPOINT_HEADER", "must be a header name, or :path for the request's own path")
             }
             endpointHeader = header
-            let mode = environment["TOLLGATE_QUOTA_MODE"] ?? QuotaMode.strict.rawValue
+            let mode = environment["TOLLGATE_QUOTA_MODE"] ?? QuotaMode.lease.rawValue
             guard let quotaMode = QuotaMode(rawValue: mode) else {
                 throw ConfigurationError("TOLLGATE_QUOTA_MODE", "must be strict or lease")
             }

@@ -56,6 +56,25 @@ package struct QuotaBook: Sendable {
     /// Decides a batch of claims on one account in one transaction: in order, each claim
     /// that passes its check and fits is admitted; one write records them all.
     func decide(_ claims: [Claim], accountId: String, now: Timestamp) async throws -> [Consumption] {
+        try await withWindow(accountId: accountId, now: now) { account, window in
+            claims.map { claim in
+                if !claim.check(account) { return .refused(account) }
+                // Compared as what remains: `used + cost` could overflow on a limit stored
+                // near 2⁶³ before limits had bounds; `limit - used` cannot (both ≥ 0).
+                guard claim.cost <= window.limit - window.used else { return .exceeded(account, window) }
+                window.used += claim.cost
+                return .admitted(account, window)
+            }
+        }
+    }
+
+    /// One transaction over an account and its current window (rolled over when it has
+    /// ended, its limit raised to the entitlements): `change` edits the window, which is
+    /// written when it differs from the stored one. A window that was not stored is written
+    /// only when units were counted in it: a refusal alone never creates one.
+    func withWindow<Result: Sendable>(
+        accountId: String, now: Timestamp, _ change: @escaping @Sendable (Account, inout QuotaWindow) throws -> Result
+    ) async throws -> Result {
         let accountPath = try DocumentPath(collection: Account.collection, id: accountId)
         let quotaPath = try DocumentPath(collection: QuotaWindow.collection, id: accountId)
         let period = self.period
@@ -66,23 +85,11 @@ package struct QuotaBook: Sendable {
             let stored = try await transaction.get(quotaPath)?.decode(QuotaWindow.self)
             var window = Self.current(stored, account: account, period: period, now: now)
             window.limit = window.effectiveLimit(entitlements: account.entitlements)
-            var outcomes: [Consumption] = []
-            for claim in claims {
-                if !claim.check(account) {
-                    outcomes.append(.refused(account))
-                } else if claim.cost <= window.limit - window.used {
-                    // Compared as what remains: `used + cost` could overflow on a limit stored
-                    // near 2⁶³ before limits had bounds; `limit - used` cannot (both ≥ 0).
-                    window.used += claim.cost
-                    outcomes.append(.admitted(account, window))
-                } else {
-                    outcomes.append(.exceeded(account, window))
-                }
+            let result = try change(account, &window)
+            if stored.map({ $0 != window }) ?? (window.used > 0) {
+                try transaction.set(quotaPath, try FieldValueEncoder().encode(window))
             }
-            // A refusal alone never creates a window; a rolled or raised one is kept.
-            let admitted = outcomes.contains { if case .admitted = $0 { true } else { false } }
-            if stored.map({ $0 != window }) ?? admitted { try transaction.set(quotaPath, try FieldValueEncoder().encode(window)) }
-            return outcomes
+            return result
         }
     }
 }

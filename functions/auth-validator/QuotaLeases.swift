@@ -26,8 +26,13 @@ package struct LeasePolicy: Sendable {
     package var minimumBlock: Int64 = 10
 
     /// Units to ask for: the interval's worth of the observed rate, never less than `need`.
-    func desired(ratePerSecond: Double, holders: Int, need: Int64) -> Int64 {
-        let block = (ratePerSecond * refillInterval(holders: holders)).rounded(.up)
+    /// While the rate estimate is still catching up, a block that lasted less than the
+    /// interval doubles (`lastBlock`, `lastLasted` seconds), as TCP's slow start does: a
+    /// cold instance reaches its steady block in a few grants, not dozens.
+    func desired(ratePerSecond: Double, holders: Int, need: Int64, lastBlock: Int64 = 0, lastLasted: Double = .infinity) -> Int64 {
+        let interval = refillInterval(holders: holders)
+        var block = (ratePerSecond * interval).rounded(.up)
+        if lastBlock > 0, lastLasted < interval { block = max(block, Double(lastBlock) * 2) }
         return max(need, minimumBlock, block >= Double(Int64.max / 2) ? Int64.max / 2 : Int64(block))
     }
 
@@ -51,33 +56,28 @@ extension QuotaBook {
         var lease: QuotaLease?
     }
 
-    /// Settles and refills one instance's lease in one transaction: sweeps leases expired
-    /// beyond the clock margin (their units stay counted as spent); when `closing`, ends the
-    /// lease `held` if it is still this instance's, taking back its `returning` unspent
-    /// units; then grants up to `desired` units (a top-up of the lease held, or a new one).
+    /// Settles and refills one instance's lease in one transaction: when `closing`, ends
+    /// the lease `held` if it is still this instance's (expired or not: the holder knows
+    /// what it spent), taking back its `returning` unspent units; sweeps other leases
+    /// expired beyond the clock margin (their units stay counted as spent); then, when the
+    /// account passes `check`, grants up to `desired` units (a top-up of the lease held, or
+    /// a new one).
     func lease(
         accountId: String, instance: String, held: String?, closing: Bool, returning: Int64, desired: Int64, need: Int64,
-        policy: LeasePolicy, now: Timestamp
+        check: @escaping @Sendable (Account) -> Bool = { _ in true }, policy: LeasePolicy, now: Timestamp
     ) async throws -> LeaseGrant {
-        let accountPath = try DocumentPath(collection: Account.collection, id: accountId)
-        let quotaPath = try DocumentPath(collection: QuotaWindow.collection, id: accountId)
-        let period = self.period
-        let fallback = defaultAccount(accountId)
-        return try await store.runTransaction(maxAttempts: 30) { transaction in
-            let account = try await transaction.get(accountPath)?.decode(Account.self) ?? fallback
-            let stored = try await transaction.get(quotaPath)?.decode(QuotaWindow.self)
-            var window = Self.current(stored, account: account, period: period, now: now)
-            window.limit = window.effectiveLimit(entitlements: account.entitlements)
-            var leases = (window.leases ?? [:]).filter { now < $0.value.expires.adding(seconds: policy.clockMarginSeconds) }
+        try await withWindow(accountId: accountId, now: now) { account, window in
+            var leases = window.leases ?? [:]
             var mine = leases[instance].flatMap { $0.id == held ? $0 : nil }
             if let lease = mine, closing {
                 window.used -= min(returning, lease.granted)
                 mine = nil
                 leases[instance] = nil
             }
-            // A suspended account gets no units: its requests are refused per request.
+            leases = leases.filter { $0.key == instance || now < $0.value.expires.adding(seconds: policy.clockMarginSeconds) }
+            // A suspended or refused account gets no units: its requests are decided per request.
             let granted =
-                account.entitlements.enabled
+                account.entitlements.enabled && check(account)
                 ? LeasePolicy.grant(
                     desired: desired, remaining: window.limit - window.used, otherHolders: leases.count - (mine == nil ? 0 : 1), need: need)
                 : 0
@@ -88,13 +88,9 @@ extension QuotaBook {
                 window.used += granted
                 leases[instance] = lease
                 mine = lease
-            } else if mine != nil {
-                // Nothing more to grant: the lease keeps what it holds until it expires.
-                leases[instance] = mine
             }
             window.leases = leases.isEmpty ? nil : leases
-            if stored != window { try transaction.set(quotaPath, try FieldValueEncoder().encode(window)) }
-            return LeaseGrant(account: account, window: window, lease: granted > 0 || mine != nil ? leases[instance] : nil)
+            return LeaseGrant(account: account, window: window, lease: mine)
         }
     }
 
@@ -116,6 +112,8 @@ package final class QuotaLeases: Sendable {
         /// Units of `lease.granted` spent here.
         var spent: Int64
         var lastBlock: Int64
+        /// When the last block (grant or top-up) arrived.
+        var lastBlockAt: Timestamp
         /// Instances holding leases of the window at the last grant, this one included.
         var holders: Int
         var rate = DecayingRate()
@@ -175,7 +173,7 @@ package final class QuotaLeases: Sendable {
             if let until = state.strictUntil[key], now < until { return .strict }
             guard var entry = state.held[key], usable(entry, now: now), entry.unspent >= claim.cost else {
                 if let running = state.refills[key] { return .refill(running) }
-                return .refill(startRefill(&state, key: key, accountId: accountId, need: claim.cost, now: now))
+                return .refill(startRefill(&state, key: key, accountId: accountId, need: claim.cost, check: claim.check, now: now))
             }
             guard claim.check(entry.account) else { return .decided(.refused(entry.account)) }
             entry.spent += claim.cost
@@ -205,7 +203,10 @@ package final class QuotaLeases: Sendable {
 
     /// The lease is exhausted, missing or no longer valid: a transaction returns what it
     /// holds and takes a new block. Called with the state locked.
-    private func startRefill(_ state: inout State, key: ExactID, accountId: String, need: Int64, now: Timestamp) -> Task<Void, any Error> {
+    private func startRefill(
+        _ state: inout State, key: ExactID, accountId: String, need: Int64, check: @escaping @Sendable (Account) -> Bool = { _ in true },
+        now: Timestamp
+    ) -> Task<Void, any Error> {
         let entry = state.held[key]
         // Closed while it is returned, so nothing is spent twice; restored if the
         // transaction fails (the document still counts those units for this lease).
@@ -215,14 +216,15 @@ package final class QuotaLeases: Sendable {
             closed.spent = closed.lease.granted
             state.held[key] = closed
         }
-        let desired = policy.desired(ratePerSecond: entry?.rate.perSecond(at: now) ?? 0, holders: entry?.holders ?? 1, need: need)
+        let desired = policy.desired(
+            ratePerSecond: entry?.rate.perSecond(at: now) ?? 0, holders: entry?.holders ?? 1, need: need, lastBlock: entry?.lastBlock ?? 0,
+            lastLasted: entry.map { now.seconds(since: $0.lastBlockAt) } ?? .infinity)
         let task = spawner.start {
             defer { self.state.withLock { $0.refills[key] = nil } }
             do {
                 let grant = try await self.book.lease(
                     accountId: accountId, instance: self.instance, held: heldID, closing: true, returning: returning, desired: desired,
-                    need: need,
-                    policy: self.policy, now: self.clock.now())
+                    need: need, check: check, policy: self.policy, now: self.clock.now())
                 self.install(grant, key: key)
             } catch {
                 self.state.withLock { state in
@@ -241,11 +243,19 @@ package final class QuotaLeases: Sendable {
     private func topUp(key: ExactID, accountId: String) async throws {
         defer { state.withLock { $0.refills[key] = nil } }
         let now = clock.now()
-        let found = state.withLock { $0.held[key].map { ($0.lease.id, $0.rate.perSecond(at: now), $0.lastBlock, $0.holders) } }
-        guard let (id, rate, block, holders) = found else { return }
+        let found = state.withLock { state in
+            state.held[key].map { entry in
+                // Half the block went in `lasted` seconds: the whole would last twice that.
+                let desired = policy.desired(
+                    ratePerSecond: entry.rate.perSecond(at: now), holders: entry.holders, need: 1, lastBlock: entry.lastBlock,
+                    lastLasted: 2 * now.seconds(since: entry.lastBlockAt))
+                return (entry.lease.id, desired)
+            }
+        }
+        guard let (id, desired) = found else { return }
         let grant = try await book.lease(
-            accountId: accountId, instance: instance, held: id, closing: false, returning: 0,
-            desired: max(block / 2, policy.desired(ratePerSecond: rate, holders: holders, need: 1)), need: 1, policy: policy, now: now)
+            accountId: accountId, instance: instance, held: id, closing: false, returning: 0, desired: desired, need: 1, policy: policy,
+            now: now)
         install(grant, key: key)
     }
 
@@ -264,6 +274,7 @@ package final class QuotaLeases: Sendable {
             let holders = max(1, grant.window.leases?.count ?? 1)
             if var current = entry, current.lease.id == lease.id {
                 current.lastBlock = lease.granted - current.lease.granted
+                current.lastBlockAt = now
                 current.lease = lease
                 current.account = grant.account
                 current.window = grant.window
@@ -271,7 +282,8 @@ package final class QuotaLeases: Sendable {
                 state.held[key] = current
             } else {
                 var fresh = Held(
-                    account: grant.account, window: grant.window, lease: lease, spent: 0, lastBlock: lease.granted, holders: holders)
+                    account: grant.account, window: grant.window, lease: lease, spent: 0, lastBlock: lease.granted, lastBlockAt: now,
+                    holders: holders)
                 fresh.rate = entry?.rate ?? DecayingRate()
                 state.held[key] = fresh
             }
@@ -316,19 +328,36 @@ package final class QuotaLeases: Sendable {
     }
 }
 
-/// Units a second, decaying with a one-second time constant.
+/// Units a second, an average decaying with a one-second time constant. In its first
+/// second the average is scaled by the part of a second it has seen, so a cold
+/// instance's first estimate is its rate, not a fraction of it.
 struct DecayingRate: Sendable {
-    private var value: Double = 0
+    private var weighted: Double = 0
+    private var first: Timestamp?
     private var last: Timestamp?
 
     mutating func record(_ units: Int64, at now: Timestamp) {
-        value = perSecond(at: now) + Double(units)
+        weighted = decayed(at: now) + Double(units)
+        if first == nil { first = now }
         last = now
     }
 
-    func perSecond(at now: Timestamp) -> Double {
+    private func decayed(at now: Timestamp) -> Double {
         guard let last else { return 0 }
-        let elapsed = Double(now.microsecondsSinceEpoch - last.microsecondsSinceEpoch) / 1_000_000
-        return value * exp(-max(0, elapsed))
+        return weighted * exp(-max(0, now.seconds(since: last)))
+    }
+
+    func perSecond(at now: Timestamp) -> Double {
+        guard let first else { return 0 }
+        // What a steady rate r accumulates over a span T: r·(1 − e^(−T)); T is floored at
+        // a tenth of a second, so one early request does not read as a flood.
+        let span = max(0.1, now.seconds(since: first))
+        return decayed(at: now) / (1 - exp(-span))
+    }
+}
+
+extension Timestamp {
+    func seconds(since earlier: Timestamp) -> Double {
+        Double(microsecondsSinceEpoch - earlier.microsecondsSinceEpoch) / 1_000_000
     }
 }

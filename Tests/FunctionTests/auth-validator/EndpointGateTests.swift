@@ -86,9 +86,13 @@ import TollgateTestSupport
             await host.handle(FunctionRequest(method: method, path: path, headers: [("X-API-Key", key)] + headers, body: Data()))
         }
 
+        /// What the window counts once the instance has returned its lease (as on SIGTERM).
         var used: Int64? {
             get async throws {
-                try await store.get(path("quotas/acct_pro"))?.fields["used"].flatMap { if case .integer(let i) = $0 { i } else { nil } }
+                await host.handler.drained()
+                return try await store.get(path("quotas/acct_pro"))?.fields["used"].flatMap {
+                    if case .integer(let i) = $0 { i } else { nil }
+                }
             }
         }
     }

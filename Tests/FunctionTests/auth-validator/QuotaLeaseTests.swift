@@ -61,6 +61,43 @@ import TollgateTestSupport
         #expect(policy.desired(ratePerSecond: 250, holders: 20, need: 1) == 5_000)
         #expect(policy.desired(ratePerSecond: 0, holders: 1, need: 7) == policy.minimumBlock, "a cold instance asks for a block")
         #expect(policy.desired(ratePerSecond: 0, holders: 1, need: 70) == 70)
+        #expect(
+            policy.desired(ratePerSecond: 5, holders: 20, need: 1, lastBlock: 400, lastLasted: 2) == 800,
+            "a block that ran out before its interval doubles (slow start)")
+        #expect(policy.desired(ratePerSecond: 5, holders: 20, need: 1, lastBlock: 400, lastLasted: 30) == 100)
+    }
+
+    /// The rate estimate of a cold instance is its rate, not the part of it a decaying
+    /// average has seen so far.
+    @Test func theRateEstimate_ofAColdInstance_isItsRate() {
+        let start = Timestamp(rfc3339: "2026-03-10T12:00:00Z")!
+        var rate = DecayingRate()
+        for tick in 0..<50 { rate.record(1, at: Timestamp(microsecondsSinceEpoch: start.microsecondsSinceEpoch + Int64(tick) * 4_000)) }
+        let estimate = rate.perSecond(at: Timestamp(microsecondsSinceEpoch: start.microsecondsSinceEpoch + 200_000))
+        #expect(estimate > 200 && estimate < 300, "250 a second seen for 0.2 s reads \(estimate)")
+    }
+
+    /// An instance that comes back after its lease expired, before anyone swept it, returns
+    /// what it did not spend: an account served now and then strands nothing.
+    @Test func anIdleHolder_returnsItsOwnExpiredLease_soNothingIsStranded() async throws {
+        let cloud = try await Instances(count: 1, limit: 1_000)
+        #expect(try await cloud.consume(0))
+        for _ in 0..<3 {
+            cloud.clock.advance(seconds: 10 * LeasePolicy().ttlSeconds)
+            #expect(try await cloud.consume(0))
+        }
+        await cloud.leases[0].returnAll()
+        #expect(try await cloud.window.used == 4)
+    }
+
+    /// A request refused by its check (a feature the tier lacks) takes no lease and
+    /// creates no window, as on the strict path.
+    @Test func aRefusedRequest_takesNoLease_andCreatesNoWindow() async throws {
+        let cloud = try await Instances(count: 1, limit: 1_000)
+        let outcome = try await cloud.leases[0].consume(.init(cost: 1) { _ in false }, accountId: "acct_hot")
+        let refused = if case .refused = outcome { true } else { false }
+        #expect(refused)
+        #expect(try await cloud.store.get(path("quotas/acct_hot")) == nil)
     }
 
     @Test func oneInstance_demandAboveTheLimit_admitsExactlyTheLimit_inAFewTransactions() async throws {
