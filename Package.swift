@@ -9,7 +9,10 @@ import PackageDescription
 /// Adding a function adds one row here; the emulator and the tests depend on every row.
 let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
-    ("auth-validator", "AuthValidator", ["TollgateAuth", "TollgateJOSE", .product(name: "Logging", package: "swift-log")]),
+    (
+        "auth-validator", "AuthValidator",
+        ["TollgateAuth", "TollgateJOSE", "TollgateRedis", .product(name: "Logging", package: "swift-log")]
+    ),
     ("usage-recorder", "UsageRecorder", []),
     ("quota-reset", "QuotaReset", []),
     ("usage-export", "UsageExport", ["TollgateExport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
@@ -71,6 +74,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(name: "TollgateModel"),
@@ -78,6 +82,13 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "TollgateHTTP", dependencies: ["TollgateModel", "CCurl"]),
+        // Memorystore (Redis): a small RESP client over SwiftNIO, for auth-validator's quota.
+        .target(
+            name: "TollgateRedis",
+            dependencies: [
+                "TollgateModel", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .target(
             name: "TollgateExport",
             dependencies: ["TollgateModel", .product(name: "Crypto", package: "swift-crypto")]
@@ -198,13 +209,14 @@ let package = Package(
                 "TollgateDriverTests",
                 [
                     "TollgateSQLite", "TollgateGoogle", "TollgateHTTP", "TollgateStripe", "TollgateAuth", "TollgateJOSE",
-                    "TollgateEmulator",
+                    "TollgateEmulator", "TollgateRedis",
                     "TollgateRuntime", "TollgateTesting", "tollgate", .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "_CryptoExtras", package: "swift-crypto"),
                 ]),
             tests("TollgateRuntimeTests", emulated + ["TollgateDrivers", serviceLifecycle], runsFunctions: true),
             tests(
-                "FunctionTests", emulated + ["TollgateAuth", "TollgateExport", .product(name: "Crypto", package: "swift-crypto")],
+                "FunctionTests",
+                emulated + ["TollgateAuth", "TollgateExport", "TollgateRedis", .product(name: "Crypto", package: "swift-crypto")],
                 runsFunctions: true),
             tests(
                 "TollgateEmulatorTests", emulated + ["TollgateAuth", "TollgateExport", "TollgateDrivers", "TollgateGoogle", "tollgate"],

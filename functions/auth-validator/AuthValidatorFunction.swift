@@ -3,6 +3,7 @@ import Logging
 import TollgateAuth
 import TollgateJOSE
 import TollgateModel
+import TollgateRedis
 import TollgateRuntime
 
 /// `auth-validator`: the API gateway asks, for every request, whether to let it
@@ -42,6 +43,8 @@ public struct AuthValidatorFunction: BuildableFunction {
     let combiner: QuotaCombiner
     /// Set in lease mode; consuming requests then spend leases of quota.
     let leases: QuotaLeases?
+    /// Set with `TOLLGATE_QUOTA_STORE=redis://…`: leases held in Redis, shared by all instances.
+    let redisQuota: RedisQuota?
     let accounts: MetadataCache<Account>
     let windows: MetadataCache<QuotaWindow>
     let gate: EndpointGate
@@ -59,8 +62,14 @@ public struct AuthValidatorFunction: BuildableFunction {
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
         combiner = QuotaCombiner(book: quotas, clock: clock)
         let instance = "\(ProcessInfo.processInfo.environment["K_REVISION"] ?? "local")-\(UUID().uuidString.prefix(8))"
-        leases =
+        let leases =
             configuration.quotaMode == .lease ? QuotaLeases(book: quotas, strict: combiner, clock: clock, instance: instance) : nil
+        self.leases = leases
+        if let address = configuration.quotaStore, let leases {
+            redisQuota = RedisQuota(redis: RedisClient(address: address), book: quotas, strict: combiner, fallback: leases, clock: clock)
+        } else {
+            redisQuota = nil
+        }
         accounts = MetadataCache(ttlSeconds: ttl, clock: clock)
         windows = MetadataCache(ttlSeconds: ttl, clock: clock)
         gate = EndpointGate(configuration.endpointFeatures)
@@ -137,7 +146,9 @@ public struct AuthValidatorFunction: BuildableFunction {
 
         let claim = QuotaBook.Claim(cost: cost) { refusal($0) == nil }
         let outcome: QuotaBook.Consumption
-        if let leases {
+        if let redisQuota {
+            outcome = try await redisQuota.consume(claim, accountId: principal.accountId)
+        } else if let leases {
             outcome = try await leases.consume(claim, accountId: principal.accountId)
         } else {
             outcome = try await combiner.consume(claim, accountId: principal.accountId)
@@ -162,6 +173,9 @@ public struct AuthValidatorFunction: BuildableFunction {
 
     /// SIGTERM: the unspent units of this instance's leases go back to their windows.
     public func drained() async { await leases?.returnAll() }
+
+    /// Requests the in-memory leases decided because Redis could not (tests, metrics).
+    package var redisFallbacks: Int { redisQuota?.fallbacks ?? 0 }
 
     static func cost(_ text: String?) -> Int64? {
         guard let text else { return 1 }
@@ -204,6 +218,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         accounts.remove(accountId)
         windows.remove(accountId)
         leases?.invalidate(accountId)
+        await redisQuota?.invalidate(accountId)
         return FunctionResponse(status: 204)
     }
 }
@@ -227,6 +242,10 @@ extension AuthValidatorFunction {
             case strict, lease
         }
 
+        /// Where leases are held, besides the document store: Redis (Memorystore), shared by
+        /// every instance. nil: each instance holds its own, in memory.
+        public var quotaStore: RedisAddress?
+
         public static let defaultEndpointHeader = "X-Original-URI"
 
         public init(
@@ -248,7 +267,7 @@ extension AuthValidatorFunction {
         /// From `TOLLGATE_KEY_PEPPER`, `TOLLGATE_CLERK_ISSUER` with `TOLLGATE_CLERK_JWKS_URL` or
         /// `TOLLGATE_CLERK_PUBLIC_KEY` (PEM) and `TOLLGATE_CLERK_AUTHORIZED_PARTIES`,
         /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`, `TOLLGATE_ENDPOINT_COSTS`,
-        /// `TOLLGATE_ENDPOINT_HEADER`, `TOLLGATE_QUOTA_MODE`.
+        /// `TOLLGATE_ENDPOINT_HEADER`, `TOLLGATE_QUOTA_MODE`, `TOLLGATE_QUOTA_STORE`.
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
             do {
                 keys = try APIKeys(pepper: try environment.required("TOLLGATE_KEY_PEPPER"))
@@ -305,6 +324,14 @@ extension AuthValidatorFunction {
                 throw ConfigurationError("TOLLGATE_QUOTA_MODE", "must be strict or lease")
             }
             self.quotaMode = quotaMode
+            if let store = environment["TOLLGATE_QUOTA_STORE"] {
+                do { quotaStore = try RedisAddress(url: store) } catch {
+                    throw ConfigurationError("TOLLGATE_QUOTA_STORE", error.message)
+                }
+                guard quotaMode == .lease else {
+                    throw ConfigurationError("TOLLGATE_QUOTA_STORE", "holds leases: it needs TOLLGATE_QUOTA_MODE=lease")
+                }
+            }
         }
     }
 }

@@ -11,6 +11,9 @@ package struct LeasePolicy: Sendable {
     /// The holder stops spending this long before expiry, for clocks that disagree by up
     /// to this much; another instance sweeps a lease only this long after its expiry.
     package var clockMarginSeconds: Int64 = 2
+    /// An expired lease is kept this long for its holder to return it; after that it is
+    /// taken to be a crashed holder's and removed (its units stay counted as spent).
+    package var sweepAfterSeconds: Int64 = 3_600
     /// Grants and top-ups one account's window document should see a second, over all
     /// holders: Firestore sustains about one write a second on one document.
     package var writesPerSecond: Double = 1
@@ -58,8 +61,8 @@ extension QuotaBook {
 
     /// Settles and refills one instance's lease in one transaction: when `closing`, ends
     /// the lease `held` if it is still this instance's (expired or not: the holder knows
-    /// what it spent), taking back its `returning` unspent units; sweeps other leases
-    /// expired beyond the clock margin (their units stay counted as spent); then, when the
+    /// what it spent), taking back its `returning` unspent units; sweeps leases expired for
+    /// an hour (crashed holders': their units stay counted as spent); then, when the
     /// account passes `check`, grants up to `desired` units (a top-up of the lease held, or
     /// a new one).
     func lease(
@@ -74,12 +77,15 @@ extension QuotaBook {
                 mine = nil
                 leases[instance] = nil
             }
-            leases = leases.filter { $0.key == instance || now < $0.value.expires.adding(seconds: policy.clockMarginSeconds) }
+            // An expired lease stays until its holder returns what it did not spend (only the
+            // holder knows); one expired for longer than `sweepAfterSeconds` is taken to be a
+            // crashed holder's and dropped, its units left counted as spent.
+            leases = leases.filter { now < $0.value.expires.adding(seconds: policy.sweepAfterSeconds) }
+            let otherHolders = leases.filter { $0.key != instance && now < $0.value.expires.adding(seconds: policy.clockMarginSeconds) }
             // A suspended or refused account gets no units: its requests are decided per request.
             let granted =
                 account.entitlements.enabled && check(account)
-                ? LeasePolicy.grant(
-                    desired: desired, remaining: window.limit - window.used, otherHolders: leases.count - (mine == nil ? 0 : 1), need: need)
+                ? LeasePolicy.grant(desired: desired, remaining: window.limit - window.used, otherHolders: otherHolders.count, need: need)
                 : 0
             if granted > 0 {
                 var lease = mine ?? QuotaLease(id: Self.newLeaseID(), granted: 0, expires: now)

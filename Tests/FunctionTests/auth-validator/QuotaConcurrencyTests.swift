@@ -103,6 +103,43 @@ import UsageRecorder
         print("quota leases: 4 processes, 1300 requests, \(admitted) admitted, \(before.used - admitted) held at the end")
     }
 
+    /// Leases held in Redis (`TOLLGATE_QUOTA_STORE`, a real redis-server): four processes
+    /// share one lease, and demand above the limit is admitted exactly to it.
+    @Test(Peer.redis.trait)
+    func fourProcesses_withRedis_admitExactlyTheLimit() async throws {
+        let redis = try await RedisServer()
+        // Kept alive to the end of the test (its deinit would kill it).
+        defer { redis.kill() }
+        let directory = scratchURL("quota-redis")
+        let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
+        let pepper = "pepper-for-the-concurrency-test-0123456789"
+        let store = SQLiteDocumentStore(database)
+        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
+        let environment = [
+            "TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_QUOTA_STORE": redis.url,
+        ]
+        var validators: [RunningFunction] = []
+        for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
+        let urls = validators.map(\.url)
+        let statuses = Recorder<Int>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<32 {
+                group.addTask {
+                    for index in stride(from: worker, to: 1_300, by: 32) {
+                        let (status, _) = try await post(urls[index % urls.count], body: Data(), headers: ["X-API-Key": key])
+                        statuses.append(status)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(statuses.all.filter { $0 == 200 }.count == 1_000)
+        #expect(statuses.all.filter { $0 == 429 }.count == 300)
+        for validator in validators { #expect(try await validator.stop() == 0) }
+        let window = try #require(try await store.get(path("quotas/acct_load"))?.decode(QuotaWindow.self))
+        #expect(window.used == 1_000)
+    }
+
     /// Lease mode with Firestore-like round trips (20 ms), two of four processes killed
     /// with SIGKILL mid-load: never past the limit, and what the dead held is all that is
     /// lost.

@@ -15,6 +15,7 @@ package enum Peer: String, CaseIterable, Sendable {
     case fakeGCSServer = "fake-gcs-server"
     case localstripe = "localstripe"
     case nginx = "nginx"
+    case redis = "redis-server"
     case nm = "nm (binutils)"
 
     /// `./dev test` sets `TOLLGATE_REQUIRE_PEERS=1`, so a missing peer fails the run.
@@ -27,6 +28,7 @@ package enum Peer: String, CaseIterable, Sendable {
         case .fakeGCSServer: FakeGCSServer.binary != nil
         case .localstripe: FileManager.default.isExecutableFile(atPath: Localstripe.binary.path)
         case .nginx: Self.firstExecutable(Self.nginxPaths) != nil
+        case .redis: RedisServer.binary != nil
         case .nm: Self.firstExecutable(Self.nmPaths) != nil
         }
     }
