@@ -92,6 +92,18 @@ def main() -> int:
     tag = text(variables.get("image_tag"))
     expect("validation" in tag and "latest" in tag, "var.image_tag does not refuse mutable tags")
 
+    # Memorystore (optional): off unless var.memorystore is set; when on, only
+    # auth-validator joins the VPC and is told where Redis is; keys are never evicted.
+    memorystore = resource("google_redis_instance", "quota")
+    expect("var.memorystore" in text(memorystore.get("count")) or "local.memorystore_enabled" in text(memorystore.get("count")),
+           "the Memorystore instance is not optional")
+    expect(text(variables.get("memorystore", {}).get("default")) in ("None", "null"), "Memorystore is not off by default")
+    expect("noeviction" in text(memorystore.get("redis_configs")), "Memorystore may evict lease keys")
+    vpc = text(service.get("template", [{}])[0].get("dynamic", []))
+    expect("vpc_access" in vpc and re.search(r'each\.key == \\*"auth-validator\\*" && var\.memorystore', vpc) is not None,
+           "Direct VPC egress is not limited to auth-validator, or not to when Memorystore is on")
+    expect("TOLLGATE_QUOTA_STORE" in text(locals_.get("environment")), "auth-validator is not told where Memorystore is")
+
     identity = resource("google_service_account", "function")
     expect(identity.get("for_each") == "${var.functions}", "not every function has its own service account")
 

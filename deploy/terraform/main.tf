@@ -25,7 +25,7 @@ locals {
       {
         for key, value in f.env : key => replace(
           replace(replace(replace(replace(replace(value, "{project}", var.project), "{region}", var.region),
-          "{bucket}", google_storage_bucket.usage.name), "{tasks_invoker}", google_service_account.tasks.email),
+            "{bucket}", google_storage_bucket.usage.name), "{tasks_invoker}", google_service_account.tasks.email),
           "{price_tiers}", var.price_tiers),
           "/\\{url:([a-z0-9-]+)\\}/", "https://$1-${local.project_number}.${var.region}.run.app"
         )
@@ -35,6 +35,10 @@ locals {
       length(local.invokers[name]) > 0 ? {
         TOLLGATE_AUDIENCE = local.service_url[name]
         TOLLGATE_INVOKERS = join(",", local.invokers[name])
+      } : {},
+      # Leases held in Memorystore when it is enabled (memorystore.tf).
+      name == "auth-validator" && var.memorystore != null ? {
+        TOLLGATE_QUOTA_STORE = "redis://${google_redis_instance.quota[0].host}:${google_redis_instance.quota[0].port}"
       } : {},
       lookup(var.settings, name, {}),
     )
@@ -48,12 +52,13 @@ locals {
 }
 
 resource "google_project_service" "api" {
-  for_each = toset([
+  for_each = toset(concat([
     "artifactregistry.googleapis.com", "billingbudgets.googleapis.com", "cloudbuild.googleapis.com",
     "cloudscheduler.googleapis.com", "cloudtasks.googleapis.com", "firestore.googleapis.com",
     "iamcredentials.googleapis.com", "monitoring.googleapis.com", "pubsub.googleapis.com", "run.googleapis.com",
     "secretmanager.googleapis.com",
-  ])
+    ], var.memorystore == null ? [] : ["compute.googleapis.com", "redis.googleapis.com"],
+  ))
   service            = each.key
   disable_on_destroy = false
 }

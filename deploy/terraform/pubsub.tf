@@ -5,7 +5,7 @@ locals {
   push_subscriptions = merge(
     {
       for name, f in var.functions : "${name}-${f.topic}" => {
-        function = name, topic = f.topic, path = "/", ack_deadline_seconds = f.ack_deadline_seconds,
+        function              = name, topic = f.topic, path = "/", ack_deadline_seconds = f.ack_deadline_seconds,
         max_delivery_attempts = f.max_delivery_attempts
       } if f.trigger == "pubsub"
     },

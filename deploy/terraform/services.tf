@@ -20,6 +20,19 @@ resource "google_cloud_run_v2_service" "function" {
       max_instance_count = each.value.max_instances
     }
 
+    # Direct VPC egress to Memorystore, for auth-validator only, when it is enabled
+    # (memorystore.tf); everything else still leaves by Cloud Run's own egress.
+    dynamic "vpc_access" {
+      for_each = each.key == "auth-validator" && var.memorystore != null ? [var.memorystore] : []
+      content {
+        egress = "PRIVATE_RANGES_ONLY"
+        network_interfaces {
+          network    = vpc_access.value.network
+          subnetwork = vpc_access.value.subnetwork
+        }
+      }
+    }
+
     containers {
       name  = "function"
       image = "${local.image_registry}/${each.key}:${var.image_tag}"
