@@ -132,6 +132,9 @@ package final class QuotaLeases: Sendable {
         var refills: [ExactID: Task<Void, any Error>] = [:]
         /// Accounts in their last units: decided per request until this time.
         var strictUntil: [ExactID: Timestamp] = [:]
+        /// Windows used up with no lease left to return units: refused from memory until
+        /// the window ends or the entitlements change.
+        var exhausted: [ExactID: (account: Account, window: QuotaWindow)] = [:]
     }
 
     private let book: QuotaBook
@@ -165,7 +168,14 @@ package final class QuotaLeases: Sendable {
         for _ in 0..<3 {
             switch attempt(claim, key: key, accountId: accountId, now: clock.now()) {
             case .decided(let outcome): return outcome
-            case .strict: return try await strict.consume(claim, accountId: accountId)
+            case .strict:
+                let outcome = try await strict.consume(claim, accountId: accountId)
+                // Used up, and no holder left who could return units: nothing can be
+                // admitted again in this window unless the limit rises (an invalidation).
+                if case .exceeded(let account, let window) = outcome, window.used >= window.limit, window.leases?.isEmpty ?? true {
+                    state.withLock { $0.exhausted[key] = (account, window) }
+                }
+                return outcome
             case .refill(let task): try await task.value
             }
         }
@@ -176,6 +186,12 @@ package final class QuotaLeases: Sendable {
     /// joins (or starts) the account's refill.
     private func attempt(_ claim: QuotaBook.Claim, key: ExactID, accountId: String, now: Timestamp) -> Attempt {
         state.withLock { state -> Attempt in
+            if let used = state.exhausted[key] {
+                if now < used.window.end {
+                    return .decided(claim.check(used.account) ? .exceeded(used.account, used.window) : .refused(used.account))
+                }
+                state.exhausted[key] = nil
+            }
             if let until = state.strictUntil[key], now < until { return .strict }
             guard var entry = state.held[key], usable(entry, now: now), entry.unspent >= claim.cost else {
                 if let running = state.refills[key] { return .refill(running) }
@@ -302,6 +318,7 @@ package final class QuotaLeases: Sendable {
         state.withLock { state in
             state.held[ExactID(accountId)]?.lease.expires = Timestamp.earliest
             state.strictUntil[ExactID(accountId)] = nil
+            state.exhausted[ExactID(accountId)] = nil
         }
     }
 

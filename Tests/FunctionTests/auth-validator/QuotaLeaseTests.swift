@@ -103,6 +103,24 @@ import TollgateTestSupport
         #expect(try await cloud.window.used == 3)
     }
 
+    /// Once a window is used up and no lease is left to return units, refusals come from
+    /// memory (not one transaction each, which is what made refusals slow above the limit);
+    /// a raised limit reaches them through `entitlements-changed`.
+    @Test func aUsedUpWindow_isRefusedFromMemory_untilTheEntitlementsChange() async throws {
+        let cloud = try await Instances(count: 1, limit: 20)
+        var admitted = 0
+        for _ in 0..<30 where try await cloud.consume(0) { admitted += 1 }
+        #expect(admitted == 20)
+        let raised = Entitlements(features: [], monthlyQuotaUnits: 25, maxNodes: 1, maxDimensions: 1)
+        try await cloud.store.set(
+            path("accounts/acct_hot"), try FieldValueEncoder().encode(Account(id: "acct_hot", tier: .enterprise, entitlements: raised)))
+        cloud.clock.advance(seconds: 5)
+        #expect(try await !cloud.consume(0), "refused from memory: the store was not read")
+        cloud.leases[0].invalidate("acct_hot")
+        for _ in 0..<10 where try await cloud.consume(0) { admitted += 1 }
+        #expect(admitted == 25)
+    }
+
     /// A request refused by its check (a feature the tier lacks) takes no lease and
     /// creates no window, as on the strict path.
     @Test func aRefusedRequest_takesNoLease_andCreatesNoWindow() async throws {
