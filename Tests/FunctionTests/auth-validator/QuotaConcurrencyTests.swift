@@ -19,17 +19,46 @@ import UsageRecorder
 /// Four auth-validator processes share one SQLite store; many concurrent requests at an
 /// account with a limit of 1000 admit exactly 1000.
 @Suite(.serialized) struct QuotaConcurrencyTests {
-    @Test func fourProcesses_admitExactlyTheLimit() async throws {
-        let directory = scratchURL("quota")
-        let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
-        let pepper = "pepper-for-the-concurrency-test-0123456789"
-        let store = SQLiteDocumentStore(database)
-        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
+    /// Four auth-validator processes on one fresh SQLite store, and an account with a
+    /// limit of 1,000 units and its key.
+    struct Cluster {
+        let store: SQLiteDocumentStore
+        let key: String
+        let validators: [RunningFunction]
+        var urls: [URL] { validators.map(\.url) }
 
-        let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper]
-        var validators: [RunningFunction] = []
-        for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
-        let urls = validators.map(\.url)
+        init(_ name: String, settings: [String: String] = [:]) async throws {
+            let database = try SQLiteDatabase(path: scratchURL(name).appendingPathComponent("state.db").path)
+            let pepper = "pepper-for-the-concurrency-test-0123456789"
+            store = SQLiteDocumentStore(database)
+            key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
+            let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper].merging(settings) { $1 }
+            var validators: [RunningFunction] = []
+            for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
+            self.validators = validators
+        }
+
+        /// `requests` requests from 32 workers, round robin over the validators: their statuses.
+        func load(_ requests: Int) async throws -> [Int] {
+            let statuses = Recorder<Int>()
+            let (urls, key) = (self.urls, self.key)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<32 {
+                    group.addTask {
+                        for index in stride(from: worker, to: requests, by: 32) {
+                            let (status, _) = try await post(urls[index % urls.count], body: Data(), headers: ["X-API-Key": key])
+                            statuses.append(status)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            return statuses.all
+        }
+    }
+    @Test func fourProcesses_admitExactlyTheLimit() async throws {
+        let cluster = try await Cluster("quota")
+        let (store, key, validators, urls) = (cluster.store, cluster.key, cluster.validators, cluster.urls)
 
         let requests = 1_300
         let statuses = Recorder<Int>()
@@ -70,29 +99,11 @@ import UsageRecorder
     /// limit, and SIGTERM returns what each still holds, so the window counts exactly what
     /// was admitted.
     @Test func fourProcesses_inLeaseMode_neverPassTheLimit_andReturnTheirLeasesOnSIGTERM() async throws {
-        let directory = scratchURL("quota-lease")
-        let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
-        let pepper = "pepper-for-the-concurrency-test-0123456789"
-        let store = SQLiteDocumentStore(database)
-        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
-        let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_QUOTA_MODE": "lease"]
-        var validators: [RunningFunction] = []
-        for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
-        let urls = validators.map(\.url)
-        let statuses = Recorder<Int>()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in 0..<32 {
-                group.addTask {
-                    for index in stride(from: worker, to: 1_300, by: 32) {
-                        let (status, _) = try await post(urls[index % urls.count], body: Data(), headers: ["X-API-Key": key])
-                        statuses.append(status)
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        let admitted = Int64(statuses.all.filter { $0 == 200 }.count)
-        #expect(statuses.all.allSatisfy { [200, 429].contains($0) })
+        let cluster = try await Cluster("quota-lease", settings: ["TOLLGATE_QUOTA_MODE": "lease"])
+        let (store, validators) = (cluster.store, cluster.validators)
+        let statuses = try await cluster.load(1_300)
+        let admitted = Int64(statuses.filter { $0 == 200 }.count)
+        #expect(statuses.allSatisfy { [200, 429].contains($0) })
         #expect(admitted <= 1_000)
         let before = try #require(try await store.get(path("quotas/acct_load"))?.decode(QuotaWindow.self))
         #expect(before.used >= admitted && before.used <= 1_000, "leased units are counted until returned")
@@ -110,31 +121,11 @@ import UsageRecorder
         let redis = try await RedisServer()
         // Kept alive to the end of the test (its deinit would kill it).
         defer { redis.kill() }
-        let directory = scratchURL("quota-redis")
-        let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
-        let pepper = "pepper-for-the-concurrency-test-0123456789"
-        let store = SQLiteDocumentStore(database)
-        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
-        let environment = [
-            "TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_QUOTA_STORE": redis.url,
-        ]
-        var validators: [RunningFunction] = []
-        for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
-        let urls = validators.map(\.url)
-        let statuses = Recorder<Int>()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in 0..<32 {
-                group.addTask {
-                    for index in stride(from: worker, to: 1_300, by: 32) {
-                        let (status, _) = try await post(urls[index % urls.count], body: Data(), headers: ["X-API-Key": key])
-                        statuses.append(status)
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        #expect(statuses.all.filter { $0 == 200 }.count == 1_000)
-        #expect(statuses.all.filter { $0 == 429 }.count == 300)
+        let cluster = try await Cluster("quota-redis", settings: ["TOLLGATE_QUOTA_STORE": redis.url])
+        let (store, validators) = (cluster.store, cluster.validators)
+        let statuses = try await cluster.load(1_300)
+        #expect(statuses.filter { $0 == 200 }.count == 1_000)
+        #expect(statuses.filter { $0 == 429 }.count == 300)
         for validator in validators { #expect(try await validator.stop() == 0) }
         let window = try #require(try await store.get(path("quotas/acct_load"))?.decode(QuotaWindow.self))
         #expect(window.used == 1_000)
@@ -144,18 +135,8 @@ import UsageRecorder
     /// with SIGKILL mid-load: never past the limit, and what the dead held is all that is
     /// lost.
     @Test func leaseMode_withSlowStore_twoProcessesKilledMidLoad_neverOverAdmit_andLoseAtMostWhatTheyHeld() async throws {
-        let directory = scratchURL("quota-kill")
-        let database = try SQLiteDatabase(path: directory.appendingPathComponent("state.db").path)
-        let pepper = "pepper-for-the-concurrency-test-0123456789"
-        let store = SQLiteDocumentStore(database)
-        let key = try await seedKeyedAccount(store, id: "acct_load", units: 1_000, pepper: pepper)
-        let environment = [
-            "TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_QUOTA_MODE": "lease",
-            "TOLLGATE_STORE_LATENCY_MS": "20",
-        ]
-        var validators: [RunningFunction] = []
-        for _ in 0..<4 { validators.append(try await RunningFunction("auth-validator", environment: environment)) }
-        let urls = validators.map(\.url)
+        let cluster = try await Cluster("quota-kill", settings: ["TOLLGATE_QUOTA_MODE": "lease", "TOLLGATE_STORE_LATENCY_MS": "20"])
+        let (store, key, validators, urls) = (cluster.store, cluster.key, cluster.validators, cluster.urls)
         let statuses = Recorder<Int>()
         let kills = Counter()
         let all = validators
