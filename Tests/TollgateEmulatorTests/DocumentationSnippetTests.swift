@@ -93,8 +93,22 @@ struct DocumentationSnippet: CustomTestStringConvertible, Sendable {
             for match in text.matches(of: link) {
                 let target = folder.appendingPathComponent(String(match.output.1)).standardizedFileURL
                 #expect(FileManager.default.fileExists(atPath: target.path), "\(file) links to \(match.output.1), which does not exist")
+                // A heading named by its anchor (as GitHub makes them) must exist too.
+                if let fragment = match.output.2, target.pathExtension == "md",
+                    let linked = try? String(contentsOf: target, encoding: .utf8)
+                {
+                    let anchors = Set(linked.split(separator: "\n").filter { $0.hasPrefix("#") }.map { Self.anchor(of: String($0)) })
+                    #expect(
+                        anchors.contains(String(fragment.dropFirst())), "\(file) links to \(match.output.1)\(fragment), no such heading")
+                }
             }
         }
+    }
+
+    /// GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces as hyphens.
+    static func anchor(of heading: String) -> String {
+        let title = heading.drop { $0 == "#" }.trimmingCharacters(in: .whitespaces).lowercased()
+        return String(title.compactMap { $0 == " " ? "-" : ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : nil })
     }
 
     @Test(arguments: DocumentationSnippet.runnable)

@@ -56,8 +56,10 @@ import UsageRecorder
             return statuses.all
         }
     }
-    @Test func fourProcesses_admitExactlyTheLimit() async throws {
-        let cluster = try await Cluster("quota")
+
+    /// Strict mode: a transaction per batch; contention answers 503 and the gateway retries.
+    @Test func fourProcesses_inStrictMode_admitExactlyTheLimit() async throws {
+        let cluster = try await Cluster("quota", settings: ["TOLLGATE_QUOTA_MODE": "strict"])
         let (store, key, validators, urls) = (cluster.store, cluster.key, cluster.validators, cluster.urls)
 
         let requests = 1_300
@@ -95,11 +97,11 @@ import UsageRecorder
         print("quota concurrency: 4 processes, \(requests) requests, \(all.filter { $0 == 503 }.count) retries after contention")
     }
 
-    /// The same load in lease mode: blocks held in memory never let the processes pass the
-    /// limit, and SIGTERM returns what each still holds, so the window counts exactly what
-    /// was admitted.
+    /// The same load in lease mode (the default): blocks held in memory never let the
+    /// processes pass the limit, and SIGTERM returns what each still holds, so the window
+    /// counts exactly what was admitted.
     @Test func fourProcesses_inLeaseMode_neverPassTheLimit_andReturnTheirLeasesOnSIGTERM() async throws {
-        let cluster = try await Cluster("quota-lease", settings: ["TOLLGATE_QUOTA_MODE": "lease"])
+        let cluster = try await Cluster("quota-lease")
         let (store, validators) = (cluster.store, cluster.validators)
         let statuses = try await cluster.load(1_300)
         let admitted = Int64(statuses.filter { $0 == 200 }.count)
