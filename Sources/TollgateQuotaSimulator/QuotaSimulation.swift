@@ -91,7 +91,8 @@ package enum QuotaSimulation {
         var kills = QuotaScenario(
             name: "5 of 20 instances killed mid-window", requestsPerSecond: rate, instances: 20, seconds: seconds,
             limit: Int64(rate) * Int64(seconds) / 2)
-        kills.kill = (warmUp + measured / 2, 5)
+        // A quarter of the way in: before the window runs out, while the killed hold blocks.
+        kills.kill = (warmUp + measured / 4, 5)
         var above = QuotaScenario(
             name: "demand twice the limit", requestsPerSecond: rate, instances: 20, seconds: seconds,
             limit: Int64(rate) * Int64(seconds) / 2)

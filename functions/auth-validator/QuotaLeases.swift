@@ -132,9 +132,10 @@ package final class QuotaLeases: Sendable {
         var refills: [ExactID: Task<Void, any Error>] = [:]
         /// Accounts in their last units: decided per request until this time.
         var strictUntil: [ExactID: Timestamp] = [:]
-        /// Windows used up with no lease left to return units: refused from memory until
-        /// the window ends or the entitlements change.
-        var exhausted: [ExactID: (account: Account, window: QuotaWindow)] = [:]
+        /// Windows whose every unit is admitted or leased: refused from memory until `until`
+        /// (the window's end when no lease is left that could return units, else a second)
+        /// or until the entitlements change.
+        var exhausted: [ExactID: (account: Account, window: QuotaWindow, until: Timestamp)] = [:]
     }
 
     private let book: QuotaBook
@@ -170,10 +171,14 @@ package final class QuotaLeases: Sendable {
             case .decided(let outcome): return outcome
             case .strict:
                 let outcome = try await strict.consume(claim, accountId: accountId)
-                // Used up, and no holder left who could return units: nothing can be
-                // admitted again in this window unless the limit rises (an invalidation).
-                if case .exceeded(let account, let window) = outcome, window.used >= window.limit, window.leases?.isEmpty ?? true {
-                    state.withLock { $0.exhausted[key] = (account, window) }
+                // Every unit admitted or leased: with no lease left, nothing can be admitted
+                // again in this window unless the limit rises (an invalidation); with leases
+                // left, their holders spend or return them, and this instance asks again in
+                // a second rather than queueing a transaction per refusal on the window.
+                if case .exceeded(let account, let window) = outcome, window.used >= window.limit {
+                    let now = clock.now()
+                    let until = window.leases?.isEmpty ?? true ? window.end : min(window.end, now.adding(seconds: 1))
+                    state.withLock { $0.exhausted[key] = (account, window, until) }
                 }
                 return outcome
             case .refill(let task): try await task.value
@@ -186,12 +191,21 @@ package final class QuotaLeases: Sendable {
     /// joins (or starts) the account's refill.
     private func attempt(_ claim: QuotaBook.Claim, key: ExactID, accountId: String, now: Timestamp) -> Attempt {
         state.withLock { state -> Attempt in
-            if let used = state.exhausted[key] {
-                if now < used.window.end {
-                    return .decided(claim.check(used.account) ? .exceeded(used.account, used.window) : .refused(used.account))
+            if var used = state.exhausted[key], now < used.window.end {
+                if now >= used.until, state.refills[key] == nil {
+                    // Time to look again: one background read of the window (no transaction,
+                    // no lock) while requests keep being refused from memory.
+                    used.until = used.window.end
+                    state.exhausted[key] = used
+                    let account = used.account
+                    state.refills[key] = spawner.start {
+                        defer { self.state.withLock { $0.refills[key] = nil } }
+                        await self.recheck(key: key, accountId: accountId, account: account)
+                    }
                 }
-                state.exhausted[key] = nil
+                return .decided(claim.check(used.account) ? .exceeded(used.account, used.window) : .refused(used.account))
             }
+            state.exhausted[key] = nil
             if let until = state.strictUntil[key], now < until { return .strict }
             guard var entry = state.held[key], usable(entry, now: now), entry.unspent >= claim.cost else {
                 if let running = state.refills[key] { return .refill(running) }
@@ -207,6 +221,27 @@ package final class QuotaLeases: Sendable {
             }
             state.held[key] = entry
             return .decided(.admitted(entry.account, view(entry)))
+        }
+    }
+
+    /// A used-up window with leases outstanding: units their holders return end the refusals.
+    private func recheck(key: ExactID, accountId: String, account: Account) async {
+        let now = clock.now()
+        let window = try? await book.window(for: account, now: now)
+        state.withLock { state in
+            guard var used = state.exhausted[key] else { return }
+            guard let window else {
+                // The store failed: look again in a second.
+                used.until = now.adding(seconds: 1)
+                state.exhausted[key] = used
+                return
+            }
+            if window.used < window.limit || window.start != used.window.start {
+                state.exhausted[key] = nil
+            } else {
+                used.until = (window.leases?.isEmpty ?? true) ? window.end : min(window.end, now.adding(seconds: 1))
+                state.exhausted[key] = used
+            }
         }
     }
 

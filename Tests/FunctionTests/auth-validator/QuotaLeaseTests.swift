@@ -121,6 +121,25 @@ import TollgateTestSupport
         #expect(admitted == 25)
     }
 
+    /// Used up while another instance still holds a lease: refusals come from memory, and a
+    /// background read of the window a second later finds the units that holder returned.
+    @Test func aUsedUpWindow_withALeaseOutstanding_isReadAgain_andReturnedUnitsAreAdmitted() async throws {
+        let cloud = try await Instances(count: 2, limit: 40)
+        #expect(try await cloud.consume(1))
+        await cloud.leases[1].settle()
+        var admitted = 1
+        for _ in 0..<60 where try await cloud.consume(0) { admitted += 1 }
+        let held = await cloud.held
+        #expect(held > 0, "instance 1 still holds units")
+        #expect(admitted + Int(held) == 40)
+        await cloud.leases[1].returnAll()
+        cloud.clock.advance(seconds: 2)
+        #expect(try await !cloud.consume(0), "refused from memory while the window is read again")
+        await cloud.leases[0].settle()
+        for _ in 0..<60 where try await cloud.consume(0) { admitted += 1 }
+        #expect(admitted == 40, "what instance 1 returned was admitted")
+    }
+
     /// A request refused by its check (a feature the tier lacks) takes no lease and
     /// creates no window, as on the strict path.
     @Test func aRefusedRequest_takesNoLease_andCreatesNoWindow() async throws {
@@ -178,6 +197,9 @@ import TollgateTestSupport
         _ = try await cloud.consume(1)
         #expect(try await cloud.window.leases?["instance-0"] != nil, "an expired lease waits for its holder to return it")
         cloud.clock.advance(seconds: LeasePolicy().sweepAfterSeconds)
+        // The window is used up (refused from memory): a raised limit makes the next request
+        // take a lease again, whose transaction sweeps.
+        cloud.leases[1].invalidate("acct_hot")
         _ = try await cloud.consume(1)
         #expect(try await cloud.window.leases?["instance-0"] == nil, "an hour after expiry it is taken for a crashed holder's")
         #expect(try await cloud.window.used <= 100)
