@@ -87,9 +87,10 @@ import TollgateTestSupport
         let client = RedisClient(address: try RedisAddress(url: server.url), timeout: .milliseconds(200))
         let admin = RedisClient(address: try RedisAddress(url: server.url))
         let session = try await client.session()
-        _ = try await admin.session().command(["CLIENT", "PAUSE", "600", "ALL"])
+        // Paused long enough that a loaded machine cannot send the command after it ends.
+        _ = try await admin.session().command(["CLIENT", "PAUSE", "3000", "ALL"])
         await #expect(throws: RedisFailure.timedOut) { try await session.command(["INCR", "paused"]) }
-        try await Task.sleep(for: .milliseconds(700))
+        try await Task.sleep(for: .milliseconds(3_100))
         #expect(try await client.session().command(["PING"]) == .simple("PONG"))
         await client.close()
         await admin.close()

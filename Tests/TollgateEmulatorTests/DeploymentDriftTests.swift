@@ -36,7 +36,7 @@ import TollgateTestSupport
         #expect(try loop(pipeline, over: "function") == names, "deploy/cloudbuild.yaml pushes every function's image")
 
         let manifest = try String(contentsOf: packageRoot.appendingPathComponent("Package.swift"), encoding: .utf8)
-        let rows = Set(manifest.matches(of: /\("([a-z0-9-]+)", "[A-Za-z]+", \[/).map { String($0.1) })
+        let rows = Set(manifest.matches(of: /\(\s*"([a-z0-9-]+)",\s*"[A-Za-z]+",\s*\[/).map { String($0.1) })
         #expect(rows == names, "Package.swift declares \(rows.sorted())")
     }
 

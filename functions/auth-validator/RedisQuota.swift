@@ -123,9 +123,10 @@ package final class RedisQuota: Sendable {
     ) async throws {
         let key = Self.key(accountId, session)
         let token = UUID().uuidString
-        // One refill at a time across instances; here one request polls for the others.
+        // One refill at a time across instances (the lock outlives any refill that is not
+        // stuck: two at once would strand one block); here one request polls for the others.
         var polls = 0
-        while try await session.command(["SET", Self.lockKey(accountId, session), token, "NX", "PX", "2000"]) != .simple("OK") {
+        while try await session.command(["SET", Self.lockKey(accountId, session), token, "NX", "PX", "10000"]) != .simple("OK") {
             polls += 1
             guard polls <= 100 else { throw RefillError.busy }
             try await Task.sleep(for: .milliseconds(10))
@@ -149,9 +150,21 @@ package final class RedisQuota: Sendable {
         let desired = policy.desired(
             ratePerSecond: rate, holders: 1, need: need, lastBlock: held?.block ?? 0,
             lastLasted: held.map { $0.remaining * 2 < $0.block ? lastLasted * 2 : lastLasted } ?? .infinity)
-        let grant = try await book.lease(
-            accountId: accountId, instance: Self.holder, held: held?.lease, closing: held?.closing ?? false, returning: held?.taken ?? 0,
-            desired: desired, need: need, check: check, policy: policy, now: now)
+        let grant: QuotaBook.LeaseGrant
+        do {
+            grant = try await book.lease(
+                accountId: accountId, instance: Self.holder, held: held?.lease, closing: held?.closing ?? false,
+                returning: held?.taken ?? 0,
+                desired: desired, need: need, check: check, policy: policy, now: now)
+        } catch {
+            // The window still counts what was taken for the closed lease: put it back in
+            // Redis (still closed), for the next refill to return.
+            if let held, held.closing, held.taken > 0 {
+                _ = try? await session.evaluate(Self.refundScript, keys: [key], arguments: [held.lease, String(held.taken)])
+            }
+            throw error
+        }
+
         let fresh = held?.closing != false || held?.lease != grant.lease?.id
         guard let lease = grant.lease, lease.granted - (fresh ? 0 : held?.granted ?? 0) > 0 else {
             // Nothing granted to a waiting request: the account is in its last units (or

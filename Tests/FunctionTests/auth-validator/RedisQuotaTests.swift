@@ -30,7 +30,7 @@ import TollgateTestSupport
             var tiers: [RedisQuota] = []
             var fallbacks: [QuotaLeases] = []
             for index in 0..<count {
-                let client = RedisClient(address: try RedisAddress(url: server.url), timeout: .seconds(2))
+                let client = RedisClient(address: try RedisAddress(url: server.url), timeout: .seconds(5))
                 let strict = QuotaCombiner(book: book, clock: clock)
                 let fallback = QuotaLeases(book: book, strict: strict, clock: clock, instance: "instance-\(index)")
                 redis.append(client)
