@@ -309,11 +309,58 @@ def report(runs, exports, sizes, args, plot_dir):
               "SQLite, zlib).", "", sizes["layers"], "",
               f"The peer's packages alone (functions-framework, Flask, gunicorn, stripe …, in site-packages) are "
               f"{sizes['peer_site_packages_mb']:.1f} MB, on top of a Python base image."]
+    simulation = quota_simulation()
+    if simulation:
+        lines += ["", "## Quota at scale: the simulator", "",
+                  "`benchmarks/quota-simulation.sh` runs `tollgate simulate quota` in full: each scenario for a minute at full "
+                  "load (after a 10 s warm-up, left out of the write and latency figures; the burst scenario measures its cold "
+                  "start), both paths side by side, in virtual time against the model of Firestore described in "
+                  "[docs/quota-leases.md](docs/quota-leases.md). Deterministic by seed; these are seed 1. Latency is what the "
+                  "quota decision adds to a request; writes are committed writes on the busiest account's window document.",
+                  "", open(simulation).read().strip(), "", "![quota simulation](benchmarks/quota-simulation.png)"]
     analysis = os.path.join(ROOT, "benchmarks", "analysis.md")
     if os.path.exists(analysis):
         lines += ["", open(analysis).read().strip()]
     lines += ["", "## Plots", "", "![latency percentiles](benchmarks/latency.png)", "", "![export memory](benchmarks/export-memory.png)", ""]
     return "\n".join(lines)
+
+
+def quota_simulation():
+    """The simulator's table, when benchmarks/quota-simulation.sh has run."""
+    table = os.path.join(ROOT, "benchmarks", "quota-simulation.md")
+    return table if os.path.exists(table) else None
+
+
+def quota_plot(plot_dir):
+    """The hot-account scenario second by second: writes on its window and the p99 the quota adds."""
+    source = os.path.join(ROOT, "benchmarks", "quota-simulation.json")
+    if not os.path.exists(source):
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reports = json.load(open(source))
+    hot = [r for r in reports if r["scenario"].startswith("one hot account")]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for report, style in zip(hot, ("s--", "o-")):
+        seconds = range(len(report["hotWritesBySecond"]))
+        axes[0].plot(seconds, report["hotWritesBySecond"], style, markersize=3, label=report["path"])
+        axes[1].plot(seconds, [max(v, 0.01) for v in report["latencyP99BySecondMilliseconds"]], style, markersize=3,
+                     label=report["path"])
+    axes[0].axhline(1, color="grey", linewidth=0.8, linestyle=":", label="target: 1 write/s")
+    axes[0].set_title("one hot account: committed writes on its window")
+    axes[0].set_xlabel("second of the run (10 s warm-up first)")
+    axes[0].set_ylabel("writes in that second")
+    axes[1].set_yscale("log")
+    axes[1].axhline(2, color="grey", linewidth=0.8, linestyle=":", label="target: p99 2 ms")
+    axes[1].set_title("one hot account: p99 the quota adds")
+    axes[1].set_xlabel("second of the run")
+    axes[1].set_ylabel("ms (log; 0 drawn at 0.01)")
+    for axis in axes:
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(os.path.join(plot_dir, "quota-simulation.png"), dpi=100)
 
 
 def plots(runs, exports, plot_dir):
@@ -363,6 +410,7 @@ def main():
                 entry["latency"] = {int(p): v for p, v in entry["latency"].items()}
         exports = {int(size): figure for size, figure in raw["exports"].items()}
         plots(raw["runs"], exports, plot_dir)
+        quota_plot(plot_dir)
         with open(args.out, "w") as out:
             out.write(report(raw["runs"], exports, raw["sizes"], args, plot_dir))
         return
@@ -372,6 +420,7 @@ def main():
         exports = export_figures(work, [int(s) for s in args.export_sizes.split(",")])
         sizes = footprint()
         plots(runs, exports, plot_dir)
+        quota_plot(plot_dir)
         with open(args.out, "w") as out:
             out.write(report(runs, exports, sizes, args, plot_dir))
         with open(os.path.join(plot_dir, "results.json"), "w") as raw:
