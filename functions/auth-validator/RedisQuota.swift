@@ -196,7 +196,7 @@ package final class RedisQuota: Sendable {
         local.withLock { $0.strictUntil[ExactID(accountId)] = nil }
         fallback.invalidate(accountId)
         guard let session = try? await redis.session() else { return }
-        _ = try? await session.command(["HSET", Self.key(accountId, session), "expires", "0"])
+        _ = try? await session.evaluate(Self.expireScript, keys: [Self.key(accountId, session)], arguments: [])
     }
 
     /// SIGTERM: Redis's leases stay with Redis (other instances spend them); the fallback's go back.
@@ -325,6 +325,14 @@ package final class RedisQuota: Sendable {
           'used', ARGV[8], 'account', ARGV[9], 'block', ARGV[10], 'refilled', ARGV[11])
         redis.call('PEXPIREAT', KEYS[1], ARGV[12])
         return added
+        """)
+
+    /// Ends the lease's spending (an invalidation), for the next request to close it;
+    /// never creates a key (one without an expiry would stay for ever).
+    static let expireScript = RedisScript(
+        """
+        if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'expires', 0) end
+        return 0
         """)
 
     /// Releases the refill lock only when it is still this refill's.

@@ -113,6 +113,9 @@ import TollgateTestSupport
         let refused = if case .refused = outcome { true } else { false }
         #expect(refused, "a suspended account is refused on every instance, not \(outcome)")
         #expect(try await cloud.window.used == 5, "the units Redis held came back")
+        await cloud.tiers[0].invalidate("acct_other")
+        let session = try await cloud.redis[0].session()
+        #expect(try await session.command(["EXISTS", RedisQuota.key("acct_other", session)]) == .integer(0), "no key made")
         await cloud.close()
     }
 
