@@ -25,6 +25,9 @@ package struct QuotaScenario: Sendable {
     /// Seconds at which this many instances are killed (SIGKILL: their leases orphaned).
     package var kill: (at: Int, count: Int)?
     package var latency = SimulatedFirestore.Latency()
+    /// When the run starts (virtual time); windows are calendar months, so a start just
+    /// before a month's end rolls the window over mid-run.
+    package var start = QuotaSimulation.start
 
     package init(name: String, requestsPerSecond: Double, instances: Int, seconds: Int, limit: Int64) {
         self.name = name
@@ -101,14 +104,20 @@ package enum QuotaSimulation {
         spike.warmUpSeconds = warmUp
         kills.warmUpSeconds = warmUp
         above.warmUpSeconds = warmUp
-        return [hot, many, burst, spike, kills, above]
+        // The window rolls over half-way (a month ends), each window's demand twice its limit.
+        var rollOver = QuotaScenario(
+            name: "window roll-over mid-run, demand twice the limit", requestsPerSecond: rate, instances: 20, seconds: seconds,
+            limit: Int64(rate) * Int64(seconds) / 4)
+        rollOver.start = Timestamp(rfc3339: "2026-04-01T00:00:00Z")!.adding(seconds: -Int64(warmUp + measured / 2))
+        rollOver.warmUpSeconds = warmUp
+        return [hot, many, burst, spike, kills, above, rollOver]
     }
 
     static let start = Timestamp(rfc3339: "2026-03-10T12:00:00Z")!
 
     /// Runs one scenario on one path, every task on the scheduler's serial executor.
     package static func run(_ scenario: QuotaScenario, path: QuotaPath, seed: UInt64) async throws -> QuotaSimulationReport {
-        let scheduler = SimulationScheduler(start: start)
+        let scheduler = SimulationScheduler(start: scenario.start)
         return try await withTaskExecutorPreference(scheduler.executor) {
             try await simulate(scenario, path: path, seed: seed, scheduler: scheduler)
         }
@@ -117,6 +126,9 @@ package enum QuotaSimulation {
     static func simulate(_ scenario: QuotaScenario, path: QuotaPath, seed: UInt64, scheduler: SimulationScheduler) async throws
         -> QuotaSimulationReport
     {
+        let start = scenario.start
+        // Requests before this are the first window's, after it the next one's.
+        let roll = QuotaPeriod.month.window(containing: start, billing: nil).end
         let store = SimulatedFirestore(scheduler: scheduler, latency: scenario.latency, seed: seed)
         let accountIds = (0..<scenario.accounts).map { "acct_\($0)" }
         for id in accountIds {
@@ -155,11 +167,13 @@ package enum QuotaSimulation {
                 _ = scheduler.spawner.start {
                     let began = scheduler.now()
                     do {
-                        let admitted = try await instances[instance].consume(accountId: account)
+                        let (admitted, window) = try await instances[instance].consume(accountId: account)
                         let second = Int((began - start).components.seconds)
                         outcomes.record(
-                            account: account, admitted: admitted, second: second, measured: second >= scenario.warmUpSeconds,
-                            latency: scheduler.now() - began)
+                            // Counted in the window that decided it (a request queued across
+                            // the roll-over is the new window's).
+                            account: Outcomes.key(account, window: (window ?? began) < roll ? 0 : 1), admitted: admitted, second: second,
+                            measured: second >= scenario.warmUpSeconds, latency: scheduler.now() - began)
                     } catch {
                         outcomes.recordError()
                     }
@@ -187,17 +201,23 @@ package enum QuotaSimulation {
         report.errors = results.errors
         report.admitted = results.admitted.values.reduce(0, +)
         var possible: Int64 = 0
+        let windows = roll < end ? [0, 1] : [0]
         for id in accountIds {
-            let admitted = results.admitted[id, default: 0]
-            let demand = results.demand[id, default: 0]
-            possible += min(scenario.limit, demand)
-            let window = try store.snapshot(try DocumentPath(collection: QuotaWindow.collection, id: id))?.decode(QuotaWindow.self)
-            let stranded = max(0, (window?.used ?? 0) - admitted)
-            report.stranded += stranded
-            // Wrongful: refused before the account had admitted its limit, less what the
-            // stated bound excuses (units stranded with killed instances).
-            report.wrongfulRefusals += results.refusedAt[id, default: []].filter { $0 < scenario.limit - stranded }.count
-            report.overAdmitted += max(0, admitted - scenario.limit)
+            for index in windows {
+                let key = Outcomes.key(id, window: index)
+                let admitted = results.admitted[key, default: 0]
+                possible += min(scenario.limit, results.demand[key, default: 0])
+                // The store holds the last window only; an earlier one's units ended with it.
+                let window =
+                    index == windows.last
+                    ? try store.snapshot(try DocumentPath(collection: QuotaWindow.collection, id: id))?.decode(QuotaWindow.self) : nil
+                let stranded = max(0, (window?.used ?? 0) - admitted)
+                report.stranded += stranded
+                // Wrongful: refused before the window had admitted its limit, less what the
+                // stated bound excuses (units stranded with killed instances).
+                report.wrongfulRefusals += results.refusedAt[key, default: []].filter { $0 < scenario.limit - stranded }.count
+                report.overAdmitted += max(0, admitted - scenario.limit)
+            }
         }
         report.admittedOfPossible = possible == 0 ? 1 : Double(report.admitted) / Double(possible)
         let hot = try DocumentPath(collection: QuotaWindow.collection, id: "acct_0")
@@ -246,19 +266,25 @@ struct Consumer: Sendable {
     let strict: QuotaCombiner
     let leases: QuotaLeases?
 
-    func consume(accountId: String) async throws -> Bool {
+    /// Whether the request was admitted, and the start of the window that decided it.
+    func consume(accountId: String) async throws -> (admitted: Bool, window: Timestamp?) {
         let claim = QuotaBook.Claim(cost: 1) { _ in true }
         let outcome =
             if let leases { try await leases.consume(claim, accountId: accountId) } else {
                 try await strict.consume(claim, accountId: accountId)
             }
-        if case .admitted = outcome { return true }
-        return false
+        switch outcome {
+        case .admitted(_, let window): return (true, window.start)
+        case .exceeded(_, let window): return (false, window.start)
+        case .refused: return (false, nil)
+        }
     }
 }
 
-/// What the simulated requests saw.
+/// What the simulated requests saw, by account and window.
 final class Outcomes: Sendable {
+    static func key(_ account: String, window: Int) -> String { "\(account)#\(window)" }
+
     struct Results {
         var requests = 0
         var errors = 0

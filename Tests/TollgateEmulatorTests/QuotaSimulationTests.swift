@@ -12,7 +12,7 @@ import TollgateTestSupport
         let rows = table.split(separator: "\n").dropFirst(2).map {
             $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
         }
-        #expect(rows.count == 12, "six scenarios on two paths")
+        #expect(rows.count == 14, "seven scenarios on two paths")
         for row in rows {
             try #require(row.count == 10, "\(row)")
             #expect(row[4] == "0", "over-admitted: \(row)")
