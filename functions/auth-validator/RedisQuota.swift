@@ -34,6 +34,9 @@ package final class RedisQuota: Sendable {
     private let spawner: TaskSpawner
     private let local = Mutex(Local())
     private let failures = Mutex((count: 0, last: ""))
+    /// The account as Redis last sent it, decoded: a request compares the text, and
+    /// decodes only when a grant has changed it (not once per request).
+    private let accounts = Mutex<[ExactID: (text: String, account: Account)]>([:])
 
     package init(
         redis: RedisClient, book: QuotaBook, strict: QuotaCombiner, fallback: QuotaLeases, clock: any TollgateModel.Clock,
@@ -69,7 +72,9 @@ package final class RedisQuota: Sendable {
                     arguments: [String(claim.cost), String(now.microsecondsSinceEpoch)])
             } catch { return try await fallBack(claim, accountId: accountId, error) }
             if let spent = Spent(reply) {
-                guard let account = spent.account else { return try await strict.consume(claim, accountId: accountId) }
+                guard let account = account(key, from: spent.accountText) else {
+                    return try await strict.consume(claim, accountId: accountId)
+                }
                 guard claim.check(account) else {
                     _ = try? await session.evaluate(
                         Self.refundScript, keys: [Self.key(accountId, session)], arguments: [spent.lease, String(claim.cost)])
@@ -91,6 +96,14 @@ package final class RedisQuota: Sendable {
             }
         }
         return try await strict.consume(claim, accountId: accountId)
+    }
+
+    private func account(_ key: ExactID, from text: String?) -> Account? {
+        guard let text else { return nil }
+        if let cached = accounts.withLock({ $0[key] }), cached.text == text { return cached.account }
+        guard let account = try? JSONDecoder().decode(Account.self, from: Data(text.utf8)) else { return nil }
+        accounts.withLock { $0[key] = (text, account) }
+        return account
     }
 
     private func fallBack(_ claim: QuotaBook.Claim, accountId: String, _ error: any Error) async throws -> QuotaBook.Consumption {
@@ -214,7 +227,8 @@ package final class RedisQuota: Sendable {
     struct Spent {
         var remaining: Int64
         var lease: String
-        var account: Account?
+        /// The account as the last grant read it (JSON).
+        var accountText: String?
         var window: QuotaWindow
         var block: Int64
 
@@ -225,7 +239,7 @@ package final class RedisQuota: Sendable {
             else { return nil }
             self.remaining = remaining
             self.lease = lease
-            account = items[3].string.flatMap { try? JSONDecoder().decode(Account.self, from: Data($0.utf8)) }
+            accountText = items[3].string
             // The window as of Redis's last grant, with what Redis still holds counted as remaining.
             window = QuotaWindow(
                 start: Timestamp(microsecondsSinceEpoch: start), end: Timestamp(microsecondsSinceEpoch: end), limit: limit,

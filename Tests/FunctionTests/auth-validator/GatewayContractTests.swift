@@ -118,6 +118,29 @@ import TollgateTestSupport
         #expect(try await validator.used == 17, "a route priced 0 checks without consuming")
     }
 
+    /// `TOLLGATE_QUOTA_STORE` names Redis as redis://HOST:PORT[/DB] and holds leases, so it
+    /// needs lease mode; anything else stops start-up with the setting named.
+    @Test(arguments: [
+        ("http://10.0.0.3:6379", "lease"), ("redis://10.0.0.3:6379/99", "lease"), ("redis://10.0.0.3:6379", "strict"),
+    ])
+    func quotaStoreSetting_refusesWhatItCannotUse(store: String, mode: String) {
+        #expect {
+            try AuthValidatorFunction.Configuration(
+                environment: Environment([
+                    "TOLLGATE_KEY_PEPPER": EndpointGateTests.pepper, "TOLLGATE_QUOTA_STORE": store, "TOLLGATE_QUOTA_MODE": mode,
+                ]),
+                clock: SystemClock())
+        } throws: { ($0 as? ConfigurationError)?.setting == "TOLLGATE_QUOTA_STORE" }
+    }
+
+    @Test func quotaStoreSetting_readsTheAddress() throws {
+        let configuration = try AuthValidatorFunction.Configuration(
+            environment: Environment(["TOLLGATE_KEY_PEPPER": EndpointGateTests.pepper, "TOLLGATE_QUOTA_STORE": "redis://10.0.0.3/2"]),
+            clock: SystemClock())
+        #expect(configuration.quotaStore?.description == "redis://10.0.0.3:6379/2")
+        #expect(configuration.quotaMode == .lease)
+    }
+
     @Test(arguments: ["v1/bulk=10", "/v1/bulk=-1", "/v1/bulk=ten", "/v1/bulk", "/v1/bulk=1000001"])
     func endpointCostsSetting_refusesMalformedItems(item: String) {
         #expect(throws: ConfigurationError.self) {
