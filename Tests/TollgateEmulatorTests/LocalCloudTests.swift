@@ -120,7 +120,14 @@ import UsageReport
                     $0.now += 1
                     $0.most = max($0.most, $0.now)
                 }
-                try? await Task.sleep(for: .milliseconds(500))
+                // Held until the queue's limit is in flight (or 5 s): a fixed pause let a
+                // loaded machine finish early tasks before the last ones were dispatched.
+                let started = ContinuousClock.now
+                while inFlight.withLock({ $0.most }) < UsageReportFunction.rateLimits.maxConcurrentDispatches,
+                    ContinuousClock.now - started < .seconds(5)
+                {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
                 inFlight.withLock { $0.now -= 1 }
                 return .init(status: 204)
             }
@@ -218,7 +225,14 @@ import UsageReport
                     $0.now += 1
                     $0.most = max($0.most, $0.now)
                 }
-                try? await Task.sleep(for: .milliseconds(500))
+                // Held until the queue's limit is in flight (or 5 s): a fixed pause let a
+                // loaded machine finish early tasks before the last ones were dispatched.
+                let started = ContinuousClock.now
+                while inFlight.withLock({ $0.most }) < UsageReportFunction.rateLimits.maxConcurrentDispatches,
+                    ContinuousClock.now - started < .seconds(5)
+                {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
                 inFlight.withLock { $0.now -= 1 }
                 return FunctionResponse(status: 200)
             }
