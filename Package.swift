@@ -9,6 +9,7 @@ import PackageDescription
 /// Adding a function adds one row here; the emulator and the tests depend on every row.
 let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
+    ("clerk-webhook", "ClerkWebhook", ["TollgateAuth"]),
     (
         "auth-validator", "AuthValidator",
         ["TollgateAuth", "TollgateJOSE", "TollgateRedis", .product(name: "Logging", package: "swift-log")]

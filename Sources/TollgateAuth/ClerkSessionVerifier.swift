@@ -15,6 +15,41 @@ public struct ClerkSessionVerifier: Sendable {
         public var sessionId: String?
         public var authorizedParty: String?
         public var expires: Int64
+        /// The session's active organization, when one is active.
+        public var organization: ActiveOrganization?
+    }
+
+    /// The organization a session acts for, as the token says: v1 tokens carry `org_id` and
+    /// `org_role` (`org:admin`); v2 tokens (`v: 2`) carry `o: {id, rol}`, the role without
+    /// its `org:` prefix, which is put back so both read the same.
+    /// <https://clerk.com/docs/backend-requests/resources/session-tokens>
+    public struct ActiveOrganization: Sendable, Hashable {
+        public var id: String
+        public var role: String
+
+        public init(id: String, role: String) {
+            self.id = id
+            self.role = role
+        }
+
+        /// - Throws: `UNAUTHENTICATED` for an organization claim that is not Clerk's shape.
+        static func read(from claims: JSONValue) throws -> ActiveOrganization? {
+            let id: String?
+            let role: String?
+            if let compact = claims["o"] {
+                id = compact["id"]?.stringValue
+                role = compact["rol"]?.stringValue.map { $0.hasPrefix("org:") ? $0 : "org:" + $0 }
+            } else if let organization = claims["org_id"] {
+                id = organization.stringValue
+                role = claims["org_role"]?.stringValue
+            } else {
+                return nil
+            }
+            guard let id, InputBounds.isIdentifier(id), let role, (5...128).contains(role.utf8.count) else {
+                throw TollgateError(.unauthenticated, "token names an organization without a usable id and role")
+            }
+            return ActiveOrganization(id: id, role: role)
+        }
     }
 
     let issuer: String
@@ -50,6 +85,7 @@ public struct ClerkSessionVerifier: Sendable {
         }
         guard let sub = jwt.claims["sub"]?.stringValue, !sub.isEmpty else { throw TollgateError(.unauthenticated, "token has no sub") }
         return Session(
-            userId: sub, sessionId: jwt.claims["sid"]?.stringValue, authorizedParty: azp, expires: jwt.claims["exp"]?.integerValue ?? 0)
+            userId: sub, sessionId: jwt.claims["sid"]?.stringValue, authorizedParty: azp, expires: jwt.claims["exp"]?.integerValue ?? 0,
+            organization: try ActiveOrganization.read(from: jwt.claims))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TollgateAuth
 import TollgateDrivers
 import TollgateJOSE
 import TollgateModel
@@ -53,9 +54,20 @@ public enum DeadLetterReplay {
         }
         switch function.declaration.trigger {
         case .http:
-            if case .stripe = function.declaration.webhookSignature, let secret = LocalEnvironment.webhookSecrets["current"] {
-                headers.append(
-                    ("Stripe-Signature", StripeSigner(secret: secret).header(timestamp: now.secondsSinceEpoch, body: letter.body)))
+            switch function.declaration.webhookSignature {
+            case .stripe:
+                if let secret = LocalEnvironment.webhookSecrets["current"] {
+                    headers.append(
+                        ("Stripe-Signature", StripeSigner(secret: secret).header(timestamp: now.secondsSinceEpoch, body: letter.body)))
+                }
+            case .svix:
+                // Signed anew under the message's own svix-id: the id is its dedupe key.
+                if let secret = LocalEnvironment.svixSecrets["current"] {
+                    let messageId = letter.metadata["header:svix-id"] ?? "msg_replay_\(id)"
+                    headers = headers.filter { $0.name != "svix-id" }
+                    headers += try SvixSigner(secret: secret).headers(id: messageId, timestamp: now.secondsSinceEpoch, body: letter.body)
+                }
+            case nil: break
             }
         case .pubSub:
             headers.append(try bearer())

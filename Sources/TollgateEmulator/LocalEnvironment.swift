@@ -1,5 +1,6 @@
 import AuthValidator
 import Cleanup
+import ClerkWebhook
 import Crypto
 import Foundation
 import Logging
@@ -24,6 +25,13 @@ public enum LocalEnvironment {
     public static let webhookSecrets = [
         "current": "whsec_tollgate_emulator_current", "previous": "whsec_tollgate_emulator_previous",
         "unrelated": "whsec_tollgate_emulator_unrelated",
+    ]
+
+    /// Svix (Clerk) signing secrets by the same names: `whsec_` and base64 of 24 bytes.
+    public static let svixSecrets = [
+        "current": "whsec_" + Data("tollgate-clerk-current-1".utf8).base64EncodedString(),
+        "previous": "whsec_" + Data("tollgate-clerk-previous1".utf8).base64EncodedString(),
+        "unrelated": "whsec_" + Data("tollgate-clerk-unrelated".utf8).base64EncodedString(),
     ]
 
     /// The price ids the fixtures use, and their tiers.
@@ -68,8 +76,10 @@ extension LocalEnvironment {
             }
             return secret
         }
+        let clerkSecrets = webhookSecrets.compactMap { svixSecrets[$0] }
         let localSecrets = [
-            "STRIPE_WEBHOOK_SECRET": stripeSecrets.joined(separator: ","), "TOLLGATE_KEY_PEPPER": keyPepper,
+            "STRIPE_WEBHOOK_SECRET": stripeSecrets.joined(separator: ","), "CLERK_WEBHOOK_SECRET": clerkSecrets.joined(separator: ","),
+            "TOLLGATE_KEY_PEPPER": keyPepper,
             "TOLLGATE_EXPORT_SIGNING_KEY": exportSigningKey, "STRIPE_API_KEY": StripeFakeServer.apiKey,
         ]
         for secret in declaration.secrets {
@@ -158,7 +168,8 @@ public struct EmulatedFunction: Sendable {
 
     /// Every function Tollgate has.
     public static let functions: [any BuildableFunction.Type] = [
-        StripeWebhookFunction.self, AuthValidatorFunction.self, UsageRecorderFunction.self, QuotaResetFunction.self,
+        StripeWebhookFunction.self, ClerkWebhookFunction.self, AuthValidatorFunction.self, UsageRecorderFunction.self,
+        QuotaResetFunction.self,
         UsageExportFunction.self, UsageReportFunction.self, CleanupFunction.self,
     ]
     public static let declarations = functions.map { $0.declaration }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import TollgateAuth
 import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
@@ -34,12 +35,14 @@ struct Senders {
         guard let (kind, spec) = send.objectValue?.first else { throw TollgateError(.invalidArgument, "empty send") }
         switch kind {
         case "stripe": return try stripe(spec)
+        case "clerk": return try clerk(spec)
         case "pubsub": return try pubSub(spec, delivery: delivery)
         case "task": return try task(spec, delivery: delivery)
         case "scheduler": return try scheduler(spec)
         case "http": return try http(spec)
         case "validate": return try validate(spec)
-        default: throw TollgateError(.invalidArgument, "unknown sender \(kind); use stripe, pubsub, task, scheduler, http or validate")
+        default:
+            throw TollgateError(.invalidArgument, "unknown sender \(kind); use stripe, clerk, pubsub, task, scheduler, http or validate")
         }
     }
 
@@ -94,6 +97,42 @@ struct Senders {
             (name: "User-Agent", value: "Stripe/1.0 (+https://stripe.com/docs/webhooks)"),
         ]
         if let header { headers.append((name: "Stripe-Signature", value: header)) }
+        return FunctionRequest(method: "POST", path: "/", headers: headers, body: body)
+    }
+
+    /// Clerk's webhook as Svix delivers it: `svix-id` (the fixture's `id`, else one derived
+    /// from the body, the same on every retry as Svix keeps it), `svix-timestamp`,
+    /// `svix-signature`. `signature` `none`, `tampered`, `malformed`, `no-v1`, `extra-v1`,
+    /// `missing-id`, `missing-timestamp` or `unbranded` (the `webhook-` headers); `secret`
+    /// and `signedAt` as for Stripe.
+    private func clerk(_ spec: JSONValue) throws -> FunctionRequest {
+        var body = try body(spec, jsonKey: "event")
+        let signedAt = clock.now().secondsSinceEpoch + (spec["signedAt"]?.integerValue ?? 0)
+        let secretName = spec["secret"]?.stringValue ?? "current"
+        guard let secret = LocalEnvironment.svixSecrets[secretName] else {
+            throw TollgateError(.invalidArgument, "no local Svix secret named \(secretName)")
+        }
+        let id = spec["id"]?.stringValue ?? "msg_" + Hex.encode(SHA256.hash(data: body).prefix(12))
+        let signer = try SvixSigner(secret: secret)
+        var headers = signer.headers(id: id, timestamp: signedAt, body: body)
+        let signature = signer.signature(id: id, timestamp: signedAt, body: body)
+        switch spec["signature"]?.stringValue ?? "valid" {
+        case "valid": break
+        case "none": headers.removeAll { $0.name == "svix-signature" }
+        case "missing-id": headers.removeAll { $0.name == "svix-id" }
+        case "missing-timestamp": headers.removeAll { $0.name == "svix-timestamp" }
+        case "malformed": headers[2].value = "v1=" + signature.dropFirst(3)
+        case "no-v1": headers[2].value = "v2," + signature.dropFirst(3)
+        case "extra-v1":
+            // A stale signature first, the good one second: any matching v1 is accepted.
+            headers[2].value = "v1,\(Data(count: 32).base64EncodedString()) \(signature)"
+        case "unbranded": headers = headers.map { (name: "webhook-" + $0.name.dropFirst(5), value: $0.value) }
+        case "tampered":
+            if let index = body.firstIndex(of: UInt8(ascii: "1")) { body[index] = UInt8(ascii: "2") }
+        case let other: throw TollgateError(.invalidArgument, "unknown signature mode \(other)")
+        }
+        headers.insert((name: "Content-Type", value: "application/json"), at: 0)
+        headers.append((name: "User-Agent", value: "Svix-Webhooks/1.0 (sender-tollgate; +https://www.svix.com/http-sender/)"))
         return FunctionRequest(method: "POST", path: "/", headers: headers, body: body)
     }
 
@@ -230,6 +269,24 @@ struct Senders {
             "iat": .integer(now + (spec["issuedAt"]?.integerValue ?? 0)), "v": .integer(2),
         ]
         if spec["azp"] != .null { claims["azp"] = .string(spec["azp"]?.stringValue ?? LocalEnvironment.clerkAuthorizedParty) }
+        // `organization` and `role` (`org:admin`) make the session act for an organization,
+        // in the claims of `version` 2 (`o: {id, rol}`, the default) or 1 (`org_id`, `org_role`).
+        if let organization = spec["organization"]?.stringValue {
+            let role = spec["role"]?.stringValue ?? "org:member"
+            if spec["version"]?.integerValue == 1 {
+                claims["v"] = nil
+                claims["org_id"] = .string(organization)
+                claims["org_role"] = .string(role)
+                claims["org_slug"] = .string("local-organization")
+                claims["org_permissions"] = .array([])
+            } else {
+                let short = role.hasPrefix("org:") ? String(role.dropFirst(4)) : role
+                claims["o"] = .object([
+                    "id": .string(organization), "rol": .string(short), "slg": .string("local-organization"), "per": .string(""),
+                    "fpm": .string(""),
+                ])
+            }
+        }
         let algorithm = spec["alg"]?.stringValue ?? "RS256"
         let header: JSONValue = .object([
             "alg": .string(algorithm), "typ": .string("JWT"), "kid": .string(spec["kid"]?.stringValue ?? clerk.keyID),

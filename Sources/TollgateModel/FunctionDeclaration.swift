@@ -41,6 +41,8 @@ public struct FunctionDeclaration: Sendable, Hashable {
     public enum WebhookSignature: Sendable, Hashable {
         /// `Stripe-Signature`, HMAC-SHA256 over `"<t>.<body>"`.
         case stripe(secret: String)
+        /// `svix-id`, `svix-timestamp`, `svix-signature`: HMAC-SHA256 over `"<id>.<t>.<body>"` (Clerk).
+        case svix(secret: String)
     }
 
     /// A port a function opens from a URL variable.

@@ -160,7 +160,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         let digest = Hex.encode(SHA256.hash(data: request.body).prefix(20))
         let id = "\(declaration.name)-\(digest)"
         var identifying = metadata
-        for name in ["Content-Type", "ce-id", "ce-type", "X-CloudTasks-TaskName", "X-CloudScheduler-JobName"] {
+        for name in ["Content-Type", "ce-id", "ce-type", "X-CloudTasks-TaskName", "X-CloudScheduler-JobName", "svix-id"] {
             if let value = request.header(name) { identifying["header:\(name)"] = value }
         }
         // Keep the record under Firestore's 1 MiB document limit.

@@ -226,8 +226,12 @@ struct Banner: Sendable {
     ) -> String {
         var text: String
         switch declaration.trigger {
-        case .http(let authenticated, let retrying):
-            text = retrying ? "HTTP, Stripe-signed" : authenticated ? "HTTP, OIDC" : "HTTP"
+        case .http(let authenticated, _):
+            switch declaration.webhookSignature {
+            case .stripe: text = "HTTP, Stripe-signed"
+            case .svix: text = "HTTP, Svix-signed (Clerk)"
+            case nil: text = authenticated ? "HTTP, OIDC" : "HTTP"
+            }
         case .pubSub(let topic, let attempts, _):
             text = "Pub/Sub \(topic), dead letters after \(attempts) attempts"
         case .cloudTasks(let queue, let retry, let limits):

@@ -106,8 +106,55 @@ struct BadInputContext {
         ]
     }
 
+    /// A Clerk webhook as Svix sends it (`clerk/payloads/user-created.json` unless `raw`),
+    /// spoiled as `signature` or `extra` say.
+    static func clerk(
+        _ what: String, signature: String = "valid", raw: String? = nil, extra: [String: JSONValue] = [:], outcome: BadInput.Outcome
+    ) -> BadInput {
+        BadInput(function: "clerk-webhook", what: what, outcome: outcome) { context in
+            var spec: [String: JSONValue] = ["signature": .string(signature)]
+            if let raw { spec["raw"] = .string(raw) } else { spec["file"] = .string("clerk/payloads/user-created.json") }
+            spec.merge(extra) { _, new in new }
+            return try context.send(.object(["clerk": .object(spec)]))
+        }
+    }
+
     static let cases: [BadInput] =
         [
+            // clerk-webhook: Svix retries for days, but an unsigned request is not Svix's.
+            clerk("no svix-signature", signature: "none", outcome: .refused(400)),
+            clerk("no svix-id", signature: "missing-id", outcome: .refused(400)),
+            clerk("no svix-timestamp", signature: "missing-timestamp", outcome: .refused(400)),
+            clerk("a v1= signature (Stripe's shape)", signature: "malformed", outcome: .refused(400)),
+            clerk("only a v2 signature", signature: "no-v1", outcome: .refused(400)),
+            clerk("a body changed after signing", signature: "tampered", outcome: .refused(400)),
+            clerk("signed with an unknown secret", extra: ["secret": .string("unrelated")], outcome: .refused(400)),
+            clerk("signed ten minutes ago", extra: ["signedAt": .integer(-600)], outcome: .refused(400)),
+            clerk("signed ten minutes ahead", extra: ["signedAt": .integer(600)], outcome: .refused(400)),
+            clerk("signed text that is not JSON", raw: "not json", outcome: .deadLettered),
+            clerk("a signed JSON array", raw: "[1,2,3]", outcome: .deadLettered),
+            clerk(
+                "a signed event without data", raw: #"{"object":"event","type":"user.created","timestamp":1767225600000}"#,
+                outcome: .deadLettered),
+            clerk(
+                "a signed user event whose id is a path",
+                raw: #"{"object":"event","type":"user.created","timestamp":1767225600000,"data":{"id":"../users/x"}}"#,
+                outcome: .deadLettered),
+            clerk(
+                "a signed event dated in year 20000",
+                raw: #"{"object":"event","type":"user.created","timestamp":569318400000000,"data":{"id":"user_1","object":"user"}}"#,
+                outcome: .deadLettered),
+            BadInput(function: "clerk-webhook", what: "a signed svix-id that is not an id", outcome: .deadLettered) { context in
+                try context.send(
+                    .object(["clerk": .object(["file": .string("clerk/payloads/user-created.json"), "id": .string("msg/../x")])]))
+            },
+            BadInput(function: "clerk-webhook", what: "GET", outcome: .refused(405)) { context in
+                try context.send(.object(["http": .object(["method": .string("GET")])]))
+            },
+            BadInput(function: "clerk-webhook", what: "a signed body over 1 MiB", outcome: .refused(413)) { context in
+                try context.send(
+                    .object(["clerk": .object(["file": .string("clerk/payloads/user-created.json"), "padTo": .integer(1_100_000)])]))
+            },
             // stripe-webhook: Stripe retries, but an unsigned request is not Stripe's.
             BadInput(function: "stripe-webhook", what: "no Stripe-Signature", outcome: .refused(400)) { context in
                 try context.send(

@@ -117,12 +117,13 @@ resource "google_cloud_run_v2_service_iam_member" "gateway" {
   member   = "serviceAccount:${each.value.email}"
 }
 
-# Stripe cannot present Google credentials: its webhook is public and every request is
-# authenticated by its Stripe-Signature instead (refused with 400 before anything is read).
+# Stripe and Svix (Clerk's webhooks) cannot present Google credentials: their webhooks are
+# public and every request is authenticated by its signature instead (Stripe-Signature,
+# svix-signature; refused with 400 before anything is read).
 resource "google_cloud_run_v2_service_iam_member" "public" {
   for_each = { for name, f in var.functions : name => f if f.trigger == "http" && f.ingress == "INGRESS_TRAFFIC_ALL" }
   name     = google_cloud_run_v2_service.function[each.key].name
   location = var.region
   role     = "roles/run.invoker"
-  member   = "allUsers" #checkov:skip=CKV_GCP_102:Stripe cannot present Google credentials; the function authenticates every request by its Stripe-Signature.
+  member   = "allUsers" #checkov:skip=CKV_GCP_102:Stripe and Svix cannot present Google credentials; each webhook authenticates every request by its signature.
 }

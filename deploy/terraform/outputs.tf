@@ -1,5 +1,5 @@
 output "service_urls" {
-  description = "Each function's URL (Stripe's webhook endpoint is stripe-webhook's)."
+  description = "Each function's URL (Stripe's webhook endpoint is stripe-webhook's; Clerk's is clerk-webhook's)."
   value       = local.service_url
 }
 

@@ -58,7 +58,9 @@ public struct AuthValidatorFunction: BuildableFunction {
         resolver = CredentialResolver(
             keys: configuration.keys, clerk: configuration.clerk, store: store,
             keyRecords: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
-            users: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }))
+            users: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
+            organizations: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
+            memberships: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }))
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
         combiner = QuotaCombiner(book: quotas, clock: clock)
         let instance = "\(ProcessInfo.processInfo.environment["K_REVISION"] ?? "local")-\(UUID().uuidString.prefix(8))"
@@ -125,10 +127,11 @@ public struct AuthValidatorFunction: BuildableFunction {
         case .principal(let found): principal = found
         }
         var verdict = Verdict(
-            code: .valid, accountId: principal.accountId, keyId: principal.keyId, userId: principal.userId, now: now)
+            code: .valid, accountId: principal.accountId, keyId: principal.keyId, userId: principal.userId,
+            organizationId: principal.organization?.id, organizationRole: principal.organization?.role, now: now)
         let features = required
         let refusal: @Sendable (Account) -> Verdict.Code? = { account in
-            if !account.entitlements.enabled { return .disabled }
+            if !account.admitsRequests { return .disabled }
             if !features.allSatisfy(account.entitlements.has) { return .forbidden }
             return nil
         }

@@ -1,11 +1,13 @@
 import TollgateAuth
 import TollgateModel
 
-/// Who is calling: an API key's account, or a Clerk session's user and account.
-struct Principal: Sendable, Hashable {
-    var accountId: String
-    var keyId: String?
-    var userId: String?
+/// Who is calling: an API key's account, or a Clerk session's user and account (the
+/// organization's, with the member's role, when the session has one active).
+package struct Principal: Sendable, Hashable {
+    package var accountId: String
+    package var keyId: String?
+    package var userId: String?
+    package var organization: ClerkSessionVerifier.ActiveOrganization?
 }
 
 /// Turns a credential into a principal, with key records and user mappings cached.
@@ -14,7 +16,10 @@ struct CredentialResolver: Sendable {
     let clerk: ClerkSessionVerifier?
     let store: any DocumentStore
     let keyRecords: MetadataCache<APIKeyRecord?>
-    let users: MetadataCache<String?>
+    let users: MetadataCache<UserRecord?>
+    let organizations: MetadataCache<OrganizationRecord?>
+    /// By `orgId/userId`.
+    let memberships: MetadataCache<MembershipRecord?>
 
     enum Credential: Sendable {
         case apiKey(String)
@@ -55,12 +60,36 @@ struct CredentialResolver: Sendable {
             } catch let error as TollgateError where error.code == .unauthenticated {
                 return .refused(.refused(.invalidToken, error.message, now: now))
             }
-            let accountId = try await users.value(session.userId) {
-                try await store.get(try DocumentPath(collection: UserRecord.collection, id: session.userId))?.decode(UserRecord.self)
-                    .accountId
+            if let organization = session.organization {
+                return try await resolve(session, in: organization, now: now)
             }
-            guard let accountId else { return .refused(.refused(.notFound, "the user has no account", now: now)) }
-            return .principal(Principal(accountId: accountId, userId: session.userId))
+            let user = try await users.value(session.userId) {
+                try await store.get(try DocumentPath(collection: UserRecord.collection, id: session.userId))?.decode(UserRecord.self)
+            }
+            guard let user else { return .refused(.refused(.notFound, "the user has no account", now: now)) }
+            if user.deleted != nil { return .refused(.refused(.notFound, "the user was deleted", now: now)) }
+            return .principal(Principal(accountId: user.accountId, userId: session.userId))
         }
+    }
+
+    /// A session acting for its active organization: the organization's account, unless
+    /// the organization was deleted or the user's membership was removed since the token was
+    /// issued. The token itself is Clerk's word for the membership until the webhook says
+    /// otherwise, so a membership not yet synced is trusted.
+    private func resolve(_ session: ClerkSessionVerifier.Session, in active: ClerkSessionVerifier.ActiveOrganization, now: Timestamp)
+        async throws -> Resolution
+    {
+        let organization = try await organizations.value(active.id) {
+            try await store.get(try DocumentPath(collection: OrganizationRecord.collection, id: active.id))?.decode(OrganizationRecord.self)
+        }
+        if organization?.deleted != nil { return .refused(.refused(.notFound, "the organization was deleted", now: now)) }
+        let membership = try await memberships.value(active.id + "/" + session.userId) {
+            try await store.get(try DocumentPath(collection: OrganizationRecord.memberships(of: active.id), id: session.userId))?
+                .decode(MembershipRecord.self)
+        }
+        if membership?.removed != nil {
+            return .refused(.refused(.notFound, "the user is no longer a member of the organization", now: now))
+        }
+        return .principal(Principal(accountId: organization?.accountId ?? active.id, userId: session.userId, organization: active))
     }
 }

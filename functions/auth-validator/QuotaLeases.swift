@@ -84,7 +84,7 @@ extension QuotaBook {
             let otherHolders = leases.filter { $0.key != instance && now < $0.value.expires.adding(seconds: policy.clockMarginSeconds) }
             // A suspended or refused account gets no units: its requests are decided per request.
             let granted =
-                account.entitlements.enabled && check(account)
+                account.admitsRequests && check(account)
                 ? LeasePolicy.grant(desired: desired, remaining: window.limit - window.used, otherHolders: otherHolders.count, need: need)
                 : 0
             if granted > 0 {

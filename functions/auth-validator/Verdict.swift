@@ -33,6 +33,9 @@ public struct Verdict: Sendable, Hashable {
     public var accountId: String?
     public var keyId: String?
     public var userId: String?
+    /// The session's active organization and the member's role in it (`org:admin`).
+    public var organizationId: String?
+    public var organizationRole: String?
     public var tier: Tier?
     public var entitlements: Entitlements?
     public var quota: QuotaWindow?
@@ -45,7 +48,8 @@ public struct Verdict: Sendable, Hashable {
     /// The verdict as JSON, and as headers a gateway can forward upstream or copy to the
     /// client (gateways forward headers, not bodies): `X-Tollgate-Code`, and for a known
     /// caller `X-Tollgate-Account`, `X-Tollgate-Key` (the key's display prefix, never the
-    /// key), `X-Tollgate-User`, `X-Tollgate-Tier`; the quota as `RateLimit-Policy` and
+    /// key), `X-Tollgate-User`, `X-Tollgate-Organization` and `X-Tollgate-Role` (a session
+    /// acting for an organization), `X-Tollgate-Tier`; the quota as `RateLimit-Policy` and
     /// `RateLimit` (draft-ietf-httpapi-ratelimit-headers), and `Retry-After` on 429.
     public var response: FunctionResponse { response(forAuthRequest: false) }
 
@@ -67,6 +71,12 @@ public struct Verdict: Sendable, Hashable {
         if let userId {
             body["userId"] = .string(userId)
             headers["X-Tollgate-User"] = Self.headerValue(userId)
+        }
+        if let organizationId, let organizationRole {
+            body["organizationId"] = .string(organizationId)
+            body["organizationRole"] = .string(organizationRole)
+            headers["X-Tollgate-Organization"] = Self.headerValue(organizationId)
+            headers["X-Tollgate-Role"] = Self.headerValue(organizationRole)
         }
         if let tier {
             body["tier"] = .string(tier.rawValue)

@@ -87,16 +87,12 @@ public struct StripeEventApplier: Sendable {
             guard let updated, updated != current else { return (.stale, nil) }
             try transaction.set(accountPath, try FieldValueEncoder().encode(updated))
             guard current?.tier != updated.tier || current?.entitlements != updated.entitlements else { return (.applied, nil) }
-            let entry = try OutboxEntry.entitlementsChanged(updated, eventId: event.id)
+            let entry = try OutboxEntry.entitlementsChanged(updated, cause: ("stripeEventId", event.id))
             try transaction.create(outboxPath, try FieldValueEncoder().encode(entry))
             return (.applied, entry)
         }
 
-        if let pending {
-            let messageId = try await publisher.publish(pending.message, to: pending.topic)
-            try await store.delete(outboxPath)
-            logger.info("published entitlements-changed", metadata: ["accountId": "\(pending.accountId)", "messageId": "\(messageId)"])
-        }
+        if let pending { try await pending.publish(through: publisher, clearing: outboxPath, in: store, logger: logger) }
         return outcome
     }
 
@@ -126,7 +122,10 @@ public struct StripeEventApplier: Sendable {
             currentPeriodEnd: subscription.currentPeriodEnd.map(Timestamp.init(secondsSinceEpoch:)),
             cancelAtPeriodEnd: subscription.cancelAtPeriodEnd, trialEnd: subscription.trialEnd.map(Timestamp.init(secondsSinceEpoch:)),
             lastEventCreated: event.created, lastEventId: event.id)
-        return Account(id: accountId, tier: tier, entitlements: entitlements, billing: billing, lastInvoice: current?.lastInvoice)
+        // What Clerk said of the account (its owner, its closing) is kept.
+        return Account(
+            id: accountId, tier: tier, entitlements: entitlements, billing: billing, lastInvoice: current?.lastInvoice,
+            owner: current?.owner, closed: current?.closed)
     }
 
     /// Stripe's `created` has one-second resolution, so ties are broken the same way in
@@ -155,25 +154,4 @@ public struct StripeEventApplier: Sendable {
 extension SubscriptionStatus {
     /// Whether the subscription is over and cannot come back.
     var hasEnded: Bool { self == .canceled || self == .incompleteExpired }
-}
-
-/// A message committed with the change that caused it, published after the commit.
-struct OutboxEntry: Codable, Sendable, Hashable {
-    static let collection = "outbox"
-    var topic: String
-    var accountId: String
-    var data: String
-
-    var message: OutgoingMessage {
-        OutgoingMessage(data: Array(data.utf8), attributes: ["accountId": accountId], orderingKey: accountId)
-    }
-
-    static func entitlementsChanged(_ account: Account, eventId: String) throws -> OutboxEntry {
-        let entitlements = try FieldValueEncoder().encodeValue(account.entitlements).plainJSON
-        let body: JSONValue = .object([
-            "accountId": .string(account.id), "tier": .string(account.tier.rawValue), "entitlements": entitlements,
-            "status": account.billing.map { .string($0.status.rawValue) } ?? .null, "stripeEventId": .string(eventId),
-        ])
-        return OutboxEntry(topic: Topic.entitlementsChanged, accountId: account.id, data: body.rendered())
-    }
 }

@@ -7,14 +7,28 @@ public struct Account: Codable, Sendable, Hashable {
     public var billing: BillingState?
     /// The last invoice outcome Stripe reported for the account.
     public var lastInvoice: InvoiceState?
+    /// Whose account it is: a Clerk user's personal account or an organization's. Absent
+    /// on accounts an operator or a Stripe customer made before Clerk said whose it is.
+    public var owner: AccountOwner?
+    /// When its owner was deleted in Clerk: a closed account admits no request and is never
+    /// reopened. Its records stay until the retention rules remove them.
+    public var closed: Timestamp?
 
-    public init(id: String, tier: Tier, entitlements: Entitlements, billing: BillingState? = nil, lastInvoice: InvoiceState? = nil) {
+    public init(
+        id: String, tier: Tier, entitlements: Entitlements, billing: BillingState? = nil, lastInvoice: InvoiceState? = nil,
+        owner: AccountOwner? = nil, closed: Timestamp? = nil
+    ) {
         self.id = id
         self.tier = tier
         self.entitlements = entitlements
         self.billing = billing
         self.lastInvoice = lastInvoice
+        self.owner = owner
+        self.closed = closed
     }
+
+    /// Whether requests may be admitted at all: open and not suspended.
+    public var admitsRequests: Bool { closed == nil && entitlements.enabled }
 
     public static let collection = "accounts"
 }

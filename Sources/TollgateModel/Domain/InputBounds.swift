@@ -18,6 +18,17 @@ public enum InputBounds {
     /// keeps absurd instants (year 1, year 9999) out of the day counters and analytics.
     public static let usageTimeEarliest = Timestamp(secondsSinceEpoch: 946_684_800)
     public static let usageTimeFutureSeconds: Int64 = 7 * 86_400
+    /// A Clerk id (`user_…`, `org_…`) and an account id named by a caller (Stripe's
+    /// `client_reference_id`, `tollgate_account_id`): 1…128 characters of `A–Z a–z 0–9 _ -`,
+    /// which every Clerk and Tollgate id fits and which is always a valid document id.
+    public static let identifierLength: ClosedRange<Int> = 1...128
+    public static func isIdentifier(_ text: String) -> Bool {
+        identifierLength.contains(text.utf8.count)
+            && text.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 95 || $0 == 45 }
+    }
+    /// A Clerk event's `timestamp` (milliseconds): from 2000-01-01 to 9999-12-31, within
+    /// Firestore's range of timestamps.
+    public static let clerkEventMilliseconds: ClosedRange<Int64> = 946_684_800_000...253_402_300_799_999
     /// A Stripe invoice's `attempt_count`.
     public static let invoiceAttempts: ClosedRange<Int64> = 0...10_000
 }

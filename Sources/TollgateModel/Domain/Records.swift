@@ -161,13 +161,6 @@ public struct UsageCounters: Codable, Sendable, Hashable {
     public static let collection = "usageCounters"
 }
 
-/// A Clerk user's account: `users/{clerkUserId}`.
-public struct UserRecord: Codable, Sendable, Hashable {
-    public var accountId: String
-    public init(accountId: String) { self.accountId = accountId }
-    public static let collection = "users"
-}
-
 /// A processed Stripe event: `stripeEvents/{eventId}`, the dedupe marker written in
 /// the same transaction as the event's effect. It holds only what the event itself
 /// says, so replays in any order leave identical markers.

@@ -1,0 +1,5 @@
+import ClerkWebhook
+import TollgateDrivers
+import TollgateRuntime
+
+await FunctionMain.run(ClerkWebhookFunction.self)
