@@ -130,3 +130,40 @@ private func unixTime(_ value: JSONValue?, _ field: String, of id: String) throw
 private func expandableID(_ value: JSONValue?) -> String? {
     value?.stringValue ?? value?["id"]?.stringValue
 }
+
+/// What links a Stripe customer to a Tollgate account: a completed Checkout Session's
+/// `client_reference_id` (the account the dashboard opened Checkout for; its metadata's
+/// `tollgate_account_id` when there is none), or a customer's metadata
+/// `tollgate_account_id`. nil `accountId`: the object names no account.
+/// <https://docs.stripe.com/api/checkout/sessions/object>
+public struct StripeCustomerLink: Sendable, Hashable {
+    public var customer: String
+    public var accountId: String?
+    public var subscription: String?
+
+    /// - Throws: `INVALID_ARGUMENT` for an object of another kind, or an account id that is
+    ///   not 1–128 of `A–Z a–z 0–9 _ -`.
+    public init(_ object: JSONValue) throws {
+        let metadata = object["metadata"]?["tollgate_account_id"]?.stringValue
+        switch object["object"]?.stringValue {
+        case "checkout.session":
+            let id = object["id"]?.stringValue ?? "checkout session"
+            guard let customer = expandableID(object["customer"]) else {
+                throw TollgateError(.invalidArgument, "\(id) has no customer to link")
+            }
+            self.customer = customer
+            accountId = object["client_reference_id"]?.stringValue ?? metadata
+            subscription = expandableID(object["subscription"])
+        case "customer":
+            guard let id = object["id"]?.stringValue else { throw TollgateError(.invalidArgument, "customer without an id") }
+            customer = id
+            accountId = metadata
+            subscription = nil
+        default:
+            throw TollgateError(.invalidArgument, "data.object is neither a checkout session nor a customer")
+        }
+        if let accountId, !InputBounds.isIdentifier(accountId) {
+            throw TollgateError(.invalidArgument, "\(customer): the account id is not 1–128 of A–Z a–z 0–9 _ -")
+        }
+    }
+}

@@ -65,6 +65,9 @@ public struct CleanupFunction: BuildableFunction {
         let markers = DocumentQuery(collection: StripeEventMarker.collection).filter(
             "created", .lessThan, .integer(ago(retention.stripeEventDays).secondsSinceEpoch))
         counts.add("stripeEvents", try await purge(markers, dryRun: dryRun))
+        let clerkMarkers = DocumentQuery(collection: ClerkEventMarker.collection).filter(
+            "timestamp", .lessThan, .integer(ago(retention.clerkEventDays).microsecondsSinceEpoch / 1_000))
+        counts.add("clerkEvents", try await purge(clerkMarkers, dryRun: dryRun))
         let letters = DocumentQuery(collection: DeadLetter.collection).filter(
             "received", .lessThan, .timestamp(ago(retention.deadLetterDays)))
         counts.add("deadLetters", try await purge(letters, dryRun: dryRun))
