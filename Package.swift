@@ -10,6 +10,7 @@ import PackageDescription
 let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
     ("clerk-webhook", "ClerkWebhook", ["TollgateAuth"]),
+    ("account-api", "AccountAPI", ["TollgateAuth", "TollgateJOSE"]),
     (
         "auth-validator", "AuthValidator",
         ["TollgateAuth", "TollgateJOSE", "TollgateRedis", .product(name: "Logging", package: "swift-log")]
@@ -114,7 +115,7 @@ let package = Package(
         .target(
             name: "TollgateRuntime",
             dependencies: [
-                "TollgateModel", "TollgateHTTP", "TollgateJOSE",
+                "TollgateModel", "TollgateHTTP", "TollgateJOSE", "TollgateAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import AccountAPI
 import AuthValidator
 import Cleanup
 import ClerkWebhook
@@ -99,7 +100,7 @@ extension LocalEnvironment {
         let local: [String: String] = [
             "TOLLGATE_QUOTA_PERIOD": quotaPeriod.rawValue,
             "TOLLGATE_CLERK_ISSUER": clerkIssuer, "TOLLGATE_CLERK_JWKS_URL": keys.clerk.absoluteString,
-            "TOLLGATE_CLERK_AUTHORIZED_PARTIES": clerkAuthorizedParty,
+            "TOLLGATE_CLERK_AUTHORIZED_PARTIES": clerkAuthorizedParty, "TOLLGATE_DASHBOARD_ORIGINS": clerkAuthorizedParty,
             "TOLLGATE_ENDPOINT_FEATURES": "/v1/jobs=asyncJobs,/v1/diffusion=diffusionGating",
         ]
         environment.merge(local) { declared, _ in declared }
@@ -168,7 +169,8 @@ public struct EmulatedFunction: Sendable {
 
     /// Every function Tollgate has.
     public static let functions: [any BuildableFunction.Type] = [
-        StripeWebhookFunction.self, ClerkWebhookFunction.self, AuthValidatorFunction.self, UsageRecorderFunction.self,
+        StripeWebhookFunction.self, ClerkWebhookFunction.self, AuthValidatorFunction.self, AccountAPIFunction.self,
+        UsageRecorderFunction.self,
         QuotaResetFunction.self,
         UsageExportFunction.self, UsageReportFunction.self, CleanupFunction.self,
     ]

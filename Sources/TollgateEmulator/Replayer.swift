@@ -84,6 +84,8 @@ public struct Replayer: Sendable {
         let clock = VirtualClock(start: fixture.start)
         let database = try SQLiteDatabase(path: file.path, clock: clock)
         var ports = Ports(sqlite: database)
+        // New keys (account-api) from a seed of the fixture's: the same in every replay.
+        ports.entropy = SeededEntropy(seed: Self.stableHash(Self.seedName(fixture) + "/entropy"))
         let blobs = FaultyBlobStore(ports.blobs)
         ports.blobs = blobs
         let publisher = SQLitePublisher(database)
@@ -230,6 +232,10 @@ public struct Replayer: Sendable {
         return problems
     }
 
+    /// What a fixture's seeds derive from: its file name alone, so its keys are the same
+    /// whichever folder the replay was started from (a fixture may name a key's prefix).
+    static func seedName(_ fixture: Fixture) -> String { String(fixture.name.split(separator: "/").last ?? "") }
+
     /// Creates the fixture's API keys with the real key code; returns them by ref.
     private func seedKeys(_ fixture: Fixture, ports: Ports) async throws -> [String: String] {
         guard !fixture.apiKeys.isEmpty else { return [:] }
@@ -237,7 +243,7 @@ public struct Replayer: Sendable {
         var keys: [String: String] = [:]
         for seed in fixture.apiKeys {
             // Seeded by fixture and ref: the same keys in every replay of the fixture.
-            var generator = SeededGenerator(seed: Self.stableHash(fixture.name + "/" + seed.ref))
+            var generator = SeededGenerator(seed: Self.stableHash(Self.seedName(fixture) + "/" + seed.ref))
             let key = APIKeys.generate(mode: APIKeys.Mode(rawValue: seed.mode) ?? .live, using: &generator)
             let record = APIKeyRecord(
                 accountId: seed.account, displayPrefix: APIKeys.displayPrefix(of: key), name: seed.ref, created: fixture.start,

@@ -332,10 +332,14 @@ struct Senders {
         return encoder
     }()
 
+    /// A plain request: `method`, `path`, `headers`, a body, and with `session` a Clerk
+    /// session token (made as `validate` makes one) as `Authorization: Bearer`, as a
+    /// dashboard sends it to account-api.
     private func http(_ spec: JSONValue) throws -> FunctionRequest {
-        let headers = (spec["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap { key, value in
+        var headers = (spec["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap { key, value in
             value.stringValue.map { (name: key, value: $0) }
         }
+        if let session = spec["session"] { headers.append((name: "Authorization", value: "Bearer \(try sessionToken(session))")) }
         return FunctionRequest(
             method: spec["method"]?.stringValue ?? "POST", path: spec["path"]?.stringValue ?? "/", headers: headers,
             body: try body(spec, jsonKey: "body"))

@@ -106,6 +106,13 @@ struct BadInputContext {
         ]
     }
 
+    /// A request to account-api as the emulator's `http` sender makes it.
+    static func account(_ what: String, _ spec: String, status: Int) -> BadInput {
+        BadInput(function: "account-api", what: what, outcome: .refused(status)) { context in
+            try context.send(.object(["http": try JSONValue.parse(Data(spec.utf8))]))
+        }
+    }
+
     /// A Clerk webhook as Svix sends it (`clerk/payloads/user-created.json` unless `raw`),
     /// spoiled as `signature` or `extra` say.
     static func clerk(
@@ -121,6 +128,25 @@ struct BadInputContext {
 
     static let cases: [BadInput] =
         [
+            // account-api: called by browsers; nothing is read before the session is.
+            account("no Authorization header", #"{"method": "GET", "path": "/v1/account"}"#, status: 401),
+            account(
+                "Bearer followed by garbage", #"{"method": "GET", "path": "/v1/account", "headers": {"Authorization": "Bearer x.y.z"}}"#,
+                status: 401),
+            account(
+                "a session token signed by a stranger", #"{"method": "GET", "path": "/v1/keys", "session": {"signer": "stranger"}}"#,
+                status: 401),
+            account(
+                "an expired session token",
+                #"{"method": "POST", "path": "/v1/keys", "session": {"expiresIn": -120}, "body": {"name": "k"}}"#, status: 401),
+            account("a path that is no route", #"{"method": "GET", "path": "/v1/../admin"}"#, status: 404),
+            account("PUT on the keys", #"{"method": "PUT", "path": "/v1/keys"}"#, status: 405),
+            account("a usage range of words", #"{"method": "GET", "path": "/v1/usage?from=monday&to=friday"}"#, status: 400),
+            account("a key prefix that is a path", #"{"method": "DELETE", "path": "/v1/keys/..%2F..%2Fx"}"#, status: 400),
+            account(
+                "a preflight from another origin",
+                #"{"method": "OPTIONS", "path": "/v1/keys", "headers": {"Origin": "https://evil.example"}}"#, status: 403),
+            account("a body over 1 MiB", #"{"method": "POST", "path": "/v1/keys", "raw": "{}", "padTo": 1100000}"#, status: 413),
             // clerk-webhook: Svix retries for days, but an unsigned request is not Svix's.
             clerk("no svix-signature", signature: "none", outcome: .refused(400)),
             clerk("no svix-id", signature: "missing-id", outcome: .refused(400)),

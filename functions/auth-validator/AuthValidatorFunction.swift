@@ -58,9 +58,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         resolver = CredentialResolver(
             keys: configuration.keys, clerk: configuration.clerk, store: store,
             keyRecords: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
-            users: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
-            organizations: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
-            memberships: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }))
+            sessions: CredentialResolver.cachedSessions(store: store, ttlSeconds: ttl, clock: clock))
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
         combiner = QuotaCombiner(book: quotas, clock: clock)
         let instance = "\(ProcessInfo.processInfo.environment["K_REVISION"] ?? "local")-\(UUID().uuidString.prefix(8))"
@@ -208,16 +206,21 @@ public struct AuthValidatorFunction: BuildableFunction {
         guard request.method == "POST" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "Pub/Sub pushes with POST") }
         _ = try await verifier.verify(authorization: request.header("Authorization"))
         let accountId: String
+        let revokedKey: String?
         do {
             let message = try PubSubEvent.decode(request).message
-            guard let id = (try? JSONValue.parse(message.data))?["accountId"]?.stringValue ?? message.attributes["accountId"] else {
+            let data = try? JSONValue.parse(message.data)
+            guard let id = data?["accountId"]?.stringValue ?? message.attributes["accountId"] else {
                 throw TollgateError(.invalidArgument, "entitlements-changed message without an accountId")
             }
             accountId = id
+            // account-api names a key it revoked by its keyed hash (the record's id).
+            revokedKey = data?["revokedKey"]?.stringValue
         } catch {
             logger.warning("unreadable entitlements-changed message acknowledged", metadata: ["reason": "\(error)"])
             return FunctionResponse(status: 204)
         }
+        if let revokedKey { resolver.keyRecords.remove(revokedKey) }
         accounts.remove(accountId)
         windows.remove(accountId)
         leases?.invalidate(accountId)
@@ -277,25 +280,7 @@ extension AuthValidatorFunction {
             } catch is TollgateError {
                 throw ConfigurationError("TOLLGATE_KEY_PEPPER", "must be at least 32 bytes")
             }
-            if let issuer = environment["TOLLGATE_CLERK_ISSUER"] {
-                let source: any JWKSource
-                if let pem = environment["TOLLGATE_CLERK_PUBLIC_KEY"] {
-                    do { source = StaticJWKS(only: try RSAPublicKey(pem: pem)) } catch {
-                        throw ConfigurationError("TOLLGATE_CLERK_PUBLIC_KEY", "is not an RSA public key in PEM")
-                    }
-                } else {
-                    let text = environment["TOLLGATE_CLERK_JWKS_URL"] ?? issuer + "/.well-known/jwks.json"
-                    guard let url = URL(string: text), url.scheme == "https" || url.isFileURL else {
-                        throw ConfigurationError("TOLLGATE_CLERK_JWKS_URL", "must be an https or file URL")
-                    }
-                    source = RemoteJWKS(url: url, clock: clock)
-                }
-                clerk = ClerkSessionVerifier(
-                    issuer: issuer, authorizedParties: Set(environment.list("TOLLGATE_CLERK_AUTHORIZED_PARTIES")), keys: source,
-                    clock: clock)
-            } else {
-                clerk = nil
-            }
+            clerk = try ClerkSessionVerifier(environment: environment, clock: clock)
             cacheTTLSeconds = Int64(try environment.integer("TOLLGATE_CACHE_TTL", default: 30, range: 0...3_600))
             quotaPeriod = try QuotaPeriod.fromEnvironment(environment)
             catalog = .standard

@@ -16,10 +16,23 @@ struct CredentialResolver: Sendable {
     let clerk: ClerkSessionVerifier?
     let store: any DocumentStore
     let keyRecords: MetadataCache<APIKeyRecord?>
-    let users: MetadataCache<UserRecord?>
-    let organizations: MetadataCache<OrganizationRecord?>
-    /// By `orgId/userId`.
-    let memberships: MetadataCache<MembershipRecord?>
+    /// Sessions' accounts, through caches of the user, organization and membership records.
+    let sessions: SessionAccounts
+
+    /// Records cached for `ttlSeconds` (misses not kept), read from `store`.
+    static func cachedSessions(store: any DocumentStore, ttlSeconds: Int64, clock: any TollgateModel.Clock) -> SessionAccounts {
+        let reading = SessionAccounts.Lookups.reading(store)
+        let users = MetadataCache<UserRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
+        let organizations = MetadataCache<OrganizationRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
+        let memberships = MetadataCache<MembershipRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
+        return SessionAccounts(
+            lookups: .init(
+                user: { id in try await users.value(id) { try await reading.user(id) } },
+                organization: { id in try await organizations.value(id) { try await reading.organization(id) } },
+                membership: { organization, user in
+                    try await memberships.value(organization + "/" + user) { try await reading.membership(organization, user) }
+                }))
+    }
 
     enum Credential: Sendable {
         case apiKey(String)
@@ -60,36 +73,11 @@ struct CredentialResolver: Sendable {
             } catch let error as TollgateError where error.code == .unauthenticated {
                 return .refused(.refused(.invalidToken, error.message, now: now))
             }
-            if let organization = session.organization {
-                return try await resolve(session, in: organization, now: now)
+            switch try await sessions.resolve(session) {
+            case .refused(let reason): return .refused(.refused(.notFound, reason, now: now))
+            case .actor(let actor):
+                return .principal(Principal(accountId: actor.accountId, userId: actor.userId, organization: actor.organization))
             }
-            let user = try await users.value(session.userId) {
-                try await store.get(try DocumentPath(collection: UserRecord.collection, id: session.userId))?.decode(UserRecord.self)
-            }
-            guard let user else { return .refused(.refused(.notFound, "the user has no account", now: now)) }
-            if user.deleted != nil { return .refused(.refused(.notFound, "the user was deleted", now: now)) }
-            return .principal(Principal(accountId: user.accountId, userId: session.userId))
         }
-    }
-
-    /// A session acting for its active organization: the organization's account, unless
-    /// the organization was deleted or the user's membership was removed since the token was
-    /// issued. The token itself is Clerk's word for the membership until the webhook says
-    /// otherwise, so a membership not yet synced is trusted.
-    private func resolve(_ session: ClerkSessionVerifier.Session, in active: ClerkSessionVerifier.ActiveOrganization, now: Timestamp)
-        async throws -> Resolution
-    {
-        let organization = try await organizations.value(active.id) {
-            try await store.get(try DocumentPath(collection: OrganizationRecord.collection, id: active.id))?.decode(OrganizationRecord.self)
-        }
-        if organization?.deleted != nil { return .refused(.refused(.notFound, "the organization was deleted", now: now)) }
-        let membership = try await memberships.value(active.id + "/" + session.userId) {
-            try await store.get(try DocumentPath(collection: OrganizationRecord.memberships(of: active.id), id: session.userId))?
-                .decode(MembershipRecord.self)
-        }
-        if membership?.removed != nil {
-            return .refused(.refused(.notFound, "the user is no longer a member of the organization", now: now))
-        }
-        return .principal(Principal(accountId: organization?.accountId ?? active.id, userId: session.userId, organization: active))
     }
 }

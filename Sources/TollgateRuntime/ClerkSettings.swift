@@ -1,0 +1,28 @@
+import Foundation
+import TollgateAuth
+import TollgateJOSE
+import TollgateModel
+
+extension ClerkSessionVerifier {
+    /// The Clerk instance from the environment, as auth-validator and account-api read it:
+    /// `TOLLGATE_CLERK_ISSUER` (the frontend API URL) with `TOLLGATE_CLERK_JWKS_URL` (default
+    /// `<issuer>/.well-known/jwks.json`) or a networkless `TOLLGATE_CLERK_PUBLIC_KEY` (PEM),
+    /// and `TOLLGATE_CLERK_AUTHORIZED_PARTIES`. nil when no issuer is set.
+    public init?(environment: Environment, clock: any TollgateModel.Clock) throws {
+        guard let issuer = environment["TOLLGATE_CLERK_ISSUER"] else { return nil }
+        let source: any JWKSource
+        if let pem = environment["TOLLGATE_CLERK_PUBLIC_KEY"] {
+            do { source = StaticJWKS(only: try RSAPublicKey(pem: pem)) } catch {
+                throw ConfigurationError("TOLLGATE_CLERK_PUBLIC_KEY", "is not an RSA public key in PEM")
+            }
+        } else {
+            let text = environment["TOLLGATE_CLERK_JWKS_URL"] ?? issuer + "/.well-known/jwks.json"
+            guard let url = URL(string: text), url.scheme == "https" || url.isFileURL else {
+                throw ConfigurationError("TOLLGATE_CLERK_JWKS_URL", "must be an https or file URL")
+            }
+            source = RemoteJWKS(url: url, clock: clock)
+        }
+        self.init(
+            issuer: issuer, authorizedParties: Set(environment.list("TOLLGATE_CLERK_AUTHORIZED_PARTIES")), keys: source, clock: clock)
+    }
+}

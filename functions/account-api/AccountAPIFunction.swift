@@ -1,0 +1,131 @@
+import Foundation
+import TollgateAuth
+import TollgateJOSE
+import TollgateModel
+import TollgateRuntime
+
+/// `account-api`: the customer's own dashboard calls it with the user's Clerk session
+/// token and acts on the session's account (the active organization's, else the user's):
+/// the account, its keys, its usage. In an organization every member reads and
+/// `org:admin` manages keys. See README.md for the routes and their answers.
+public struct AccountAPIFunction: BuildableFunction {
+    public typealias Event = HTTPEvent
+
+    public static let declaration = FunctionDeclaration(
+        name: "account-api", trigger: .http(authenticated: false, retryingSender: false), secrets: ["TOLLGATE_KEY_PEPPER"],
+        publishes: [Topic.entitlementsChanged],
+        // Behind the product's gateway (load balancer), called by people: small and quick.
+        service: .init(memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer))
+
+    let clerk: ClerkSessionVerifier
+    let sessions: SessionAccounts
+    let routes: AccountRoutes
+    let cors: CORSPolicy
+
+    public init(
+        configuration: Configuration, store: any DocumentStore, publisher: any Publisher, entropy: any Entropy = SystemEntropy()
+    ) {
+        clerk = configuration.clerk
+        sessions = SessionAccounts(lookups: .reading(store))
+        routes = AccountRoutes(
+            store: store, publisher: publisher, keys: configuration.keys, keyMode: configuration.keyMode, period: configuration.quotaPeriod,
+            entropy: entropy)
+        cors = CORSPolicy(origins: configuration.dashboardOrigins)
+    }
+
+    /// From `TOLLGATE_KEY_PEPPER`, the Clerk settings auth-validator reads,
+    /// `TOLLGATE_DASHBOARD_ORIGINS`, `TOLLGATE_KEY_MODE` and `TOLLGATE_QUOTA_PERIOD`.
+    public static func make(_ setup: FunctionSetup) throws -> Self {
+        Self(
+            configuration: try Configuration(environment: setup.environment, clock: setup.ports.clock), store: setup.ports.store,
+            publisher: setup.ports.publisher, entropy: setup.ports.entropy)
+    }
+
+    public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
+        let request = event.request
+        let origin = request.header("Origin")
+        if request.method == "OPTIONS" {
+            return cors.preflight(origin: origin, requestedMethod: request.header("Access-Control-Request-Method"))
+        }
+        let response: FunctionResponse
+        do {
+            response = try await answer(request, context: context)
+        } catch let error as APIError {
+            response = error.response
+        }
+        return cors.decorate(response, origin: origin)
+    }
+
+    private func answer(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
+        let route = try Route(method: request.method, target: request.path)
+        guard let authorization = request.header("Authorization"), authorization.count > 7,
+            authorization.prefix(7).lowercased() == "bearer "
+        else {
+            throw APIError(401, "UNAUTHENTICATED", "send the Clerk session token as Authorization: Bearer")
+        }
+        let session: ClerkSessionVerifier.Session
+        do {
+            session = try await clerk.verify(String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        } catch let error as TollgateError where error.code == .unauthenticated {
+            throw APIError(401, "UNAUTHENTICATED", error.message)
+        }
+        let actor: SessionAccounts.Actor
+        switch try await sessions.resolve(session) {
+        case .refused(let reason): throw APIError(403, "NO_ACCOUNT", reason)
+        case .actor(let found): actor = found
+        }
+        let now = context.clock.now()
+        switch route {
+        case .account: return try await routes.account(actor, now: now)
+        case .listKeys: return try await routes.keys(actor, now: now)
+        case .createKey: return try await routes.createKey(actor, body: request.body, now: now, logger: context.logger)
+        case .revokeKey(let prefix): return try await routes.revokeKey(prefix, actor: actor, now: now, logger: context.logger)
+        case .usage(let query): return try await routes.usage(actor, query: query, now: now)
+        }
+    }
+}
+
+extension AccountAPIFunction {
+    public struct Configuration: Sendable {
+        public var keys: APIKeys
+        public var clerk: ClerkSessionVerifier
+        /// `TOLLGATE_DASHBOARD_ORIGINS`: the origins browsers may call from (CORS); none by default.
+        public var dashboardOrigins: Set<String>
+        /// `TOLLGATE_KEY_MODE`: `live` (default) or `test` keys.
+        public var keyMode: APIKeys.Mode
+        public var quotaPeriod: QuotaPeriod
+
+        public init(
+            keys: APIKeys, clerk: ClerkSessionVerifier, dashboardOrigins: Set<String> = [], keyMode: APIKeys.Mode = .live,
+            quotaPeriod: QuotaPeriod = .month
+        ) {
+            self.keys = keys
+            self.clerk = clerk
+            self.dashboardOrigins = dashboardOrigins
+            self.keyMode = keyMode
+            self.quotaPeriod = quotaPeriod
+        }
+
+        public init(environment: Environment, clock: any TollgateModel.Clock) throws {
+            do {
+                keys = try APIKeys(pepper: try environment.required("TOLLGATE_KEY_PEPPER"))
+            } catch is TollgateError {
+                throw ConfigurationError("TOLLGATE_KEY_PEPPER", "must be at least 32 bytes")
+            }
+            guard let clerk = try ClerkSessionVerifier(environment: environment, clock: clock) else {
+                throw ConfigurationError("TOLLGATE_CLERK_ISSUER", "is not set: account-api authenticates Clerk sessions")
+            }
+            self.clerk = clerk
+            dashboardOrigins = Set(environment.list("TOLLGATE_DASHBOARD_ORIGINS"))
+            for origin in dashboardOrigins
+            where URL(string: origin)?.scheme.map({ ["https", "http"].contains($0) }) != true || origin.hasSuffix("/") {
+                throw ConfigurationError("TOLLGATE_DASHBOARD_ORIGINS", "has '\(origin)': want origins such as https://app.example.com")
+            }
+            guard let mode = APIKeys.Mode(rawValue: environment["TOLLGATE_KEY_MODE"] ?? "live") else {
+                throw ConfigurationError("TOLLGATE_KEY_MODE", "must be live or test")
+            }
+            keyMode = mode
+            quotaPeriod = try QuotaPeriod.fromEnvironment(environment)
+        }
+    }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import Logging
+import TollgateAuth
+import TollgateModel
+import TollgateRuntime
+
+/// What each route reads and writes, for the account the session acts for.
+struct AccountRoutes: Sendable {
+    /// Active keys an account may hold at once.
+    static let maxActiveKeys = 50
+    /// Keys a list answers with, newest first.
+    static let listLimit = 200
+    /// How far ahead a key's expiry may be set: five years.
+    static let maxExpirySeconds: Int64 = 5 * 366 * 86_400
+
+    let store: any DocumentStore
+    let publisher: any Publisher
+    let keys: APIKeys
+    let keyMode: APIKeys.Mode
+    let period: QuotaPeriod
+    let entropy: any Entropy
+
+    // MARK: GET /v1/account
+
+    func account(_ actor: SessionAccounts.Actor, now: Timestamp) async throws -> FunctionResponse {
+        let account = try await loadAccount(actor.accountId)
+        let stored = try await store.get(try DocumentPath(collection: QuotaWindow.collection, id: account.id))?.decode(QuotaWindow.self)
+        let window = stored.flatMap { now < $0.end ? $0 : nil } ?? QuotaWindow.starting(at: now, period: period, account: account)
+        let limit = window.effectiveLimit(entitlements: account.entitlements)
+        var body: [String: JSONValue] = [
+            "accountId": .string(account.id), "tier": .string(account.tier.rawValue),
+            "status": .string(account.closed != nil ? "closed" : account.entitlements.enabled ? "active" : "suspended"),
+            "entitlements": account.entitlements.plainJSON,
+            "quota": .object([
+                "limit": .integer(limit), "used": .integer(min(window.used, limit)), "remaining": .integer(max(0, limit - window.used)),
+                "windowStart": .string(window.start.rfc3339), "reset": .string(window.end.rfc3339),
+            ]),
+            "billing": account.billing.map { billing in
+                .object([
+                    "status": .string(billing.status.rawValue),
+                    "currentPeriodStart": billing.currentPeriodStart.map { .string($0.rfc3339) } ?? .null,
+                    "currentPeriodEnd": billing.currentPeriodEnd.map { .string($0.rfc3339) } ?? .null,
+                    "cancelAtPeriodEnd": .bool(billing.cancelAtPeriodEnd),
+                ])
+            } ?? .null,
+            "role": actor.organization.map { .string($0.role) } ?? .null,
+        ]
+        if let organization = actor.organization { body["organizationId"] = .string(organization.id) }
+        return .json(200, .object(body))
+    }
+
+    // MARK: GET /v1/keys
+
+    func keys(_ actor: SessionAccounts.Actor, now: Timestamp) async throws -> FunctionResponse {
+        let records = try await accountKeys(actor.accountId).map(\.record)
+            .sorted { ($0.created, $0.displayPrefix) > ($1.created, $1.displayPrefix) }.prefix(Self.listLimit)
+        return .json(200, .object(["keys": .array(records.map { Self.json($0, now: now) })]))
+    }
+
+    // MARK: POST /v1/keys
+
+    func createKey(_ actor: SessionAccounts.Actor, body: Data, now: Timestamp, logger: Logger) async throws -> FunctionResponse {
+        try requireManager(actor)
+        let request = try KeyRequest(body, now: now)
+        let account = try await loadAccount(actor.accountId)
+        guard account.closed == nil else { throw APIError(403, "ACCOUNT_CLOSED", "the account is closed") }
+        let existing = try await accountKeys(actor.accountId).map(\.record)
+        let active = existing.filter { Self.status(of: $0, now: now) == "active" }
+        guard active.count < Self.maxActiveKeys else {
+            throw APIError(409, "KEY_LIMIT", "an account holds at most \(Self.maxActiveKeys) active keys: revoke one first")
+        }
+        // A prefix names one key of the account: draw again on the rare repeat.
+        let taken = Set(existing.filter { $0.revoked == nil }.map(\.displayPrefix))
+        var random = EntropyGenerator(entropy)
+        var key = APIKeys.generate(mode: keyMode, using: &random)
+        while taken.contains(APIKeys.displayPrefix(of: key)) { key = APIKeys.generate(mode: keyMode, using: &random) }
+        let record = APIKeyRecord(
+            accountId: actor.accountId, displayPrefix: APIKeys.displayPrefix(of: key), name: request.name, created: now,
+            expires: request.expires, revoked: nil)
+        _ = try await store.create(
+            try DocumentPath(collection: APIKeyRecord.collection, id: keys.hash(key)), try FieldValueEncoder().encode(record))
+        logger.info("API key created", metadata: ["accountId": "\(actor.accountId)", "prefix": "\(record.displayPrefix)"])
+        guard case .object(var json) = Self.json(record, now: now) else { return .json(500, .null) }
+        // The only time the key exists outside the caller's hands: never logged, never stored.
+        json["key"] = .string(key)
+        return .json(201, .object(json))
+    }
+
+    // MARK: DELETE /v1/keys/{prefix}
+
+    func revokeKey(_ prefix: String, actor: SessionAccounts.Actor, now: Timestamp, logger: Logger) async throws -> FunctionResponse {
+        try requireManager(actor)
+        let matching = try await accountKeys(actor.accountId).filter { $0.record.displayPrefix == prefix && $0.record.revoked == nil }
+        guard let found = matching.first else { throw APIError(404, "KEY_NOT_FOUND", "no active key \(prefix) in this account") }
+        guard matching.count == 1 else {
+            throw APIError(409, "AMBIGUOUS_PREFIX", "more than one active key starts \(prefix): revoke with `tollgate keys revoke`")
+        }
+        let revoked = try await store.runTransaction { transaction -> Bool in
+            guard var record = try await transaction.get(found.path)?.decode(APIKeyRecord.self), record.revoked == nil else { return false }
+            record.revoked = now
+            try transaction.set(found.path, try FieldValueEncoder().encode(record))
+            return true
+        }
+        guard revoked else { throw APIError(404, "KEY_NOT_FOUND", "no active key \(prefix) in this account") }
+        logger.info("API key revoked", metadata: ["accountId": "\(actor.accountId)", "prefix": "\(prefix)"])
+        // auth-validator drops the key at once where this reaches it; elsewhere its cache TTL
+        // bounds the key's life. The revocation stands whether or not the message goes out.
+        let message = JSONValue.object(["accountId": .string(actor.accountId), "revokedKey": .string(found.path.id)])
+        do {
+            _ = try await publisher.publish(
+                OutgoingMessage(
+                    data: Array(message.rendered().utf8), attributes: ["accountId": actor.accountId], orderingKey: actor.accountId),
+                to: Topic.entitlementsChanged)
+        } catch {
+            logger.warning(
+                "revocation not announced; caches expire it", metadata: ["accountId": "\(actor.accountId)", "error": "\(error)"])
+        }
+        return FunctionResponse(status: 204)
+    }
+
+    // MARK: GET /v1/usage
+
+    func usage(_ actor: SessionAccounts.Actor, query: UsageQuery, now: Timestamp) async throws -> FunctionResponse {
+        let range = try query.days(today: UTCDay(containing: now))
+        let counters = try await withThrowingTaskGroup(of: (Int, UsageCounters?).self) { group in
+            for day in range {
+                group.addTask {
+                    let path = try DocumentPath(
+                        "\(UsageCounters.collection)/\(actor.accountId)/days/\(UTCDay(daysSinceEpoch: day))")
+                    return (day, try await store.get(path)?.decode(UsageCounters.self))
+                }
+            }
+            var found: [Int: UsageCounters] = [:]
+            for try await (day, counter) in group { found[day] = counter }
+            return found
+        }
+        var total = UsageCounters()
+        let days: [JSONValue] = range.map { day in
+            let counter = counters[day] ?? UsageCounters()
+            total.requests += counter.requests
+            total.units += counter.units
+            return .object([
+                "day": .string(UTCDay(daysSinceEpoch: day).description), "requests": .integer(counter.requests),
+                "units": .integer(counter.units),
+            ])
+        }
+        return .json(
+            200,
+            .object([
+                "accountId": .string(actor.accountId), "from": .string(UTCDay(daysSinceEpoch: range.lowerBound).description),
+                "to": .string(UTCDay(daysSinceEpoch: range.upperBound).description), "days": .array(days),
+                "total": .object(["requests": .integer(total.requests), "units": .integer(total.units)]),
+            ]))
+    }
+
+    // MARK: - Shared
+
+    private func requireManager(_ actor: SessionAccounts.Actor) throws {
+        guard actor.manages else { throw APIError(403, "FORBIDDEN", "only an org:admin of the organization manages its keys") }
+    }
+
+    private func loadAccount(_ id: String) async throws -> Account {
+        try await store.get(try DocumentPath(collection: Account.collection, id: id))?.decode(Account.self)
+            ?? Account(id: id, tier: .free, entitlements: TierCatalog.standard.entitlements(for: .free))
+    }
+
+    private func accountKeys(_ accountId: String) async throws -> [(path: DocumentPath, record: APIKeyRecord)] {
+        try await store.query(DocumentQuery(collection: APIKeyRecord.collection).filter("accountId", .equal, .string(accountId))).map {
+            ($0.path, try $0.decode(APIKeyRecord.self))
+        }
+    }
+
+    static func status(of record: APIKeyRecord, now: Timestamp) -> String {
+        if let revoked = record.revoked, revoked <= now { return "revoked" }
+        if let expires = record.expires, expires <= now { return "expired" }
+        return "active"
+    }
+
+    static func json(_ record: APIKeyRecord, now: Timestamp) -> JSONValue {
+        .object([
+            "prefix": .string(record.displayPrefix), "name": record.name.map(JSONValue.string) ?? .null,
+            "status": .string(status(of: record, now: now)), "created": .string(record.created.rfc3339),
+            "expiresAt": record.expires.map { .string($0.rfc3339) } ?? .null,
+            "revokedAt": record.revoked.map { .string($0.rfc3339) } ?? .null,
+        ])
+    }
+}
+
+/// `POST /v1/keys`' body: `{"name": "…", "expiresAt": "RFC 3339" | null}`.
+struct KeyRequest: Sendable {
+    var name: String
+    var expires: Timestamp?
+
+    init(_ body: Data, now: Timestamp) throws {
+        guard let json = try? JSONValue.parse(body), let object = json.objectValue else {
+            throw APIError(400, "INVALID_BODY", "the body is a JSON object: {\"name\": \"…\", \"expiresAt\": \"…\"}")
+        }
+        if let unknown = object.keys.first(where: { $0 != "name" && $0 != "expiresAt" }) {
+            throw APIError(400, "INVALID_BODY", "unknown field \(unknown.prefix(40))")
+        }
+        guard let name = object["name"]?.stringValue, (1...64).contains(name.count),
+            name.unicodeScalars.allSatisfy({ !$0.properties.isWhitespace || $0 == " " }),
+            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
+            name.trimmingCharacters(in: .whitespaces) == name
+        else {
+            throw APIError(400, "INVALID_NAME", "name is 1 to 64 characters, no control characters, no leading or trailing space")
+        }
+        self.name = name
+        switch object["expiresAt"] {
+        case nil, .null?: expires = nil
+        case let value?:
+            guard let text = value.stringValue, let time = Timestamp(rfc3339: text) else {
+                throw APIError(400, "INVALID_EXPIRY", "expiresAt is an RFC 3339 time such as 2027-01-01T00:00:00Z, or null")
+            }
+            guard time > now, time <= now.adding(seconds: AccountRoutes.maxExpirySeconds) else {
+                throw APIError(400, "INVALID_EXPIRY", "expiresAt lies in the future, within five years")
+            }
+            expires = time
+        }
+    }
+}

@@ -1,0 +1,5 @@
+import AccountAPI
+import TollgateDrivers
+import TollgateRuntime
+
+await FunctionMain.run(AccountAPIFunction.self)
