@@ -1,0 +1,43 @@
+import AccountAPI
+import Foundation
+import Testing
+import TollgateModel
+import TollgateRuntime
+import TollgateTestSupport
+
+@Suite struct AccountAPIConfigurationTests {
+    let base = [
+        "TOLLGATE_KEY_PEPPER": "account-api-test-pepper-not-a-secret-0000", "TOLLGATE_CLERK_ISSUER": "https://clerk.example.com",
+    ]
+
+    func configuration(_ extra: [String: String]) throws -> AccountAPIFunction.Configuration {
+        try AccountAPIFunction.Configuration(
+            environment: Environment(base.merging(extra) { _, new in new }), clock: FixedClock(time: Timestamp(secondsSinceEpoch: 0)))
+    }
+
+    @Test func dashboardOrigins_andKeyMode_areRead() throws {
+        let read = try configuration([
+            "TOLLGATE_DASHBOARD_ORIGINS": "https://app.example.com,http://localhost:3000", "TOLLGATE_KEY_MODE": "test",
+        ])
+        #expect(read.dashboardOrigins == ["https://app.example.com", "http://localhost:3000"])
+        #expect(read.keyMode == .test)
+        #expect(try configuration([:]).dashboardOrigins.isEmpty, "no browser origin is allowed unless configured")
+    }
+
+    /// CORS compares origins exactly: a path, a trailing slash or a wildcard would never match
+    /// (or match too much), so they stop start-up.
+    @Test(arguments: ["https://app.example.com/", "*", "app.example.com", "ftp://files.example.com"])
+    func malformedOrigins_stopStartUp(origin: String) {
+        #expect(throws: ConfigurationError.self) { try configuration(["TOLLGATE_DASHBOARD_ORIGINS": origin]) }
+    }
+
+    @Test func withoutAClerkIssuer_orAPepper_startUpStops() {
+        #expect(throws: ConfigurationError.self) {
+            try AccountAPIFunction.Configuration(
+                environment: Environment(["TOLLGATE_KEY_PEPPER": base["TOLLGATE_KEY_PEPPER"]!]),
+                clock: FixedClock(time: Timestamp(secondsSinceEpoch: 0)))
+        }
+        #expect(throws: ConfigurationError.self) { try configuration(["TOLLGATE_KEY_PEPPER": "short"]) }
+        #expect(throws: ConfigurationError.self) { try configuration(["TOLLGATE_KEY_MODE": "prod"]) }
+    }
+}
