@@ -107,11 +107,7 @@ extension AccountAPIFunction {
         }
 
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
-            do {
-                keys = try APIKeys(pepper: try environment.required("TOLLGATE_KEY_PEPPER"))
-            } catch is TollgateError {
-                throw ConfigurationError("TOLLGATE_KEY_PEPPER", "must be at least 32 bytes")
-            }
+            keys = try APIKeys(environment: environment)
             guard let clerk = try ClerkSessionVerifier(environment: environment, clock: clock) else {
                 throw ConfigurationError("TOLLGATE_CLERK_ISSUER", "is not set: account-api authenticates Clerk sessions")
             }

@@ -275,11 +275,7 @@ extension AuthValidatorFunction {
         /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`, `TOLLGATE_ENDPOINT_COSTS`,
         /// `TOLLGATE_ENDPOINT_HEADER`, `TOLLGATE_QUOTA_MODE`, `TOLLGATE_QUOTA_STORE`.
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
-            do {
-                keys = try APIKeys(pepper: try environment.required("TOLLGATE_KEY_PEPPER"))
-            } catch is TollgateError {
-                throw ConfigurationError("TOLLGATE_KEY_PEPPER", "must be at least 32 bytes")
-            }
+            keys = try APIKeys(environment: environment)
             clerk = try ClerkSessionVerifier(environment: environment, clock: clock)
             cacheTTLSeconds = Int64(try environment.integer("TOLLGATE_CACHE_TTL", default: 30, range: 0...3_600))
             quotaPeriod = try QuotaPeriod.fromEnvironment(environment)

@@ -26,3 +26,14 @@ extension ClerkSessionVerifier {
             issuer: issuer, authorizedParties: Set(environment.list("TOLLGATE_CLERK_AUTHORIZED_PARTIES")), keys: source, clock: clock)
     }
 }
+
+extension APIKeys {
+    /// The key pepper from `TOLLGATE_KEY_PEPPER`, as every function that hashes keys reads it.
+    public init(environment: Environment) throws {
+        do {
+            try self.init(pepper: try environment.required("TOLLGATE_KEY_PEPPER"))
+        } catch is TollgateError {
+            throw ConfigurationError("TOLLGATE_KEY_PEPPER", "must be at least 32 bytes")
+        }
+    }
+}
