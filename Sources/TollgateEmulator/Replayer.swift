@@ -92,7 +92,7 @@ public struct Replayer: Sendable {
         let subscriptions = SQLitePushSubscriptions(database)
         try await PushDispatch.declare(in: database)
         if !fixture.given.isEmpty { try await ports.store.commit(fixture.given.map { Write.set($0.key, $0.value) }) }
-        let keys = try await seedKeys(fixture, ports: ports)
+        var keys = try await seedKeys(fixture, ports: ports)
         let stripe = StripeFakeServer(database)
         let stripeURL = try await stripe.start(logger: Logger(label: "tollgate.stripe-fake", factory: { _ in SwiftLogNoOpLogHandler() }))
         defer { stripe.stop() }
@@ -134,6 +134,12 @@ public struct Replayer: Sendable {
                 if let expected = step.expectedStatus, expected != response.status {
                     let detail = (try? JSONValue.parse(response.body))?["error"]?["message"]?.stringValue.map { " (\($0))" } ?? ""
                     problems.append("step \(step.index): expected status \(expected), got \(response.status)\(detail)")
+                }
+                // A key account-api made (`http.keyAs`) can be sent by later steps by that ref.
+                if let ref = step.send["http"]?["keyAs"]?.stringValue,
+                    let key = (try? JSONValue.parse(response.body))?["key"]?.stringValue
+                {
+                    keys[ref] = key
                 }
                 // A body describes the first answer to a step; its redeliveries may say "nothing to do".
                 if let expected = step.expectedBody, answered.insert(step.index).inserted {
