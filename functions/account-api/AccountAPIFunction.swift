@@ -17,6 +17,9 @@ public struct AccountAPIFunction: BuildableFunction {
         // Behind the product's gateway (load balancer), called by people: small and quick.
         service: .init(memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer))
 
+    /// Every route's path (as the OpenAPI document writes it) and methods.
+    public static var routes: [(path: String, methods: [String])] { Route.table }
+
     let clerk: ClerkSessionVerifier
     let sessions: SessionAccounts
     let routes: AccountRoutes
