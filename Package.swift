@@ -10,7 +10,7 @@ import PackageDescription
 let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
     ("clerk-webhook", "ClerkWebhook", ["TollgateAuth"]),
-    ("account-api", "AccountAPI", ["TollgateAuth", "TollgateJOSE"]),
+    ("account-api", "AccountAPI", ["TollgateAuth", "TollgateJOSE", "TollgateExport"]),
     (
         "auth-validator", "AuthValidator",
         ["TollgateAuth", "TollgateJOSE", "TollgateRedis", .product(name: "Logging", package: "swift-log")]

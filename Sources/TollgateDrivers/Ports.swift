@@ -113,6 +113,7 @@ struct UnconfiguredPort: BlobStore, Publisher, TaskQueue {
     func attributes(_ name: String) async throws -> BlobAttributes? { throw missing("TOLLGATE_BLOBS") }
     func list(prefix: String, pageSize: Int, pageToken: String?) async throws -> BlobPage { throw missing("TOLLGATE_BLOBS") }
     func delete(_ name: String, ifGenerationMatch: Int64?) async throws { throw missing("TOLLGATE_BLOBS") }
+    func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String { throw missing("TOLLGATE_BLOBS") }
     func publish(_ message: OutgoingMessage, to topic: String) async throws -> String { throw missing("TOLLGATE_PUBSUB") }
     func enqueue(_ task: HTTPTask, queue: String) async throws { throw missing("TOLLGATE_TASKS") }
 }

@@ -48,6 +48,10 @@ final class FaultyBlobStore: BlobStore {
         try await base.delete(name, ifGenerationMatch: ifGenerationMatch)
     }
 
+    func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String {
+        try await base.signedURL(name, expiresInSeconds: expiresInSeconds, now: now)
+    }
+
     struct FaultyUpload: BlobUpload {
         let base: any BlobUpload
         let store: FaultyBlobStore

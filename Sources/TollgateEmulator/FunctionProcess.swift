@@ -59,7 +59,7 @@ public final class FunctionProcess: Sendable {
         let port = self.port
         return LocalCloud.Target(declaration: declaration) { request, deadline in
             let http = HTTPRequest(
-                method: request.method, url: "http://127.0.0.1:\(port)\(request.path)", headers: request.headers,
+                method: request.method, url: "http://127.0.0.1:\(port)\(request.target)", headers: request.headers,
                 body: [UInt8](request.body),
                 timeout: deadline)
             guard let response = try? await Self.client.send(http) else { return nil }

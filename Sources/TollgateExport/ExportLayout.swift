@@ -7,8 +7,14 @@ import TollgateModel
 /// {prefix}YYYY/MM/DD/late-00000.ndjson.gz     records of earlier days that arrived late
 /// {prefix}YYYY/MM/DD/manifest.json            the signed, hash-chained manifest
 /// {prefix}YYYY/MM/DD/manifest.json.sig        its Ed25519 signature
+/// {prefix}YYYY/MM/DD/accounts/{id}.ndjson.gz             one account's records (signed receipts)
+/// {prefix}YYYY/MM/DD/accounts/{id}.receipt.json      its receipt
+/// {prefix}YYYY/MM/DD/accounts/{id}.receipt.json.sig  the receipt's signature
 /// {prefix}keys/{keyId}.json                   the public keys, by id
 /// ```
+///
+/// `{id}` is the account id percent-encoded to letters, digits, `-`, `_` and `.`, so an id
+/// never adds a directory.
 public struct ExportLayout: Sendable {
     public var prefix: String
 
@@ -21,4 +27,21 @@ public struct ExportLayout: Sendable {
     public func manifest(_ day: UTCDay) -> String { "\(directory(day))manifest.json" }
     public func signature(_ day: UTCDay) -> String { "\(directory(day))manifest.json.sig" }
     public func publicKey(_ keyId: String) -> String { "\(prefix)keys/\(keyId).json" }
+
+    public func accountRecords(_ day: UTCDay, accountId: String) -> String { "\(accountStem(day, accountId)).ndjson.gz" }
+    public func receipt(_ day: UTCDay, accountId: String) -> String { "\(accountStem(day, accountId)).receipt.json" }
+    public func receiptSignature(_ day: UTCDay, accountId: String) -> String { "\(accountStem(day, accountId)).receipt.json.sig" }
+
+    private func accountStem(_ day: UTCDay, _ accountId: String) -> String {
+        var encoded = ""
+        for byte in accountId.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                encoded.unicodeScalars.append(Unicode.Scalar(byte))
+            default: encoded += "%" + Hex.encode([byte]).uppercased()
+            }
+        }
+        return "\(directory(day))accounts/\(encoded)"
+    }
 }

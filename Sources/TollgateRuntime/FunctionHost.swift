@@ -49,7 +49,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         if request.path == "/healthz" {
             return request.method == "GET" || request.method == "HEAD"
                 ? FunctionResponse(status: 200, headers: ["Content-Type": "text/plain"], body: Data("ok\n".utf8))
-                : .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET")
+                : .methodNotAllowed(allow: ["GET", "HEAD"], "use GET")
         }
         let started = ContinuousClock.now
         var logger = self.logger
@@ -79,7 +79,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     /// What the metrics port answers: `GET /metrics` in Prometheus' text format.
     public func metricsResponse(_ request: FunctionRequest) -> FunctionResponse {
         guard request.path == "/metrics" else { return .rejected(404, code: "NOT_FOUND", "only /metrics is served here") }
-        guard request.method == "GET" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "use GET") }
+        guard request.method == "GET" else { return .methodNotAllowed(allow: ["GET"], "use GET") }
         return FunctionResponse(
             status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.exposition()))
     }
@@ -91,7 +91,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
             )
         }
         guard request.method == "POST" || declaration.trigger.kind == .http else {
-            return (.rejected(405, code: "METHOD_NOT_ALLOWED", "triggers are delivered with POST"), "method \(request.method)", [:])
+            return (.methodNotAllowed(allow: ["POST"], "triggers are delivered with POST"), "method \(request.method)", [:])
         }
         var caller: [String: String] = [:]
         if declaration.trigger.requiresOIDC {

@@ -5,17 +5,30 @@ import TollgateModel
 /// emulator and the tests can deliver through the same pipeline without sockets.
 public struct FunctionRequest: Sendable {
     public var method: String
+    /// The path, without the query.
     public var path: String
+    /// The query, without its `?` (empty when there is none), as the client sent it.
+    public var query: String
     /// Header names are matched case-insensitively.
     public var headers: [(name: String, value: String)]
     public var body: Data
 
+    /// - Parameter path: the request target: the path, and the query after a `?` if any.
     public init(method: String, path: String, headers: [(name: String, value: String)], body: Data) {
         self.method = method
-        self.path = path
+        if let mark = path.firstIndex(of: "?") {
+            self.path = String(path[..<mark])
+            query = String(path[path.index(after: mark)...])
+        } else {
+            self.path = path
+            query = ""
+        }
         self.headers = headers
         self.body = body
     }
+
+    /// The path and the query, as the request line had them.
+    public var target: String { query.isEmpty ? path : path + "?" + query }
 
     public func header(_ name: String) -> String? {
         headers.first { Self.equalIgnoringASCIICase($0.name, name) }?.value
@@ -66,6 +79,13 @@ public struct FunctionResponse: Sendable, Equatable {
     /// `{"error": {"code", "message"}}`. Never dead-lettered.
     public static func rejected(_ status: Int, code: String, _ message: String) -> FunctionResponse {
         json(status, .object(["error": .object(["code": .string(code), "message": .string(message)])]))
+    }
+
+    /// 405 with the `Allow` header RFC 9110 (15.5.6) requires: the methods the target takes.
+    public static func methodNotAllowed(allow methods: [String], _ message: String) -> FunctionResponse {
+        var response = rejected(405, code: "METHOD_NOT_ALLOWED", message)
+        response.headers["Allow"] = methods.joined(separator: ", ")
+        return response
     }
 
     public var isSuccess: Bool { (200..<300).contains(status) }

@@ -100,6 +100,8 @@ public enum HTTPBridge {
         let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
         var path = String(request.uri.path.dropFirst(pathPrefix.count))
         if !path.hasPrefix("/") { path = "/" + path }
+        // The query travels with the path: account-api's usage range is in it.
+        if let query = request.uri.query, !query.isEmpty { path += "?" + query }
         let functionRequest = FunctionRequest(method: request.method.rawValue, path: path, headers: headers, body: Data(buffer: body))
         return response(await handle(functionRequest))
     }

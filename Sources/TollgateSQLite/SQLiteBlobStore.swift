@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import TollgateModel
@@ -94,6 +95,29 @@ public struct SQLiteBlobStore: BlobStore {
             return BlobPage(names: page, nextPageToken: names.count > pageSize ? page.last : nil)
         }
     }
+
+    /// A link shaped as a V4 signed URL (HMAC-signed, as with a GCS HMAC key) with its
+    /// checks, on a host nothing serves: the fake's objects live in the state file.
+    public func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String {
+        try SignedURLExpiry.check(expiresInSeconds)
+        try BlobName.validate(name)
+        var unreserved = CharacterSet.alphanumerics
+        unreserved.insert(charactersIn: "-._~")
+        let path =
+            "/local/"
+            + name.split(separator: "/", omittingEmptySubsequences: false).map {
+                String($0).addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
+            }.joined(separator: "/")
+        let query =
+            "X-Goog-Algorithm=GOOG4-HMAC-SHA256&X-Goog-Date=\(SignedURLExpiry.stamp(now))&X-Goog-Expires=\(expiresInSeconds)"
+            + "&X-Goog-SignedHeaders=host"
+        let signature = HMAC<SHA256>.authenticationCode(
+            for: Data("GET\n\(path)\n\(query)".utf8), using: SymmetricKey(data: Data("tollgate-local-blobs".utf8)))
+        return "https://\(Self.linkHost)\(path)?\(query)&X-Goog-Signature=\(Hex.encode(Array(signature)))"
+    }
+
+    /// Where the fake's links point: a name that does not resolve.
+    public static let linkHost = "storage.tollgate.local"
 
     public func delete(_ name: String, ifGenerationMatch: Int64?) async throws {
         try await database.write { db in

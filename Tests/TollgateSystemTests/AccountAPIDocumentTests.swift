@@ -1,4 +1,5 @@
 import AccountAPI
+import AuthValidator
 import Foundation
 import Logging
 import Testing
@@ -25,6 +26,22 @@ import TollgateTesting
         let routes = Set(AccountAPIFunction.routes.flatMap { route in route.methods.map { "\($0) \(route.path)" } })
         #expect(documented == routes)
         #expect(Self.document["openapi"]?.stringValue == "3.1.0")
+    }
+
+    /// auth-validator answers at any path and method; its document writes the check at `/`
+    /// and the invalidation push at the path the function subscribes with.
+    @Test func authValidatorDocument_namesTheFunctionsOperations() throws {
+        let document = try JSONValue.parse(Data(contentsOf: packageRoot.appendingPathComponent("docs/openapi/auth-validator.json")))
+        var documented: Set<String> = []
+        for (path, item) in document["paths"]?.objectValue ?? [:] {
+            for method in (item.objectValue ?? [:]).keys { documented.insert("\(method.uppercased()) \(path)") }
+        }
+        let routes = Set(AuthValidatorFunction.routes.flatMap { route in route.methods.map { "\($0) \(route.path)" } })
+        #expect(documented == routes)
+        #expect(AuthValidatorFunction.declaration.subscriptions.map(\.path) == [AuthValidatorFunction.invalidationPath])
+        // Every verdict code the function has is in the document's enum, and no other.
+        let codes = Set(document["components"]?["schemas"]?["Code"]?["enum"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        #expect(codes == Set(Verdict.Code.allCases.map(\.rawValue)))
     }
 
     @Test(Peer.pythonVenv.trait)

@@ -59,11 +59,13 @@ resource "google_pubsub_topic_iam_member" "publisher" {
 }
 
 # Cloud Storage by what each function does with the usage bucket: usage-export creates
-# and re-reads objects (never overwrites or deletes); cleanup deletes expired ones.
+# and re-reads objects (never overwrites or deletes); cleanup deletes expired ones;
+# account-api reads a receipt and signs links to it.
 locals {
   storage_roles = {
     "usage-export" = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
     "cleanup"      = ["roles/storage.objectUser"]
+    "account-api"  = ["roles/storage.objectViewer"]
   }
   storage_grants = merge([
     for name, f in var.functions : { for role in local.storage_roles[name] : "${name}/${role}" => { function = name, role = role } }
@@ -76,6 +78,15 @@ resource "google_storage_bucket_iam_member" "usage" {
   bucket   = google_storage_bucket.usage.name
   role     = each.value.role
   member   = "serviceAccount:${google_service_account.function[each.value.function].email}"
+}
+
+# A V4 signed URL is signed as the service account itself; on Cloud Run, with no key
+# file, that is the IAM Credentials API's signBlob, which needs this role on itself.
+resource "google_service_account_iam_member" "sign_links" {
+  for_each           = { for name, f in var.functions : name => f if name == "account-api" }
+  service_account_id = google_service_account.function[each.key].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_service_account.function[each.key].email}"
 }
 
 # Enqueuing report tasks, and naming tollgate-tasks in their OIDC tokens.

@@ -1,5 +1,6 @@
 import Foundation
 import TollgateAuth
+import TollgateExport
 import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
@@ -13,7 +14,7 @@ public struct AccountAPIFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "account-api", trigger: .http(authenticated: false, retryingSender: false), secrets: ["TOLLGATE_KEY_PEPPER"],
-        publishes: [Topic.entitlementsChanged],
+        publishes: [Topic.entitlementsChanged], ports: [.blobs], settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
         // Behind the product's gateway (load balancer), called by people: small and quick.
         service: .init(memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer))
 
@@ -26,13 +27,14 @@ public struct AccountAPIFunction: BuildableFunction {
     let cors: CORSPolicy
 
     public init(
-        configuration: Configuration, store: any DocumentStore, publisher: any Publisher, entropy: any Entropy = SystemEntropy()
+        configuration: Configuration, store: any DocumentStore, publisher: any Publisher, blobs: any BlobStore,
+        entropy: any Entropy = SystemEntropy()
     ) {
         clerk = configuration.clerk
         sessions = SessionAccounts(lookups: .reading(store))
         routes = AccountRoutes(
-            store: store, publisher: publisher, keys: configuration.keys, keyMode: configuration.keyMode, period: configuration.quotaPeriod,
-            entropy: entropy)
+            store: store, publisher: publisher, blobs: blobs, keys: configuration.keys, keyMode: configuration.keyMode,
+            period: configuration.quotaPeriod, exports: configuration.exports, entropy: entropy)
         cors = CORSPolicy(origins: configuration.dashboardOrigins)
     }
 
@@ -41,7 +43,7 @@ public struct AccountAPIFunction: BuildableFunction {
     public static func make(_ setup: FunctionSetup) throws -> Self {
         Self(
             configuration: try Configuration(environment: setup.environment, clock: setup.ports.clock), store: setup.ports.store,
-            publisher: setup.ports.publisher, entropy: setup.ports.entropy)
+            publisher: setup.ports.publisher, blobs: setup.ports.blobs, entropy: setup.ports.entropy)
     }
 
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
@@ -60,7 +62,7 @@ public struct AccountAPIFunction: BuildableFunction {
     }
 
     private func answer(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
-        let route = try Route(method: request.method, target: request.path)
+        let route = try Route(method: request.method, path: request.path, query: request.query)
         guard let authorization = request.header("Authorization"), authorization.count > 7,
             authorization.prefix(7).lowercased() == "bearer "
         else {
@@ -84,6 +86,7 @@ public struct AccountAPIFunction: BuildableFunction {
         case .createKey: return try await routes.createKey(actor, body: request.body, now: now, logger: context.logger)
         case .revokeKey(let prefix): return try await routes.revokeKey(prefix, actor: actor, now: now, logger: context.logger)
         case .usage(let query): return try await routes.usage(actor, query: query, now: now)
+        case .export(let day): return try await routes.export(day, actor: actor, now: now)
         }
     }
 }
@@ -97,11 +100,14 @@ extension AccountAPIFunction {
         /// `TOLLGATE_KEY_MODE`: `live` (default) or `test` keys.
         public var keyMode: APIKeys.Mode
         public var quotaPeriod: QuotaPeriod
+        /// `TOLLGATE_EXPORT_PREFIX`: where usage-export writes (default `usage/`).
+        public var exports: ExportLayout
 
         public init(
             keys: APIKeys, clerk: ClerkSessionVerifier, dashboardOrigins: Set<String> = [], keyMode: APIKeys.Mode = .live,
-            quotaPeriod: QuotaPeriod = .month
+            quotaPeriod: QuotaPeriod = .month, exports: ExportLayout = ExportLayout()
         ) {
+            self.exports = exports
             self.keys = keys
             self.clerk = clerk
             self.dashboardOrigins = dashboardOrigins
@@ -125,6 +131,7 @@ extension AccountAPIFunction {
             }
             keyMode = mode
             quotaPeriod = try QuotaPeriod.fromEnvironment(environment)
+            exports = ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/")
         }
     }
 }

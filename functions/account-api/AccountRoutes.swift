@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TollgateAuth
+import TollgateExport
 import TollgateModel
 import TollgateRuntime
 
@@ -13,11 +14,17 @@ struct AccountRoutes: Sendable {
     /// How far ahead a key's expiry may be set: five years.
     static let maxExpirySeconds: Int64 = 5 * 366 * 86_400
 
+    /// How long a receipt's links stay good: long enough to download, short enough that a
+    /// link copied into a ticket soon stops working.
+    static let linkSeconds: Int64 = 900
+
     let store: any DocumentStore
     let publisher: any Publisher
+    let blobs: any BlobStore
     let keys: APIKeys
     let keyMode: APIKeys.Mode
     let period: QuotaPeriod
+    let exports: ExportLayout
     let entropy: any Entropy
 
     // MARK: GET /v1/account
@@ -153,6 +160,56 @@ struct AccountRoutes: Sendable {
             ]))
     }
 
+    // MARK: GET /v1/exports/{day}
+
+    /// Links to the account's signed usage receipt of `day` (tiers with
+    /// `signedUsageReceipts`): the receipt, its signature, the account's records and the
+    /// public key that verifies the receipt. Never the day's manifest: it names every account.
+    func export(_ day: UTCDay, actor: SessionAccounts.Actor, now: Timestamp) async throws -> FunctionResponse {
+        let account = try await loadAccount(actor.accountId)
+        guard account.entitlements.features.contains(.signedUsageReceipts) else {
+            throw APIError(403, "FEATURE_NOT_IN_TIER", "signed usage receipts come with tiers that have signedUsageReceipts")
+        }
+        guard
+            let state = try await store.get(try DocumentPath(collection: ExportState.collection, id: day.description))?
+                .decode(ExportState.self)
+        else {
+            throw APIError(404, "EXPORT_NOT_READY", "\(day) is not exported yet: a day is exported after it ends (00:30 UTC)")
+        }
+        guard state.objectsExpired == nil else {
+            throw APIError(410, "EXPORT_EXPIRED", "retention removed the records of \(day); the receipt stays in the bucket")
+        }
+        let name = exports.receipt(day, accountId: actor.accountId)
+        let receipt: JSONValue
+        do {
+            receipt = try JSONValue.parse(Data(try await blobs.read(name).data))
+        } catch let error as TollgateError where error.code == .notFound {
+            throw APIError(
+                404, "NO_RECEIPT", "no receipt for \(day): the account had no usage that day, or not this tier when it was exported")
+        }
+        guard let keyId = receipt["keyId"]?.stringValue, let object = receipt["object"] else {
+            throw TollgateError(.internal, "\(name) is not a receipt")
+        }
+        func link(_ object: String) async throws -> JSONValue {
+            .string(try await blobs.signedURL(object, expiresInSeconds: Self.linkSeconds, now: now))
+        }
+        return .json(
+            200,
+            .object([
+                "day": .string(day.description), "accountId": .string(actor.accountId),
+                "expiresAt": .string(now.adding(seconds: Self.linkSeconds).rfc3339),
+                "records": receipt["records"] ?? .null, "units": receipt["units"] ?? .null,
+                "manifestSHA256": receipt["manifest"]?["sha256"] ?? .null,
+                "receipt": .object(["url": try await link(name)]),
+                "signature": .object(["url": try await link(exports.receiptSignature(day, accountId: actor.accountId))]),
+                "recordsObject": .object([
+                    "url": try await link(exports.accountRecords(day, accountId: actor.accountId)),
+                    "sha256": object["sha256"] ?? .null, "bytes": object["bytes"] ?? .null,
+                ]),
+                "publicKey": .object(["keyId": .string(keyId), "url": try await link(exports.publicKey(keyId))]),
+            ]))
+    }
+
     // MARK: - Shared
 
     private func requireManager(_ actor: SessionAccounts.Actor) throws {
@@ -198,11 +255,7 @@ struct KeyRequest: Sendable {
         if let unknown = object.keys.first(where: { $0 != "name" && $0 != "expiresAt" }) {
             throw APIError(400, "INVALID_BODY", "unknown field \(unknown.prefix(40))")
         }
-        guard let name = object["name"]?.stringValue, (1...64).contains(name.count),
-            name.unicodeScalars.allSatisfy({ !$0.properties.isWhitespace || $0 == " " }),
-            !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
-            name.trimmingCharacters(in: .whitespaces) == name
-        else {
+        guard let name = object["name"]?.stringValue, Self.isName(name) else {
             throw APIError(400, "INVALID_NAME", "name is 1 to 64 characters, no control characters, no leading or trailing space")
         }
         self.name = name
@@ -217,5 +270,14 @@ struct KeyRequest: Sendable {
             }
             expires = time
         }
+    }
+
+    /// 1 to 64 Unicode scalars (what JSON Schema's `maxLength` counts); no control
+    /// character, no whitespace but the plain space, and none at either end. The OpenAPI
+    /// document's `pattern` says the same.
+    static func isName(_ name: String) -> Bool {
+        let scalars = name.unicodeScalars
+        guard (1...64).contains(scalars.count), scalars.first != " ", scalars.last != " " else { return false }
+        return scalars.allSatisfy { $0 == " " || ($0.properties.generalCategory != .control && !$0.properties.isWhitespace) }
     }
 }

@@ -8,6 +8,8 @@ struct APIError: Error, Sendable {
     var status: Int
     var code: String
     var message: String
+    /// The methods the target takes, for a 405's `Allow`.
+    var allow: [String] = []
 
     init(_ status: Int, _ code: String, _ message: String) {
         self.status = status
@@ -15,7 +17,15 @@ struct APIError: Error, Sendable {
         self.message = message
     }
 
-    var response: FunctionResponse { .rejected(status, code: code, message) }
+    static func methodNotAllowed(_ path: String, allow: [String]) -> APIError {
+        var error = APIError(405, "METHOD_NOT_ALLOWED", "\(path.prefix(100)) takes \(allow.joined(separator: " or "))")
+        error.allow = allow
+        return error
+    }
+
+    var response: FunctionResponse {
+        allow.isEmpty ? .rejected(status, code: code, message) : .methodNotAllowed(allow: allow, message)
+    }
 }
 
 /// The routes, parsed from the method and the request target.
@@ -25,28 +35,27 @@ enum Route: Sendable, Equatable {
     case createKey
     case revokeKey(prefix: String)
     case usage(UsageQuery)
+    case export(day: UTCDay)
 
     /// The routes as the OpenAPI document names them, with their methods.
     static let table: [(path: String, methods: [String])] = [
         ("/v1/account", ["GET"]), ("/v1/keys", ["GET", "POST"]), ("/v1/keys/{prefix}", ["DELETE"]), ("/v1/usage", ["GET"]),
+        ("/v1/exports/{day}", ["GET"]),
     ]
 
     /// - Throws: 404 for a path that is no route, 405 for a method the route does not take,
     ///   400 for a malformed query.
-    init(method: String, target: String) throws {
-        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let path = String(parts[0])
-        let query = parts.count > 1 ? String(parts[1]) : ""
+    init(method: String, path: String, query: String) throws {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         func require(_ allowed: String) throws {
-            guard method == allowed else { throw APIError(405, "METHOD_NOT_ALLOWED", "\(path) takes \(allowed)") }
+            guard method == allowed else { throw APIError.methodNotAllowed(path, allow: [allowed]) }
         }
         switch segments {
         case ["", "v1", "account"]:
             try require("GET")
             self = .account
         case ["", "v1", "keys"]:
-            guard method == "GET" || method == "POST" else { throw APIError(405, "METHOD_NOT_ALLOWED", "\(path) takes GET or POST") }
+            guard method == "GET" || method == "POST" else { throw APIError.methodNotAllowed(path, allow: ["GET", "POST"]) }
             self = method == "GET" ? .listKeys : .createKey
         case let s where s.count == 4 && s[0] == "" && s[1] == "v1" && s[2] == "keys":
             try require("DELETE")
@@ -57,6 +66,10 @@ enum Route: Sendable, Equatable {
         case ["", "v1", "usage"]:
             try require("GET")
             self = .usage(try UsageQuery(query))
+        case let s where s.count == 4 && s[0] == "" && s[1] == "v1" && s[2] == "exports":
+            try require("GET")
+            guard let day = UTCDay(s[3]) else { throw APIError(400, "INVALID_DATE", "the day is a date as YYYY-MM-DD") }
+            self = .export(day: day)
         default:
             throw APIError(404, "NOT_FOUND", "no route \(path.prefix(100))")
         }
@@ -83,7 +96,7 @@ struct UsageQuery: Sendable, Equatable {
 
     init(_ query: String) throws {
         for item in query.split(separator: "&") where !item.isEmpty {
-            let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+            let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard pair.count == 2, pair[0] == "from" || pair[0] == "to" else {
                 throw APIError(400, "INVALID_QUERY", "usage takes from and to (YYYY-MM-DD) only")
             }
@@ -128,7 +141,7 @@ struct CORSPolicy: Sendable {
             return decorate(.rejected(403, code: "ORIGIN_NOT_ALLOWED", "this origin may not call account-api"), origin: nil)
         }
         guard let requestedMethod, ["GET", "POST", "DELETE"].contains(requestedMethod) else {
-            return decorate(.rejected(405, code: "METHOD_NOT_ALLOWED", "account-api takes GET, POST and DELETE"), origin: origin)
+            return decorate(.methodNotAllowed(allow: ["GET", "POST", "DELETE"], "account-api takes GET, POST and DELETE"), origin: origin)
         }
         var response = FunctionResponse(status: 204)
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE"

@@ -23,6 +23,10 @@ public struct AuthValidatorFunction: BuildableFunction {
     /// Where `entitlements-changed` is pushed to drop cached entries at once.
     public static let invalidationPath = "/_tollgate/entitlements-changed"
 
+    /// The operations docs/openapi/auth-validator.json writes: the check (the same at any
+    /// method and path; written at `/` with GET and POST) and the invalidation push.
+    public static let routes: [(path: String, methods: [String])] = [("/", ["GET", "POST"]), (invalidationPath, ["POST"])]
+
     /// `X-Tollgate-Gateway` as the nginx recipe sets it: refusals are then answered 401 or
     /// 403 only, the statuses `auth_request` understands (see ``Verdict/response(forAuthRequest:)``).
     public static let nginxAuthRequest = "nginx-auth-request"
@@ -91,7 +95,12 @@ public struct AuthValidatorFunction: BuildableFunction {
         if request.path == Self.invalidationPath { return try await invalidate(request, logger: context.logger) }
         // Any method: Envoy's ext_authz asks with the client's own method and path.
         let now = context.clock.now()
-        let authRequest = request.header("X-Tollgate-Gateway") == Self.nginxAuthRequest
+        let gateway = request.header("X-Tollgate-Gateway")
+        // A typo in the gateway's configuration must not silently change the statuses.
+        guard gateway == nil || gateway == Self.nginxAuthRequest else {
+            return .rejected(400, code: "INVALID_ARGUMENT", "X-Tollgate-Gateway takes \(Self.nginxAuthRequest) only")
+        }
+        let authRequest = gateway == Self.nginxAuthRequest
         if let repeated = Self.repeatedControlHeader(in: request, endpointHeader: endpointHeader) {
             return .rejected(400, code: "INVALID_ARGUMENT", "\(repeated) is sent more than once")
         }
@@ -203,7 +212,7 @@ public struct AuthValidatorFunction: BuildableFunction {
     /// help, and the TTL bounds what a lost invalidation costs.
     private func invalidate(_ request: FunctionRequest, logger: Logger) async throws -> FunctionResponse {
         guard let verifier = invalidationVerifier else { return .rejected(404, code: "NOT_FOUND", "invalidation is not configured") }
-        guard request.method == "POST" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "Pub/Sub pushes with POST") }
+        guard request.method == "POST" else { return .methodNotAllowed(allow: ["POST"], "Pub/Sub pushes with POST") }
         _ = try await verifier.verify(authorization: request.header("Authorization"))
         let accountId: String
         let revokedKey: String?

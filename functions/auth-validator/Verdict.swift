@@ -4,7 +4,7 @@ import TollgateRuntime
 /// The answer to the gateway, modelled on key-verification APIs: whether to let the
 /// request through, a machine-readable code, and what the caller is entitled to.
 public struct Verdict: Sendable, Hashable {
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         case valid = "VALID"
         case notFound = "NOT_FOUND"
         case expired = "EXPIRED"

@@ -33,7 +33,7 @@ public struct ClerkWebhookFunction: BuildableFunction {
 
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
         let request = event.request
-        guard request.method == "POST" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "Svix posts events") }
+        guard request.method == "POST" else { return .methodNotAllowed(allow: ["POST"], "Svix posts events") }
         // Nothing is read from an unverified body: the signature comes first.
         let message: SvixSignatureVerifier.Message
         do {

@@ -33,7 +33,7 @@ public struct StripeWebhookFunction: BuildableFunction {
 
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
         let request = event.request
-        guard request.method == "POST" else { return .rejected(405, code: "METHOD_NOT_ALLOWED", "Stripe posts events") }
+        guard request.method == "POST" else { return .methodNotAllowed(allow: ["POST"], "Stripe posts events") }
         // Nothing is read from an unverified body: the signature comes first.
         do {
             try verifier.verify(header: request.header("Stripe-Signature"), body: request.body, now: context.clock.now())

@@ -173,16 +173,26 @@ public struct UsageExporter: Sendable {
         let layout = configuration.layout
         try await writeOnce(layout.publicKey(signer.keyId), signer.publicKey.document, contentType: "application/json")
         try await writeOnce(layout.manifest(day), bytes, contentType: "application/json")
-        try await writeSignature(day, manifest: bytes)
+        try await writeSignature(configuration.layout.signature(day), for: bytes)
+
+        // Receipts before reports: a run that stops between them makes the missing ones again.
+        let link = ExportManifest.Link(day: day, sha256: digest)
+        var receipts: Int64 = 0
+        for total in manifest.accounts {
+            guard try await grantsReceipts(total.accountId) else { continue }
+            try await writeReceipt(day, total: total, manifest: link)
+            receipts += 1
+        }
 
         // The manifest is committed: bill from it. Task names make a re-run enqueue nothing new.
         var enqueued = 0
         for total in manifest.accounts where total.units > 0 {
             if try await enqueueReport(day, total) { enqueued += 1 }
         }
-        let state = ExportState(
+        var state = ExportState(
             manifest: layout.manifest(day), manifestSHA256: digest, objects: Int64(objects.count), records: manifest.records,
             accounts: Int64(manifest.accounts.count), keyId: signer.keyId, completed: clock.now())
+        state.receipts = receipts
         try await store.commit([Write.set(statePath, try FieldValueEncoder().encode(state))])
         return .exported(manifest, sha256: digest, tasks: enqueued)
     }
@@ -226,15 +236,57 @@ public struct UsageExporter: Sendable {
         }
     }
 
-    /// The signature is written once; a stored one is kept if it verifies.
-    func writeSignature(_ day: UTCDay, manifest: [UInt8]) async throws {
-        let name = configuration.layout.signature(day)
-        let signature = try signer.sign(manifest)
+    // MARK: - Receipts
+
+    /// Whether the account's tier has signed usage receipts, as it stands at export time.
+    func grantsReceipts(_ accountId: String) async throws -> Bool {
+        let account = try await store.get(try DocumentPath(collection: Account.collection, id: accountId))?.decode(Account.self)
+        return account?.entitlements.features.contains(.signedUsageReceipts) == true
+    }
+
+    /// The account's records of the day, in ledger order, in an object of their own, then
+    /// its receipt and the receipt's signature; each written once, as the day's objects are.
+    /// - Throws: `FAILED_PRECONDITION` when the account's records do not add up to the
+    ///   manifest's total for it.
+    func writeReceipt(_ day: UTCDay, total: ExportManifest.AccountTotal, manifest: ExportManifest.Link) async throws {
+        let layout = configuration.layout
+        let writer = try PartWriter(
+            name: layout.accountRecords(day, accountId: total.accountId), kind: "account", blobs: blobs,
+            chunkBytes: configuration.chunkBytes, level: configuration.compressionLevel)
+        try await writer.start()
+        let query = UsageRecord.recorded(during: day).filter("accountId", .equal, .string(total.accountId))
+            .limit(configuration.pageSize)
+        var page = try await store.query(query)
+        while true {
+            for snapshot in page {
+                let line = try ExportRecord.line(snapshot)
+                try await writer.append(line: line.bytes, units: line.units, time: line.time)
+            }
+            guard page.count == configuration.pageSize, let last = page.last else { break }
+            page = try await store.query(query.start(after: last))
+        }
+        let object = try await writer.finish()
+        guard object.records == total.records, object.units == total.units else {
+            throw TollgateError(
+                .failedPrecondition,
+                "\(total.accountId) has \(object.records) records (\(object.units) units) on \(day) where the manifest counts \(total.records) (\(total.units))"
+            )
+        }
+        let receipt = UsageReceipt(
+            day: day, accountId: total.accountId, object: object, total: total, manifest: manifest, keyId: signer.keyId)
+        let bytes = receipt.canonicalBytes
+        try await writeOnce(layout.receipt(day, accountId: total.accountId), bytes, contentType: "application/json")
+        try await writeSignature(layout.receiptSignature(day, accountId: total.accountId), for: bytes)
+    }
+
+    /// A signature is written once; a stored one is kept if it verifies.
+    func writeSignature(_ name: String, for document: [UInt8]) async throws {
+        let signature = try signer.sign(document)
         do {
             try await blobs.write(name, signature.document, contentType: "application/json", ifGenerationMatch: 0)
         } catch let error as TollgateError where error.code == .failedPrecondition {
             let stored = try ExportSignature(document: try await blobs.read(name).data)
-            guard signer.publicKey.isValid(stored, for: manifest) else {
+            guard signer.publicKey.isValid(stored, for: document) else {
                 throw TollgateError(.failedPrecondition, "\(name) exists and does not verify")
             }
         }

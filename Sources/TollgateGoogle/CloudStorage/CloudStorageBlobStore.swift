@@ -114,6 +114,17 @@ public struct CloudStorageBlobStore: BlobStore {
             "DELETE", objectPath(name), query: Self.preconditionQuery(ifGenerationMatch), idempotent: ifGenerationMatch != nil)
     }
 
+    /// A V4 signed URL, signed as the function's service account (a key file's key, or
+    /// the IAM Credentials API's `signBlob` on Cloud Run). An emulator checks no signature:
+    /// there it is the object's media link.
+    public func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String {
+        try SignedURLExpiry.check(expiresInSeconds)
+        try BlobName.validate(name)
+        guard let credentials = api.endpoint.credentials else { return api.endpoint.baseURL + objectPath(name) + "?alt=media" }
+        return try await SignedURLBuilder(credentials: credentials, baseURL: "https://storage.googleapis.com").url(
+            bucket: bucket, object: name, expiresInSeconds: expiresInSeconds, now: now)
+    }
+
     static func generation(of object: JSONValue) throws -> Int64 {
         // int64 fields of the JSON API are strings.
         guard let generation = object["generation"]?.stringValue.flatMap({ Int64($0) }) ?? object["generation"]?.integerValue else {

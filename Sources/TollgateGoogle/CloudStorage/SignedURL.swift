@@ -20,15 +20,13 @@ public struct SignedURLBuilder: Sendable {
     }
 
     /// The longest expiry V4 allows: seven days.
-    public static let maxExpirySeconds: Int64 = 604_800
+    public static let maxExpirySeconds: Int64 = SignedURLExpiry.range.upperBound
 
     /// - Throws: `INVALID_ARGUMENT` for an expiry outside 1 s … 7 days.
     public func url(bucket: String, object: String, method: String = "GET", expiresInSeconds: Int64, now: Timestamp) async throws
         -> String
     {
-        guard (1...Self.maxExpirySeconds).contains(expiresInSeconds) else {
-            throw TollgateError(.invalidArgument, "a V4 signed URL expires within 1 second to 7 days")
-        }
+        try SignedURLExpiry.check(expiresInSeconds)
         let email = try await credentials.serviceAccountEmail()
         let request = Self.canonical(
             bucket: bucket, object: object, method: method, host: host, email: email, expiresInSeconds: expiresInSeconds, now: now)
@@ -47,10 +45,8 @@ public struct SignedURLBuilder: Sendable {
     static func canonical(
         bucket: String, object: String, method: String, host: String, email: String, expiresInSeconds: Int64, now: Timestamp
     ) -> Canonical {
-        let (year, month, day) = Timestamp.civil(fromDays: Int(now.secondsSinceEpoch / 86_400))
-        let secondsOfDay = now.secondsSinceEpoch % 86_400
-        let date = String(format: "%04d%02d%02d", year, month, day)
-        let stamp = date + String(format: "T%02d%02d%02dZ", secondsOfDay / 3_600, secondsOfDay / 60 % 60, secondsOfDay % 60)
+        let stamp = SignedURLExpiry.stamp(now)
+        let date = String(stamp.prefix(8))
         let scope = "\(date)/auto/storage/goog4_request"
         // Object names keep their slashes; everything else outside the unreserved set is encoded.
         let path =

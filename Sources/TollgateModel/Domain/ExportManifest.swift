@@ -176,6 +176,8 @@ public struct ExportState: Codable, Sendable, Hashable {
     public var objectsExpired: Timestamp?
     /// Set once retention deleted the day's ledger entries.
     public var ledgerDeleted: Timestamp?
+    /// Signed usage receipts written, one per account whose tier has them.
+    public var receipts: Int64?
 
     public init(
         manifest: String, manifestSHA256: String, objects: Int64, records: Int64, accounts: Int64, keyId: String, completed: Timestamp
@@ -227,4 +229,51 @@ public struct UsageReport: Codable, Sendable, Hashable {
 
     public static let collection = "usageReports"
     public static func id(day: UTCDay, accountId: String) -> String { "\(day)_\(accountId)" }
+}
+
+/// One account's signed usage receipt for a day, made for tiers with
+/// `signedUsageReceipts`: the account's records of the day's export in an object of their
+/// own, what they add up to, and the SHA-256 of the day's manifest they were drawn from.
+/// The manifest itself names every account, so it is not the customer's to read; the
+/// receipt is, signed with the same key. Canonical JSON, like the manifest.
+public struct UsageReceipt: Sendable, Hashable {
+    public static let version: Int64 = 1
+
+    public var day: UTCDay
+    public var accountId: String
+    /// The account's records (kind `account`): the same lines as in the day's objects.
+    public var object: ExportManifest.Object
+    /// The account's totals as the manifest states them.
+    public var total: ExportManifest.AccountTotal
+    public var manifest: ExportManifest.Link
+    public var keyId: String
+
+    public init(
+        day: UTCDay, accountId: String, object: ExportManifest.Object, total: ExportManifest.AccountTotal,
+        manifest: ExportManifest.Link, keyId: String
+    ) {
+        self.day = day
+        self.accountId = accountId
+        self.object = object
+        self.total = total
+        self.manifest = manifest
+        self.keyId = keyId
+    }
+
+    public var json: JSONValue {
+        .object([
+            "version": .integer(Self.version), "day": .string(day.description), "accountId": .string(accountId),
+            "keyId": .string(keyId), "records": .integer(total.records), "units": .integer(total.units),
+            "lateRecords": .integer(total.lateRecords), "lateUnits": .integer(total.lateUnits),
+            "object": .object([
+                "name": .string(object.name), "sha256": .string(object.sha256), "bytes": .integer(object.bytes),
+                "records": .integer(object.records), "units": .integer(object.units),
+                "firstTime": .string(object.firstTime.rfc3339), "lastTime": .string(object.lastTime.rfc3339),
+            ]),
+            "manifest": .object(["day": .string(manifest.day.description), "sha256": .string(manifest.sha256)]),
+        ])
+    }
+
+    /// The exact bytes written and signed.
+    public var canonicalBytes: [UInt8] { Array((json.rendered() + "\n").utf8) }
 }

@@ -20,6 +20,28 @@ public protocol BlobStore: Sendable {
     func list(prefix: String, pageSize: Int, pageToken: String?) async throws -> BlobPage
     /// - Throws: `NOT_FOUND`, `FAILED_PRECONDITION`.
     func delete(_ name: String, ifGenerationMatch: Int64?) async throws
+    /// A link anyone holding it may GET the object with until it expires, no credentials
+    /// needed: a V4 signed URL in Cloud Storage. Like GCS, it does not look the object up.
+    /// - Throws: `INVALID_ARGUMENT` for an expiry outside 1 second to 7 days.
+    func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String
+}
+
+/// The expiries a V4 signed URL may have: 1 second to 7 days.
+public enum SignedURLExpiry {
+    public static let range: ClosedRange<Int64> = 1...604_800
+
+    public static func check(_ seconds: Int64) throws {
+        guard range.contains(seconds) else { throw TollgateError(.invalidArgument, "a V4 signed URL expires within 1 second to 7 days") }
+    }
+
+    /// `X-Goog-Date`'s form: `20260101T000000Z`.
+    public static func stamp(_ now: Timestamp) -> String {
+        let seconds = now.secondsSinceEpoch
+        let (year, month, day) = Timestamp.civil(fromDays: Int(seconds / 86_400))
+        let second = Int(seconds % 86_400)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(year)\(two(month))\(two(day))T\(two(second / 3_600))\(two(second / 60 % 60))\(two(second % 60))Z"
+    }
 }
 
 /// A streamed write in progress. Chunks are appended in order; nothing is visible until

@@ -131,6 +131,65 @@ import TollgateTesting
         #expect(tasks == 0, "report tasks are named: a re-run enqueues none twice")
     }
 
+    /// Receipts for the accounts whose tier has `signedUsageReceipts` only: each holds the
+    /// account's records (the same lines as the day's objects, in ledger order), verifies
+    /// with the day's key, and names the manifest it was drawn from; a re-run makes the
+    /// same bytes.
+    @Test func receipts_holdTheAccountsOwnRecords_signed_forTiersWithSignedUsageReceipts() async throws {
+        let setup = try setup()
+        try await seedLedger(setup.store, day: Self.day, count: 1_200, late: 5)
+        for (id, tier) in [("acct_0", Tier.pro), ("acct_1", Tier.free)] {
+            try await setup.store.set(
+                try DocumentPath(collection: Account.collection, id: id),
+                try FieldValueEncoder().encode(Account(id: id, tier: tier, entitlements: TierCatalog.standard.entitlements(for: tier))))
+        }
+        guard case .exported(let manifest, let digest, _) = try await setup.exporter.export(Self.day) else {
+            Issue.record("expected an export")
+            return
+        }
+        let layout = ExportLayout()
+        #expect(try await setup.blobs.attributes(layout.receipt(Self.day, accountId: "acct_1")) == nil, "free: no receipt")
+        #expect(try await setup.blobs.attributes(layout.receipt(Self.day, accountId: "acct_2")) == nil, "no account: no receipt")
+        let receiptBytes = try await setup.blobs.read(layout.receipt(Self.day, accountId: "acct_0")).data
+        let signature = try ExportSignature(
+            document: try await setup.blobs.read(layout.receiptSignature(Self.day, accountId: "acct_0")).data)
+        #expect(Self.signer.publicKey.isValid(signature, for: receiptBytes))
+        let receipt = try JSONValue.parse(Data(receiptBytes))
+        let total = try #require(manifest.accounts.first { $0.accountId == "acct_0" })
+        #expect(receipt["records"] == .integer(total.records) && receipt["units"] == .integer(total.units))
+        #expect(receipt["lateRecords"] == .integer(total.lateRecords))
+        #expect(receipt["manifest"]?["sha256"] == .string(digest))
+
+        // The records object: what the receipt says, and exactly acct_0's lines of the day's objects.
+        let records = try await setup.blobs.read(layout.accountRecords(Self.day, accountId: "acct_0")).data
+        #expect(receipt["object"]?["sha256"] == .string(Hex.encode(SHA256.hash(data: records))))
+        var plain: [UInt8] = []
+        try GzipDecompressor().decompress(records, into: &plain)
+        var expected: [[UInt8]] = []
+        for object in manifest.objects {
+            var day: [UInt8] = []
+            try GzipDecompressor().decompress(try await setup.blobs.read(object.name).data, into: &day)
+            expected += day.split(separator: 0x0A).map(Array.init).filter {
+                (try? JSONValue.parse(Data($0))["accountId"]) == .string("acct_0")
+            }
+        }
+        #expect(Int64(expected.count) == total.records)
+        #expect(Set(plain.split(separator: 0x0A).map(Array.init)) == Set(expected))
+        #expect(
+            try await setup.store.get(try DocumentPath(collection: ExportState.collection, id: Self.day.description))?.decode(
+                ExportState.self
+            ).receipts == 1)
+
+        // A run that died after the receipts, before completion was recorded: the same bytes again.
+        try await setup.store.commit([Write.delete(try DocumentPath(collection: ExportState.collection, id: Self.day.description))])
+        guard case .exported = try await setup.exporter.export(Self.day) else {
+            Issue.record("expected the re-run to export")
+            return
+        }
+        #expect(try await setup.blobs.read(layout.receipt(Self.day, accountId: "acct_0")).data == receiptBytes)
+        #expect(ExportLayout(prefix: "u").receipt(Self.day, accountId: "org/x y") == "u/2026/01/01/accounts/org%2Fx%20y.receipt.json")
+    }
+
     @Test func export_refusesAnUnsettledDay_aGap_andAChainStartingAfterRecords() async throws {
         let setup = try setup()
         try await seedLedger(setup.store, day: Self.day, count: 10)
