@@ -5,6 +5,10 @@ import TollgateModel
 import TollgateSQLite
 import TollgateTestSupport
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// Where the `BlobStore` contract runs: the SQLite fake, or the Cloud Storage driver
 /// against fake-gcs-server. The same assertions hold for both, so they cannot drift apart.
 enum BlobBackend: String, ContractBackend {
@@ -152,6 +156,30 @@ enum BlobBackend: String, ContractBackend {
             #expect(try await blobs.list(prefix: "exports/a b+c/", pageSize: 10, pageToken: nil).names == [name])
             await expectCode(.invalidArgument) {
                 try await blobs.write("bad\nname", [1], contentType: "text/plain", ifGenerationMatch: nil)
+            }
+        }
+    }
+
+    /// A V4 signed URL expires within 1 second to 7 days, as GCS rules; the link names the
+    /// object. Against fake-gcs-server (no credentials, no signatures) it is the media link,
+    /// and it downloads the object.
+    @Test(arguments: BlobBackend.supporting())
+    func signedURL_expiresWithinSevenDays_andNamesTheObject(_ backend: BlobBackend) async throws {
+        try await backend.with { blobs in
+            let name = "usage/2026/01/01/accounts/user_1.receipt.json"
+            try await blobs.write(name, Array("{}\n".utf8), contentType: "application/json", ifGenerationMatch: 0)
+            let now = Timestamp(Date())
+            for seconds: Int64 in [0, 604_801] {
+                await expectCode(.invalidArgument) { try await blobs.signedURL(name, expiresInSeconds: seconds, now: now) }
+            }
+            let link = try await blobs.signedURL(name, expiresInSeconds: 900, now: now)
+            switch backend {
+            case .sqliteFake:
+                #expect(link.hasPrefix("https://\(SQLiteBlobStore.linkHost)/local/\(name)?"))
+                #expect(link.contains("X-Goog-Expires=900") && link.contains("X-Goog-Signature="))
+            case .cloudStorageDriver:
+                let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: link)))
+                #expect((response as? HTTPURLResponse)?.statusCode == 200 && Array(data) == Array("{}\n".utf8))
             }
         }
     }
