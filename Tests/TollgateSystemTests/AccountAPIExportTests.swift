@@ -1,0 +1,95 @@
+import AccountAPI
+import Foundation
+import Logging
+import Testing
+import TollgateExport
+import TollgateModel
+import TollgateRuntime
+import TollgateSQLite
+import TollgateTestSupport
+import TollgateTesting
+
+@testable import TollgateEmulator
+@testable import UsageExport
+
+/// `GET /v1/exports/{day}` over a real export: the links name the account's own receipt,
+/// whose signature verifies with the key the answer links to, and every refusal the README
+/// lists happens when it says.
+@Suite struct AccountAPIExportTests {
+    static let day = UTCDay("2025-12-30")!
+
+    @Test func receiptLinks_verify_andEveryRefusalHappensWhenTheREADMESays() async throws {
+        let clock = VirtualClock(start: Fixture.defaultStart)
+        let database = try temporaryDatabase(clock: clock)
+        let ports = Ports(sqlite: database)
+        let clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
+        let function = try EmulatedFunction.make(
+            "account-api", ports: ports, issuer: try LocalOIDCIssuer(), clerk: clerk, webhookSecrets: ["current"],
+            logger: Logger(label: "account-api-exports") { _ in SwiftLogNoOpLogHandler() })
+        // user_a acts for acct_0 (pro), user_b for acct_1 (free when the day is exported).
+        func account(_ id: String, _ tier: Tier) async throws {
+            try await ports.store.set(
+                try DocumentPath(collection: Account.collection, id: id),
+                try FieldValueEncoder().encode(Account(id: id, tier: tier, entitlements: TierCatalog.standard.entitlements(for: tier))))
+        }
+        try await ports.store.set(try DocumentPath("users/user_a"), ["accountId": .string("acct_0")])
+        try await ports.store.set(try DocumentPath("users/user_b"), ["accountId": .string("acct_1")])
+        try await account("acct_0", .pro)
+        try await account("acct_1", .free)
+        try await seedLedger(ports.store, day: Self.day, count: 40, accounts: 2)
+        let exporter = UsageExporter(
+            configuration: .init(reportQueue: "usage-reports", reportURL: "http://usage-report.test/"), store: ports.store,
+            blobs: ports.blobs, tasks: ports.tasks, signer: exportTestSigner, clock: clock)
+
+        var senders = Senders(
+            issuer: try LocalOIDCIssuer(), clock: clock, fixtureDirectory: packageRoot.appendingPathComponent("events"),
+            function: function.declaration)
+        senders.clerk = clerk
+        func get(_ day: String, as user: String) async throws -> (Int, JSONValue) {
+            let spec: JSONValue = .object([
+                "http": .object([
+                    "method": .string("GET"), "path": .string("/v1/exports/\(day)"), "session": .object(["user": .string(user)]),
+                ])
+            ])
+            let response = await function.deliver(try senders.request(for: spec, delivery: 1))
+            return (response.status, try JSONValue.parse(response.body))
+        }
+        func expectRefusal(_ day: String, as user: String, _ status: Int, _ code: String) async throws {
+            let (answered, body) = try await get(day, as: user)
+            #expect(answered == status && body["error"]?["code"] == .string(code), "\(day) as \(user): \(body)")
+        }
+
+        try await expectRefusal(Self.day.description, as: "user_a", 404, "EXPORT_NOT_READY")
+        guard case .exported = try await exporter.export(Self.day) else { throw TollgateError(.internal, "no export") }
+        try await expectRefusal(Self.day.description, as: "user_b", 403, "FEATURE_NOT_IN_TIER")
+        try await expectRefusal("2025-02-30", as: "user_a", 400, "INVALID_DATE")
+
+        let (status, answer) = try await get(Self.day.description, as: "user_a")
+        #expect(status == 200, "\(answer)")
+        // The fake's links name the objects; read them from the bucket the links point into.
+        func object(_ link: JSONValue?) async throws -> [UInt8] {
+            let url = try #require(link?["url"]?.stringValue.flatMap(URL.init(string:)))
+            #expect(url.host == SQLiteBlobStore.linkHost && url.query?.contains("X-Goog-Expires=900") == true)
+            let name = try #require(url.path.removingPercentEncoding).dropFirst("/local/".count)
+            return try await ports.blobs.read(String(name)).data
+        }
+        let receipt = try await object(answer["receipt"])
+        let signature = try ExportSignature(document: try await object(answer["signature"]))
+        let key = try ExportPublicKey(document: try await object(answer["publicKey"]))
+        #expect(key.keyId == exportTestSigner.keyId && key.isValid(signature, for: receipt))
+        let parsed = try JSONValue.parse(Data(receipt))
+        #expect(parsed["accountId"] == .string("acct_0") && answer["records"] == parsed["records"] && answer["records"] == .integer(20))
+        #expect(answer["recordsObject"]?["sha256"] == parsed["object"]?["sha256"])
+        #expect(answer["expiresAt"] == .string(clock.now().adding(seconds: 900).rfc3339))
+
+        // A receipt follows the tier at export time: upgrading afterwards makes none for that day.
+        try await account("acct_1", .pro)
+        try await expectRefusal(Self.day.description, as: "user_b", 404, "NO_RECEIPT")
+        // Retention removed the day's records: the links would lead nowhere.
+        let state = try DocumentPath(collection: ExportState.collection, id: Self.day.description)
+        var expired = try #require(try await ports.store.get(state)?.decode(ExportState.self))
+        expired.objectsExpired = clock.now()
+        try await ports.store.set(state, try FieldValueEncoder().encode(expired))
+        try await expectRefusal(Self.day.description, as: "user_a", 410, "EXPORT_EXPIRED")
+    }
+}
