@@ -54,6 +54,8 @@ public actor LocalCloud {
     public nonisolated let database: SQLiteDatabase
     public nonisolated let clock: any TollgateModel.Clock
     public nonisolated let issuer: LocalOIDCIssuer
+    /// The local Clerk instance the functions trust, which signs `tollgate session` tokens.
+    public nonisolated let clerk: LocalOIDCIssuer?
     nonisolated let virtualClock: VirtualClock?
     let subscriptions: SQLitePushSubscriptions
     let queue: SQLiteTaskQueue
@@ -69,13 +71,14 @@ public actor LocalCloud {
     ///   - targets: how to reach each function, by name (every declared function).
     ///   - log: called once per delivery, after its answer.
     public init(
-        database: SQLiteDatabase, clock: any TollgateModel.Clock, issuer: LocalOIDCIssuer, targets: [String: Target],
-        log: @escaping @Sendable (Delivery) -> Void
+        database: SQLiteDatabase, clock: any TollgateModel.Clock, issuer: LocalOIDCIssuer, clerk: LocalOIDCIssuer? = nil,
+        targets: [String: Target], log: @escaping @Sendable (Delivery) -> Void
     ) {
         self.database = database
         self.clock = clock
         self.virtualClock = clock as? VirtualClock
         self.issuer = issuer
+        self.clerk = clerk
         self.targets = targets
         self.log = log
         subscriptions = SQLitePushSubscriptions(database)

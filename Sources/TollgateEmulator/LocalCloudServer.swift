@@ -98,9 +98,42 @@ public struct LocalCloudRouter: Sendable {
             return .json(200, .object(["function": .string(function), "status": .integer(status)]))
         case ("GET", ["_emulator", "jwks"]):
             return .json(200, cloud.issuer.jwksDocument)
+        case ("POST", ["_emulator", "clerk", "sessions"]):
+            return try sessionToken(try JSONValue.parse(body))
         default:
             throw TollgateError(.notFound, "nothing at \(method) /\(segments.joined(separator: "/")); GET / lists what runs here")
         }
+    }
+
+    /// A session token of the local Clerk instance, for calling account-api (and
+    /// auth-validator) as a signed-in user: `{"user", "organization", "role", "version",
+    /// "expiresIn"}` → `{"token", "expiresAt"}`. Only well-formed sessions: the replay's
+    /// senders forge the others.
+    func sessionToken(_ request: JSONValue) throws -> FunctionResponse {
+        guard let clerk = cloud.clerk else { throw TollgateError(.notFound, "this local cloud has no Clerk instance") }
+        guard let user = request["user"]?.stringValue, InputBounds.isIdentifier(user) else {
+            throw TollgateError(.invalidArgument, "user is a Clerk user id such as user_2abc")
+        }
+        let expiresIn = request["expiresIn"]?.integerValue ?? 3_600
+        guard (1...86_400).contains(expiresIn) else { throw TollgateError(.invalidArgument, "expiresIn is 1 to 86400 seconds") }
+        var spec: [String: JSONValue] = ["user": .string(user), "expiresIn": .integer(expiresIn)]
+        if let organization = request["organization"]?.stringValue {
+            guard InputBounds.isIdentifier(organization) else {
+                throw TollgateError(.invalidArgument, "organization is a Clerk organization id such as org_2abc")
+            }
+            let role = request["role"]?.stringValue ?? "org:member"
+            guard role.hasPrefix("org:"), InputBounds.isIdentifier(String(role.dropFirst(4))) else {
+                throw TollgateError(.invalidArgument, "role is org:admin, org:member or another org: role")
+            }
+            let version = request["version"]?.integerValue ?? 2
+            guard version == 1 || version == 2 else { throw TollgateError(.invalidArgument, "version is 1 or 2") }
+            spec["organization"] = .string(organization)
+            spec["role"] = .string(role)
+            spec["version"] = .integer(version)
+        }
+        let now = cloud.clock.now()
+        let token = try Senders.sessionToken(.object(spec), clerk: clerk, stranger: nil, now: now)
+        return .json(200, .object(["token": .string(token), "expiresAt": .string(now.adding(seconds: expiresIn).rfc3339)]))
     }
 
     func clockState() -> JSONValue {

@@ -260,7 +260,15 @@ struct Senders {
     /// forges one the ways attackers do.
     private func sessionToken(_ spec: JSONValue) throws -> String {
         guard let clerk else { throw TollgateError(.invalidArgument, "no local Clerk instance") }
-        let now = clock.now().secondsSinceEpoch
+        return try Self.sessionToken(spec, clerk: clerk, stranger: stranger, now: clock.now())
+    }
+
+    /// A Clerk session token as `spec` describes it (see ``sessionToken(_:)``), signed by
+    /// `clerk`: for the replay's senders and for `tollgate session` against `serve`.
+    static func sessionToken(_ spec: JSONValue, clerk: LocalOIDCIssuer, stranger: LocalOIDCIssuer?, now time: Timestamp) throws
+        -> String
+    {
+        let now = time.secondsSinceEpoch
         let user = spec["user"]?.stringValue ?? "user_local"
         var claims: [String: JSONValue] = [
             "sub": .string(user), "sid": .string("sess_\(user)"),

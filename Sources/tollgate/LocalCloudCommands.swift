@@ -169,3 +169,40 @@ struct Outage: AsyncParsableCommand {
         print("\(function): the next \(deliveries) deliveries answer \(status)")
     }
 }
+
+struct Session: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a Clerk session token of a running local cloud's Clerk instance, to call account-api as a signed-in user.",
+        discussion: """
+            The user needs an account first: a Clerk user.created delivered to clerk-webhook (or users/{id} written). \
+            Call with: curl -H "Authorization: Bearer $(tollgate session --user user_1)" http://127.0.0.1:8080/account-api/v1/account
+            """)
+
+    @Option(help: "The Clerk user id (sub).")
+    var user: String
+
+    @Option(help: "An active organization: the session acts for its account.")
+    var organization: String?
+
+    @Option(help: "The member's role in the organization: org:admin manages keys.")
+    var role = "org:member"
+
+    @Option(help: "Clerk's session-token claims version: 2 (o.id, o.rol) or 1 (org_id, org_role).")
+    var claimsVersion = 2
+
+    @Option(help: "Seconds until the token expires, on the local cloud's clock.")
+    var expiresIn = 3_600
+
+    @OptionGroup var cloud: LocalCloudAddress
+
+    func run() async throws {
+        var body: [String: JSONValue] = ["user": .string(user), "expiresIn": .integer(Int64(expiresIn))]
+        if let organization {
+            body["organization"] = .string(organization)
+            body["role"] = .string(role)
+            body["version"] = .integer(Int64(claimsVersion))
+        }
+        let answer = try await cloud.call("POST", "/_emulator/clerk/sessions", body: .object(body))
+        print(answer["token"]?.stringValue ?? "")
+    }
+}

@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
         }
 
         let live = LiveLog(enabled: !quiet)
-        let cloud = LocalCloud(database: database, clock: clock, issuer: issuer, targets: targets) { live.write($0) }
+        let cloud = LocalCloud(database: database, clock: clock, issuer: issuer, clerk: clerk, targets: targets) { live.write($0) }
         try await cloud.start()
         let router = LocalCloudRouter(cloud: cloud)
 

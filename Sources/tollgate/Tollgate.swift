@@ -13,7 +13,8 @@ struct Tollgate: AsyncParsableCommand {
         abstract:
             "Tollgate's developer tool: replay fixtures, run the local cloud, inspect state, keys, exports, reconciliation and retention.",
         subcommands: [
-            Replay.self, Serve.self, Publish.self, Trigger.self, ClockCommand.self, Outage.self, State.self, Keys.self, Export.self,
+            Replay.self, Serve.self, Publish.self, Trigger.self, ClockCommand.self, Outage.self, Session.self, State.self, Keys.self,
+            Export.self,
             VerifyExport.self, Reconcile.self, CleanupCommand.self, NewEvent.self, DeadLetters.self, Deploy.self, Simulate.self,
         ])
 }

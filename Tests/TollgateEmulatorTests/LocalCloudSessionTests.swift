@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TollgateAuth
 import TollgateEmulator
 import TollgateModel
 import TollgateSQLite
@@ -148,6 +149,32 @@ import TollgateTestSupport
         let state = try await serve.waitFor("the usage record") { Self.documents($0, in: "usage") == ["usage/cus_TgAlpha01:req_google"] }
         #expect(state["documents"]?["usageCounters/cus_TgAlpha01"]?["units"]?.integerValue == 9)
         #expect(serve.output.contains("cleanup 2026-01-01T08:00:00Z"), "the job ran when asked")
+        #expect(try await serve.stop() == 0)
+    }
+
+    /// A dashboard developer's loop against `serve`: a Clerk user delivered as Svix signs
+    /// it, a token from `tollgate session`, account-api called through the local cloud, in
+    /// process and as real executables (the query reaches the function both ways).
+    @Test(arguments: [[], ["--processes"]])
+    func accountAPI_isCalledWithATollgateSessionToken(_ mode: [String]) async throws {
+        let serve = try await ServeProcess(mode + ["--quiet"])
+        let body = try Data(contentsOf: packageRoot.appendingPathComponent("events/clerk/payloads/user-created.json"))
+        let signer = try SvixSigner(secret: try #require(LocalEnvironment.svixSecrets["current"]))
+        let headers = signer.headers(id: "msg_serve_1", timestamp: Int64(Date().timeIntervalSince1970), body: body)
+        let delivered = try await curl(
+            "POST", serve.url + "/clerk-webhook/", headers: Dictionary(uniqueKeysWithValues: headers.map { ($0.name, $0.value) }),
+            body: body)
+        #expect(delivered.status == 200, "\(String(decoding: delivered.body, as: UTF8.self))")
+
+        let token = try serve.tollgate(["session", "--user", "user_2TgAdaLovelace000001"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let usage = try await curl(
+            "GET", serve.url + "/account-api/v1/usage?from=2026-01-01&to=2026-01-02", headers: ["Authorization": "Bearer \(token)"],
+            body: Data())
+        let answer = try JSONValue.parse(usage.body)
+        #expect(usage.status == 200 && answer["accountId"] == .string("user_2TgAdaLovelace000001"), "\(answer)")
+        #expect(answer["days"]?.arrayValue?.count == 2 && answer["to"] == .string("2026-01-02"))
+        // Only well-formed sessions: an id that is no Clerk id is refused, nothing minted.
+        try serve.tollgate(["session", "--user", "not an id"], expectStatus: 64)
         #expect(try await serve.stop() == 0)
     }
 
