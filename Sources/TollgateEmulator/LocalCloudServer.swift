@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import TollgateModel
 import TollgateRuntime
+import TollgateSQLite
 
 /// The local cloud's HTTP face. Each function under its own path (`/usage-recorder/…`,
 /// the rest of the path is what the function sees), the parts of Google's APIs a
@@ -33,6 +34,9 @@ public struct LocalCloudRouter: Sendable {
         if let first = segments.first, cloud.targets[first] != nil {
             return await function(first, request, prefix: "/" + first)
         }
+        if request.method == .get, path.hasPrefix(Self.storagePrefix + "/") {
+            return await signedLink(path: String(path.dropFirst(Self.storagePrefix.count)), query: request.uri.query ?? "")
+        }
         let started = ContinuousClock.now
         let method = request.method.rawValue
         let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }) { _, last in last }
@@ -57,6 +61,32 @@ public struct LocalCloudRouter: Sendable {
             LocalCloud.Delivery(
                 time: cloud.clock.now(), function: "local-cloud", trigger: "control", detail: "\(method) \(path)",
                 status: answer.status, latency: ContinuousClock.now - started, attempt: 1, outcome: "refused: \(refusal)"))
+        return HTTPBridge.response(answer)
+    }
+
+    /// Where the blob fake's signed links point: `GET /_emulator/storage/local/NAME?X-Goog-…`.
+    public static let storagePrefix = "/_emulator/storage"
+
+    /// A signed link of the blob fake, answered as Cloud Storage's XML API answers one:
+    /// the object, or `SignatureDoesNotMatch` (403), `ExpiredToken` (400), `NoSuchKey` (404).
+    func signedLink(path: String, query: String) async -> Response {
+        let answer: FunctionResponse
+        do {
+            let object = try await SQLiteBlobStore(cloud.database).open(linkPath: path, query: query, now: cloud.clock.now())
+            answer = FunctionResponse(status: 200, headers: ["Content-Type": object.contentType], body: Data(object.data))
+        } catch let refusal as SQLiteBlobStore.LinkRefusal {
+            let (status, code, message): (Int, String, String) =
+                switch refusal {
+                case .signatureDoesNotMatch:
+                    (403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+                case .expired: (400, "ExpiredToken", "Invalid argument.")
+                case .noSuchKey: (404, "NoSuchKey", "The specified key does not exist.")
+                }
+            let xml = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>\(code)</Code><Message>\(message)</Message></Error>"
+            answer = FunctionResponse(status: status, headers: ["Content-Type": "application/xml; charset=UTF-8"], body: Data(xml.utf8))
+        } catch {
+            answer = .rejected(500, code: "INTERNAL", "\(error)")
+        }
         return HTTPBridge.response(answer)
     }
 

@@ -97,7 +97,8 @@ public struct SQLiteBlobStore: BlobStore {
     }
 
     /// A link shaped as a V4 signed URL (HMAC-signed, as with a GCS HMAC key) with its
-    /// checks, on a host nothing serves: the fake's objects live in the state file.
+    /// checks. It points where `serve` answers it (``setLinkBase(_:)``), else at
+    /// ``linkHost``, which nothing serves.
     public func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String {
         try SignedURLExpiry.check(expiresInSeconds)
         try BlobName.validate(name)
@@ -111,13 +112,81 @@ public struct SQLiteBlobStore: BlobStore {
         let query =
             "X-Goog-Algorithm=GOOG4-HMAC-SHA256&X-Goog-Date=\(SignedURLExpiry.stamp(now))&X-Goog-Expires=\(expiresInSeconds)"
             + "&X-Goog-SignedHeaders=host"
-        let signature = HMAC<SHA256>.authenticationCode(
-            for: Data("GET\n\(path)\n\(query)".utf8), using: SymmetricKey(data: Data("tollgate-local-blobs".utf8)))
-        return "https://\(Self.linkHost)\(path)?\(query)&X-Goog-Signature=\(Hex.encode(Array(signature)))"
+        let base = try await database.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM local_settings WHERE name = 'blob_link_base'")
+        }
+        return "\(base ?? "https://\(Self.linkHost)")\(path)?\(query)&X-Goog-Signature=\(Self.signature(path: path, query: query))"
     }
 
-    /// Where the fake's links point: a name that does not resolve.
+    /// Where the fake's links point without `serve`: a name that does not resolve.
     public static let linkHost = "storage.tollgate.local"
+
+    /// Points the links made from now on at `base` (`serve`'s `…/_emulator/storage`).
+    public func setLinkBase(_ base: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql:
+                    "INSERT INTO local_settings (name, value) VALUES ('blob_link_base', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                arguments: [base])
+        }
+    }
+
+    /// The fake's signing key: a constant, since the fake guards nothing; what matters is
+    /// that a link altered in any part is refused, as GCS refuses it.
+    static func signature(path: String, query: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Data("GET\n\(path)\n\(query)".utf8), using: SymmetricKey(data: Data("tollgate-local-blobs".utf8)))
+        return Hex.encode(Array(mac))
+    }
+
+    /// Why a link is refused, in GCS's XML API terms.
+    public enum LinkRefusal: Error, Equatable {
+        /// 403 `SignatureDoesNotMatch`: any part of the link was altered.
+        case signatureDoesNotMatch
+        /// 400 `ExpiredToken`: past `X-Goog-Date` + `X-Goog-Expires`.
+        case expired
+        /// 404 `NoSuchKey`.
+        case noSuchKey
+    }
+
+    /// The object a link made by ``signedURL(_:expiresInSeconds:now:)`` names, checked as
+    /// GCS checks one: signature over the path and query, then the expiry, then the object.
+    /// - Parameters: path: the object path (`/local/…`); query: the raw query.
+    public func open(linkPath path: String, query: String, now: Timestamp) async throws -> BlobObject {
+        var signed: [Substring] = []
+        var signature: Substring?
+        var date: Substring?
+        var expires: Int64?
+        for item in query.split(separator: "&") {
+            if item.hasPrefix("X-Goog-Signature=") {
+                signature = item.dropFirst("X-Goog-Signature=".count)
+                continue
+            }
+            signed.append(item)
+            if item.hasPrefix("X-Goog-Date=") { date = item.dropFirst("X-Goog-Date=".count) }
+            if item.hasPrefix("X-Goog-Expires=") { expires = Int64(item.dropFirst("X-Goog-Expires=".count)) }
+        }
+        guard let signature, signature == Self.signature(path: path, query: signed.joined(separator: "&")) else {
+            throw LinkRefusal.signatureDoesNotMatch
+        }
+        guard let date, let expires, let start = Self.time(stamp: String(date)),
+            now.secondsSinceEpoch >= start.secondsSinceEpoch, now.secondsSinceEpoch < start.secondsSinceEpoch + expires
+        else { throw LinkRefusal.expired }
+        guard path.hasPrefix("/local/"), let name = String(path.dropFirst("/local/".count)).removingPercentEncoding else {
+            throw LinkRefusal.noSuchKey
+        }
+        do { return try await read(name) } catch let error as TollgateError where error.code == .notFound { throw LinkRefusal.noSuchKey }
+    }
+
+    /// `20260101T000000Z` back to a time.
+    static func time(stamp: String) -> Timestamp? {
+        let digits = stamp.filter(\.isNumber)
+        guard stamp.count == 16, digits.count == 14 else { return nil }
+        let iso =
+            "\(digits.prefix(4))-\(digits.dropFirst(4).prefix(2))-\(digits.dropFirst(6).prefix(2))T"
+            + "\(digits.dropFirst(8).prefix(2)):\(digits.dropFirst(10).prefix(2)):\(digits.dropFirst(12).prefix(2))Z"
+        return Timestamp(rfc3339: iso)
+    }
 
     public func delete(_ name: String, ifGenerationMatch: Int64?) async throws {
         try await database.write { db in

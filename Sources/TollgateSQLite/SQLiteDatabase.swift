@@ -196,6 +196,11 @@ public final class SQLiteDatabase: Sendable {
                     WHERE instr(collection, char(1)) > 0 OR instr(id, char(1)) > 0;
                     """)
         }
+        migrator.registerMigration("v6") { db in
+            // Settings of the local cloud that every process on the file reads: where the
+            // blob fake's signed links point (`serve` serves them).
+            try db.execute(sql: "CREATE TABLE local_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;")
+        }
         return migrator
     }()
 }

@@ -178,6 +178,38 @@ import TollgateTestSupport
         #expect(try await serve.stop() == 0)
     }
 
+    /// The blob fake's signed links (account-api's receipts) lead to `serve`, which answers
+    /// them as Cloud Storage's XML API does: the object; 403 for an altered link; 400 once
+    /// expired on the local clock; 404 for no object.
+    @Test func signedLinksOfTheBlobFake_areServed_andCheckedAsGCSChecksThem() async throws {
+        let serve = try await ServeProcess(["--clock", "virtual", "--start", "2026-01-01T08:00:00Z", "--quiet"])
+        let blobs = SQLiteBlobStore(try SQLiteDatabase(path: serve.state))
+        let name = "usage/2026/01/01/accounts/user_1.receipt.json"
+        try await blobs.write(name, Array("{\"receipt\": 1}\n".utf8), contentType: "application/json", ifGenerationMatch: 0)
+        let now = Timestamp(rfc3339: "2026-01-01T08:00:00Z")!
+        let link = try await blobs.signedURL(name, expiresInSeconds: 900, now: now)
+        #expect(link.hasPrefix(serve.url + LocalCloudRouter.storagePrefix + "/local/usage/2026/01/01/accounts/"))
+        let fetched = try await curl("GET", link, headers: [:], body: Data())
+        #expect(fetched.status == 200 && String(decoding: fetched.body, as: UTF8.self) == "{\"receipt\": 1}\n")
+
+        func refusal(_ url: String) async throws -> (Int, String) {
+            let answer = try await curl("GET", url, headers: [:], body: Data())
+            return (answer.status, String(decoding: answer.body, as: UTF8.self))
+        }
+        let longer = link.replacingOccurrences(of: "X-Goog-Expires=900", with: "X-Goog-Expires=604800")
+        let (altered, alteredBody) = try await refusal(longer)
+        #expect(altered == 403 && alteredBody.contains("<Code>SignatureDoesNotMatch</Code>"))
+        let other = link.replacingOccurrences(of: "user_1.receipt.json", with: "user_2.receipt.json")
+        #expect(try await refusal(other).0 == 403, "the path is signed too")
+        let missing = try await blobs.signedURL("usage/none.json", expiresInSeconds: 900, now: now)
+        let (absent, absentBody) = try await refusal(missing)
+        #expect(absent == 404 && absentBody.contains("<Code>NoSuchKey</Code>"))
+        try serve.tollgate(["clock", "advance", "15m"])
+        let (expired, expiredBody) = try await refusal(link)
+        #expect(expired == 400 && expiredBody.contains("<Code>ExpiredToken</Code>"), "expires at 08:15:00 exactly")
+        #expect(try await serve.stop() == 0)
+    }
+
     @Test func wrongUse_isAnsweredWithAClearError() async throws {
         let (status, _, err) = try runTollgate(["serve", "--processes", "--clock", "virtual"], environment: [:])
         #expect(status == 64 && err.contains("--processes"))
