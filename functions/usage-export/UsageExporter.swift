@@ -178,8 +178,8 @@ public struct UsageExporter: Sendable {
         // Receipts before reports: a run that stops between them makes the missing ones again.
         let link = ExportManifest.Link(day: day, sha256: digest)
         var receipts: Int64 = 0
-        for total in manifest.accounts {
-            guard try await grantsReceipts(total.accountId) else { continue }
+        let receiptAccounts = try await accountsWithReceipts(manifest.accounts.map(\.accountId))
+        for total in manifest.accounts where receiptAccounts.contains(total.accountId) {
             try await writeReceipt(day, total: total, manifest: link)
             receipts += 1
         }
@@ -238,10 +238,28 @@ public struct UsageExporter: Sendable {
 
     // MARK: - Receipts
 
-    /// Whether the account's tier has signed usage receipts, as it stands at export time.
-    func grantsReceipts(_ accountId: String) async throws -> Bool {
-        let account = try await store.get(try DocumentPath(collection: Account.collection, id: accountId))?.decode(Account.self)
-        return account?.entitlements.features.contains(.signedUsageReceipts) == true
+    /// The accounts whose tier has signed usage receipts, as they stand at export time:
+    /// one read each, 32 in flight (a day with 10,000 accounts is seconds, not minutes).
+    func accountsWithReceipts(_ ids: [String]) async throws -> Set<String> {
+        let store = self.store
+        return try await withThrowingTaskGroup(of: String?.self) { group in
+            var found: Set<String> = []
+            var next = ids.makeIterator()
+            func start() throws {
+                guard let id = next.next() else { return }
+                let path = try DocumentPath(collection: Account.collection, id: id)
+                group.addTask {
+                    let account = try await store.get(path)?.decode(Account.self)
+                    return account?.entitlements.features.contains(.signedUsageReceipts) == true ? id : nil
+                }
+            }
+            for _ in 0..<32 { try start() }
+            while let result = try await group.next() {
+                if let id = result { found.insert(id) }
+                try start()
+            }
+            return found
+        }
     }
 
     /// The account's records of the day, in ledger order, in an object of their own, then
