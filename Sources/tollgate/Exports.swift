@@ -6,6 +6,7 @@ import TollgateEmulator
 import TollgateExport
 import TollgateModel
 import TollgateRuntime
+import TollgateTesting
 import UsageExport
 
 /// What the export commands share: the ports, and settings that fall back to the
@@ -137,6 +138,37 @@ struct VerifyExport: AsyncParsableCommand {
             print("\(failures) of \(last.daysSinceEpoch - first.daysSinceEpoch + 1) days failed")
             throw ExitCode.failure
         }
+    }
+}
+
+struct VerifyReceipt: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-receipt",
+        abstract: "Check a signed usage receipt from its downloaded files, as its customer can; exit 1 unless valid.",
+        discussion:
+            "The files are what account-api's GET /v1/exports/{day} links to. Pin the key: get it from the operator, not the bucket."
+    )
+
+    @Option(help: "The receipt (accounts/{id}.receipt.json).") var receipt: String
+    @Option(help: "Its signature (.receipt.json.sig).") var signature: String
+    @Option(help: "The account's records (accounts/{id}.ndjson.gz).") var records: String
+    @Option(name: .customLong("trusted-key"), help: "The public key document (keys/{id}.json) to trust.") var trustedKey: String
+
+    func run() async throws {
+        func read(_ path: String) throws -> [UInt8] {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            return Array(data)
+        }
+        let key = try ExportPublicKey(document: try read(trustedKey))
+        let (verdict, detail) = ReceiptVerifier.verify(
+            receipt: try read(receipt), signature: try read(signature), records: try read(records), trustedKey: key
+        ) { gzip in
+            var plain: [UInt8] = []
+            try GzipDecompressor().decompress(gzip, into: &plain)
+            return plain
+        }
+        print("\(verdict.rawValue)  \(detail)")
+        if verdict != .valid { throw ExitCode.failure }
     }
 }
 

@@ -82,6 +82,37 @@ import TollgateTesting
         #expect(answer["recordsObject"]?["sha256"] == parsed["object"]?["sha256"])
         #expect(answer["expiresAt"] == .string(clock.now().adding(seconds: 900).rfc3339))
 
+        // What the customer downloaded verifies with `tollgate verify-receipt`, and any change
+        // to it does not.
+        let records = try await object(answer["recordsObject"])
+        let folder = scratchURL("receipt")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        func verify(receipt: [UInt8], records: [UInt8]) throws -> (Int32, String) {
+            let files = [
+                "receipt.json": receipt, "receipt.json.sig": signature.document, "records.ndjson.gz": records, "key.json": key.document,
+            ]
+            for (file, bytes) in files { try Data(bytes).write(to: folder.appendingPathComponent(file)) }
+            let (status, out, _) = try runTollgate(
+                [
+                    "verify-receipt", "--receipt", folder.appendingPathComponent("receipt.json").path, "--signature",
+                    folder.appendingPathComponent("receipt.json.sig").path, "--records",
+                    folder.appendingPathComponent("records.ndjson.gz").path, "--trusted-key",
+                    folder.appendingPathComponent("key.json").path,
+                ], environment: [:])
+            return (status, out)
+        }
+        let valid = try verify(receipt: receipt, records: records)
+        #expect(valid.0 == 0 && valid.1.hasPrefix("valid  2025-12-30 acct_0: 20 records"), "\(valid.1)")
+        var fewer = records
+        fewer[fewer.count / 2] ^= 0x01
+        let alteredRecords = try verify(receipt: receipt, records: fewer)
+        #expect(alteredRecords.0 == 1 && alteredRecords.1.hasPrefix("altered records"))
+        let inflated = Array(
+            String(decoding: receipt, as: UTF8.self).replacingOccurrences(of: "\"records\":20", with: "\"records\":2").utf8)
+        #expect(inflated != receipt)
+        let alteredReceipt = try verify(receipt: inflated, records: records)
+        #expect(alteredReceipt.0 == 1 && alteredReceipt.1.hasPrefix("altered receipt"))
+
         // A receipt follows the tier at export time: upgrading afterwards makes none for that day.
         try await account("acct_1", .pro)
         try await expectRefusal(Self.day.description, as: "user_b", 404, "NO_RECEIPT")
