@@ -15,7 +15,8 @@ struct Tollgate: AsyncParsableCommand {
         subcommands: [
             Replay.self, Serve.self, Publish.self, Trigger.self, ClockCommand.self, Outage.self, Session.self, State.self, Keys.self,
             Export.self,
-            VerifyExport.self, VerifyReceipt.self, Reconcile.self, CleanupCommand.self, NewEvent.self, DeadLetters.self, Deploy.self, Simulate.self,
+            VerifyExport.self, VerifyReceipt.self, Reconcile.self, CleanupCommand.self, NewEvent.self, DeadLetters.self, Deploy.self,
+            Simulate.self,
         ])
 }
 
