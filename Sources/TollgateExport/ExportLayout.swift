@@ -13,8 +13,8 @@ import TollgateModel
 /// {prefix}keys/{keyId}.json                   the public keys, by id
 /// ```
 ///
-/// `{id}` is the account id percent-encoded to letters, digits, `-`, `_` and `.`, so an id
-/// never adds a directory.
+/// `{id}` is the account id percent-encoded to letters, digits, `-`, `.`, `_` and `~`, so
+/// an id never adds a directory.
 public struct ExportLayout: Sendable {
     public var prefix: String
 
@@ -33,15 +33,6 @@ public struct ExportLayout: Sendable {
     public func receiptSignature(_ day: UTCDay, accountId: String) -> String { "\(accountStem(day, accountId)).receipt.json.sig" }
 
     private func accountStem(_ day: UTCDay, _ accountId: String) -> String {
-        var encoded = ""
-        for byte in accountId.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
-                encoded.unicodeScalars.append(Unicode.Scalar(byte))
-            default: encoded += "%" + Hex.encode([byte]).uppercased()
-            }
-        }
-        return "\(directory(day))accounts/\(encoded)"
+        "\(directory(day))accounts/\(PercentEncoding.unreserved(accountId))"
     }
 }

@@ -114,7 +114,7 @@ public struct MetadataServerCredentials: GoogleCredentials {
 
     public func idToken(audience: String) async throws -> String {
         try await cache.token("id:" + audience) {
-            let path = "/identity?audience=\(GoogleAPIClient.percentEncode(audience))&format=full"
+            let path = "/identity?audience=\(PercentEncoding.unreserved(audience))&format=full"
             return try IDTokens.parse(String(decoding: try await get(path).body, as: UTF8.self))
         }
     }
@@ -131,7 +131,7 @@ public struct MetadataServerCredentials: GoogleCredentials {
             service: "iamcredentials", endpoint: GoogleEndpoint(baseURL: "https://iamcredentials.googleapis.com", credentials: self),
             transport: transport)
         let answer = try await iam.json(
-            "POST", "/v1/projects/-/serviceAccounts/\(GoogleAPIClient.percentEncode(email)):signBlob",
+            "POST", "/v1/projects/-/serviceAccounts/\(PercentEncoding.unreserved(email)):signBlob",
             body: .object(["payload": .string(Data(data).base64EncodedString())]), idempotent: true)
         guard let signed = answer["signedBlob"]?.stringValue.flatMap({ Data(base64Encoded: $0) }) else {
             throw TollgateError(.unavailable, "signBlob answered without signedBlob")
@@ -190,7 +190,7 @@ public struct ServiceAccountCredentials: GoogleCredentials, @unchecked Sendable 
 
     private func exchange(_ extra: [String: JSONValue]) async throws -> JSONValue {
         let form =
-            "grant_type=\(GoogleAPIClient.percentEncode("urn:ietf:params:oauth:grant-type:jwt-bearer"))&assertion=\(try assertion(extra))"
+            "grant_type=\(PercentEncoding.unreserved("urn:ietf:params:oauth:grant-type:jwt-bearer"))&assertion=\(try assertion(extra))"
         let response = try await transport.send(
             HTTPRequest(
                 method: "POST", url: tokenURI, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(form.utf8),

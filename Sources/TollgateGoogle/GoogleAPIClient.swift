@@ -100,7 +100,7 @@ public struct GoogleAPIClient: Sendable {
         if !query.isEmpty {
             url +=
                 (url.contains("?") ? "&" : "?")
-                + query.map { "\(Self.percentEncode($0.0))=\(Self.percentEncode($0.1))" }.joined(separator: "&")
+                + query.map { "\(PercentEncoding.unreserved($0.0))=\(PercentEncoding.unreserved($0.1))" }.joined(separator: "&")
         }
         var attempt = 0
         var refreshedToken = false
@@ -162,22 +162,6 @@ public struct GoogleAPIClient: Sendable {
         do { return try JSONValue.parse(Data(body)) } catch {
             throw TollgateError(.unavailable, "\(service) answered with a body that is not JSON")
         }
-    }
-
-    /// RFC 3986 percent-encoding of everything but the unreserved characters, as Google's
-    /// APIs expect for object names and query values.
-    public static func percentEncode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
     }
 }
 

@@ -100,17 +100,11 @@ public struct SQLiteBlobStore: BlobStore {
     /// checks. It points where `serve` answers it (``setLinkBase(_:)``), else at
     /// ``linkHost``, which nothing serves.
     public func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String {
-        try SignedURLExpiry.check(expiresInSeconds)
+        try SignedURLV4.checkExpiry(expiresInSeconds)
         try BlobName.validate(name)
-        var unreserved = CharacterSet.alphanumerics
-        unreserved.insert(charactersIn: "-._~")
-        let path =
-            "/local/"
-            + name.split(separator: "/", omittingEmptySubsequences: false).map {
-                String($0).addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
-            }.joined(separator: "/")
+        let path = "/local/" + PercentEncoding.objectPath(name)
         let query =
-            "X-Goog-Algorithm=GOOG4-HMAC-SHA256&X-Goog-Date=\(SignedURLExpiry.stamp(now))&X-Goog-Expires=\(expiresInSeconds)"
+            "X-Goog-Algorithm=GOOG4-HMAC-SHA256&X-Goog-Date=\(SignedURLV4.dateStamp(now))&X-Goog-Expires=\(expiresInSeconds)"
             + "&X-Goog-SignedHeaders=host"
         let base = try await database.read { db in
             try String.fetchOne(db, sql: "SELECT value FROM local_settings WHERE name = 'blob_link_base'")

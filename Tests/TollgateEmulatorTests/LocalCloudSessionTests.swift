@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TollgateAuth
 import TollgateEmulator
+import TollgateJOSE
 import TollgateModel
 import TollgateSQLite
 import TollgateStripe
@@ -175,6 +176,13 @@ import TollgateTestSupport
         #expect(answer["days"]?.arrayValue?.count == 2 && answer["to"] == .string("2026-01-02"))
         // Only well-formed sessions: an id that is no Clerk id is refused, nothing minted.
         try serve.tollgate(["session", "--user", "not an id"], expectStatus: 64)
+        try serve.tollgate(["session", "--user", "user_1", "--organization", "org 1"], expectStatus: 64)
+        try serve.tollgate(["session", "--user", "user_1", "--organization", "org_1", "--role", "admin"], expectStatus: 64)
+        try serve.tollgate(["session", "--user", "user_1", "--expires-in", "0"], expectStatus: 64)
+        let v1 = try serve.tollgate(["session", "--user", "user_1", "--organization", "org_1", "--claims-version", "1"])
+        let claims = try JSONValue.parse(
+            try #require(Base64URL.decode(v1.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".")[1])))
+        #expect(claims["org_id"] == .string("org_1") && claims["org_role"] == .string("org:member"))
         #expect(try await serve.stop() == 0)
     }
 

@@ -430,6 +430,7 @@ struct BadInputContext {
         switch input.outcome {
         case .refused(let status):
             #expect(response.status == status, "\(String(decoding: response.body, as: UTF8.self))")
+            if status == 405 { #expect(response.headers["Allow"]?.isEmpty == false, "a 405 names the methods allowed (RFC 9110)") }
             #expect(deadLetters == 0)
         case .deadLettered:
             #expect(response.status == 200, "\(String(decoding: response.body, as: UTF8.self))")

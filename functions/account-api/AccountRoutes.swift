@@ -61,7 +61,7 @@ struct AccountRoutes: Sendable {
     func keys(_ actor: SessionAccounts.Actor, now: Timestamp) async throws -> FunctionResponse {
         let records = try await accountKeys(actor.accountId).map(\.record)
             .sorted { ($0.created, $0.displayPrefix) > ($1.created, $1.displayPrefix) }.prefix(Self.listLimit)
-        return .json(200, .object(["keys": .array(records.map { Self.json($0, now: now) })]))
+        return .json(200, .object(["keys": .array(records.map { .object(Self.fields($0, now: now)) })]))
     }
 
     // MARK: POST /v1/keys
@@ -87,8 +87,8 @@ struct AccountRoutes: Sendable {
         _ = try await store.create(
             try DocumentPath(collection: APIKeyRecord.collection, id: keys.hash(key)), try FieldValueEncoder().encode(record))
         logger.info("API key created", metadata: ["accountId": "\(actor.accountId)", "prefix": "\(record.displayPrefix)"])
-        guard case .object(var json) = Self.json(record, now: now) else { return .json(500, .null) }
         // The only time the key exists outside the caller's hands: never logged, never stored.
+        var json = Self.fields(record, now: now)
         json["key"] = .string(key)
         return .json(201, .object(json))
     }
@@ -233,13 +233,13 @@ struct AccountRoutes: Sendable {
         return "active"
     }
 
-    static func json(_ record: APIKeyRecord, now: Timestamp) -> JSONValue {
-        .object([
+    static func fields(_ record: APIKeyRecord, now: Timestamp) -> [String: JSONValue] {
+        [
             "prefix": .string(record.displayPrefix), "name": record.name.map(JSONValue.string) ?? .null,
             "status": .string(status(of: record, now: now)), "created": .string(record.created.rfc3339),
             "expiresAt": record.expires.map { .string($0.rfc3339) } ?? .null,
             "revokedAt": record.revoked.map { .string($0.rfc3339) } ?? .null,
-        ])
+        ]
     }
 }
 

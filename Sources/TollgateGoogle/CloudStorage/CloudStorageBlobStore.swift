@@ -23,8 +23,8 @@ public struct CloudStorageBlobStore: BlobStore {
         self.init(bucket: bucket, api: api)
     }
 
-    var bucketPath: String { "/storage/v1/b/\(GoogleAPIClient.percentEncode(bucket))" }
-    func objectPath(_ name: String) -> String { bucketPath + "/o/" + GoogleAPIClient.percentEncode(name) }
+    var bucketPath: String { "/storage/v1/b/\(PercentEncoding.unreserved(bucket))" }
+    func objectPath(_ name: String) -> String { bucketPath + "/o/" + PercentEncoding.unreserved(name) }
 
     static func preconditionQuery(_ generation: Int64?) -> [(String, String)] {
         generation.map { [("ifGenerationMatch", String($0))] } ?? []
@@ -118,7 +118,7 @@ public struct CloudStorageBlobStore: BlobStore {
     /// the IAM Credentials API's `signBlob` on Cloud Run). An emulator checks no signature:
     /// there it is the object's media link.
     public func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String {
-        try SignedURLExpiry.check(expiresInSeconds)
+        try SignedURLV4.checkExpiry(expiresInSeconds)
         try BlobName.validate(name)
         guard let credentials = api.endpoint.credentials else { return api.endpoint.baseURL + objectPath(name) + "?alt=media" }
         return try await SignedURLBuilder(credentials: credentials, baseURL: "https://storage.googleapis.com").url(

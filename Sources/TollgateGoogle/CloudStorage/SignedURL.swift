@@ -20,13 +20,13 @@ public struct SignedURLBuilder: Sendable {
     }
 
     /// The longest expiry V4 allows: seven days.
-    public static let maxExpirySeconds: Int64 = SignedURLExpiry.range.upperBound
+    public static let maxExpirySeconds: Int64 = SignedURLV4.expiries.upperBound
 
     /// - Throws: `INVALID_ARGUMENT` for an expiry outside 1 s … 7 days.
     public func url(bucket: String, object: String, method: String = "GET", expiresInSeconds: Int64, now: Timestamp) async throws
         -> String
     {
-        try SignedURLExpiry.check(expiresInSeconds)
+        try SignedURLV4.checkExpiry(expiresInSeconds)
         let email = try await credentials.serviceAccountEmail()
         let request = Self.canonical(
             bucket: bucket, object: object, method: method, host: host, email: email, expiresInSeconds: expiresInSeconds, now: now)
@@ -45,19 +45,16 @@ public struct SignedURLBuilder: Sendable {
     static func canonical(
         bucket: String, object: String, method: String, host: String, email: String, expiresInSeconds: Int64, now: Timestamp
     ) -> Canonical {
-        let stamp = SignedURLExpiry.stamp(now)
+        let stamp = SignedURLV4.dateStamp(now)
         let date = String(stamp.prefix(8))
         let scope = "\(date)/auto/storage/goog4_request"
         // Object names keep their slashes; everything else outside the unreserved set is encoded.
-        let path =
-            "/\(GoogleAPIClient.percentEncode(bucket))/"
-            + object.split(separator: "/", omittingEmptySubsequences: false).map { GoogleAPIClient.percentEncode(String($0)) }
-            .joined(separator: "/")
+        let path = "/\(PercentEncoding.unreserved(bucket))/" + PercentEncoding.objectPath(object)
         let parameters = [
             ("X-Goog-Algorithm", "GOOG4-RSA-SHA256"), ("X-Goog-Credential", "\(email)/\(scope)"), ("X-Goog-Date", stamp),
             ("X-Goog-Expires", String(expiresInSeconds)), ("X-Goog-SignedHeaders", "host"),
         ]
-        let query = parameters.map { "\(GoogleAPIClient.percentEncode($0.0))=\(GoogleAPIClient.percentEncode($0.1))" }.joined(
+        let query = parameters.map { "\(PercentEncoding.unreserved($0.0))=\(PercentEncoding.unreserved($0.1))" }.joined(
             separator: "&")
         let canonicalRequest = [method, path, query, "host:\(host)", "", "host", "UNSIGNED-PAYLOAD"].joined(separator: "\n")
         let digest = Hex.encode(Array(SHA256.hash(data: Data(canonicalRequest.utf8))))

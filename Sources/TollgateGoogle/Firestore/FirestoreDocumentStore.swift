@@ -38,7 +38,7 @@ public struct FirestoreDocumentStore: DocumentStore {
     /// A resource name in a URL path: each segment percent-encoded, the slashes kept.
     func urlPath(_ name: String) -> String {
         "/v1/"
-            + name.split(separator: "/", omittingEmptySubsequences: false).map { GoogleAPIClient.percentEncode(String($0)) }
+            + name.split(separator: "/", omittingEmptySubsequences: false).map { PercentEncoding.unreserved(String($0)) }
             .joined(separator: "/")
     }
 

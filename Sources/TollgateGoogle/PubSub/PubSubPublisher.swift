@@ -39,7 +39,7 @@ public struct PubSubPublisher: Publisher {
         self.init(project: project, api: api, batching: batching)
     }
 
-    func topicPath(_ topic: String) -> String { "/v1/projects/\(project)/topics/\(GoogleAPIClient.percentEncode(topic))" }
+    func topicPath(_ topic: String) -> String { "/v1/projects/\(project)/topics/\(PercentEncoding.unreserved(topic))" }
 
     @discardableResult
     public func publish(_ message: OutgoingMessage, to topic: String) async throws -> String {

@@ -26,16 +26,19 @@ public protocol BlobStore: Sendable {
     func signedURL(_ name: String, expiresInSeconds: Int64, now: Timestamp) async throws -> String
 }
 
-/// The expiries a V4 signed URL may have: 1 second to 7 days.
-public enum SignedURLExpiry {
-    public static let range: ClosedRange<Int64> = 1...604_800
+/// What every V4 signed URL shares, whoever signs it: its expiry bounds and its date form.
+public enum SignedURLV4 {
+    /// The expiries V4 allows: 1 second to 7 days.
+    public static let expiries: ClosedRange<Int64> = 1...604_800
 
-    public static func check(_ seconds: Int64) throws {
-        guard range.contains(seconds) else { throw TollgateError(.invalidArgument, "a V4 signed URL expires within 1 second to 7 days") }
+    public static func checkExpiry(_ seconds: Int64) throws {
+        guard expiries.contains(seconds) else {
+            throw TollgateError(.invalidArgument, "a V4 signed URL expires within 1 second to 7 days")
+        }
     }
 
     /// `X-Goog-Date`'s form: `20260101T000000Z`.
-    public static func stamp(_ now: Timestamp) -> String {
+    public static func dateStamp(_ now: Timestamp) -> String {
         let seconds = now.secondsSinceEpoch
         let (year, month, day) = Timestamp.civil(fromDays: Int(seconds / 86_400))
         let second = Int(seconds % 86_400)
