@@ -8,7 +8,7 @@ import PackageDescription
 /// The functions: the name each is deployed as, its handler module, what else it uses.
 /// Adding a function adds one row here; the emulator and the tests depend on every row.
 let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
-    ("stripe-webhook", "StripeWebhook", ["TollgateStripe"]),
+    ("stripe-webhook", "StripeWebhook", ["TollgateStripe", "TollgateAuth"]),
     ("clerk-webhook", "ClerkWebhook", ["TollgateAuth"]),
     ("account-api", "AccountAPI", ["TollgateAuth", "TollgateJOSE", "TollgateExport"]),
     (

@@ -81,7 +81,7 @@ class Server:
         env = dict(os.environ)
         if system == "tollgate":
             env.update({"PORT": str(self.port), "TOLLGATE_STORE": f"sqlite://{state}", "TOLLGATE_LOG_LEVEL": "warning",
-                        "STRIPE_WEBHOOK_SECRET": SECRET, "TOLLGATE_PRICE_TIERS": TIERS, "TOLLGATE_KEY_PEPPER": PEPPER})
+                        "STRIPE_WEBHOOK_SECRET": SECRET, "TOLLGATE_CHECKOUT_SECRET": "benchmark-checkout-secret-local-only-000", "TOLLGATE_PRICE_TIERS": TIERS, "TOLLGATE_KEY_PEPPER": PEPPER})
             command = [os.path.join(BIN, function)]
         else:
             env.update({"PEER_DB": state, "PEER_WEBHOOK_SECRET": SECRET, "PEER_PRICE_TIERS": TIERS, "PEER_KEY_PEPPER": PEPPER})

@@ -35,6 +35,13 @@ public enum LocalEnvironment {
         "unrelated": "whsec_" + Data("tollgate-clerk-unrelated".utf8).base64EncodedString(),
     ]
 
+    /// The secret Checkout references are minted and verified with locally, by the same
+    /// names; a reference made under `unrelated` is what a forger makes.
+    public static let checkoutSecrets = [
+        "current": "tollgate-emulator-checkout-reference-current", "previous": "tollgate-emulator-checkout-reference-previous",
+        "unrelated": "tollgate-emulator-checkout-reference-unrelated",
+    ]
+
     /// The price ids the fixtures use, and their tiers.
     public static let priceTiers = "price_free_monthly=free,price_pro_monthly=pro,price_enterprise_monthly=enterprise,plan_pro_legacy=pro"
 
@@ -78,9 +85,10 @@ extension LocalEnvironment {
             return secret
         }
         let clerkSecrets = webhookSecrets.compactMap { svixSecrets[$0] }
+        let checkoutSecrets = webhookSecrets.compactMap { Self.checkoutSecrets[$0] }
         let localSecrets = [
             "STRIPE_WEBHOOK_SECRET": stripeSecrets.joined(separator: ","), "CLERK_WEBHOOK_SECRET": clerkSecrets.joined(separator: ","),
-            "TOLLGATE_KEY_PEPPER": keyPepper,
+            "TOLLGATE_KEY_PEPPER": keyPepper, "TOLLGATE_CHECKOUT_SECRET": checkoutSecrets.joined(separator: ","),
             "TOLLGATE_EXPORT_SIGNING_KEY": exportSigningKey, "STRIPE_API_KEY": StripeFakeServer.apiKey,
         ]
         for secret in declaration.secrets {

@@ -135,11 +135,14 @@ public struct Replayer: Sendable {
                     let detail = (try? JSONValue.parse(response.body))?["error"]?["message"]?.stringValue.map { " (\($0))" } ?? ""
                     problems.append("step \(step.index): expected status \(expected), got \(response.status)\(detail)")
                 }
-                // A key account-api made (`http.keyAs`) can be sent by later steps by that ref.
-                if let ref = step.send["http"]?["keyAs"]?.stringValue,
-                    let key = (try? JSONValue.parse(response.body))?["key"]?.stringValue
-                {
-                    keys[ref] = key
+                // A key account-api made (`http.keyAs`) can be sent by later steps by that ref,
+                // and so can a Checkout reference it minted (`http.referenceAs`).
+                for (capture, field) in [("keyAs", "key"), ("referenceAs", "clientReferenceId")] {
+                    if let ref = step.send["http"]?[capture]?.stringValue,
+                        let value = (try? JSONValue.parse(response.body))?[field]?.stringValue
+                    {
+                        keys[ref] = value
+                    }
                 }
                 // A body describes the first answer to a step; its redeliveries may say "nothing to do".
                 if let expected = step.expectedBody, answered.insert(step.index).inserted {

@@ -72,6 +72,7 @@ struct Senders {
 
     private func stripe(_ spec: JSONValue) throws -> FunctionRequest {
         var body = try body(spec, jsonKey: "event")
+        if let reference = spec["clientReference"] { body = try withCheckoutReference(reference, in: body) }
         let signedAt = clock.now().secondsSinceEpoch + (spec["signedAt"]?.integerValue ?? 0)
         let secretName = spec["secret"]?.stringValue ?? "current"
         guard let secret = LocalEnvironment.webhookSecrets[secretName] else {
@@ -98,6 +99,41 @@ struct Senders {
         ]
         if let header { headers.append((name: "Stripe-Signature", value: header)) }
         return FunctionRequest(method: "POST", path: "/", headers: headers, body: body)
+    }
+
+    /// A Checkout Session event whose `client_reference_id` is the reference account-api
+    /// minted in an earlier step (`ref`), or one it would mint for `account`: under the local secret (`secret` names another, such as
+    /// `unrelated` for a forgery), good for its lifetime from the session's `created` (or
+    /// `expiresIn` seconds from it), its nonce drawn from the event id so every redelivery
+    /// carries the same body.
+    private func withCheckoutReference(_ spec: JSONValue, in body: Data) throws -> Data {
+        guard var event = try JSONValue.parse(body).objectValue, var data = event["data"]?.objectValue,
+            var session = data["object"]?.objectValue, let created = session["created"]?.integerValue
+        else { throw TollgateError(.invalidArgument, "clientReference wants a Checkout Session event with created") }
+        func replaced(by reference: String) -> Data {
+            session["client_reference_id"] = .string(reference)
+            data["object"] = .object(session)
+            event["data"] = .object(data)
+            return Data(JSONValue.object(event).rendered(pretty: true).utf8)
+        }
+        // One account-api minted in an earlier step (`http.referenceAs`).
+        if let ref = spec["ref"]?.stringValue {
+            guard let reference = keys[ref] else { throw TollgateError(.invalidArgument, "no reference \(ref) was minted before") }
+            return replaced(by: reference)
+        }
+        guard let account = spec["account"]?.stringValue else {
+            throw TollgateError(.invalidArgument, "clientReference wants {\"account\": …} or {\"ref\": …}")
+        }
+        let secretName = spec["secret"]?.stringValue ?? "current"
+        guard let secret = LocalEnvironment.checkoutSecrets[secretName] else {
+            throw TollgateError(.invalidArgument, "no local checkout secret named \(secretName)")
+        }
+        let signer = try CheckoutReferenceSigner(secrets: [secret])
+        let lifetime = spec["expiresIn"]?.integerValue ?? CheckoutReference.lifetimeSeconds
+        let nonce = Hex.encode(SHA256.hash(data: Data((event["id"]?.stringValue ?? "").utf8)).prefix(8))
+        let reference = CheckoutReference(
+            accountId: account, expires: Timestamp(secondsSinceEpoch: created + lifetime), nonce: nonce)
+        return replaced(by: signer.text(of: reference))
     }
 
     /// Clerk's webhook as Svix delivers it: `svix-id` (the fixture's `id`, else one derived

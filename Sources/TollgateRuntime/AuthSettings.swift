@@ -37,3 +37,16 @@ extension APIKeys {
         }
     }
 }
+
+extension CheckoutReferenceSigner {
+    /// `TOLLGATE_CHECKOUT_SECRET`, as account-api (which mints) and stripe-webhook (which
+    /// verifies) read it; the error never echoes the value.
+    public init(environment: Environment) throws {
+        do {
+            try self.init(secrets: environment.list("TOLLGATE_CHECKOUT_SECRET"))
+        } catch {
+            throw ConfigurationError(
+                "TOLLGATE_CHECKOUT_SECRET", "must be one secret of at least 32 bytes, or two separated by a comma while rotating")
+        }
+    }
+}

@@ -131,20 +131,26 @@ private func expandableID(_ value: JSONValue?) -> String? {
     value?.stringValue ?? value?["id"]?.stringValue
 }
 
-/// What links a Stripe customer to a Tollgate account: a completed Checkout Session's
-/// `client_reference_id` (the account the dashboard opened Checkout for; its metadata's
-/// `tollgate_account_id` when there is none), or a customer's metadata
-/// `tollgate_account_id`. nil `accountId`: the object names no account.
+/// What may link a Stripe customer to a Tollgate account: a completed Checkout Session's
+/// `client_reference_id` (chosen by whoever opened Checkout: it names an account only as
+/// a reference Tollgate minted and stripe-webhook verifies) and its metadata's
+/// `tollgate_account_id` (set by the server that created the session or Payment Link), or
+/// a customer's metadata `tollgate_account_id`.
 /// <https://docs.stripe.com/api/checkout/sessions/object>
 public struct StripeCustomerLink: Sendable, Hashable {
     public var customer: String
-    public var accountId: String?
+    /// Metadata `tollgate_account_id`: only a holder of the Stripe secret key sets it.
+    public var declaredAccountId: String?
+    /// A Checkout Session's `client_reference_id`, as the client sent it: unverified.
+    public var clientReference: String?
+    /// When the Checkout Session was created (Unix seconds): a reference must have been good then.
+    public var sessionCreated: Int64?
     public var subscription: String?
 
-    /// - Throws: `INVALID_ARGUMENT` for an object of another kind, or an account id that is
-    ///   not 1–128 of `A–Z a–z 0–9 _ -`.
+    /// - Throws: `INVALID_ARGUMENT` for an object of another kind, or a declared account id
+    ///   that is not 1–128 of `A–Z a–z 0–9 _ -`.
     public init(_ object: JSONValue) throws {
-        let metadata = object["metadata"]?["tollgate_account_id"]?.stringValue
+        declaredAccountId = object["metadata"]?["tollgate_account_id"]?.stringValue
         switch object["object"]?.stringValue {
         case "checkout.session":
             let id = object["id"]?.stringValue ?? "checkout session"
@@ -152,18 +158,20 @@ public struct StripeCustomerLink: Sendable, Hashable {
                 throw TollgateError(.invalidArgument, "\(id) has no customer to link")
             }
             self.customer = customer
-            accountId = object["client_reference_id"]?.stringValue ?? metadata
+            clientReference = object["client_reference_id"]?.stringValue
+            sessionCreated = try unixTime(object["created"], "created", of: id)
             subscription = expandableID(object["subscription"])
         case "customer":
             guard let id = object["id"]?.stringValue else { throw TollgateError(.invalidArgument, "customer without an id") }
             customer = id
-            accountId = metadata
+            clientReference = nil
+            sessionCreated = nil
             subscription = nil
         default:
             throw TollgateError(.invalidArgument, "data.object is neither a checkout session nor a customer")
         }
-        if let accountId, !InputBounds.isIdentifier(accountId) {
-            throw TollgateError(.invalidArgument, "\(customer): the account id is not 1–128 of A–Z a–z 0–9 _ -")
+        if let declaredAccountId, !InputBounds.isIdentifier(declaredAccountId) {
+            throw TollgateError(.invalidArgument, "\(customer): metadata tollgate_account_id is not 1–128 of A–Z a–z 0–9 _ -")
         }
     }
 }

@@ -13,7 +13,7 @@ seconds="${1:-30}"
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(pubsub-envelope cloudevent stripe-signature stripe-event jwt fixture
     path-stripe-webhook path-stripe-signature-header path-auth-validator path-usage-recorder path-usage-report
-    path-quota-reset path-usage-export path-cleanup)
+    path-quota-reset path-usage-export path-cleanup checkout-reference path-clerk-webhook)
 
 # Its own scratch folder: a sanitized build must not replace the plain one.
 swift build --sanitize=fuzzer --scratch-path .build-fuzz --product tollgate-fuzz >&2
@@ -28,6 +28,7 @@ for target in "${targets[@]}"; do
     [ -d "Tests/Fuzz/seeds/$target" ] && cp Tests/Fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
     case "$target" in
         stripe-event | path-stripe-webhook) cp events/stripe/payloads/*.json "$corpus"/ ;;
+        path-clerk-webhook) cp events/clerk/payloads/*.json "$corpus"/ ;;
         fixture) find events -name '*.json' -not -path '*/payloads/*' -exec cp {} "$corpus"/ \; ;;
     esac
     cp "Tests/Fuzz/regressions/$target"/* "$corpus"/ 2>/dev/null || true

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import TollgateAuth
 import TollgateEmulator
 import TollgateModel
 import TollgateRuntime
@@ -17,7 +18,9 @@ import TollgateTestSupport
         let store = SQLiteDocumentStore(try temporaryDatabase())
         let secret = "whsec_metrics_test"
         let handler = StripeWebhookFunction(
-            configuration: .init(webhookSecrets: [secret], policy: try BillingPolicy(priceTiersSetting: LocalEnvironment.priceTiers)),
+            configuration: .init(
+                webhookSecrets: [secret], policy: try BillingPolicy(priceTiersSetting: LocalEnvironment.priceTiers),
+                checkoutReferences: try CheckoutReferenceSigner(secrets: [LocalEnvironment.checkoutSecrets["current"]!])),
             store: store, publisher: SQLitePublisher(try temporaryDatabase()))
         let host = FunctionHost(
             handler: handler, store: store, clock: SystemClock(), verifier: nil,

@@ -9,12 +9,13 @@ import TollgateTestSupport
     static let targets = [
         "pubsub-envelope", "cloudevent", "stripe-signature", "stripe-event", "jwt", "fixture", "path-stripe-webhook",
         "path-stripe-signature-header", "path-auth-validator", "path-usage-recorder", "path-usage-report", "path-quota-reset",
-        "path-usage-export", "path-cleanup",
+        "path-usage-export", "path-cleanup", "checkout-reference", "path-clerk-webhook",
     ]
 
     static func inputs(_ target: String) -> [String] {
         var folders = ["Tests/Fuzz/seeds/\(target)", "Tests/Fuzz/regressions/\(target)"]
         if target == "stripe-event" || target == "path-stripe-webhook" { folders.append("events/stripe/payloads") }
+        if target == "path-clerk-webhook" { folders.append("events/clerk/payloads") }
         var files: [String] = []
         for folder in folders {
             let url = packageRoot.appendingPathComponent(folder)

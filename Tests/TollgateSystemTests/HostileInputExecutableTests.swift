@@ -30,7 +30,11 @@ import TollgateTesting
             "stripe-webhook",
             environment: cluster.environment(
                 "https://stripe-webhook.test",
-                ["STRIPE_WEBHOOK_SECRET": ReliabilityTests.webhookSecret, "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers]))
+                [
+                    "STRIPE_WEBHOOK_SECRET": ReliabilityTests.webhookSecret,
+                    "TOLLGATE_CHECKOUT_SECRET": LocalEnvironment.checkoutSecrets["current"]!,
+                    "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers,
+                ]))
         let zeros = String(repeating: "0", count: 64)
         for t in ["-9223372036854775807", "-9223372036854775808", "9223372036854775807", "-1"] {
             let (status, body) = try await post(webhook.url, body: Data("{}".utf8), headers: ["Stripe-Signature": "t=\(t),v1=\(zeros)"])

@@ -258,7 +258,10 @@ import UsageReport
         let cluster = try Cluster()
         let environment = cluster.environment(
             "https://stripe-webhook.test",
-            ["STRIPE_WEBHOOK_SECRET": Self.webhookSecret, "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers])
+            [
+                "STRIPE_WEBHOOK_SECRET": Self.webhookSecret, "TOLLGATE_CHECKOUT_SECRET": LocalEnvironment.checkoutSecrets["current"]!,
+                "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers,
+            ])
         var webhooks: [RunningFunction] = []
         for _ in 0..<3 { webhooks.append(try await RunningFunction("stripe-webhook", environment: environment)) }
         let urls = webhooks.map(\.url)
@@ -285,7 +288,10 @@ import UsageReport
         let cluster = try Cluster()
         let environment = cluster.environment(
             "https://stripe-webhook.test",
-            ["STRIPE_WEBHOOK_SECRET": Self.webhookSecret, "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers])
+            [
+                "STRIPE_WEBHOOK_SECRET": Self.webhookSecret, "TOLLGATE_CHECKOUT_SECRET": LocalEnvironment.checkoutSecrets["current"]!,
+                "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers,
+            ])
         let current = CurrentInstance(try await RunningFunction("stripe-webhook", environment: environment))
         let events = try Self.stripeEvents(accounts: 100)
         let (failures, delivered) = (Counter(), Counter())

@@ -43,7 +43,8 @@ import TollgateTesting
             environment: cluster.environment(
                 "https://account-api.test",
                 [
-                    "TOLLGATE_KEY_PEPPER": Self.pepper, "TOLLGATE_CLERK_ISSUER": LocalEnvironment.clerkIssuer,
+                    "TOLLGATE_KEY_PEPPER": Self.pepper, "TOLLGATE_CHECKOUT_SECRET": LocalEnvironment.checkoutSecrets["current"]!,
+                    "TOLLGATE_CLERK_ISSUER": LocalEnvironment.clerkIssuer,
                     "TOLLGATE_CLERK_PUBLIC_KEY": clerk.publicKeyPEM,
                     "TOLLGATE_DASHBOARD_ORIGINS": LocalEnvironment.clerkAuthorizedParty,
                 ]))

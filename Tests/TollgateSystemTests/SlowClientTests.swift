@@ -28,7 +28,11 @@ import TollgateTesting
             "stripe-webhook",
             environment: cluster.environment(
                 "https://stripe-webhook.test",
-                ["STRIPE_WEBHOOK_SECRET": ReliabilityTests.webhookSecret, "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers]))
+                [
+                    "STRIPE_WEBHOOK_SECRET": ReliabilityTests.webhookSecret,
+                    "TOLLGATE_CHECKOUT_SECRET": LocalEnvironment.checkoutSecrets["current"]!,
+                    "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers,
+                ]))
     }
 
     @Test func aConnectionThatSendsNothing_orHalfAHeader_isClosed() async throws {

@@ -13,7 +13,8 @@ public struct AccountAPIFunction: BuildableFunction {
     public typealias Event = HTTPEvent
 
     public static let declaration = FunctionDeclaration(
-        name: "account-api", trigger: .http(authenticated: false, retryingSender: false), secrets: ["TOLLGATE_KEY_PEPPER"],
+        name: "account-api", trigger: .http(authenticated: false, retryingSender: false),
+        secrets: ["TOLLGATE_KEY_PEPPER", "TOLLGATE_CHECKOUT_SECRET"],
         publishes: [Topic.entitlementsChanged], ports: [.blobs], settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
         // Behind the product's gateway (load balancer), called by people: small and quick.
         service: .init(memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer))
@@ -34,11 +35,12 @@ public struct AccountAPIFunction: BuildableFunction {
         sessions = SessionAccounts(lookups: .reading(store))
         routes = AccountRoutes(
             store: store, publisher: publisher, blobs: blobs, keys: configuration.keys, keyMode: configuration.keyMode,
-            period: configuration.quotaPeriod, exports: configuration.exports, entropy: entropy)
+            period: configuration.quotaPeriod, exports: configuration.exports, checkoutReferences: configuration.checkoutReferences,
+            entropy: entropy)
         cors = CORSPolicy(origins: configuration.dashboardOrigins)
     }
 
-    /// From `TOLLGATE_KEY_PEPPER`, the Clerk settings auth-validator reads,
+    /// From `TOLLGATE_KEY_PEPPER`, `TOLLGATE_CHECKOUT_SECRET`, the Clerk settings auth-validator reads,
     /// `TOLLGATE_DASHBOARD_ORIGINS`, `TOLLGATE_KEY_MODE` and `TOLLGATE_QUOTA_PERIOD`.
     public static func make(_ setup: FunctionSetup) throws -> Self {
         Self(
@@ -87,6 +89,7 @@ public struct AccountAPIFunction: BuildableFunction {
         case .revokeKey(let prefix): return try await routes.revokeKey(prefix, actor: actor, now: now, logger: context.logger)
         case .usage(let query): return try await routes.usage(actor, query: query, now: now)
         case .export(let day): return try await routes.export(day, actor: actor, now: now)
+        case .checkoutReference: return try await routes.checkoutReference(actor, now: now, logger: context.logger)
         }
     }
 }
@@ -102,12 +105,15 @@ extension AccountAPIFunction {
         public var quotaPeriod: QuotaPeriod
         /// `TOLLGATE_EXPORT_PREFIX`: where usage-export writes (default `usage/`).
         public var exports: ExportLayout
+        /// `TOLLGATE_CHECKOUT_SECRET`: mints the Checkout references stripe-webhook verifies.
+        public var checkoutReferences: CheckoutReferenceSigner
 
         public init(
-            keys: APIKeys, clerk: ClerkSessionVerifier, dashboardOrigins: Set<String> = [], keyMode: APIKeys.Mode = .live,
-            quotaPeriod: QuotaPeriod = .month, exports: ExportLayout = ExportLayout()
+            keys: APIKeys, clerk: ClerkSessionVerifier, checkoutReferences: CheckoutReferenceSigner, dashboardOrigins: Set<String> = [],
+            keyMode: APIKeys.Mode = .live, quotaPeriod: QuotaPeriod = .month, exports: ExportLayout = ExportLayout()
         ) {
             self.exports = exports
+            self.checkoutReferences = checkoutReferences
             self.keys = keys
             self.clerk = clerk
             self.dashboardOrigins = dashboardOrigins
@@ -117,6 +123,7 @@ extension AccountAPIFunction {
 
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
             keys = try APIKeys(environment: environment)
+            checkoutReferences = try CheckoutReferenceSigner(environment: environment)
             guard let clerk = try ClerkSessionVerifier(environment: environment, clock: clock) else {
                 throw ConfigurationError("TOLLGATE_CLERK_ISSUER", "is not set: account-api authenticates Clerk sessions")
             }

@@ -25,6 +25,7 @@ struct AccountRoutes: Sendable {
     let keyMode: APIKeys.Mode
     let period: QuotaPeriod
     let exports: ExportLayout
+    let checkoutReferences: CheckoutReferenceSigner
     let entropy: any Entropy
 
     // MARK: GET /v1/account
@@ -207,6 +208,26 @@ struct AccountRoutes: Sendable {
                     "sha256": object["sha256"] ?? .null, "bytes": object["bytes"] ?? .null,
                 ]),
                 "publicKey": .object(["keyId": .string(keyId), "url": try await link(exports.publicKey(keyId))]),
+            ]))
+    }
+
+    // MARK: POST /v1/checkout-references
+
+    /// A `client_reference_id` for Stripe Checkout that names the session's account, for
+    /// a user who manages it (the user's own account, or an organization's as `org:admin`):
+    /// stripe-webhook links the paying customer to the account only through one of these.
+    func checkoutReference(_ actor: SessionAccounts.Actor, now: Timestamp, logger: Logger) async throws -> FunctionResponse {
+        guard actor.manages else { throw APIError(403, "FORBIDDEN", "only an org:admin of the organization manages its billing") }
+        let account = try await loadAccount(actor.accountId)
+        guard account.closed == nil else { throw APIError(403, "ACCOUNT_CLOSED", "the account is closed") }
+        var random = EntropyGenerator(entropy)
+        let reference = checkoutReferences.mint(accountId: actor.accountId, now: now, using: &random)
+        logger.info("checkout reference minted", metadata: ["accountId": "\(actor.accountId)", "userId": "\(actor.userId)"])
+        return .json(
+            201,
+            .object([
+                "clientReferenceId": .string(reference), "accountId": .string(actor.accountId),
+                "expiresAt": .string(now.adding(seconds: CheckoutReference.lifetimeSeconds).rfc3339),
             ]))
     }
 

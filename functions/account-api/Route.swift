@@ -36,11 +36,12 @@ enum Route: Sendable, Equatable {
     case revokeKey(prefix: String)
     case usage(UsageQuery)
     case export(day: UTCDay)
+    case checkoutReference
 
     /// The routes as the OpenAPI document names them, with their methods.
     static let table: [(path: String, methods: [String])] = [
         ("/v1/account", ["GET"]), ("/v1/keys", ["GET", "POST"]), ("/v1/keys/{prefix}", ["DELETE"]), ("/v1/usage", ["GET"]),
-        ("/v1/exports/{day}", ["GET"]),
+        ("/v1/exports/{day}", ["GET"]), ("/v1/checkout-references", ["POST"]),
     ]
 
     /// - Throws: 404 for a path that is no route, 405 for a method the route does not take,
@@ -70,6 +71,9 @@ enum Route: Sendable, Equatable {
             try require("GET")
             guard let day = UTCDay(s[3]) else { throw APIError(400, "INVALID_DATE", "the day is a date as YYYY-MM-DD") }
             self = .export(day: day)
+        case ["", "v1", "checkout-references"]:
+            try require("POST")
+            self = .checkoutReference
         default:
             throw APIError(404, "NOT_FOUND", "no route \(path.prefix(100))")
         }

@@ -70,22 +70,25 @@ public struct ClerkEventApplier: Sendable {
             let path = try DocumentPath(collection: UserRecord.collection, id: id)
             let current = try await transaction.get(path)?.decode(UserRecord.self)
             guard Self.supersedes(stamp, deleted: current?.deleted, last: current?.lastEvent) else { return (.stale, nil) }
-            let record = UserRecord(accountId: current?.accountId ?? id, lastEvent: stamp, deleted: deleted ? stamp.time : nil)
+            var record = UserRecord(accountId: current?.accountId ?? id, lastEvent: stamp, deleted: deleted ? stamp.time : nil)
             // Firestore reads everything before it writes anything in a transaction.
-            let closed = try await settleAccount(
+            let settled = try await settleAccount(
                 record.accountId, owner: AccountOwner(kind: .user, id: id), closing: record.deleted, in: transaction, logger: logger)
+            // A teammate linked to someone else's account leaves it as it is: only the link goes.
+            if deleted, !settled.owned { record.accountId = id }
             try transaction.set(path, try FieldValueEncoder().encode(record))
-            return (.applied, closed)
+            return (.applied, settled.closed)
         case .organization(let id, let deleted):
             let path = try DocumentPath(collection: OrganizationRecord.collection, id: id)
             let current = try await transaction.get(path)?.decode(OrganizationRecord.self)
             guard Self.supersedes(stamp, deleted: current?.deleted, last: current?.lastEvent) else { return (.stale, nil) }
-            let record = OrganizationRecord(accountId: current?.accountId ?? id, lastEvent: stamp, deleted: deleted ? stamp.time : nil)
-            let closed = try await settleAccount(
+            var record = OrganizationRecord(accountId: current?.accountId ?? id, lastEvent: stamp, deleted: deleted ? stamp.time : nil)
+            let settled = try await settleAccount(
                 record.accountId, owner: AccountOwner(kind: .organization, id: id), closing: record.deleted, in: transaction,
                 logger: logger)
+            if deleted, !settled.owned { record.accountId = id }
             try transaction.set(path, try FieldValueEncoder().encode(record))
-            return (.applied, closed)
+            return (.applied, settled.closed)
         case .membership(let organization, let user, let role, let deleted):
             let path = try DocumentPath(collection: OrganizationRecord.memberships(of: organization), id: user)
             let current = try await transaction.get(path)?.decode(MembershipRecord.self)
@@ -106,13 +109,16 @@ public struct ClerkEventApplier: Sendable {
     }
 
     /// Makes sure the owner's account exists (Free until Stripe says otherwise) and names
-    /// its owner; on `closing`, closes it and revokes its keys as of the deletion.
-    /// - Returns: the account when this closed it.
+    /// its owner; on `closing`, closes it and revokes its keys as of the deletion, but only
+    /// when `owner` owns it: a linked teammate's deletion never closes the owner's account.
+    /// - Returns: the account when this closed it, and whether `owner` owns it.
     private func settleAccount(
         _ accountId: String, owner: AccountOwner, closing: Timestamp?, in transaction: any DocumentTransaction, logger: Logger
-    ) async throws -> Account? {
+    ) async throws -> (closed: Account?, owned: Bool) {
         let path = try DocumentPath(collection: Account.collection, id: accountId)
         let current = try await transaction.get(path)?.decode(Account.self)
+        // Another's account is never created, claimed or closed on this one's behalf.
+        if let current, let other = current.owner, other != owner { return (nil, false) }
         var account = current ?? Account(id: accountId, tier: .free, entitlements: catalog.entitlements(for: .free))
         // An account an operator or Stripe made first gets its owner; one already owned keeps it.
         if account.owner == nil { account.owner = owner }
@@ -134,10 +140,10 @@ public struct ClerkEventApplier: Sendable {
                 revocations.removeLast(revocations.count - Self.revocationsPerEvent)
             }
         }
-        guard account != current else { return nil }
+        guard account != current else { return (nil, true) }
         try transaction.set(path, try FieldValueEncoder().encode(account))
         for (keyPath, record) in revocations { try transaction.set(keyPath, try FieldValueEncoder().encode(record)) }
-        return current?.closed == nil && account.closed != nil ? account : nil
+        return (current?.closed == nil && account.closed != nil ? account : nil, true)
     }
 }
 

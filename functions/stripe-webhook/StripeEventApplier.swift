@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TollgateAuth
 import TollgateModel
 import TollgateStripe
 
@@ -11,14 +12,21 @@ public struct StripeEventApplier: Sendable {
     public enum Outcome: String, Sendable {
         /// The event changed the account.
         case applied
-        /// A newer event for the subscription was already applied; only the marker was written.
+        /// A newer event for the subscription was already applied, or the event is of a
+        /// customer the account is no longer billed by; only the marker was written.
         case stale
         /// The event was processed before.
         case duplicate
         /// A type Tollgate does not act on, or a link that names no account.
         case ignored
-        /// A link naming another account than the customer is already linked to: nothing
-        /// but the marker is written, and a person decides (the log line says which).
+        /// A Checkout `client_reference_id` Tollgate did not mint (a bare account id, a
+        /// forgery) or one that had expired when the session was created: nothing is written.
+        case unverified
+        /// Applying the event would move billing between accounts or customers: a link for
+        /// a customer already linked elsewhere, a second customer on an account whose
+        /// subscription has not ended, or that customer's subscription events. Nothing is
+        /// applied and no marker written; `billingConflicts/{eventId}` records it for a
+        /// person, and the event applies when Stripe resends it after they resolved it.
         case conflict
     }
 
@@ -27,121 +35,199 @@ public struct StripeEventApplier: Sendable {
         "customer.subscription.trial_will_end",
     ]
     public static let invoiceTypes: Set<String> = ["invoice.payment_succeeded", "invoice.payment_failed"]
-    /// Events that link a Stripe customer to the account it bills (see ``linking(_:event:in:)``).
+    /// Events that link a Stripe customer to the account it bills (see ``linking(_:to:event:policy:in:paths:)``).
     public static let linkTypes: Set<String> = ["checkout.session.completed", "customer.created", "customer.updated"]
 
     let store: any DocumentStore
     let publisher: any Publisher
     let policy: BillingPolicy
+    let references: CheckoutReferenceSigner
 
-    public init(store: any DocumentStore, publisher: any Publisher, policy: BillingPolicy) {
+    public init(store: any DocumentStore, publisher: any Publisher, policy: BillingPolicy, references: CheckoutReferenceSigner) {
         self.store = store
         self.publisher = publisher
         self.policy = policy
+        self.references = references
     }
 
     private enum Change: Sendable {
-        case subscription(StripeSubscription)
+        case subscription(StripeSubscription, declaredAccountId: String?)
         case invoice(StripeInvoice)
         case link(StripeCustomerLink, accountId: String)
+    }
+
+    /// The documents one event's transaction writes besides the account.
+    struct EventPaths: Sendable {
+        var marker: DocumentPath
+        var outbox: DocumentPath
+        var conflict: DocumentPath
+
+        init(_ event: StripeEvent) throws {
+            marker = try DocumentPath(collection: StripeEventMarker.collection, id: event.id)
+            outbox = try DocumentPath(collection: OutboxEntry.collection, id: event.id)
+            conflict = try DocumentPath(collection: BillingConflict.collection, id: event.id)
+        }
     }
 
     public func apply(_ event: StripeEvent, logger: Logger) async throws -> Outcome {
         let change: Change
         if Self.subscriptionTypes.contains(event.type) {
-            change = .subscription(try StripeSubscription(event.object))
+            let subscription = try StripeSubscription(event.object)
+            let declared = subscription.metadata["tollgate_account_id"]
+            if let declared, !InputBounds.isIdentifier(declared) {
+                throw TollgateError(.invalidArgument, "\(subscription.id): metadata tollgate_account_id is not 1–128 of A–Z a–z 0–9 _ -")
+            }
+            change = .subscription(subscription, declaredAccountId: declared)
         } else if Self.invoiceTypes.contains(event.type) {
             change = .invoice(try StripeInvoice(event.object))
         } else if Self.linkTypes.contains(event.type) {
             let link = try StripeCustomerLink(event.object)
-            guard let accountId = link.accountId else { return .ignored }
-            change = .link(link, accountId: accountId)
+            switch linkedAccount(link, event: event) {
+            case .success(let accountId?): change = .link(link, accountId: accountId)
+            case .success(nil): return .ignored
+            case .failure(let refusal):
+                logger.warning(
+                    "client_reference_id names no account: Tollgate did not mint it, or it had expired; nothing was linked",
+                    metadata: ["customer": "\(link.customer)", "eventId": "\(event.id)", "reason": "\(refusal.rawValue)"])
+                return .unverified
+            }
         } else {
             return .ignored
         }
-        let markerPath = try DocumentPath(collection: StripeEventMarker.collection, id: event.id)
-        let outboxPath = try DocumentPath(collection: OutboxEntry.collection, id: event.id)
+        let paths = try EventPaths(event)
         let policy = self.policy
 
-        let (outcome, pending) = try await store.runTransaction { transaction -> (Outcome, OutboxEntry?) in
-            if try await transaction.get(markerPath) != nil {
+        let (outcome, pending, conflict) = try await store.runTransaction {
+            transaction -> (Outcome, OutboxEntry?, BillingConflict?) in
+            if try await transaction.get(paths.marker) != nil {
                 // Already applied; finish a publish a crash may have cut short.
-                return (.duplicate, try await transaction.get(outboxPath)?.decode(OutboxEntry.self))
+                return (.duplicate, try await transaction.get(paths.outbox)?.decode(OutboxEntry.self), nil)
             }
+            let recordedConflict = try await transaction.get(paths.conflict) != nil
             let customer: String
             switch change {
-            case .subscription(let subscription): customer = subscription.customer
+            case .subscription(let subscription, _): customer = subscription.customer
             case .invoice(let invoice): customer = invoice.customer
             case .link(let link, let accountId):
-                let (outcome, entry) = try await Self.linking(
-                    link.customer, to: accountId, event: event, policy: policy, in: transaction, markerPath: markerPath,
-                    outboxPath: outboxPath)
-                if outcome == .conflict {
-                    logger.warning(
-                        "Stripe customer is already linked to another account; the link was not changed",
-                        metadata: ["customer": "\(link.customer)", "accountId": "\(accountId)", "eventId": "\(event.id)"])
-                }
-                return (outcome, entry)
+                return try await Self.linking(
+                    link.customer, to: accountId, event: event, policy: policy, in: transaction, paths: paths,
+                    recordedConflict: recordedConflict)
             }
             let indexPath = try DocumentPath(collection: CustomerLink.collection, id: customer)
             let index = try await transaction.get(indexPath)?.decode(CustomerLink.self)
             var accountId = index?.accountId ?? customer
             var link = index
-            if case .subscription(let subscription) = change {
-                if let declared = subscription.metadata["tollgate_account_id"] { accountId = declared }
-                // The subscription's metadata is a link as explicit as Checkout's.
-                let declared = subscription.metadata["tollgate_account_id"] != nil
-                link = CustomerLink(accountId: accountId, linked: declared || index?.linked == true ? true : nil)
+            if case .subscription(_, let declared) = change {
+                if let declared {
+                    // The subscription's metadata links as Checkout's does, by the same rules.
+                    if let index, index.linked == true, index.accountId != declared {
+                        let found = BillingConflict(
+                            event, customer: customer, accountId: declared, reason: .customerLinkedElsewhere,
+                            linkedAccountId: index.accountId)
+                        return try Self.refusing(found, recorded: recordedConflict, in: transaction, paths: paths)
+                    }
+                    accountId = declared
+                    link = CustomerLink(accountId: declared, linked: true)
+                } else if index == nil {
+                    // A stand-in: the link that arrives later finds what it holds here.
+                    link = CustomerLink(accountId: customer, linked: nil)
+                }
             }
             let accountPath = try DocumentPath(collection: Account.collection, id: accountId)
             let current = try await transaction.get(accountPath).map { try $0.decode(Account.self) }
+            // Only the account's billing customer changes it while its subscription lives.
+            if let billing = current?.billing, billing.customerId != customer {
+                if case .subscription = change, !billing.status.hasEnded {
+                    let found = BillingConflict(
+                        event, customer: customer, accountId: accountId, reason: .accountBilledByAnotherCustomer,
+                        billingCustomerId: billing.customerId)
+                    return try Self.refusing(found, recorded: recordedConflict, in: transaction, paths: paths)
+                }
+                if case .invoice = change {
+                    try Self.finish(event, accountId: accountId, recordedConflict: recordedConflict, in: transaction, paths: paths)
+                    return (.stale, nil, nil)
+                }
+            }
 
             let updated: Account?
             switch change {
-            case .subscription(let subscription):
+            case .subscription(let subscription, _):
                 updated = try Self.applying(subscription, of: event, to: current, accountId: accountId, policy: policy)
                 if let link, link != index { try transaction.set(indexPath, try FieldValueEncoder().encode(link)) }
             case .invoice(let invoice):
                 updated = Self.applying(invoice, of: event, to: current, accountId: accountId, policy: policy)
-            case .link: return (.ignored, nil)  // handled above
+            case .link: return (.ignored, nil, nil)  // handled above
             }
-            try transaction.create(
-                markerPath,
-                try FieldValueEncoder().encode(
-                    StripeEventMarker(type: event.type, created: event.created, livemode: event.livemode, accountId: accountId)))
-            guard let updated, updated != current else { return (.stale, nil) }
+            try Self.finish(event, accountId: accountId, recordedConflict: recordedConflict, in: transaction, paths: paths)
+            guard let updated, updated != current else { return (.stale, nil, nil) }
             try transaction.set(accountPath, try FieldValueEncoder().encode(updated))
-            guard current?.tier != updated.tier || current?.entitlements != updated.entitlements else { return (.applied, nil) }
+            guard current?.tier != updated.tier || current?.entitlements != updated.entitlements else { return (.applied, nil, nil) }
             let entry = try OutboxEntry.entitlementsChanged(updated, cause: ("stripeEventId", event.id))
-            try transaction.create(outboxPath, try FieldValueEncoder().encode(entry))
-            return (.applied, entry)
+            try transaction.create(paths.outbox, try FieldValueEncoder().encode(entry))
+            return (.applied, entry, nil)
         }
 
-        if let pending { try await pending.publish(through: publisher, clearing: outboxPath, in: store, logger: logger) }
+        if let conflict {
+            logger.warning(
+                "Stripe event refused: it would move billing between accounts or customers; recorded in billingConflicts for a person",
+                metadata: [
+                    "eventId": "\(event.id)", "customer": "\(conflict.customer)", "accountId": "\(conflict.accountId)",
+                    "reason": "\(conflict.reason.rawValue)",
+                ])
+        }
+        if let pending { try await pending.publish(through: publisher, clearing: paths.outbox, in: store, logger: logger) }
         return outcome
+    }
+
+    /// The account a link event names: its server-set metadata `tollgate_account_id` first,
+    /// else a verified Checkout reference; nil when it names none.
+    func linkedAccount(_ link: StripeCustomerLink, event: StripeEvent) -> Result<String?, CheckoutReference.Refusal> {
+        if let declared = link.declaredAccountId { return .success(declared) }
+        guard let reference = link.clientReference else { return .success(nil) }
+        let created = Timestamp(secondsSinceEpoch: link.sessionCreated ?? event.created)
+        return references.verify(reference, at: created).map { .some($0.accountId) }
+    }
+
+    /// The event's marker, written with its effect; a conflict it once met is resolved.
+    private static func finish(
+        _ event: StripeEvent, accountId: String?, recordedConflict: Bool, in transaction: any DocumentTransaction, paths: EventPaths
+    ) throws {
+        try transaction.create(
+            paths.marker,
+            try FieldValueEncoder().encode(
+                StripeEventMarker(type: event.type, created: event.created, livemode: event.livemode, accountId: accountId)))
+        if recordedConflict { try transaction.delete(paths.conflict) }
+    }
+
+    /// Nothing applied and no marker: the conflict is recorded once (the first arrival's).
+    private static func refusing(
+        _ conflict: BillingConflict, recorded: Bool, in transaction: any DocumentTransaction, paths: EventPaths
+    ) throws -> (Outcome, OutboxEntry?, BillingConflict?) {
+        if !recorded { try transaction.create(paths.conflict, try FieldValueEncoder().encode(conflict)) }
+        return (.conflict, nil, conflict)
     }
 
     /// Links `customer` to `accountId` (`stripeCustomers/{customer}`), in any order with the
     /// customer's subscription events. Events that arrived before the link were applied to a
     /// stand-in account named after the customer (as for a customer never linked); the link
     /// moves their billing state, invoice state and markers to the linked account and deletes
-    /// the stand-in, so the state ends as if the link had come first. A customer already
-    /// linked to another account keeps its link (outcome `conflict`).
+    /// the stand-in, so the state ends as if the link had come first. A conflict, refused
+    /// and recorded: a customer already linked to another account, or an account whose
+    /// live subscription is another customer's.
     static func linking(
         _ customer: String, to accountId: String, event: StripeEvent, policy: BillingPolicy, in transaction: any DocumentTransaction,
-        markerPath: DocumentPath, outboxPath: DocumentPath
-    ) async throws -> (Outcome, OutboxEntry?) {
+        paths: EventPaths, recordedConflict: Bool
+    ) async throws -> (Outcome, OutboxEntry?, BillingConflict?) {
         let indexPath = try DocumentPath(collection: CustomerLink.collection, id: customer)
         let index = try await transaction.get(indexPath)?.decode(CustomerLink.self)
-        let marker = { (account: String?) in
-            try transaction.create(
-                markerPath,
-                try FieldValueEncoder().encode(
-                    StripeEventMarker(type: event.type, created: event.created, livemode: event.livemode, accountId: account)))
-        }
         if let index, index.linked == true {
-            try marker(index.accountId)
-            return (index.accountId == accountId ? .stale : .conflict, nil)
+            guard index.accountId == accountId else {
+                let found = BillingConflict(
+                    event, customer: customer, accountId: accountId, reason: .customerLinkedElsewhere, linkedAccountId: index.accountId)
+                return try refusing(found, recorded: recordedConflict, in: transaction, paths: paths)
+            }
+            try finish(event, accountId: accountId, recordedConflict: recordedConflict, in: transaction, paths: paths)
+            return (.stale, nil, nil)
         }
         // A stand-in holds what arrived before the link, unless Clerk made it someone's.
         let standInId = index.map(\.accountId).flatMap { $0 == accountId ? nil : $0 }
@@ -149,6 +235,12 @@ public struct StripeEventApplier: Sendable {
         let standIn = try await standInPath.asyncMap { try await transaction.get($0)?.decode(Account.self) }?.flatMap { $0 }
         let accountPath = try DocumentPath(collection: Account.collection, id: accountId)
         let current = try await transaction.get(accountPath)?.decode(Account.self)
+        if let billing = current?.billing, billing.customerId != customer, !billing.status.hasEnded {
+            let found = BillingConflict(
+                event, customer: customer, accountId: accountId, reason: .accountBilledByAnotherCustomer,
+                billingCustomerId: billing.customerId)
+            return try refusing(found, recorded: recordedConflict, in: transaction, paths: paths)
+        }
         let movedMarkers =
             try await standInId.asyncMap {
                 try await transaction.query(
@@ -156,8 +248,8 @@ public struct StripeEventApplier: Sendable {
             } ?? []
         // Reads are done; the writes follow.
         try transaction.set(indexPath, try FieldValueEncoder().encode(CustomerLink(accountId: accountId, linked: true)))
-        try marker(accountId)
-        guard let standIn, let standInPath, standIn.owner == nil else { return (.applied, nil) }
+        try finish(event, accountId: accountId, recordedConflict: recordedConflict, in: transaction, paths: paths)
+        guard let standIn, let standInPath, standIn.owner == nil else { return (.applied, nil, nil) }
         let updated = Self.merging(standIn, into: current, accountId: accountId, policy: policy)
         try transaction.delete(standInPath)
         for moved in movedMarkers {
@@ -165,12 +257,12 @@ public struct StripeEventApplier: Sendable {
             record.accountId = accountId
             try transaction.set(moved.path, try FieldValueEncoder().encode(record))
         }
-        guard updated != current else { return (.applied, nil) }
+        guard updated != current else { return (.applied, nil, nil) }
         try transaction.set(accountPath, try FieldValueEncoder().encode(updated))
-        guard current?.tier != updated.tier || current?.entitlements != updated.entitlements else { return (.applied, nil) }
+        guard current?.tier != updated.tier || current?.entitlements != updated.entitlements else { return (.applied, nil, nil) }
         let entry = try OutboxEntry.entitlementsChanged(updated, cause: ("stripeEventId", event.id))
-        try transaction.create(outboxPath, try FieldValueEncoder().encode(entry))
-        return (.applied, entry)
+        try transaction.create(paths.outbox, try FieldValueEncoder().encode(entry))
+        return (.applied, entry, nil)
     }
 
     /// The linked account after taking in a stand-in's billing and invoice state, each
@@ -265,6 +357,45 @@ struct CustomerLink: Codable, Sendable, Hashable {
     static let collection = "stripeCustomers"
     var accountId: String
     var linked: Bool?
+}
+
+/// `billingConflicts/{eventId}`: a Stripe event refused because it would move billing
+/// between accounts or customers, kept for a person to decide. Applying the event later
+/// (Stripe's resend, after the person changed `stripeCustomers/{customer}` or the old
+/// subscription ended) removes it.
+struct BillingConflict: Codable, Sendable, Hashable {
+    static let collection = "billingConflicts"
+
+    enum Reason: String, Codable, Sendable {
+        /// The customer is linked to another account than the one the event names.
+        case customerLinkedElsewhere = "customer_linked_elsewhere"
+        /// The account's subscription, not ended, belongs to another customer.
+        case accountBilledByAnotherCustomer = "account_billed_by_another_customer"
+    }
+
+    var eventType: String
+    var eventCreated: Int64
+    var customer: String
+    /// The account the event would have changed.
+    var accountId: String
+    var reason: Reason
+    /// The account the customer is linked to, for `customerLinkedElsewhere`.
+    var linkedAccountId: String?
+    /// The customer whose subscription bills the account, for `accountBilledByAnotherCustomer`.
+    var billingCustomerId: String?
+
+    init(
+        _ event: StripeEvent, customer: String, accountId: String, reason: Reason, linkedAccountId: String? = nil,
+        billingCustomerId: String? = nil
+    ) {
+        eventType = event.type
+        eventCreated = event.created
+        self.customer = customer
+        self.accountId = accountId
+        self.reason = reason
+        self.linkedAccountId = linkedAccountId
+        self.billingCustomerId = billingCustomerId
+    }
 }
 
 extension Optional {

@@ -1,4 +1,5 @@
 import Foundation
+import TollgateAuth
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe
@@ -11,7 +12,7 @@ public struct StripeWebhookFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "stripe-webhook", trigger: .http(authenticated: false, retryingSender: true),
-        secrets: ["STRIPE_WEBHOOK_SECRET"], publishes: [Topic.entitlementsChanged],
+        secrets: ["STRIPE_WEBHOOK_SECRET", "TOLLGATE_CHECKOUT_SECRET"], publishes: [Topic.entitlementsChanged],
         // Which Stripe price is which tier: the platform team's Terraform variable.
         settings: ["TOLLGATE_PRICE_TIERS": "{price_tiers}"],
         // Stripe calls from the internet; it waits 10 s at most, then retries.
@@ -23,10 +24,11 @@ public struct StripeWebhookFunction: BuildableFunction {
 
     public init(configuration: Configuration, store: any DocumentStore, publisher: any Publisher) {
         verifier = StripeSignatureVerifier(secrets: configuration.webhookSecrets, tolerance: configuration.tolerance)
-        applier = StripeEventApplier(store: store, publisher: publisher, policy: configuration.policy)
+        applier = StripeEventApplier(
+            store: store, publisher: publisher, policy: configuration.policy, references: configuration.checkoutReferences)
     }
 
-    /// From `STRIPE_WEBHOOK_SECRET`, `TOLLGATE_PRICE_TIERS`, `STRIPE_WEBHOOK_TOLERANCE`.
+    /// From `STRIPE_WEBHOOK_SECRET`, `TOLLGATE_CHECKOUT_SECRET`, `TOLLGATE_PRICE_TIERS`, `STRIPE_WEBHOOK_TOLERANCE`.
     public static func make(_ setup: FunctionSetup) throws -> Self {
         Self(configuration: try Configuration(environment: setup.environment), store: setup.ports.store, publisher: setup.ports.publisher)
     }
@@ -62,10 +64,16 @@ extension StripeWebhookFunction {
         public var policy: BillingPolicy
         /// `STRIPE_WEBHOOK_TOLERANCE`: seconds either side of now a signature may be dated (300).
         public var tolerance: Int64
+        /// `TOLLGATE_CHECKOUT_SECRET`: verifies the Checkout references account-api mints.
+        public var checkoutReferences: CheckoutReferenceSigner
 
-        public init(webhookSecrets: [String], policy: BillingPolicy, tolerance: Int64 = StripeSignatureVerifier.defaultTolerance) {
+        public init(
+            webhookSecrets: [String], policy: BillingPolicy, checkoutReferences: CheckoutReferenceSigner,
+            tolerance: Int64 = StripeSignatureVerifier.defaultTolerance
+        ) {
             self.webhookSecrets = webhookSecrets
             self.policy = policy
+            self.checkoutReferences = checkoutReferences
             self.tolerance = tolerance
         }
 
@@ -83,6 +91,7 @@ extension StripeWebhookFunction {
                 throw ConfigurationError("TOLLGATE_PRICE_TIERS", "has a malformed item '\(error.item)' (want price_ID=free|pro|enterprise)")
             }
             webhookSecrets = secrets
+            checkoutReferences = try CheckoutReferenceSigner(environment: environment)
             tolerance = Int64(try environment.integer("STRIPE_WEBHOOK_TOLERANCE", default: 300, range: 1...3_600))
         }
     }

@@ -8,6 +8,7 @@ import TollgateTestSupport
 @Suite struct AccountAPIConfigurationTests {
     let base = [
         "TOLLGATE_KEY_PEPPER": "account-api-test-pepper-not-a-secret-0000", "TOLLGATE_CLERK_ISSUER": "https://clerk.example.com",
+        "TOLLGATE_CHECKOUT_SECRET": "account-api-test-checkout-secret-not-a-secret",
     ]
 
     func configuration(_ extra: [String: String]) throws -> AccountAPIFunction.Configuration {

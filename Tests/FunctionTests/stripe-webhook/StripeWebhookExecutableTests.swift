@@ -28,7 +28,8 @@ import TollgateTestSupport
         let process = Process()
         process.executableURL = binary
         process.environment = [
-            "PORT": "0", "STRIPE_WEBHOOK_SECRET": secret, "TOLLGATE_PRICE_TIERS": "price_pro_monthly=pro",
+            "PORT": "0", "STRIPE_WEBHOOK_SECRET": secret, "TOLLGATE_CHECKOUT_SECRET": "stripe-webhook-e2e-checkout-secret-local-only",
+            "TOLLGATE_PRICE_TIERS": "price_pro_monthly=pro",
             "TOLLGATE_STORE": "sqlite://\(directory.path)/state.db", "K_SERVICE": "stripe-webhook",
         ]
         let output = Pipe()

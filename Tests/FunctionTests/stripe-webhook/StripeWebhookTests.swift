@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import Testing
+import TollgateAuth
 import TollgateEmulator
 import TollgateModel
 import TollgateRuntime
@@ -27,6 +28,7 @@ final class FlakyPublisher: Publisher {
     let publisher: FlakyPublisher
     let host: FunctionHost<StripeWebhookFunction>
     let secret = "whsec_test_unit_secret_value"
+    static let checkoutSecret = String(repeating: "c", count: 32)
     let now = Timestamp(secondsSinceEpoch: 1_767_225_600)
 
     init() async throws {
@@ -35,15 +37,26 @@ final class FlakyPublisher: Publisher {
         try await inner.createTopic(Topic.entitlementsChanged)
         publisher = FlakyPublisher(inner)
         let configuration = StripeWebhookFunction.Configuration(
-            webhookSecrets: [secret], policy: try BillingPolicy(priceTiersSetting: "price_pro_monthly=pro"))
+            webhookSecrets: [secret], policy: try BillingPolicy(priceTiersSetting: "price_pro_monthly=pro"),
+            checkoutReferences: try CheckoutReferenceSigner(secrets: [Self.checkoutSecret]))
         let store = SQLiteDocumentStore(database)
         host = FunctionHost(
             handler: StripeWebhookFunction(configuration: configuration, store: store, publisher: publisher), store: store,
             clock: FixedClock(time: now), verifier: nil, logger: capturingLogger().0)
     }
 
-    func deliver(_ payload: String) async throws -> FunctionResponse {
-        let body = try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/\(payload).json"))
+    func deliver(_ payload: String, clientReferenceFor accountId: String? = nil) async throws -> FunctionResponse {
+        var body = try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/\(payload).json"))
+        if let accountId {
+            // What account-api mints for the account's admin, placed where Checkout puts it.
+            var random = SystemRandomNumberGenerator()
+            let reference = try CheckoutReferenceSigner(secrets: [Self.checkoutSecret]).mint(accountId: accountId, now: now, using: &random)
+            let text = String(decoding: body, as: UTF8.self)
+            body = Data(
+                text.replacingOccurrences(
+                    of: #""client_reference_id": "[^"]*""#, with: "\"client_reference_id\": \"\(reference)\"", options: .regularExpression
+                ).utf8)
+        }
         let header = StripeSigner(secret: secret).header(timestamp: now.secondsSinceEpoch, body: body)
         return await host.handle(
             FunctionRequest(method: "POST", path: "/", headers: [(name: "Stripe-Signature", value: header)], body: body))
@@ -63,6 +76,29 @@ final class FlakyPublisher: Publisher {
         #expect(try await SQLiteDocumentStore(database).get(path("outbox/evt_1TgSubCreatedPro")) == nil)
         _ = try await deliver("subscription-created-pro")
         #expect(try await publisher.inner.published().count == 1, "a later duplicate publishes nothing more")
+    }
+
+    /// A conflict writes no marker: once a person has resolved it, Stripe's resend of the
+    /// same event applies, and the conflict record goes with it.
+    @Test func aConflict_isRecordedForAPerson_andTheResendAfterTheFixApplies() async throws {
+        publisher.down.withLock { $0 = false }
+        let store = SQLiteDocumentStore(database)
+        #expect(try await deliver("checkout-session-completed", clientReferenceFor: "org_2TgAcme").status == 200)
+        let conflict = try await deliver("checkout-session-completed-other-account", clientReferenceFor: "user_2TgBob")
+        #expect(try JSONValue.parse(conflict.body)["outcome"] == .string("conflict"))
+        let record = try #require(try await store.get(path("billingConflicts/evt_1TgCheckoutOther")))
+        #expect(record.fields["reason"] == .string("customer_linked_elsewhere"))
+        #expect(record.fields["linkedAccountId"] == .string("org_2TgAcme"))
+        #expect(try await store.get(path("stripeEvents/evt_1TgCheckoutOther")) == nil)
+        let again = try await deliver("checkout-session-completed-other-account", clientReferenceFor: "user_2TgBob")
+        #expect(try JSONValue.parse(again.body)["outcome"] == .string("conflict"), "a redelivery meets the same conflict")
+
+        // The person decides the customer belongs to the other account: the link is undone.
+        _ = try await store.delete(path("stripeCustomers/cus_TgAlpha01"))
+        let resent = try await deliver("checkout-session-completed-other-account", clientReferenceFor: "user_2TgBob")
+        #expect(try JSONValue.parse(resent.body)["outcome"] == .string("applied"))
+        #expect(try await store.get(path("billingConflicts/evt_1TgCheckoutOther")) == nil)
+        #expect(try await store.get(path("stripeCustomers/cus_TgAlpha01"))?.fields["accountId"] == .string("user_2TgBob"))
     }
 
     @Test func configuration_refusesSecretsThatAreNotWebhookSecrets_withoutEchoingThem() {

@@ -1,4 +1,5 @@
 import Foundation
+import TollgateAuth
 import TollgateEmulator
 import TollgateJOSE
 import TollgateModel
@@ -46,6 +47,21 @@ public enum FuzzTargets {
             guard let event = try? StripeEvent(json: data) else { return }
             _ = try? StripeSubscription(event.object)
             _ = try? StripeInvoice(event.object)
+        },
+        "checkout-reference": { data in
+            // Any text is refused or names an identifier; a reference minted for an
+            // identifier made of the input always names that account.
+            let signer = try! CheckoutReferenceSigner(secrets: [String(repeating: "f", count: 32)])
+            let now = Timestamp(secondsSinceEpoch: 1_767_225_600)
+            if case .success(let reference) = signer.verify(String(decoding: data, as: UTF8.self), at: now) {
+                precondition(InputBounds.isIdentifier(reference.accountId), "a verified reference names a non-identifier")
+            }
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-".utf8)
+            let accountId = String(decoding: data.prefix(128).map { alphabet[Int($0) % alphabet.count] }, as: UTF8.self)
+            guard InputBounds.isIdentifier(accountId) else { return }
+            var random = SystemRandomNumberGenerator()
+            let text = signer.mint(accountId: accountId, now: now, using: &random)
+            precondition((try? signer.verify(text, at: now).get().accountId) == accountId, "a minted reference does not verify")
         },
         "jwt": { data in
             guard let token = try? JWT(String(decoding: data, as: UTF8.self)) else { return }

@@ -23,6 +23,11 @@ enum PathTargets {
     static let all: [String: @Sendable (Data) -> Void] = [
         "path-stripe-webhook": { data in
             var request = PathInput(data).request
+            // `$REFERENCE` stands for a Checkout reference account-api minted for the seeded
+            // account, so inputs reach the linking rules past the MAC.
+            if let text = String(data: request.body, encoding: .utf8), text.contains("$REFERENCE") {
+                request.body = Data(text.replacingOccurrences(of: "$REFERENCE", with: Harness.checkoutReference).utf8)
+            }
             let secret = LocalEnvironment.webhookSecrets["current"]!
             let signer = StripeSigner(secret: secret)
             request.headers.append(
@@ -37,6 +42,18 @@ enum PathTargets {
                 method: "POST", path: "/", headers: [("Stripe-Signature", String(parts.first ?? ""))],
                 body: Data((parts.count > 1 ? parts[1] : "").utf8))
             Harness.deliver("stripe-webhook", request)
+        },
+        "path-clerk-webhook": { data in
+            // Signed as Svix signs; the store holds an account Ada owns and Bob, a teammate an
+            // operator linked to it. Whatever one event says, only Ada's deletion closes it.
+            var request = PathInput(data).request
+            let signer = try! SvixSigner(secret: LocalEnvironment.svixSecrets["current"]!)
+            request.headers += signer.headers(id: "msg_fuzz", timestamp: Harness.clock.now().secondsSinceEpoch, body: request.body)
+            Harness.deliver("clerk-webhook", request, seedKey: true) { store in
+                let account = try await store.get(try DocumentPath("accounts/acct_fuzz"))?.decode(Account.self)
+                let owner = try await store.get(try DocumentPath("users/\(Harness.owner)"))?.decode(UserRecord.self)
+                precondition(account?.closed == nil || owner?.deleted != nil, "an event closed an account its subject does not own")
+            }
         },
         "path-auth-validator": { data in
             // `$KEY` stands for the seeded account's real API key, so inputs can reach it.
@@ -97,7 +114,21 @@ enum Harness {
             (declaration.name, try! issuer.token(audience: LocalEnvironment.url(of: declaration.name), issuedAt: clock.now()))
         })
 
-    static func deliver(_ name: String, _ request: FunctionRequest, seedKey: Bool = false) {
+    /// The seeded account's owner, and a teammate an operator linked to it.
+    static let owner = "user_2TgAdaLovelace000001"
+    static let teammate = "user_2TgBobExample0000002"
+    static let checkoutReference: String = {
+        var random = SystemRandomNumberGenerator()
+        return try! CheckoutReferenceSigner(secrets: [LocalEnvironment.checkoutSecrets["current"]!])
+            .mint(accountId: "acct_fuzz", now: clock.now(), using: &random)
+    }()
+
+    /// Delivers `request` to a fresh instance of `name` over a fresh store (seeded with the
+    /// Pro account when `seedKey`), then runs `check` against that store.
+    static func deliver(
+        _ name: String, _ request: FunctionRequest, seedKey: Bool = false,
+        check: @escaping @Sendable (any DocumentStore) async throws -> Void = { _ in }
+    ) {
         var request = request
         if let declaration = EmulatedFunction.declarations.first(where: { $0.name == name }), declaration.trigger.requiresOIDC,
             !request.headers.contains(where: { $0.name.lowercased() == "authorization" })
@@ -113,17 +144,25 @@ enum Harness {
             if seedKey { try! await seed(ports.store) }
             let function = try! EmulatedFunction.make(
                 name, ports: ports, issuer: issuer, clerk: clerk, webhookSecrets: ["current"], logger: logger)
-            return await function.deliver(delivered).status
+            let status = await function.deliver(delivered).status
+            try! await check(ports.store)
+            return status
         }
         precondition(status != 500, "\(name) answered 500 to a fuzzed input: a bug, not a refusal")
     }
 
-    /// A Pro account with one key, for `$KEY`.
+    /// A Pro account with one key, for `$KEY`, owned by ``owner``, with ``teammate`` linked to it.
     static func seed(_ store: any DocumentStore) async throws {
         let pro = TierCatalog.standard.entitlements(for: .pro)
         try await store.set(
             try DocumentPath(collection: Account.collection, id: "acct_fuzz"),
-            try FieldValueEncoder().encode(Account(id: "acct_fuzz", tier: .pro, entitlements: pro)))
+            try FieldValueEncoder().encode(
+                Account(id: "acct_fuzz", tier: .pro, entitlements: pro, owner: AccountOwner(kind: .user, id: owner))))
+        for user in [owner, teammate] {
+            try await store.set(
+                try DocumentPath(collection: UserRecord.collection, id: user),
+                try FieldValueEncoder().encode(UserRecord(accountId: "acct_fuzz")))
+        }
         let record = APIKeyRecord(
             accountId: "acct_fuzz", displayPrefix: APIKeys.displayPrefix(of: apiKey), name: nil, created: clock.now(), expires: nil,
             revoked: nil)
