@@ -21,14 +21,16 @@ import TollgateTestSupport
         let port: Int
         let directory: URL
 
-        init(validatorPort: Int) async throws {
+        /// - Parameter upstream: the API service's port; nil serves an nginx echo of the
+        ///   X-Tollgate-* headers it receives.
+        init(validatorPort: Int, upstream: Int? = nil) async throws {
             guard let binary = Peer.firstExecutable(Peer.nginxPaths) else { throw Peer.nginx.missing }
             directory = scratchURL("nginx")
             try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
             var started: (Process, Int)?
             for _ in 0..<5 where started == nil {
                 let listen = Int.random(in: 20_000..<40_000)
-                let api = listen + 1
+                let api = upstream ?? listen + 1
                 let recipes = packageRoot.appendingPathComponent("deploy/gateways/nginx")
                 let example = try String(contentsOf: recipes.appendingPathComponent("example.conf"), encoding: .utf8)
                     .replacingOccurrences(of: "{{LISTEN}}", with: String(listen))
@@ -47,13 +49,7 @@ import TollgateTestSupport
                         client_body_temp_path \(temp)/body; proxy_temp_path \(temp)/proxy; fastcgi_temp_path \(temp)/fastcgi;
                         uwsgi_temp_path \(temp)/uwsgi; scgi_temp_path \(temp)/scgi;
                         \(example)
-                        # The API service: answers with the X-Tollgate-* headers it was given.
-                        server {
-                            listen 127.0.0.1:\(api);
-                            location / {
-                                return 200 "endpoint=$http_x_tollgate_endpoint cost=$http_x_tollgate_cost feature=$http_x_tollgate_feature account=$http_x_tollgate_account key=$http_x_tollgate_key tier=$http_x_tollgate_tier code=$http_x_tollgate_code method=$request_method";
-                            }
-                        }
+                        \(upstream == nil ? Self.echo(port: api) : "")
                     }
                     """
                 let file = directory.appendingPathComponent("nginx.conf")
@@ -66,7 +62,7 @@ import TollgateTestSupport
                 try process.run()
                 for _ in 0..<100 where process.isRunning && started == nil {
                     try await Task.sleep(for: .milliseconds(50))
-                    if (try? await get(URL(string: "http://127.0.0.1:\(api)/")!)) != nil { started = (process, listen) }
+                    if (try? await get(URL(string: "http://127.0.0.1:\(listen)/_nginx_started")!)) != nil { started = (process, listen) }
                 }
                 if started == nil, process.isRunning {
                     kill(process.processIdentifier, SIGKILL)
@@ -78,6 +74,18 @@ import TollgateTestSupport
                 throw TollgateError(.unavailable, "nginx did not start: \(log)")
             }
             (process, port) = started
+        }
+
+        /// The API service: answers with the X-Tollgate-* headers it was given.
+        static func echo(port: Int) -> String {
+            """
+            server {
+                listen 127.0.0.1:\(port);
+                location / {
+                    return 200 "endpoint=$http_x_tollgate_endpoint cost=$http_x_tollgate_cost feature=$http_x_tollgate_feature account=$http_x_tollgate_account key=$http_x_tollgate_key tier=$http_x_tollgate_tier organization=$http_x_tollgate_organization role=$http_x_tollgate_role code=$http_x_tollgate_code method=$request_method";
+                }
+            }
+            """
         }
 
         func request(_ path: String, headers: [(String, String)]) async throws -> (Int, String) {
@@ -105,17 +113,100 @@ import TollgateTestSupport
     }
 
     /// The real auth-validator on the cluster's state (no cache; `/v1/priority` needs
-    /// priorityQueue), and nginx with the recipe in front of it.
-    static func validatorBehindNginx(_ cluster: ReliabilityTests.Cluster) async throws -> (RunningFunction, Nginx) {
+    /// priorityQueue, `/v1/bulk` costs 10), and nginx with the recipe in front of it.
+    static func validatorBehindNginx(_ cluster: ReliabilityTests.Cluster, upstream: Int? = nil) async throws -> (RunningFunction, Nginx) {
         let validator = try await RunningFunction(
             "auth-validator",
             environment: [
                 "TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": pepper, "TOLLGATE_CACHE_TTL": "0",
-                "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue",
+                "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue", "TOLLGATE_ENDPOINT_COSTS": "/v1/bulk=10",
                 // Counted per request, so the store can be read between requests.
                 "TOLLGATE_QUOTA_MODE": "strict",
             ])
-        return (validator, try await Nginx(validatorPort: validator.port))
+        return (validator, try await Nginx(validatorPort: validator.port, upstream: upstream))
+    }
+
+    /// Starlette under uvicorn (Tests/peers/routing_upstream.py): routes on the decoded path,
+    /// as ASGI and WSGI servers do, and answers with the route and the X-Tollgate-* headers.
+    final class ASGIUpstream: Sendable {
+        let process: Process
+        let port: Int
+
+        init() async throws {
+            guard PythonPeer.available else { throw Peer.pythonVenv.missing }
+            port = try freeLoopbackPort()
+            process = Process()
+            process.executableURL = PythonPeer.python
+            process.arguments = [
+                "-m", "uvicorn", "routing_upstream:app", "--app-dir", packageRoot.appendingPathComponent("Tests/peers").path,
+                "--host", "127.0.0.1", "--port", String(port), "--log-level", "warning",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<200 where process.isRunning {
+                if let (status, _) = try? await get(URL(string: "http://127.0.0.1:\(port)/healthz")!), status == 200 { return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            stop()
+            throw TollgateError(.unavailable, "the ASGI upstream did not start")
+        }
+
+        /// Python children inherit an ignored SIGTERM from the test runner: SIGKILL.
+        func stop() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// A client's forged organization and role, and every spelling of a gated path that an
+    /// ASGI framework routes to the gated handler (`%2F`, `%2f`, `%5C`, `;` parameters),
+    /// through the real nginx recipe to a Starlette upstream: the gate and the price hold.
+    @Test(Peer.nginx.trait, Peer.pythonVenv.trait)
+    func encodedSlashes_andForgedRoles_throughNginx_toAnASGIUpstream() async throws {
+        let cluster = try ReliabilityTests.Cluster()
+        let store = SQLiteDocumentStore(cluster.database)
+        let key = try await seedKeyedAccount(store, id: "acct_asgi", units: 1_000, pepper: Self.pepper)
+        let upstream = try await ASGIUpstream()
+        defer { upstream.stop() }
+        let (validator, nginx) = try await Self.validatorBehindNginx(cluster, upstream: upstream.port)
+        defer { nginx.stop() }
+        func used() async throws -> Int64 {
+            guard case .integer(let used) = try await store.get(path("quotas/acct_asgi"))?.fields["used"] else { return 0 }
+            return used
+        }
+
+        let (status, body) = try await nginx.request(
+            "/v1/things",
+            headers: [
+                ("X-API-Key", key), ("X-Tollgate-Role", "org:admin"), ("X-Tollgate-Organization", "org_victim"),
+                ("X-Tollgate-Code", "VALID"), ("X-Tollgate-Tier", "enterprise"),
+            ])
+        #expect(status == 200)
+        let received = try JSONValue.parse(Data(body.utf8))
+        #expect(received["route"] == .string("other"))
+        #expect(
+            received["tollgate"]
+                == .object([
+                    "x-tollgate-account": .string("acct_asgi"), "x-tollgate-key": .string(String(key.prefix(12))),
+                    "x-tollgate-tier": .string("enterprise"),
+                ]), "only the verdict's identity reaches the API: \(body)")
+
+        // The plain path is gated; so is every spelling Starlette routes to the same handler.
+        for spelling in [
+            "/v1/priority", "/v1%2Fpriority", "/v1%2fpriority", "/v1%5Cpriority", "/v1%5cpriority", "/v1;x=1/priority",
+            "/v1/priority;x=1", "/v1%2F%2E%2E%2Fv1%2Fpriority", "/V1%2Fpriority",
+        ] {
+            let (status, body) = try await nginx.request(spelling, headers: [("X-API-Key", key)])
+            #expect(status == 403 && !body.contains("\"route\""), "\(spelling): \(status) \(body)")
+        }
+        #expect(try await used() == 1, "refusals consume nothing")
+
+        // `/v1%2Fbulk` is `/v1/bulk` to Starlette: it costs what `/v1/bulk` costs.
+        let (bulkStatus, bulk) = try await nginx.request("/v1%2Fbulk", headers: [("X-API-Key", key)])
+        #expect(bulkStatus == 200 && bulk.contains("\"route\":\"bulk\""), "\(bulk)")
+        #expect(try await used() == 11)
+        #expect(try await validator.stop() == 0)
     }
 
     /// Skipped (and shown as skipped) without nginx, unless the peers are required.
@@ -143,11 +234,16 @@ import TollgateTestSupport
 
         // A client's cost is dropped: each request costs the gateway's 1, or 10 under /v1/bulk/.
         let (status, echoed) = try await nginx.request(
-            "/v1/things", headers: [("X-API-Key", key), ("X-Tollgate-Cost", "0"), ("X-Tollgate-Cost", "0"), ("X-Tollgate-Feature", "x")])
+            "/v1/things",
+            headers: [
+                ("X-API-Key", key), ("X-Tollgate-Cost", "0"), ("X-Tollgate-Cost", "0"), ("X-Tollgate-Feature", "x"),
+                ("X-Tollgate-Role", "org:admin"), ("X-Tollgate-Organization", "org_victim"),
+            ])
         #expect(status == 200)
         #expect(
             echoed.hasPrefix("endpoint= cost= feature= account=acct_gw key=tg_test_"),
             "the API service sees no client-sent X-Tollgate-* header, and the verdict's identity: \(echoed)")
+        #expect(echoed.contains("organization= role= "), "a client's organization and role never reach the API: \(echoed)")
         #expect(try await used() == 1)
         #expect(try await nginx.request("/v1/bulk/run", headers: [("X-API-Key", key), ("X-Tollgate-Cost", "0")]).0 == 200)
         #expect(try await used() == 11)

@@ -95,7 +95,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         if request.path == Self.invalidationPath { return try await invalidate(request, logger: context.logger) }
         // Any method: Envoy's ext_authz asks with the client's own method and path.
         let now = context.clock.now()
-        let gateway = request.header("X-Tollgate-Gateway")
+        let gateway = request.header(TollgateHeaders.gateway)
         // A typo in the gateway's configuration must not silently change the statuses.
         guard gateway == nil || gateway == Self.nginxAuthRequest else {
             return .rejected(400, code: "INVALID_ARGUMENT", "X-Tollgate-Gateway takes \(Self.nginxAuthRequest) only")
@@ -105,16 +105,16 @@ public struct AuthValidatorFunction: BuildableFunction {
             return .rejected(400, code: "INVALID_ARGUMENT", "\(repeated) is sent more than once")
         }
         let endpoint = endpointHeader == Self.requestPath ? request.path : request.header(endpointHeader) ?? "/"
-        let endpointKey = EndpointGate.key(endpoint)
-        let costHeader = request.header("X-Tollgate-Cost")
+        let endpointKeys = EndpointGate.keys(endpoint)
+        let costHeader = request.header(TollgateHeaders.cost)
         // The route's price is looked up only when the gateway sent no cost of its own.
-        guard let cost = costHeader == nil ? costs.cost(forKey: endpointKey) : Self.cost(costHeader) else {
+        guard let cost = costHeader == nil ? costs.cost(forKeys: endpointKeys) : Self.cost(costHeader) else {
             return .rejected(400, code: "INVALID_ARGUMENT", "X-Tollgate-Cost must be a whole number from 0 to 1000000")
         }
         // The endpoint's feature comes from the gateway's header alone; a feature named by
         // X-Tollgate-Feature can only add to it.
-        var required = gate.features(forKey: endpointKey)
-        if let named = request.header("X-Tollgate-Feature") {
+        var required = gate.features(forKeys: endpointKeys)
+        if let named = request.header(TollgateHeaders.feature) {
             guard let feature = Feature(rawValue: named) else {
                 return .rejected(400, code: "INVALID_ARGUMENT", "unknown feature \(named)")
             }

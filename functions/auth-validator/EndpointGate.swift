@@ -1,3 +1,4 @@
+import Foundation
 import TollgateModel
 
 /// Which features an endpoint needs, decided from the path the gateway saw.
@@ -10,6 +11,12 @@ import TollgateModel
 /// slashes collapsed. Prefixes match whole segments (`/v1/jobs` covers `/v1/jobs` and
 /// `/v1/jobs/42`, not `/v1/jobsearch`) and ignore ASCII case, since many frameworks route
 /// `/V1/jobs` to `/v1/jobs`: a gate errs toward requiring its feature.
+///
+/// For the same reason an endpoint is matched as every route an upstream could take it
+/// for (``keys(_:)``): ASGI and WSGI servers decode `%2F` before routing (`/v1%2Fjobs` is
+/// `/v1/jobs` to Starlette), some frameworks take `\` or `%5C` as a slash, and servlet
+/// containers drop `;` path parameters (`/v1;x=1/jobs`). The gate requires the union of
+/// their features and the price is the highest of theirs.
 struct EndpointGate: Sendable {
     struct Rule: Sendable, Hashable {
         var prefix: String
@@ -28,12 +35,36 @@ struct EndpointGate: Sendable {
     /// request and shared by the gate and ``EndpointCosts``.
     static func key(_ endpoint: String) -> String { normalize(endpoint).lowercasedASCII }
 
-    /// The features every matching rule requires (usually one).
-    func features(for endpoint: String) -> Set<Feature> { features(forKey: Self.key(endpoint)) }
+    /// Every route `endpoint` may reach upstream, each as ``key(_:)`` makes it: the endpoint
+    /// itself; with `%2F`, `%5C` and `\` taken as `/`; without `;` path parameters (also
+    /// `%3B`); and both. Usually one.
+    static func keys(_ endpoint: String) -> [String] {
+        let head = endpoint.prefix { $0 != "?" && $0 != "#" }
+        var variants = [String(head)]
+        let lowered = head.lowercased()
+        if lowered.contains("%2f") || lowered.contains("%5c") || head.contains("\\") {
+            variants.append(
+                String(head).replacingOccurrences(of: "%2[fF]|%5[cC]|\\\\", with: "/", options: .regularExpression))
+        }
+        if head.contains(";") || lowered.contains("%3b") {
+            variants += variants.map {
+                $0.replacingOccurrences(of: "(;|%3[bB])[^/]*", with: "", options: .regularExpression)
+            }
+        }
+        var keys: [String] = []
+        for key in variants.map(key) where !keys.contains(key) { keys.append(key) }
+        return keys
+    }
 
-    func features(forKey path: String) -> Set<Feature> {
+    /// The features every matching rule requires (usually one), for every route the
+    /// endpoint may reach.
+    func features(for endpoint: String) -> Set<Feature> { features(forKeys: Self.keys(endpoint)) }
+
+    func features(forKeys keys: [String]) -> Set<Feature> {
         var required: Set<Feature> = []
-        for rule in rules where Self.path(path, isWithin: rule.prefix) { required.insert(rule.feature) }
+        for key in keys {
+            for rule in rules where Self.path(key, isWithin: rule.prefix) { required.insert(rule.feature) }
+        }
         return required
     }
 
@@ -126,8 +157,9 @@ struct EndpointCosts: Sendable {
             .sorted { $0.prefix.utf8.count > $1.prefix.utf8.count }
     }
 
-    /// - Parameter path: the endpoint's ``EndpointGate/key(_:)``.
-    func cost(forKey path: String) -> Int64 {
-        rules.first { EndpointGate.path(path, isWithin: $0.prefix) }?.cost ?? 1
+    /// The highest price of the routes the endpoint may reach.
+    /// - Parameter keys: the endpoint's ``EndpointGate/keys(_:)``.
+    func cost(forKeys keys: [String]) -> Int64 {
+        keys.map { key in rules.first { EndpointGate.path(key, isWithin: $0.prefix) }?.cost ?? 1 }.max() ?? 1
     }
 }

@@ -1,6 +1,32 @@
 import TollgateModel
 import TollgateRuntime
 
+/// Every `X-Tollgate-*` header, declared once: what the validator answers with and what it
+/// reads from the gateway. A gateway recipe sets or strips each of them (GatewayRecipeFilesTests
+/// holds every recipe to this list, and docs/gateway.md lists them), so the API service can
+/// trust any it receives as the gateway's.
+public enum TollgateHeaders {
+    public static let code = "X-Tollgate-Code"
+    public static let account = "X-Tollgate-Account"
+    public static let key = "X-Tollgate-Key"
+    public static let user = "X-Tollgate-User"
+    public static let organization = "X-Tollgate-Organization"
+    public static let role = "X-Tollgate-Role"
+    public static let tier = "X-Tollgate-Tier"
+    public static let cost = "X-Tollgate-Cost"
+    public static let feature = "X-Tollgate-Feature"
+    public static let endpoint = "X-Tollgate-Endpoint"
+    public static let gateway = "X-Tollgate-Gateway"
+
+    /// Who the caller is: forwarded to the API service when the verdict admits.
+    public static let identity = [account, key, user, organization, role, tier]
+    /// What the gateway tells the validator (`X-Tollgate-Endpoint` is never read: the
+    /// endpoint header is configured, and a client's copy must still go).
+    public static let fromGateway = [cost, feature, endpoint, gateway]
+    /// Every one of them: a client's copy never reaches the validator or the API service.
+    public static let all = [code] + identity + fromGateway
+}
+
 /// The answer to the gateway, modelled on key-verification APIs: whether to let the
 /// request through, a machine-readable code, and what the caller is entitled to.
 public struct Verdict: Sendable, Hashable {
@@ -58,29 +84,29 @@ public struct Verdict: Sendable, Hashable {
     ///   (429) is answered 403; `X-Tollgate-Code` still says which it was.
     public func response(forAuthRequest: Bool) -> FunctionResponse {
         var body: [String: JSONValue] = ["valid": .bool(code == .valid), "code": .string(code.rawValue)]
-        var headers: [String: String] = ["X-Tollgate-Code": code.rawValue]
+        var headers: [String: String] = [TollgateHeaders.code: code.rawValue]
         if let message { body["message"] = .string(message) }
         if let accountId {
             body["accountId"] = .string(accountId)
-            headers["X-Tollgate-Account"] = Self.headerValue(accountId)
+            headers[TollgateHeaders.account] = Self.headerValue(accountId)
         }
         if let keyId {
             body["keyId"] = .string(keyId)
-            headers["X-Tollgate-Key"] = Self.headerValue(keyId)
+            headers[TollgateHeaders.key] = Self.headerValue(keyId)
         }
         if let userId {
             body["userId"] = .string(userId)
-            headers["X-Tollgate-User"] = Self.headerValue(userId)
+            headers[TollgateHeaders.user] = Self.headerValue(userId)
         }
         if let organizationId, let organizationRole {
             body["organizationId"] = .string(organizationId)
             body["organizationRole"] = .string(organizationRole)
-            headers["X-Tollgate-Organization"] = Self.headerValue(organizationId)
-            headers["X-Tollgate-Role"] = Self.headerValue(organizationRole)
+            headers[TollgateHeaders.organization] = Self.headerValue(organizationId)
+            headers[TollgateHeaders.role] = Self.headerValue(organizationRole)
         }
         if let tier {
             body["tier"] = .string(tier.rawValue)
-            headers["X-Tollgate-Tier"] = tier.rawValue
+            headers[TollgateHeaders.tier] = tier.rawValue
         }
         if let entitlements { body["entitlements"] = entitlements.plainJSON }
         if let quota, let entitlements {

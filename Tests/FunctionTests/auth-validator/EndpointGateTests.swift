@@ -18,14 +18,30 @@ import TollgateTestSupport
         "/v1/priority", "/v1/priority/", "/v1/priority/x", "/v1/./priority", "/v1//priority", "/v1/%70riority", "/V1/priority",
         "/v1/x/../priority", "/v1/priority?cheap=1", "/v1/%2e/priority", "//v1/priority#frag", "https://api.example.com/v1/priority",
         "/v1/%2E%2E/v1/priority",
+        // What an upstream routes to /v1/priority when it decodes %2F or takes \ and %5C for a
+        // slash (ASGI, WSGI), or drops `;` parameters (servlet containers).
+        "/v1%2Fpriority", "/v1%2fpriority", "/v1%5Cpriority", "/v1%5cpriority", "/v1\\priority", "/v1/%2Fpriority",
+        "/v1;x=1/priority", "/v1/priority;jsessionid=1", "/v1%3Bx/priority", "/v1%2Fx%2F..%2Fpriority", "/V1%2FPRIORITY?x=%2F",
     ])
     func spellingsOfAGatedPath_allNeedItsFeature(endpoint: String) {
         #expect(gate.features(for: endpoint) == [.priorityQueue])
     }
 
-    @Test(arguments: ["/v1/priorityx", "/v1/priority-lane", "/v1", "/", "/v2/priority", "/v1/%2Fpriority", ""])
+    @Test(arguments: ["/v1/priorityx", "/v1/priority-lane", "/v1", "/", "/v2/priority", "/v2%2Fpriority", "/v1/x?next=/v1/priority", ""])
     func otherPaths_needNothing(endpoint: String) {
         #expect(gate.features(for: endpoint).isEmpty)
+    }
+
+    /// An endpoint that may reach two routes needs both routes' features and pays the
+    /// higher price: `/v1%2Fbulk` is `/v1/bulk` to Starlette.
+    @Test func anEndpointOfSeveralRoutes_needsTheUnion_andPaysTheMost() {
+        let costs = EndpointCosts([(prefix: "/v1/bulk", cost: 10), (prefix: "/v1", cost: 2)])
+        #expect(costs.cost(forKeys: EndpointGate.keys("/v1%2Fbulk")) == 10)
+        #expect(costs.cost(forKeys: EndpointGate.keys("/v1;p/bulk/run")) == 10)
+        #expect(costs.cost(forKeys: EndpointGate.keys("/v1/things")) == 2)
+        #expect(EndpointGate.keys("/v1/things") == ["/v1/things"], "a plain path is one route")
+        let both = EndpointGate([(prefix: "/v1/jobs%2fx", feature: .asyncJobs), (prefix: "/v1/jobs/x", feature: .priorityQueue)])
+        #expect(both.features(for: "/v1/jobs%2Fx") == [.asyncJobs, .priorityQueue])
     }
 
     @Test func configuredPrefixes_areNormalisedToo() {

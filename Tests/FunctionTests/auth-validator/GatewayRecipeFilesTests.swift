@@ -3,18 +3,17 @@ import Testing
 import TollgateModel
 import TollgateTestSupport
 
+@testable import AuthValidator
+
 /// The Envoy and Traefik recipes under `deploy/gateways/`, read as the gateways read them
 /// (YAML, parsed by PyYAML), against the headers the validator really answers with: every
 /// identity header it sends reaches the API, the quota reaches the client, every
 /// X-Tollgate-* header a client could forge is removed first, and failure is closed.
 @Suite struct GatewayRecipeFilesTests {
     /// What the API may trust once a gateway passes a request: set only from the verdict.
-    static let identity = ["X-Tollgate-Account", "X-Tollgate-Key", "X-Tollgate-User", "X-Tollgate-Tier"]
+    static let identity = TollgateHeaders.identity
     /// Headers the validator reads from the gateway, or writes: a client's copy must go.
-    static let forgeable =
-        identity + [
-            "X-Tollgate-Code", "X-Tollgate-Cost", "X-Tollgate-Feature", "X-Tollgate-Endpoint", "X-Tollgate-Gateway",
-        ]
+    static let forgeable = TollgateHeaders.all
     static let quota = ["RateLimit-Policy", "RateLimit"]
 
     static func recipes() throws -> (envoy: JSONValue, traefik: JSONValue) {
@@ -27,13 +26,55 @@ import TollgateTestSupport
         return (documents[0], documents[1])
     }
 
-    /// The identity headers of a real admitted answer are among those the recipes list.
-    @Test func theValidatorsIdentityHeaders_areTheOnesTheRecipesForward() async throws {
+    /// Every X-Tollgate-* header a verdict can carry (an organization's session, every field
+    /// set) is declared in TollgateHeaders, whose list the recipes are held to below: a
+    /// header added to the verdict but to no recipe fails here.
+    @Test func everyHeaderTheValidatorCanAnswerWith_isDeclared() async throws {
+        let verdict = Verdict(
+            code: .valid, message: nil, accountId: "org_1", keyId: "tg_live_AbCd", userId: "user_1", organizationId: "org_1",
+            organizationRole: "org:admin", tier: .pro, entitlements: TierCatalog.standard.entitlements(for: .pro),
+            quota: QuotaWindow(
+                start: Timestamp(secondsSinceEpoch: 0), end: Timestamp(secondsSinceEpoch: 86_400), limit: 10, used: 0, leases: nil),
+            now: Timestamp(secondsSinceEpoch: 1))
+        let sent = Set(verdict.response.headers.keys.filter { $0.lowercased().hasPrefix("x-tollgate-") })
+        #expect(sent == Set([TollgateHeaders.code] + Self.identity), "\(sent)")
         let validator = try await EndpointGateTests.Validator()
         let answer = await validator.answer([("X-Original-URI", "/v1/things")])
-        let sent = Set(answer.headers.keys.filter { $0.hasPrefix("X-Tollgate-") && $0 != "X-Tollgate-Code" })
-        #expect(!sent.isEmpty && sent.isSubset(of: Set(Self.identity)), "\(sent)")
+        #expect(Set(answer.headers.keys.filter { $0.hasPrefix("X-Tollgate-") }).isSubset(of: Set(Self.forgeable)))
         #expect(Self.quota.allSatisfy { answer.headers[$0] != nil })
+    }
+
+    /// nginx cannot strip by prefix: each declared header is set or removed (`""`) both where
+    /// the validator is asked and where the API is proxied to, and the identity comes from
+    /// the verdict alone.
+    @Test func nginx_setsOrStripsEveryDeclaredHeader_onBothHops() throws {
+        let folder = packageRoot.appendingPathComponent("deploy/gateways/nginx")
+        func settings(_ file: String) throws -> [String: String] {
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            var found: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                let words = line.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 2).map(String.init)
+                guard words.count == 3, words[0] == "proxy_set_header" else { continue }
+                found[words[1].lowercased()] = String(words[2].dropLast())
+            }
+            return found
+        }
+        let asking = try settings("tollgate-auth.conf")
+        let proxying = try settings("tollgate-upstream.conf")
+        for header in Self.forgeable {
+            #expect(asking[header.lowercased()] != nil, "tollgate-auth.conf neither sets nor strips \(header)")
+            #expect(proxying[header.lowercased()] != nil, "tollgate-upstream.conf neither sets nor strips \(header)")
+        }
+        for header in Self.identity {
+            #expect(asking[header.lowercased()] == "\"\"", "the validator never sees a client's \(header)")
+            let variable = "$tollgate_" + header.dropFirst("X-Tollgate-".count).lowercased()
+            #expect(proxying[header.lowercased()] == variable, "\(header) reaches the API from the verdict")
+        }
+    }
+
+    @Test func docs_listEveryDeclaredHeader() throws {
+        let text = try String(contentsOf: packageRoot.appendingPathComponent("docs/gateway.md"), encoding: .utf8)
+        for header in Self.forgeable { #expect(text.contains("`\(header)`"), "docs/gateway.md does not list \(header)") }
     }
 
     @Test(Peer.pythonVenv.trait)
@@ -47,9 +88,10 @@ import TollgateTestSupport
         let strip = try #require(names.firstIndex(of: "envoy.filters.http.header_mutation"))
         let authz = try #require(names.firstIndex(of: "envoy.filters.http.ext_authz"))
         #expect(strip < authz && authz < names.count - 1 && names.last == "envoy.filters.http.router")
-        let removed = Set(
-            (filters[strip]["typed_config"]?["mutations"]?["request_mutations"]?.arrayValue ?? []).compactMap { $0["remove"]?.stringValue })
-        #expect(removed == Set(Self.forgeable.map { $0.lowercased() }))
+        // By prefix: every X-Tollgate-* header, whatever the client names it.
+        let mutations = filters[strip]["typed_config"]?["mutations"]?["request_mutations"]?.arrayValue ?? []
+        let matcher = mutations.compactMap { $0["remove_on_match"]?["key_matcher"] }.first
+        #expect(matcher?["prefix"] == .string("x-tollgate-") && matcher?["ignore_case"] == .bool(true), "\(mutations)")
 
         let config = try #require(filters[authz]["typed_config"])
         #expect(config["failure_mode_allow"] == .bool(false))
