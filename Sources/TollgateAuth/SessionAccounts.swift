@@ -58,14 +58,18 @@ public struct SessionAccounts: Sendable {
 
     /// A personal session: the user's account, unless the user has none yet (the Clerk
     /// webhook has not arrived) or was deleted. An organization's session: the
-    /// organization's account, unless it was deleted or the membership removed since the
-    /// token was issued; the token is Clerk's word for a membership not yet synced.
+    /// organization's account, unless the user or the organization was deleted or the
+    /// membership removed since the token was issued. The synced records outrank the
+    /// token: a membership's stored role is the role (a demoted admin's older token
+    /// manages nothing); the token is Clerk's word only for a membership not yet synced.
     public func resolve(_ session: ClerkSessionVerifier.Session) async throws -> Resolution {
-        if let active = session.organization {
+        if var active = session.organization {
+            if try await lookups.user(session.userId)?.deleted != nil { return .refused("the user was deleted") }
             let organization = try await lookups.organization(active.id)
             if organization?.deleted != nil { return .refused("the organization was deleted") }
-            if try await lookups.membership(active.id, session.userId)?.removed != nil {
-                return .refused("the user is no longer a member of the organization")
+            if let membership = try await lookups.membership(active.id, session.userId) {
+                if membership.removed != nil { return .refused("the user is no longer a member of the organization") }
+                active.role = membership.role
             }
             return .actor(Actor(accountId: organization?.accountId ?? active.id, userId: session.userId, organization: active))
         }

@@ -62,7 +62,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         resolver = CredentialResolver(
             keys: configuration.keys, clerk: configuration.clerk, store: store,
             keyRecords: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
-            sessions: CredentialResolver.cachedSessions(store: store, ttlSeconds: ttl, clock: clock))
+            sessionRecords: .init(store: store, ttlSeconds: ttl, clock: clock))
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
         combiner = QuotaCombiner(book: quotas, clock: clock)
         let instance = "\(ProcessInfo.processInfo.environment["K_REVISION"] ?? "local")-\(UUID().uuidString.prefix(8))"
@@ -216,6 +216,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         _ = try await verifier.verify(authorization: request.header("Authorization"))
         let accountId: String
         let revokedKey: String?
+        let sessionsOf: (userId: String, organizationId: String?)?
         do {
             let message = try PubSubEvent.decode(request).message
             let data = try? JSONValue.parse(message.data)
@@ -225,11 +226,14 @@ public struct AuthValidatorFunction: BuildableFunction {
             accountId = id
             // account-api names a key it revoked by its keyed hash (the record's id).
             revokedKey = data?["revokedKey"]?.stringValue
+            // clerk-webhook names a user deleted, or a member removed or given another role.
+            sessionsOf = data?["userId"]?.stringValue.map { ($0, data?["organizationId"]?.stringValue) }
         } catch {
             logger.warning("unreadable entitlements-changed message acknowledged", metadata: ["reason": "\(error)"])
             return FunctionResponse(status: 204)
         }
         if let revokedKey { resolver.keyRecords.remove(revokedKey) }
+        if let sessionsOf { resolver.sessionRecords.evict(userId: sessionsOf.userId, organizationId: sessionsOf.organizationId) }
         accounts.remove(accountId)
         windows.remove(accountId)
         leases?.invalidate(accountId)

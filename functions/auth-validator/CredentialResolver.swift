@@ -16,22 +16,41 @@ struct CredentialResolver: Sendable {
     let clerk: ClerkSessionVerifier?
     let store: any DocumentStore
     let keyRecords: MetadataCache<APIKeyRecord?>
-    /// Sessions' accounts, through caches of the user, organization and membership records.
-    let sessions: SessionAccounts
+    /// The records sessions are resolved from, cached.
+    let sessionRecords: SessionRecords
+    /// Sessions' accounts, through ``sessionRecords``.
+    var sessions: SessionAccounts { sessionRecords.sessions }
 
-    /// Records cached for `ttlSeconds` (misses not kept), read from `store`.
-    static func cachedSessions(store: any DocumentStore, ttlSeconds: Int64, clock: any TollgateModel.Clock) -> SessionAccounts {
-        let reading = SessionAccounts.Lookups.reading(store)
-        let users = MetadataCache<UserRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
-        let organizations = MetadataCache<OrganizationRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
-        let memberships = MetadataCache<MembershipRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
-        return SessionAccounts(
-            lookups: .init(
-                user: { id in try await users.value(id) { try await reading.user(id) } },
-                organization: { id in try await organizations.value(id) { try await reading.organization(id) } },
-                membership: { organization, user in
-                    try await memberships.value(organization + "/" + user) { try await reading.membership(organization, user) }
-                }))
+    /// The user, organization and membership records sessions are resolved from, each
+    /// cached for the TTL; a user's are evicted when clerk-webhook says they changed.
+    struct SessionRecords: Sendable {
+        let users: MetadataCache<UserRecord?>
+        let organizations: MetadataCache<OrganizationRecord?>
+        let memberships: MetadataCache<MembershipRecord?>
+        let sessions: SessionAccounts
+
+        init(store: any DocumentStore, ttlSeconds: Int64, clock: any TollgateModel.Clock) {
+            let reading = SessionAccounts.Lookups.reading(store)
+            let users = MetadataCache<UserRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
+            let organizations = MetadataCache<OrganizationRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
+            let memberships = MetadataCache<MembershipRecord?>(ttlSeconds: ttlSeconds, clock: clock, isMiss: { $0 == nil })
+            self.users = users
+            self.organizations = organizations
+            self.memberships = memberships
+            sessions = SessionAccounts(
+                lookups: .init(
+                    user: { id in try await users.value(id) { try await reading.user(id) } },
+                    organization: { id in try await organizations.value(id) { try await reading.organization(id) } },
+                    membership: { organization, user in
+                        try await memberships.value(organization + "/" + user) { try await reading.membership(organization, user) }
+                    }))
+        }
+
+        /// Forgets the user's record and, when named, their membership of `organizationId`.
+        func evict(userId: String, organizationId: String?) {
+            users.remove(userId)
+            if let organizationId { memberships.remove(organizationId + "/" + userId) }
+        }
     }
 
     enum Credential: Sendable {

@@ -49,10 +49,9 @@ public struct ClerkEventApplier: Sendable {
                 // Already applied; finish a publish a crash may have cut short.
                 return (.duplicate, try await transaction.get(outboxPath)?.decode(OutboxEntry.self))
             }
-            let (outcome, closed) = try await applier.applying(change, event: event, messageId: messageId, in: transaction, logger: logger)
+            let (outcome, entry) = try await applier.applying(change, event: event, messageId: messageId, in: transaction, logger: logger)
             try transaction.create(markerPath, marker)
-            guard let closed else { return (outcome, nil) }
-            let entry = try OutboxEntry.entitlementsChanged(closed, cause: ("clerkEventId", messageId))
+            guard let entry else { return (outcome, nil) }
             try transaction.create(outboxPath, try FieldValueEncoder().encode(entry))
             return (outcome, entry)
         }
@@ -60,10 +59,13 @@ public struct ClerkEventApplier: Sendable {
         return outcome
     }
 
-    /// The event's writes. - Returns: the outcome, and the account it closed, if any.
+    /// The event's writes. - Returns: the outcome, and what to publish once they commit:
+    /// the account it closed; else, for a deleted user or a changed membership, the
+    /// sessions auth-validator must stop taking from its cache.
     private func applying(
         _ change: ClerkEvent.Change, event: ClerkEvent, messageId: String, in transaction: any DocumentTransaction, logger: Logger
-    ) async throws -> (Outcome, Account?) {
+    ) async throws -> (Outcome, OutboxEntry?) {
+        let cause = ("clerkEventId", messageId)
         let stamp = ClerkEventStamp(timestamp: event.timestamp, deletion: change.isDeletion, messageId: messageId)
         switch change {
         case .user(let id, let deleted):
@@ -74,10 +76,13 @@ public struct ClerkEventApplier: Sendable {
             // Firestore reads everything before it writes anything in a transaction.
             let settled = try await settleAccount(
                 record.accountId, owner: AccountOwner(kind: .user, id: id), closing: record.deleted, in: transaction, logger: logger)
+            let linkedAccount = record.accountId
             // A teammate linked to someone else's account leaves it as it is: only the link goes.
             if deleted, !settled.owned { record.accountId = id }
             try transaction.set(path, try FieldValueEncoder().encode(record))
-            return (.applied, settled.closed)
+            if let closed = settled.closed { return (.applied, try OutboxEntry.entitlementsChanged(closed, cause: cause, userId: id)) }
+            guard deleted else { return (.applied, nil) }
+            return (.applied, OutboxEntry.sessionsChanged(accountId: linkedAccount, userId: id, organizationId: nil, cause: cause))
         case .organization(let id, let deleted):
             let path = try DocumentPath(collection: OrganizationRecord.collection, id: id)
             let current = try await transaction.get(path)?.decode(OrganizationRecord.self)
@@ -88,7 +93,7 @@ public struct ClerkEventApplier: Sendable {
                 logger: logger)
             if deleted, !settled.owned { record.accountId = id }
             try transaction.set(path, try FieldValueEncoder().encode(record))
-            return (.applied, settled.closed)
+            return (.applied, try settled.closed.map { try OutboxEntry.entitlementsChanged($0, cause: cause) })
         case .membership(let organization, let user, let role, let deleted):
             let path = try DocumentPath(collection: OrganizationRecord.memberships(of: organization), id: user)
             let current = try await transaction.get(path)?.decode(MembershipRecord.self)
@@ -96,7 +101,11 @@ public struct ClerkEventApplier: Sendable {
             if let current, stamp <= current.lastEvent { return (.stale, nil) }
             let record = MembershipRecord(role: role, lastEvent: stamp, removed: deleted ? stamp.time : nil)
             try transaction.set(path, try FieldValueEncoder().encode(record))
-            return (.applied, nil)
+            // A removal or another role: the member's cached sessions must not outlive it.
+            guard deleted || current.map({ $0.role != role || $0.removed != nil }) == true else { return (.applied, nil) }
+            return (
+                .applied, OutboxEntry.sessionsChanged(accountId: organization, userId: user, organizationId: organization, cause: cause)
+            )
         }
     }
 
