@@ -380,13 +380,26 @@ struct Senders {
     /// session token (made as `validate` makes one) as `Authorization: Bearer`, as a
     /// dashboard sends it to account-api.
     private func http(_ spec: JSONValue) throws -> FunctionRequest {
-        var headers = (spec["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap { key, value in
-            value.stringValue.map { (name: key, value: $0) }
+        var headers = try (spec["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap { key, value in
+            try value.stringValue.map { (name: key, value: try withKeys($0)) }
         }
         if let session = spec["session"] { headers.append((name: "Authorization", value: "Bearer \(try sessionToken(session))")) }
         return FunctionRequest(
-            method: spec["method"]?.stringValue ?? "POST", path: spec["path"]?.stringValue ?? "/", headers: headers,
+            method: spec["method"]?.stringValue ?? "POST", path: try withKeys(spec["path"]?.stringValue ?? "/"), headers: headers,
             body: try body(spec, jsonKey: "body"))
+    }
+
+    /// `text` with each `{key:REF}` replaced by the key made under that ref: a fixture names
+    /// keys, never holds one.
+    private func withKeys(_ text: String) throws -> String {
+        guard text.contains("{key:") else { return text }
+        var result = text
+        while let open = result.range(of: "{key:"), let close = result[open.upperBound...].firstIndex(of: "}") {
+            let ref = String(result[open.upperBound..<close])
+            guard let key = keys[ref] else { throw TollgateError(.invalidArgument, "no key with ref \(ref)") }
+            result.replaceSubrange(open.lowerBound...close, with: key)
+        }
+        return result
     }
 }
 

@@ -44,7 +44,8 @@ public struct CloudLoggingHandler: LogHandler {
     public func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { _, new in new } }
-        sink.write(render(level: event.level, message: "\(event.message)", metadata: all) + "\n")
+        // Whatever reached the line (a path, a header, an error), no key or secret leaves it.
+        sink.write(SecretRedaction.redact(render(level: event.level, message: "\(event.message)", metadata: all)) + "\n")
     }
 
     func render(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {

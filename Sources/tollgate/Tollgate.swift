@@ -57,7 +57,8 @@ struct Replay: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "tollgate-replay")
+        // The functions' lines as the deployed runtime renders them (secrets redacted).
+        var logger = Logger(label: "tollgate-replay") { CloudLoggingHandler(label: $0, format: .text, project: nil) }
         logger.logLevel = verbose ? .info : .critical
         let options = Replayer.Options(
             duplicates: duplicates, shuffleSeed: shuffle, stateDirectory: URL(fileURLWithPath: stateDirectory), logger: logger)

@@ -25,9 +25,11 @@ package final class RunningFunction: Sendable {
         process.standardOutput = output
         process.standardError = output
         let lines = self.lines
+        let kept = TestLogs.file(for: product)
         output.fileHandleForReading.readabilityHandler = { handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            for line in text.split(separator: "\n") { lines.append(String(line)) }
+            let data = handle.availableData
+            kept?.write(data)
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { lines.append(String(line)) }
         }
         try process.run()
         var found: Int?
@@ -181,4 +183,17 @@ package final class RawConnection {
     }
 
     deinit { close(descriptor) }
+}
+
+/// Where the suite keeps what the real executables print, when `TOLLGATE_TEST_LOG_DIR`
+/// names a folder (`./dev test` sets it): `Tests/scan-logs.sh` then fails the run on any
+/// whole API key or secret in those lines, whichever test made them.
+package enum TestLogs {
+    /// A new file in the folder for one process's output, or nil when logs are not kept.
+    package static func file(for product: String) -> FileHandle? {
+        guard let folder = ProcessInfo.processInfo.environment["TOLLGATE_TEST_LOG_DIR"], !folder.isEmpty else { return nil }
+        let path = "\(folder)/\(product)-\(getpid())-\(UUID().uuidString.prefix(8)).log"
+        guard FileManager.default.createFile(atPath: path, contents: nil) else { return nil }
+        return FileHandle(forWritingAtPath: path)
+    }
 }

@@ -22,8 +22,11 @@ package final class ServeProcess: Sendable {
         process.standardOutput = output
         process.standardError = output
         let lines = self.lines
+        let kept = TestLogs.file(for: "serve")
         output.fileHandleForReading.readabilityHandler = { handle in
-            for line in String(decoding: handle.availableData, as: UTF8.self).split(separator: "\n") { lines.append(String(line)) }
+            let data = handle.availableData
+            kept?.write(data)
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { lines.append(String(line)) }
         }
         try process.run()
         var found: String?

@@ -72,21 +72,27 @@ struct AccountRoutes: Sendable {
         let request = try KeyRequest(body, now: now)
         let account = try await loadAccount(actor.accountId)
         guard account.closed == nil else { throw APIError(403, "ACCOUNT_CLOSED", "the account is closed") }
-        let existing = try await accountKeys(actor.accountId).map(\.record)
-        let active = existing.filter { Self.status(of: $0, now: now) == "active" }
-        guard active.count < Self.maxActiveKeys else {
-            throw APIError(409, "KEY_LIMIT", "an account holds at most \(Self.maxActiveKeys) active keys: revoke one first")
+        let (keyMode, keys, entropy) = (self.keyMode, self.keys, self.entropy)
+        // Counted and created in one transaction: concurrent creates cannot pass the limit
+        // together (the query's result is part of what the commit checks).
+        let (key, record) = try await store.runTransaction { transaction -> (String, APIKeyRecord) in
+            let existing = try await transaction.query(Self.keysQuery(actor.accountId)).map { try $0.decode(APIKeyRecord.self) }
+            let active = existing.filter { Self.status(of: $0, now: now) == "active" }
+            guard active.count < Self.maxActiveKeys else {
+                throw APIError(409, "KEY_LIMIT", "an account holds at most \(Self.maxActiveKeys) active keys: revoke one first")
+            }
+            // A prefix names one key of the account: draw again on the rare repeat.
+            let taken = Set(existing.filter { $0.revoked == nil }.map(\.displayPrefix))
+            var random = EntropyGenerator(entropy)
+            var key = APIKeys.generate(mode: keyMode, using: &random)
+            while taken.contains(APIKeys.displayPrefix(of: key)) { key = APIKeys.generate(mode: keyMode, using: &random) }
+            let record = APIKeyRecord(
+                accountId: actor.accountId, displayPrefix: APIKeys.displayPrefix(of: key), name: request.name, created: now,
+                expires: request.expires, revoked: nil)
+            try transaction.create(
+                try DocumentPath(collection: APIKeyRecord.collection, id: keys.hash(key)), try FieldValueEncoder().encode(record))
+            return (key, record)
         }
-        // A prefix names one key of the account: draw again on the rare repeat.
-        let taken = Set(existing.filter { $0.revoked == nil }.map(\.displayPrefix))
-        var random = EntropyGenerator(entropy)
-        var key = APIKeys.generate(mode: keyMode, using: &random)
-        while taken.contains(APIKeys.displayPrefix(of: key)) { key = APIKeys.generate(mode: keyMode, using: &random) }
-        let record = APIKeyRecord(
-            accountId: actor.accountId, displayPrefix: APIKeys.displayPrefix(of: key), name: request.name, created: now,
-            expires: request.expires, revoked: nil)
-        _ = try await store.create(
-            try DocumentPath(collection: APIKeyRecord.collection, id: keys.hash(key)), try FieldValueEncoder().encode(record))
         logger.info("API key created", metadata: ["accountId": "\(actor.accountId)", "prefix": "\(record.displayPrefix)"])
         // The only time the key exists outside the caller's hands: never logged, never stored.
         var json = Self.fields(record, now: now)
@@ -243,9 +249,11 @@ struct AccountRoutes: Sendable {
     }
 
     private func accountKeys(_ accountId: String) async throws -> [(path: DocumentPath, record: APIKeyRecord)] {
-        try await store.query(DocumentQuery(collection: APIKeyRecord.collection).filter("accountId", .equal, .string(accountId))).map {
-            ($0.path, try $0.decode(APIKeyRecord.self))
-        }
+        try await store.query(Self.keysQuery(accountId)).map { ($0.path, try $0.decode(APIKeyRecord.self)) }
+    }
+
+    static func keysQuery(_ accountId: String) -> DocumentQuery {
+        DocumentQuery(collection: APIKeyRecord.collection).filter("accountId", .equal, .string(accountId))
     }
 
     static func status(of record: APIKeyRecord, now: Timestamp) -> String {
