@@ -68,7 +68,7 @@ public struct LocalCloudRouter: Sendable {
     public static let storagePrefix = "/_emulator/storage"
 
     /// A signed link of the blob fake, answered as Cloud Storage's XML API answers one:
-    /// the object, or `SignatureDoesNotMatch` (403), `ExpiredToken` (400), `NoSuchKey` (404).
+    /// the object, or `SignatureDoesNotMatch` (403), `ExpiredToken` or `InvalidArgument` (400), `NoSuchKey` (404).
     func signedLink(path: String, query: String) async -> Response {
         let answer: FunctionResponse
         do {
@@ -80,6 +80,7 @@ public struct LocalCloudRouter: Sendable {
                 case .signatureDoesNotMatch:
                     (403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
                 case .expired: (400, "ExpiredToken", "Invalid argument.")
+                case .invalidExpiry: (400, "InvalidArgument", "X-Goog-Expires must be between 1 and 604800 seconds.")
                 case .noSuchKey: (404, "NoSuchKey", "The specified key does not exist.")
                 }
             let xml = "<?xml version='1.0' encoding='UTF-8'?><Error><Code>\(code)</Code><Message>\(message)</Message></Error>"

@@ -109,7 +109,26 @@ public struct SQLiteBlobStore: BlobStore {
         let base = try await database.read { db in
             try String.fetchOne(db, sql: "SELECT value FROM local_settings WHERE name = 'blob_link_base'")
         }
-        return "\(base ?? "https://\(Self.linkHost)")\(path)?\(query)&X-Goog-Signature=\(Self.signature(path: path, query: query))"
+        let key = try await linkKey()
+        return
+            "\(base ?? "https://\(Self.linkHost)")\(path)?\(query)&X-Goog-Signature=\(Self.signature(path: path, query: query, key: key))"
+    }
+
+    /// The state's own signing key: 32 random bytes drawn the first time a link is made, so
+    /// a link cannot be made (or a day's receipts opened) without the state file.
+    func linkKey() async throws -> Data {
+        if let key = try await database.read({ db in
+            try String.fetchOne(db, sql: "SELECT value FROM local_settings WHERE name = 'blob_link_key'")
+        }) {
+            return Data(key.utf8)
+        }
+        var random = SystemRandomNumberGenerator()
+        let drawn = Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
+        return try await database.write { db in
+            // Two processes may draw at once: the first key written is the state's.
+            try db.execute(sql: "INSERT OR IGNORE INTO local_settings (name, value) VALUES ('blob_link_key', ?)", arguments: [drawn])
+            return Data(try String.fetchOne(db, sql: "SELECT value FROM local_settings WHERE name = 'blob_link_key'")!.utf8)
+        }
     }
 
     /// Where the fake's links point without `serve`: a name that does not resolve.
@@ -125,11 +144,10 @@ public struct SQLiteBlobStore: BlobStore {
         }
     }
 
-    /// The fake's signing key: a constant, since the fake guards nothing; what matters is
-    /// that a link altered in any part is refused, as GCS refuses it.
-    static func signature(path: String, query: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(
-            for: Data("GET\n\(path)\n\(query)".utf8), using: SymmetricKey(data: Data("tollgate-local-blobs".utf8)))
+    /// HMAC-SHA256 over the method, path and query under the state's key: a link altered in
+    /// any part is refused, as GCS refuses it.
+    static func signature(path: String, query: String, key: Data) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("GET\n\(path)\n\(query)".utf8), using: SymmetricKey(data: key))
         return Hex.encode(Array(mac))
     }
 
@@ -139,6 +157,9 @@ public struct SQLiteBlobStore: BlobStore {
         case signatureDoesNotMatch
         /// 400 `ExpiredToken`: past `X-Goog-Date` + `X-Goog-Expires`.
         case expired
+        /// 400 `InvalidArgument`: `X-Goog-Expires` is not 1 to 604800 seconds (seven days),
+        /// the range GCS signs and accepts.
+        case invalidExpiry
         /// 404 `NoSuchKey`.
         case noSuchKey
     }
@@ -160,10 +181,12 @@ public struct SQLiteBlobStore: BlobStore {
             if item.hasPrefix("X-Goog-Date=") { date = item.dropFirst("X-Goog-Date=".count) }
             if item.hasPrefix("X-Goog-Expires=") { expires = Int64(item.dropFirst("X-Goog-Expires=".count)) }
         }
-        guard let signature, signature == Self.signature(path: path, query: signed.joined(separator: "&")) else {
+        // Checked before any arithmetic: a link's expiry is a number anyone can type.
+        guard let expires, SignedURLV4.expiries.contains(expires) else { throw LinkRefusal.invalidExpiry }
+        guard let signature, signature == Self.signature(path: path, query: signed.joined(separator: "&"), key: try await linkKey()) else {
             throw LinkRefusal.signatureDoesNotMatch
         }
-        guard let date, let expires, let start = Self.time(stamp: String(date)),
+        guard let date, let start = Self.time(stamp: String(date)),
             now.secondsSinceEpoch >= start.secondsSinceEpoch, now.secondsSinceEpoch < start.secondsSinceEpoch + expires
         else { throw LinkRefusal.expired }
         guard path.hasPrefix("/local/"), let name = String(path.dropFirst("/local/".count)).removingPercentEncoding else {

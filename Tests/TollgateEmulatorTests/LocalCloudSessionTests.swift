@@ -187,8 +187,9 @@ import TollgateTestSupport
     }
 
     /// The blob fake's signed links (account-api's receipts) lead to `serve`, which answers
-    /// them as Cloud Storage's XML API does: the object; 403 for an altered link; 400 once
-    /// expired on the local clock; 404 for no object.
+    /// them as Cloud Storage's XML API does: the object; 403 for an altered link or one
+    /// signed under another state's key; 400 once expired on the local clock, or for an
+    /// expiry outside 1 s to 7 days; 404 for no object.
     @Test func signedLinksOfTheBlobFake_areServed_andCheckedAsGCSChecksThem() async throws {
         let serve = try await ServeProcess(["--clock", "virtual", "--start", "2026-01-01T08:00:00Z", "--quiet"])
         let blobs = SQLiteBlobStore(try SQLiteDatabase(path: serve.state))
@@ -209,6 +210,18 @@ import TollgateTestSupport
         #expect(altered == 403 && alteredBody.contains("<Code>SignatureDoesNotMatch</Code>"))
         let other = link.replacingOccurrences(of: "user_1.receipt.json", with: "user_2.receipt.json")
         #expect(try await refusal(other).0 == 403, "the path is signed too")
+        // The largest expiry a link can carry is refused before any arithmetic: serve lives on.
+        let huge = link.replacingOccurrences(of: "X-Goog-Expires=900", with: "X-Goog-Expires=9223372036854775807")
+        let (overflow, overflowBody) = try await refusal(huge)
+        #expect(overflow == 400 && overflowBody.contains("<Code>InvalidArgument</Code>"), "\(overflowBody)")
+        #expect(try await refusal(link.replacingOccurrences(of: "X-Goog-Expires=900", with: "X-Goog-Expires=0")).0 == 400)
+        // A link signed under another state's key (the old fixed key, say) opens nothing here.
+        let elsewhere = try await SQLiteBlobStore(try temporaryDatabase()).signedURL(name, expiresInSeconds: 900, now: now)
+        let signature = try #require(elsewhere.split(separator: "X-Goog-Signature=").last)
+        let forged = link.replacingOccurrences(
+            of: #"X-Goog-Signature=[0-9a-f]+"#, with: "X-Goog-Signature=\(signature)", options: .regularExpression)
+        let forgedStatus = try await refusal(forged).0
+        #expect(forged != link && forgedStatus == 403, "each state signs with a key of its own")
         let missing = try await blobs.signedURL("usage/none.json", expiresInSeconds: 900, now: now)
         let (absent, absentBody) = try await refusal(missing)
         #expect(absent == 404 && absentBody.contains("<Code>NoSuchKey</Code>"))
