@@ -27,6 +27,19 @@ extension ClerkSessionVerifier {
     }
 }
 
+extension ClerkSessionVerifier {
+    /// What start-up warns of in the Clerk settings: sessions accepted from any origin when
+    /// an issuer is set without `TOLLGATE_CLERK_AUTHORIZED_PARTIES` (Clerk's `azp` names
+    /// the origin a token was issued to; unchecked, a token minted for another of the
+    /// instance's apps passes).
+    public static func startupWarnings(_ environment: Environment) -> [String] {
+        guard environment["TOLLGATE_CLERK_ISSUER"] != nil, environment.list("TOLLGATE_CLERK_AUTHORIZED_PARTIES").isEmpty else { return [] }
+        return [
+            "TOLLGATE_CLERK_AUTHORIZED_PARTIES is not set: session tokens issued to any origin (azp) are accepted; set it to the dashboard's origins"
+        ]
+    }
+}
+
 extension APIKeys {
     /// The key pepper from `TOLLGATE_KEY_PEPPER`, as every function that hashes keys reads it.
     public init(environment: Environment) throws {

@@ -5,6 +5,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
+import TollgateAuth
 import TollgateJOSE
 import TollgateModel
 
@@ -177,6 +178,7 @@ public enum FunctionMain {
         var mutableLogger = Logger(label: declaration.name)
         mutableLogger[metadataKey: "function"] = "\(declaration.name)"
         let logger = mutableLogger
+        for warning in ClerkSessionVerifier.startupWarnings(environment) { logger.warning("\(warning)") }
         do {
             let host = try await makeHost(configuration, logger)
             let server = FunctionServer(

@@ -151,8 +151,9 @@ struct AccountRoutes: Sendable {
         var total = UsageCounters()
         let days: [JSONValue] = range.map { day in
             let counter = counters[day] ?? UsageCounters()
-            total.requests += counter.requests
-            total.units += counter.units
+            // Saturating: a counter corrupted to near Int64.max must not trap the function.
+            total.requests = total.requests.addingSaturated(counter.requests)
+            total.units = total.units.addingSaturated(counter.units)
             return .object([
                 "day": .string(UTCDay(daysSinceEpoch: day).description), "requests": .integer(counter.requests),
                 "units": .integer(counter.units),
@@ -302,11 +303,31 @@ struct KeyRequest: Sendable {
     }
 
     /// 1 to 64 Unicode scalars (what JSON Schema's `maxLength` counts); no control
-    /// character, no whitespace but the plain space, and none at either end. The OpenAPI
-    /// document's `pattern` says the same.
+    /// character, no whitespace but the plain space, and none at either end; no invisible
+    /// character that makes a name read as another (``invisible``). The OpenAPI document's
+    /// `pattern` says the same.
     static func isName(_ name: String) -> Bool {
         let scalars = name.unicodeScalars
         guard (1...64).contains(scalars.count), scalars.first != " ", scalars.last != " " else { return false }
-        return scalars.allSatisfy { $0 == " " || ($0.properties.generalCategory != .control && !$0.properties.isWhitespace) }
+        return scalars.allSatisfy { scalar in
+            scalar == " "
+                || (scalar.properties.generalCategory != .control && !scalar.properties.isWhitespace
+                    && !invisible.contains { $0.contains(scalar.value) })
+        }
+    }
+
+    /// Bidirectional marks, embeddings, overrides and isolates (U+061C, U+200E–200F,
+    /// U+202A–202E, U+2066–2069), zero-width characters (U+200B–200D, U+2060, U+FEFF) and
+    /// the invisible operators (U+2061–2064): each can make a key's name in the dashboard
+    /// read as another's.
+    static let invisible: [ClosedRange<UInt32>] = [
+        0x061C...0x061C, 0x200B...0x200F, 0x202A...0x202E, 0x2060...0x2064, 0x2066...0x2069, 0xFEFF...0xFEFF,
+    ]
+}
+
+extension Int64 {
+    fileprivate func addingSaturated(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
     }
 }

@@ -90,6 +90,7 @@ enum Route: Sendable, Equatable {
 /// most 92 of them; without `from` and `to`, the last 30 days up to today.
 struct UsageQuery: Sendable, Equatable {
     static let maxDays = 92
+    static let firstDay = UTCDay("0001-01-01")!
     var from: UTCDay?
     var to: UTCDay?
 
@@ -120,6 +121,8 @@ struct UsageQuery: Sendable, Equatable {
         let last = to ?? today
         let first = from ?? UTCDay(daysSinceEpoch: last.daysSinceEpoch - 29)
         guard first <= last else { throw APIError(400, "INVALID_RANGE", "from is after to") }
+        // Every day answered is written as YYYY-MM-DD: none before year 1.
+        guard first >= Self.firstDay else { throw APIError(400, "INVALID_RANGE", "the range starts before 0001-01-01") }
         guard last.daysSinceEpoch - first.daysSinceEpoch < Self.maxDays else {
             throw APIError(400, "INVALID_RANGE", "at most \(Self.maxDays) days at once")
         }

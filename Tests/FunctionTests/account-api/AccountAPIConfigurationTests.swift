@@ -1,6 +1,7 @@
 import AccountAPI
 import Foundation
 import Testing
+import TollgateAuth
 import TollgateModel
 import TollgateRuntime
 import TollgateTestSupport
@@ -40,5 +41,17 @@ import TollgateTestSupport
         }
         #expect(throws: ConfigurationError.self) { try configuration(["TOLLGATE_KEY_PEPPER": "short"]) }
         #expect(throws: ConfigurationError.self) { try configuration(["TOLLGATE_KEY_MODE": "prod"]) }
+    }
+
+    /// Clerk's `azp` names the origin a token was issued to; without authorized parties any
+    /// passes, which start-up warns of (the line names the setting, never a value).
+    @Test func withoutAuthorizedParties_startUpWarns() {
+        let warnings = ClerkSessionVerifier.startupWarnings(Environment(base))
+        #expect(warnings.count == 1 && warnings[0].hasPrefix("TOLLGATE_CLERK_AUTHORIZED_PARTIES is not set"))
+        #expect(
+            ClerkSessionVerifier.startupWarnings(
+                Environment(base.merging(["TOLLGATE_CLERK_AUTHORIZED_PARTIES": "https://app.example.com"]) { $1 })
+            ).isEmpty)
+        #expect(ClerkSessionVerifier.startupWarnings(Environment([:])).isEmpty, "no Clerk, nothing to warn of")
     }
 }
