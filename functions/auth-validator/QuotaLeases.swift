@@ -39,12 +39,23 @@ package struct LeasePolicy: Sendable {
         return max(need, minimumBlock, block >= Double(Int64.max / 2) ? Int64.max / 2 : Int64(block))
     }
 
+    /// The largest share of a window's limit one holder's block may be (or one request's
+    /// cost, when that is more): what a holder can strand when it dies or loses its memory
+    /// (Redis restarted) is bounded by it, whatever a burst made the rate look like.
+    package var maxBlockFraction: Double = 0.05
+
+    /// The most one block may hold in a window of `limit` units.
+    func maxBlock(limit: Int64, need: Int64) -> Int64 {
+        max(need, minimumBlock, Int64((Double(max(0, limit)) * maxBlockFraction).rounded(.down)))
+    }
+
     /// What the window can grant: at most an equal share of what remains among the other
-    /// holders and this one, so blocks shrink as the limit nears; 0 (per-request checks
-    /// from then on) when that share cannot cover `need`: the last units go strictly.
-    static func grant(desired: Int64, remaining: Int64, otherHolders: Int, need: Int64) -> Int64 {
+    /// holders and this one, so blocks shrink as the limit nears, and never more than
+    /// ``maxBlock(limit:need:)``; 0 (per-request checks from then on) when that share
+    /// cannot cover `need`: the last units go strictly.
+    func grant(desired: Int64, remaining: Int64, limit: Int64, otherHolders: Int, need: Int64) -> Int64 {
         let share = max(0, remaining) / Int64(otherHolders + 1)
-        let granted = min(desired, share)
+        let granted = min(desired, share, maxBlock(limit: limit, need: need))
         return granted >= need ? granted : 0
     }
 }
@@ -85,7 +96,9 @@ extension QuotaBook {
             // A suspended or refused account gets no units: its requests are decided per request.
             let granted =
                 account.admitsRequests && check(account)
-                ? LeasePolicy.grant(desired: desired, remaining: window.limit - window.used, otherHolders: otherHolders.count, need: need)
+                ? policy.grant(
+                    desired: desired, remaining: window.limit - window.used, limit: window.limit, otherHolders: otherHolders.count,
+                    need: need)
                 : 0
             if granted > 0 {
                 var lease = mine ?? QuotaLease(id: Self.newLeaseID(), granted: 0, expires: now)

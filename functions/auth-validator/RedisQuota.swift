@@ -159,7 +159,9 @@ package final class RedisQuota: Sendable {
             Self.takeScript, keys: [key], arguments: [String(now.microsecondsSinceEpoch), closing ? "1" : "0"])
         let held = Taken(taken)
         let lastLasted = held.map { now.seconds(since: $0.refilled) } ?? .infinity
-        let rate = held.map { Double($0.block - max(0, $0.remaining)) / max(0.001, lastLasted) } ?? 0
+        // Smoothed as the in-memory leases' estimate is (a second's time constant): a burst
+        // of a few requests in a millisecond is not a rate of thousands a second.
+        let rate = held.map { Double($0.block - max(0, $0.remaining)) / max(1, lastLasted) } ?? 0
         let desired = policy.desired(
             ratePerSecond: rate, holders: 1, need: need, lastBlock: held?.block ?? 0,
             lastLasted: held.map { $0.remaining * 2 < $0.block ? lastLasted * 2 : lastLasted } ?? .infinity)

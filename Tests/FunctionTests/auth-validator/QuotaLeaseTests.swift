@@ -51,12 +51,17 @@ import TollgateTestSupport
     }
 
     @Test func aGrant_isAtMostAnEqualShareOfWhatRemains_andZeroWhenTheShareCannotCoverTheCost() {
-        #expect(LeasePolicy.grant(desired: 100, remaining: 10, otherHolders: 1, need: 1) == 5)
-        #expect(LeasePolicy.grant(desired: 4, remaining: 10, otherHolders: 0, need: 1) == 4)
-        #expect(LeasePolicy.grant(desired: 100, remaining: 1, otherHolders: 1, need: 1) == 0, "the last unit goes per request")
-        #expect(LeasePolicy.grant(desired: 100, remaining: 5, otherHolders: 0, need: 6) == 0)
-        #expect(LeasePolicy.grant(desired: 100, remaining: -3, otherHolders: 0, need: 1) == 0)
         let policy = LeasePolicy()
+        let big: Int64 = 1_000_000
+        #expect(policy.grant(desired: 100, remaining: 10, limit: big, otherHolders: 1, need: 1) == 5)
+        #expect(policy.grant(desired: 4, remaining: 10, limit: big, otherHolders: 0, need: 1) == 4)
+        #expect(policy.grant(desired: 100, remaining: 1, limit: big, otherHolders: 1, need: 1) == 0, "the last unit goes per request")
+        #expect(policy.grant(desired: 100, remaining: 5, limit: big, otherHolders: 0, need: 6) == 0)
+        #expect(policy.grant(desired: 100, remaining: -3, limit: big, otherHolders: 0, need: 1) == 0)
+        // Never more than a twentieth of the limit in one block, whatever the rate looked like;
+        // a request that costs more still gets its cost.
+        #expect(policy.grant(desired: 10_000, remaining: 10_000, limit: 10_000, otherHolders: 0, need: 100) == 500)
+        #expect(policy.grant(desired: 10_000, remaining: 10_000, limit: 10_000, otherHolders: 0, need: 800) == 800)
         #expect(policy.refillInterval(holders: 20) == 20, "20 holders refilling every 20 s: one write a second")
         #expect(policy.desired(ratePerSecond: 250, holders: 20, need: 1) == 5_000)
         #expect(policy.desired(ratePerSecond: 0, holders: 1, need: 7) == policy.minimumBlock, "a cold instance asks for a block")

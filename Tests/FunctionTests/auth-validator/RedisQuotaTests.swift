@@ -158,6 +158,29 @@ import TollgateTestSupport
         await cloud.close()
     }
 
+    /// A burst on a small window (five requests of cost 100 on Free's 10,000) leases Redis
+    /// no more than the bound docs/quota-leases.md states, a twentieth of the limit; losing
+    /// Redis's data then strands at most that (it stranded 9,500 when a burst read as a
+    /// rate of thousands a second).
+    @Test func aBurst_leasesRedisAtMostItsBound_soLosingRedisStrandsLittle() async throws {
+        let server = try await RedisServer()
+        defer { server.kill() }
+        let cloud = try await Instances(count: 1, limit: 10_000, server: server)
+        for _ in 0..<5 { #expect(try await cloud.consume(0, cost: 100)) }
+        let window = try await cloud.window
+        let bound = LeasePolicy().maxBlock(limit: 10_000, need: 100)
+        #expect(bound == 500)
+        let held = try await cloud.heldInRedis()
+        #expect(window.used - 500 == held, "every unit counted is admitted or held")
+        #expect(held <= bound, "Redis holds at most one bounded block: \(held)")
+        // Redis restarts empty (a failover): what it held is lost to the window, no more.
+        server.kill()
+        try await server.start()
+        #expect(try await cloud.heldInRedis() == 0)
+        #expect(try await cloud.window.used - 500 <= bound)
+        await cloud.close()
+    }
+
     /// The install script: a repeated install adds nothing, and a late install of a lease
     /// born before the one held is ignored (its units may already have been spent).
     @Test func installs_areIdempotent_andNeverBringBackAnOlderLease() async throws {
