@@ -19,13 +19,8 @@ import TollgateTesting
     static let day = UTCDay("2025-12-30")!
 
     @Test func receiptLinks_verify_andEveryRefusalHappensWhenTheREADMESays() async throws {
-        let clock = VirtualClock(start: Fixture.defaultStart)
-        let database = try temporaryDatabase(clock: clock)
-        let ports = Ports(sqlite: database)
-        let clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
-        let function = try EmulatedFunction.make(
-            "account-api", ports: ports, issuer: try LocalOIDCIssuer(), clerk: clerk, webhookSecrets: ["current"],
-            logger: Logger(label: "account-api-exports") { _ in SwiftLogNoOpLogHandler() })
+        let api = try LocalAccountAPI()
+        let (clock, ports) = (api.clock, api.ports)
         // user_a acts for acct_0 (pro), user_b for acct_1 (free when the day is exported).
         func account(_ id: String, _ tier: Tier) async throws {
             try await ports.store.set(
@@ -41,18 +36,8 @@ import TollgateTesting
             configuration: .init(reportQueue: "usage-reports", reportURL: "http://usage-report.test/"), store: ports.store,
             blobs: ports.blobs, tasks: ports.tasks, signer: exportTestSigner, clock: clock)
 
-        var senders = Senders(
-            issuer: try LocalOIDCIssuer(), clock: clock, fixtureDirectory: packageRoot.appendingPathComponent("events"),
-            function: function.declaration)
-        senders.clerk = clerk
         func get(_ day: String, as user: String) async throws -> (Int, JSONValue) {
-            let spec: JSONValue = .object([
-                "http": .object([
-                    "method": .string("GET"), "path": .string("/v1/exports/\(day)"), "session": .object(["user": .string(user)]),
-                ])
-            ])
-            let response = await function.deliver(try senders.request(for: spec, delivery: 1))
-            return (response.status, try JSONValue.parse(response.body))
+            try await api.call("GET", "/v1/exports/\(day)", as: user)
         }
         func expectRefusal(_ day: String, as user: String, _ status: Int, _ code: String) async throws {
             let (answered, body) = try await get(day, as: user)

@@ -14,13 +14,8 @@ import TollgateTesting
 /// the Firestore driver runs the same transaction, whose query Firestore locks.)
 @Suite struct AccountAPIKeyLimitTests {
     @Test func concurrentCreates_neverPassTheActiveKeyLimit() async throws {
-        let clock = VirtualClock(start: Fixture.defaultStart)
-        let database = try temporaryDatabase(clock: clock)
-        let ports = Ports(sqlite: database)
-        let clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
-        let function = try EmulatedFunction.make(
-            "account-api", ports: ports, issuer: try LocalOIDCIssuer(), clerk: clerk, webhookSecrets: ["current"],
-            logger: Logger(label: "account-api-key-limit") { _ in SwiftLogNoOpLogHandler() })
+        let api = try LocalAccountAPI()
+        let (clock, ports) = (api.clock, api.ports)
         try await ports.store.set(try DocumentPath("users/user_a"), ["accountId": .string("acct_a")])
         // 40 active keys already: 10 more fit.
         let hasher = try APIKeys(pepper: LocalEnvironment.keyPepper)
@@ -32,17 +27,10 @@ import TollgateTesting
             try await ports.store.create(
                 try DocumentPath(collection: APIKeyRecord.collection, id: hasher.hash(key)), try FieldValueEncoder().encode(record))
         }
-        var senders = Senders(
-            issuer: try LocalOIDCIssuer(), clock: clock, fixtureDirectory: packageRoot.appendingPathComponent("events"),
-            function: function.declaration)
-        senders.clerk = clerk
-        let create: JSONValue = .object([
-            "http": .object([
-                "method": .string("POST"), "path": .string("/v1/keys"), "session": .object(["user": .string("user_a")]),
-                "body": .object(["name": .string("concurrent")]),
-            ])
-        ])
-        let requests = try (0..<20).map { try senders.request(for: create, delivery: $0 + 1) }
+        let requests = try (0..<20).map { _ in
+            try api.request("POST", "/v1/keys", as: "user_a", body: .object(["name": .string("concurrent")]))
+        }
+        let function = api.function
         // Transactions that keep colliding end in 503 with Retry-After, which the dashboard
         // retries; every create ends in 201 or 409.
         let statuses = await withTaskGroup(of: Int.self) { group in
