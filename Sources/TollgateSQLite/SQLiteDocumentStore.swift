@@ -275,7 +275,9 @@ public struct SQLiteDocumentStore: DocumentStore {
     static func apply(_ transform: Write.Transform, to fields: inout [String: FieldValue], at time: Timestamp) {
         switch transform {
         case .serverTimestamp(let path):
-            fields.setValue(.timestamp(time), at: path)
+            // REQUEST_TIME has millisecond precision in Firestore; the commit's own time here.
+            let milliseconds = time.microsecondsSinceEpoch - time.microsecondsSinceEpoch % 1_000
+            fields.setValue(.timestamp(Timestamp(microsecondsSinceEpoch: milliseconds)), at: path)
         case .increment(let path, let operand):
             fields.setValue(increment(fields.value(at: path), by: operand), at: path)
         case .maximum(let path, let operand):

@@ -117,8 +117,8 @@ import TollgateTestSupport
         #expect(transport.requests.count == 1)
     }
 
-    @Test(Peer.discoveryDocuments.trait) func transaction_readsWithItsID_commitsWithIt_andRetriesAbortedWithRetryTransaction() async throws
-    {
+    @Test(Peer.discoveryDocuments.trait)
+    func transaction_readsWithItsIDThroughBatchGet_commitsWithIt_andRetriesAbortedWithRetryTransaction() async throws {
         let discovery = try DiscoveryDocument.load("firestore.v1")
         let commits = Counter()
         let transport = RecordingTransport { request, _ in
@@ -131,7 +131,10 @@ import TollgateTestSupport
                     ? .googleError(409, "ABORTED", "Transaction lock timeout")
                     : .json(.object(["commitTime": .string("2026-01-01T00:00:09Z")]))
             }
-            return .json(Self.document("accounts/a1", ["used": .integer(4)]))
+            return .json(
+                .array([
+                    .object(["found": Self.document("accounts/a1", ["used": .integer(4)]), "readTime": .string("2026-01-01T00:00:08Z")])
+                ]))
         }
         let used = try await store(transport).runTransaction { transaction in
             let snapshot = try await transaction.get(path("accounts/a1"))
@@ -143,14 +146,16 @@ import TollgateTestSupport
         let methods = transport.requests.map { $0.method + " " + String($0.url.split(separator: "/").last!.prefix { $0 != "?" }) }
         #expect(
             methods == [
-                "POST documents:beginTransaction", "GET a1", "POST documents:commit", "POST documents:beginTransaction", "GET a1",
-                "POST documents:commit",
+                "POST documents:beginTransaction", "POST documents:batchGet", "POST documents:commit", "POST documents:beginTransaction",
+                "POST documents:batchGet", "POST documents:commit",
             ])
         let requests = transport.requests
         Self.expectAccepted(discovery, requests[0], as: "firestore.projects.databases.documents.beginTransaction")
-        Self.expectAccepted(discovery, requests[1], as: "firestore.projects.databases.documents.get")
+        // Read as Google's client libraries read inside a transaction: batchGet, the id in the body.
+        Self.expectAccepted(discovery, requests[1], as: "firestore.projects.databases.documents.batchGet")
         Self.expectAccepted(discovery, requests[3], as: "firestore.projects.databases.documents.beginTransaction")
-        #expect(requests[1].url.hasSuffix("?transaction=dHgx"))
+        #expect(requests[1].json?["transaction"] == .string("dHgx") && !requests[1].url.contains("?"))
+        #expect(requests[4].json?["transaction"] == .string("dHgy"))
         #expect(requests[3].json?["options"]?["readWrite"]?["retryTransaction"] == .string("dHgx"))
         #expect(requests[5].json?["transaction"] == .string("dHgy"))
         Self.expectAccepted(discovery, requests[5], as: "firestore.projects.databases.documents.commit")

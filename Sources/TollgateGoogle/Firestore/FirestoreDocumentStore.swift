@@ -54,9 +54,12 @@ public struct FirestoreDocumentStore: DocumentStore {
     }
 
     func get(_ path: DocumentPath, transaction: String?) async throws -> DocumentSnapshot? {
+        // Inside a transaction, read as Google's client libraries do: `batchGet` with the
+        // transaction in the body. (`documents.get?transaction=` takes the id as a bytes
+        // query parameter, which Google's Firestore emulator never answers.)
+        if let transaction { return try await batchGet([path], transaction: transaction)[0] }
         do {
-            let response = try await api.send(
-                "GET", urlPath(name(path)), query: transaction.map { [("transaction", $0)] } ?? [], idempotent: true)
+            let response = try await api.send("GET", urlPath(name(path)), idempotent: true)
             return try snapshot(GoogleAPIClient.parse(response.body, service: api.service))
         } catch let error as TollgateError where error.code == .notFound {
             return nil

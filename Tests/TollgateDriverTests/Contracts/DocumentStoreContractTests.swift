@@ -1,28 +1,40 @@
 import Foundation
+import Synchronization
 import Testing
+import TollgateGoogle
 import TollgateModel
 import TollgateSQLite
 import TollgateTestSupport
 
 /// Where the `DocumentStore` contract runs: the SQLite fake on a file (a pool of readers
 /// beside one writer, as `replay` and `serve` use it) and in memory (one serial
-/// connection, as the fuzz targets use it). The Firestore driver has no peer here (the
-/// Firestore emulator needs Java); `FirestoreDriverTests` checks each of its requests and
-/// answers against Firestore's discovery document instead.
+/// connection, as the fuzz targets use it), and the Firestore driver against Google's own
+/// Firestore emulator (each case in a project of its own). `FirestoreDriverTests` also
+/// checks each of the driver's requests against Firestore's discovery document.
 enum DocumentBackend: String, ContractBackend {
     case sqliteFile
     case sqliteMemory
+    case firestoreEmulator
 
     enum Capability: Hashable, Sendable {}
 
     var testDescription: String { rawValue }
     var capabilities: Set<Capability> { [] }
-    var peer: Peer? { nil }
+    var peer: Peer? { self == .firestoreEmulator ? .firestoreEmulator : nil }
 
     func open() async throws -> ContractInstance<any DocumentStore> {
         switch self {
-        case .sqliteFile: ContractInstance(SQLiteDocumentStore(try temporaryDatabase()))
-        case .sqliteMemory: ContractInstance(SQLiteDocumentStore(try SQLiteDatabase(path: ":memory:")))
+        case .sqliteFile: return ContractInstance(SQLiteDocumentStore(try temporaryDatabase()))
+        case .sqliteMemory: return ContractInstance(SQLiteDocumentStore(try SQLiteDatabase(path: ":memory:")))
+        case .firestoreEmulator:
+            let lease = try await FirestoreEmulator.acquire()
+            let cloud = GoogleCloud(environment: ["FIRESTORE_EMULATOR_HOST": lease.host])
+            do {
+                return ContractInstance(try cloud.firestore("firestore://\(lease.project)")) { lease.release() }
+            } catch {
+                lease.release()
+                throw error
+            }
         }
     }
 }
@@ -120,15 +132,27 @@ enum DocumentBackend: String, ContractBackend {
         }
     }
 
+    /// Every write of a commit gets the commit time as its update time. `REQUEST_TIME` is
+    /// documented as the time the server processed the request, with millisecond precision,
+    /// the same for every field of the request: Google's emulator takes it when the
+    /// request arrives (before the commit time), the SQLite fake takes the commit time.
     @Test(arguments: DocumentBackend.supporting())
-    func commit_stampsEveryWriteWithTheCommitTime(_ backend: DocumentBackend) async throws {
+    func commit_stampsEveryWriteWithTheCommitTime_andRequestTimeInMilliseconds(_ backend: DocumentBackend) async throws {
         try await backend.with { store in
             let time = try await store.commit([
                 .set(path("a/1"), [:]), Write(path: path("a/2"), operation: .set([:]), transforms: [.serverTimestamp("at")]),
+                Write(path: path("a/3"), operation: .set([:]), transforms: [.serverTimestamp("at")]),
             ])
             #expect(try await store.get(path("a/1"))?.updateTime == time)
             let second = try #require(try await store.get(path("a/2")))
-            #expect(second.updateTime == time && second.fields["at"] == .timestamp(time), "REQUEST_TIME is the commit time")
+            #expect(second.updateTime == time)
+            guard case .timestamp(let stamped)? = second.fields["at"] else {
+                Issue.record("REQUEST_TIME wrote no timestamp: \(second.fields)")
+                return
+            }
+            #expect(stamped.microsecondsSinceEpoch % 1_000 == 0, "milliseconds")
+            #expect(stamped <= time && time.microsecondsSinceEpoch - stamped.microsecondsSinceEpoch < 1_000_000)
+            #expect(try await store.get(path("a/3"))?.fields["at"] == .timestamp(stamped), "one time for the whole request")
         }
     }
 
@@ -314,33 +338,77 @@ enum DocumentBackend: String, ContractBackend {
         }
     }
 
+    /// A write to what a transaction read, while it runs: never both commit. Firestore
+    /// locks what a transaction reads (pessimistic; Google's emulator holds the writer 2 s,
+    /// then aborts it) and the transaction commits; the SQLite fake checks the read at
+    /// commit (optimistic) and aborts the transaction once its attempts run out. Either
+    /// way the document holds exactly one of the two values, never a lost update.
     @Test(arguments: DocumentBackend.supporting())
-    func transaction_whoseReadChanged_isAborted_whenAttemptsRunOut(_ backend: DocumentBackend) async throws {
+    func aWriteToWhatATransactionRead_andTheTransaction_neverBothCommit(_ backend: DocumentBackend) async throws {
         try await backend.with { store in
             try await store.set(path("counters/c"), ["n": .integer(0)])
-            await expectCode(.aborted) {
+            let writer = Mutex<TollgateError.Code?>(nil)
+            let transaction = await outcome {
                 try await store.runTransaction(maxAttempts: 1) { transaction in
                     _ = try await transaction.get(path("counters/c"))
-                    try await store.set(path("counters/c"), ["n": .integer(99)])  // a concurrent writer
+                    do {
+                        try await store.set(path("counters/c"), ["n": .integer(99)])  // a concurrent writer
+                    } catch let error as TollgateError {
+                        writer.withLock { $0 = error.code }
+                    }
                     try transaction.set(path("counters/c"), ["n": .integer(1)])
                 }
             }
-            #expect(try await store.get(path("counters/c"))?.fields["n"] == .integer(99))
+            let stored = try await store.get(path("counters/c"))?.fields["n"]
+            switch (writer.withLock { $0 }, transaction) {
+            case (nil, .failure(let error)):
+                #expect((error as? TollgateError)?.code == .aborted, "\(error)")
+                #expect(stored == .integer(99), "the writer won; the transaction wrote nothing")
+            case (.aborted?, .success):
+                #expect(stored == .integer(1), "the transaction held its read; the writer wrote nothing")
+            case let (code, outcome):
+                Issue.record(
+                    "both or neither committed: writer \(String(describing: code)), transaction \(outcome), stored \(String(describing: stored))"
+                )
+            }
         }
     }
 
+    /// A transaction that read a missing document, and another writer that creates it
+    /// meanwhile: never both (as above: Firestore aborts the writer, the fake the
+    /// transaction).
     @Test(arguments: DocumentBackend.supporting())
-    func transaction_thatReadAMissingDocument_isAborted_whenItAppearsMeanwhile(_ backend: DocumentBackend) async throws {
+    func aCreateOfWhatATransactionFoundMissing_andTheTransaction_neverBothCommit(_ backend: DocumentBackend) async throws {
         try await backend.with { store in
-            await expectCode(.aborted) {
+            let writer = Mutex<TollgateError.Code?>(nil)
+            let transaction = await outcome {
                 try await store.runTransaction(maxAttempts: 1) { transaction in
                     #expect(try await transaction.get(path("accounts/new")) == nil)
-                    try await store.create(path("accounts/new"), ["by": .string("the other writer")])
+                    do {
+                        try await store.create(path("accounts/new"), ["by": .string("the other writer")])
+                    } catch let error as TollgateError {
+                        writer.withLock { $0 = error.code }
+                    }
                     try transaction.create(path("accounts/new"), ["by": .string("the transaction")])
                 }
             }
-            let stored = try await store.get(path("accounts/new"))
-            #expect(stored?.fields["by"] == .string("the other writer"))
+            let stored = try await store.get(path("accounts/new"))?.fields["by"]
+            switch (writer.withLock { $0 }, transaction) {
+            case (nil, .failure(let error)):
+                #expect((error as? TollgateError)?.code == .aborted, "\(error)")
+                #expect(stored == .string("the other writer"))
+            case (.aborted?, .success):
+                #expect(stored == .string("the transaction"))
+            case let (code, outcome):
+                Issue.record(
+                    "both or neither committed: writer \(String(describing: code)), transaction \(outcome), stored \(String(describing: stored))"
+                )
+            }
         }
     }
+}
+
+/// What `body` returned or threw.
+private func outcome<T>(_ body: () async throws -> T) async -> Result<T, any Error> {
+    do { return .success(try await body()) } catch { return .failure(error) }
 }

@@ -17,6 +17,8 @@ package enum Peer: String, CaseIterable, Sendable {
     case nginx = "nginx"
     case redis = "redis-server"
     case nm = "nm (binutils)"
+    /// Google's Firestore emulator (google-cloud-cli-firestore-emulator, with Java 17).
+    case firestoreEmulator = "the Firestore emulator (google-cloud-cli-firestore-emulator)"
 
     /// `./dev test` sets `TOLLGATE_REQUIRE_PEERS=1`, so a missing peer fails the run.
     package static var required: Bool { ProcessInfo.processInfo.environment["TOLLGATE_REQUIRE_PEERS"] == "1" }
@@ -30,6 +32,7 @@ package enum Peer: String, CaseIterable, Sendable {
         case .nginx: Self.firstExecutable(Self.nginxPaths) != nil
         case .redis: RedisServer.binary != nil
         case .nm: Self.firstExecutable(Self.nmPaths) != nil
+        case .firestoreEmulator: FirestoreEmulator.isInstalled
         }
     }
 
