@@ -218,7 +218,9 @@ let package = Package(
             tests("TollgateRuntimeTests", emulated + ["TollgateDrivers", serviceLifecycle], runsFunctions: true),
             tests(
                 "FunctionTests",
-                emulated + ["TollgateAuth", "TollgateExport", "TollgateRedis", .product(name: "Crypto", package: "swift-crypto")],
+                emulated + [
+                    "TollgateAuth", "TollgateExport", "TollgateRedis", "TollgateGoogle", .product(name: "Crypto", package: "swift-crypto"),
+                ],
                 runsFunctions: true),
             tests(
                 "TollgateEmulatorTests", emulated + ["TollgateAuth", "TollgateExport", "TollgateDrivers", "TollgateGoogle", "tollgate"],

@@ -45,7 +45,7 @@ package struct LeasePolicy: Sendable {
     package var maxBlockFraction: Double = 0.05
 
     /// The most one block may hold in a window of `limit` units.
-    func maxBlock(limit: Int64, need: Int64) -> Int64 {
+    package func maxBlock(limit: Int64, need: Int64) -> Int64 {
         max(need, minimumBlock, Int64((Double(max(0, limit)) * maxBlockFraction).rounded(.down)))
     }
 
