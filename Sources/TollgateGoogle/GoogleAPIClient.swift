@@ -110,11 +110,18 @@ public struct GoogleAPIClient: Sendable {
             if let credentials = endpoint.credentials {
                 allHeaders.append(("Authorization", "Bearer \(try await credentials.accessToken())"))
             }
+            // Within what the request's caller still waits (``Deadline``), never past it.
+            let left = Deadline.remaining
+            if let left, left <= .zero {
+                throw TollgateError(.deadlineExceeded, "\(service) \(method): the request's deadline passed before an answer")
+            }
             let started = ContinuousClock.now
             let outcome: Result<HTTPResponse, any Error>
             do {
+                let attemptTimeout = left.map { min(timeout, $0) } ?? timeout
                 outcome = .success(
-                    try await transport.send(HTTPRequest(method: method, url: url, headers: allHeaders, body: body, timeout: timeout)))
+                    try await transport.send(
+                        HTTPRequest(method: method, url: url, headers: allHeaders, body: body, timeout: attemptTimeout)))
             } catch { outcome = .failure(error) }
             let elapsed = ContinuousClock.now - started
             switch outcome {
@@ -136,15 +143,22 @@ public struct GoogleAPIClient: Sendable {
                 guard idempotent, GoogleRetryPolicy.isRetryable(status: response.status), attempt < retry.maxAttempts else {
                     throw error.tollgateError
                 }
-                try await Task.sleep(for: error.retryAfter ?? retry.backoff(retry: attempt))
+                try await pause(error.retryAfter ?? retry.backoff(retry: attempt), orThrow: error.tollgateError)
             case .failure(let failure):
                 logger.debug("\(service) \(method) \(CurlHTTPClient.redacted(url)) failed: \(failure)")
                 guard idempotent, failure.tollgateCode == .unavailable || failure.tollgateCode == .deadlineExceeded,
                     attempt < retry.maxAttempts
                 else { throw failure }
-                try await Task.sleep(for: retry.backoff(retry: attempt))
+                try await pause(retry.backoff(retry: attempt), orThrow: failure)
             }
         }
+    }
+
+    /// Waits before a retry, unless the retry could not start before the deadline: then
+    /// the failure stands.
+    private func pause(_ duration: Duration, orThrow failure: any Error) async throws {
+        if let left = Deadline.remaining, duration >= left { throw failure }
+        try await Task.sleep(for: duration)
     }
 
     /// Sends a JSON body (or none) and parses a JSON answer (an empty body is `{}`).

@@ -73,10 +73,13 @@ public struct FunctionDeclaration: Sendable, Hashable {
         /// The request deadline (Cloud Run's `timeout`).
         public var timeoutSeconds: Int
         public var ingress: Ingress
+        /// What one request's outbound calls may take together (``Deadline``): what the
+        /// sender waits, less a margin to answer. nil: the timeout less two seconds.
+        public var deadlineMilliseconds: Int?
 
         public init(
             cpu: String = "1", memory: String = "256Mi", concurrency: Int = 80, maxInstances: Int = 10, timeoutSeconds: Int = 300,
-            ingress: Ingress = .internalOnly
+            ingress: Ingress = .internalOnly, deadlineMilliseconds: Int? = nil
         ) {
             self.cpu = cpu
             self.memory = memory
@@ -84,7 +87,11 @@ public struct FunctionDeclaration: Sendable, Hashable {
             self.maxInstances = maxInstances
             self.timeoutSeconds = timeoutSeconds
             self.ingress = ingress
+            self.deadlineMilliseconds = deadlineMilliseconds
         }
+
+        /// The budget a request's outbound calls share.
+        public var deadline: Duration { .milliseconds(deadlineMilliseconds ?? max(1_000, (timeoutSeconds - 2) * 1_000)) }
     }
 
     /// A push subscription to `topic`, delivered to `path` with Google's OIDC token.

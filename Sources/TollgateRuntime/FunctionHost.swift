@@ -116,7 +116,10 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         var context = FunctionContext(logger: logger, clock: clock, request: request)
         context.metrics = metrics
         do {
-            let response = try await handler.handle(event, context: context)
+            // Every outbound call of the request shares what its sender waits.
+            let response = try await Deadline.run(within: declaration.service.deadline) {
+                try await handler.handle(event, context: context)
+            }
             // A handler's own refusal carries its reason in the body, read only if logged.
             return (response, nil, metadata)
         } catch {
@@ -125,10 +128,12 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     }
 
     /// Maps a thrown error to a response, writing a dead letter for poison.
-    private func failure(_ error: any Error, request: FunctionRequest, metadata: [String: String]) async -> (
+    private func failure(_ error: any Error, request: FunctionRequest, metadata given: [String: String]) async -> (
         FunctionResponse, String?, [String: String]
     ) {
         let reason = describe(error)
+        // The code in the log line too, for an operator to filter on (`DEADLINE_EXCEEDED`…).
+        let metadata = given.merging(["errorCode": error.tollgateCode.name]) { _, code in code }
         switch error.tollgateCode {
         case .invalidArgument where declaration.trigger.senderRetries:
             do {

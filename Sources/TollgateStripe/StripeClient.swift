@@ -92,12 +92,16 @@ public struct StripeClient: Billing {
         if let idempotencyKey { headers.append(("Idempotency-Key", idempotencyKey)) }
         if let version = configuration.apiVersion { headers.append(("Stripe-Version", version)) }
         let body = Array(form.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&").utf8)
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             method: method, url: configuration.baseURL + path, headers: headers, body: body, timeout: configuration.timeout)
         // GETs are safe to retry; POSTs only with an idempotency key.
         let retries = method == "GET" || idempotencyKey != nil ? configuration.maxNetworkRetries : 0
         var attempt = 0
         while true {
+            // Within what the request's caller still waits (``Deadline``).
+            let left = Deadline.remaining
+            if let left, left <= .zero { throw TollgateError(.deadlineExceeded, "Stripe \(method) \(path): the deadline passed") }
+            request.timeout = left.map { min(configuration.timeout, $0) } ?? configuration.timeout
             do {
                 return try Self.interpret(try await http.send(request), method: method, path: path)
             } catch let error as StripeAPIError {
@@ -106,7 +110,11 @@ public struct StripeClient: Billing {
                 // A connection error or timeout: nothing was answered.
             }
             attempt += 1
-            try await Task.sleep(for: Self.backoff(attempt: attempt))
+            let pause = Self.backoff(attempt: attempt)
+            if let left = Deadline.remaining, pause >= left {
+                throw TollgateError(.deadlineExceeded, "Stripe \(method) \(path): no time left to retry before the deadline")
+            }
+            try await Task.sleep(for: pause)
         }
     }
 

@@ -40,7 +40,10 @@ public struct AuthValidatorFunction: BuildableFunction {
         subscriptions: [.init(topic: Topic.entitlementsChanged, path: invalidationPath)],
         // On every API request's path: many at once, a short deadline, reached by the
         // gateway through a load balancer.
-        service: .init(memory: "256Mi", concurrency: 250, maxInstances: 50, timeoutSeconds: 5, ingress: .internalAndLoadBalancer))
+        // The gateway waits 2 s (the nginx recipe): store calls give up well before.
+        service: .init(
+            memory: "256Mi", concurrency: 250, maxInstances: 50, timeoutSeconds: 5, ingress: .internalAndLoadBalancer,
+            deadlineMilliseconds: 1_500))
 
     let resolver: CredentialResolver
     let quotas: QuotaBook
