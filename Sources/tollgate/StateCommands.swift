@@ -13,6 +13,20 @@ struct LocalState: ParsableArguments {
     var store: String?
 
     func open() throws -> SQLiteDatabase { try openLocalState(store) }
+
+    /// The URL the command works on.
+    var url: String { store ?? Environment()["TOLLGATE_STORE"] ?? Ports.defaultStoreURL }
+
+    /// Any store the drivers open (`sqlite:` or `firestore://`, with the environment's
+    /// emulator host or credentials), for the commands an operator runs on production.
+    func openStore() async throws -> any DocumentStore {
+        guard url.hasPrefix("sqlite:") else {
+            var environment = Environment().values
+            environment["TOLLGATE_STORE"] = url
+            return try await Ports.open(environment: Environment(environment)).store
+        }
+        return SQLiteDocumentStore(try open())
+    }
 }
 
 func openLocalState(_ store: String?) throws -> SQLiteDatabase {
@@ -94,7 +108,8 @@ enum StateDiff {
 
 struct DeadLetters: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dead-letters", abstract: "List and replay the poison inputs the functions set aside, on the local state.",
+        commandName: "dead-letters",
+        abstract: "List the poison inputs the functions set aside (on any store), and replay them (on the local state).",
         subcommands: [List.self, Replay.self])
 
     struct List: AsyncParsableCommand {
@@ -103,8 +118,7 @@ struct DeadLetters: AsyncParsableCommand {
         @OptionGroup var state: LocalState
 
         func run() async throws {
-            let database = try state.open()
-            let entries = try await DeadLetterReplay.list(SQLiteDocumentStore(database))
+            let entries = try await DeadLetterReplay.list(try await state.openStore())
             for entry in entries {
                 print(
                     "\(entry.id)  \(entry.letter.received.rfc3339)  \(entry.letter.trigger)  \(entry.letter.body.count) bytes  \(entry.letter.reason)"
@@ -112,8 +126,10 @@ struct DeadLetters: AsyncParsableCommand {
             }
             print("\(entries.count) dead letter\(entries.count == 1 ? "" : "s")")
             // What Pub/Sub itself gave up on (tollgate serve's dead-letter topics): publish
-            // it again to its topic once the cause is fixed.
-            let forwarded = try await SQLitePublisher(database).published().filter { $0.topic.hasSuffix("-dead-letter") }
+            // it again to its topic once the cause is fixed. (In Google Cloud: the
+            // `*-dead-letter-hold` subscriptions, see deploy/README.md.)
+            guard state.url.hasPrefix("sqlite:") else { return }
+            let forwarded = try await SQLitePublisher(try state.open()).published().filter { $0.topic.hasSuffix("-dead-letter") }
             for message in forwarded {
                 let attributes = message.message.attributes
                 print(
