@@ -90,8 +90,9 @@ public struct FunctionDeclaration: Sendable, Hashable {
             self.deadlineMilliseconds = deadlineMilliseconds
         }
 
-        /// The budget a request's outbound calls share.
-        public var deadline: Duration { .milliseconds(deadlineMilliseconds ?? max(1_000, (timeoutSeconds - 2) * 1_000)) }
+        /// The budget a request's outbound calls share, in milliseconds.
+        public var requestDeadlineMilliseconds: Int { deadlineMilliseconds ?? max(1_000, (timeoutSeconds - 2) * 1_000) }
+        public var deadline: Duration { .milliseconds(requestDeadlineMilliseconds) }
     }
 
     /// A push subscription to `topic`, delivered to `path` with Google's OIDC token.

@@ -30,10 +30,14 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
     /// port (``metricsResponse(_:)``), never of the public one.
     public let metrics: FunctionMetrics
 
+    /// What one request's outbound calls may take together (``Deadline``).
+    public let deadline: Duration
+
     public init(
         handler: Handler, store: any DocumentStore, clock: any TollgateModel.Clock, verifier: OIDCVerifier?, logger: Logger,
-        maxBodyBytes: Int = 1_048_576, metrics: FunctionMetrics = FunctionMetrics()
+        maxBodyBytes: Int = 1_048_576, metrics: FunctionMetrics = FunctionMetrics(), deadline: Duration? = nil
     ) {
+        self.deadline = deadline ?? handler.declaration.service.deadline
         self.metrics = metrics
         self.handler = handler
         self.store = store
@@ -117,7 +121,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         context.metrics = metrics
         do {
             // Every outbound call of the request shares what its sender waits.
-            let response = try await Deadline.run(within: declaration.service.deadline) {
+            let response = try await Deadline.run(within: deadline) {
                 try await handler.handle(event, context: context)
             }
             // A handler's own refusal carries its reason in the body, read only if logged.

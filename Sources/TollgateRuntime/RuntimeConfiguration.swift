@@ -54,6 +54,9 @@ public struct RuntimeConfiguration: Sendable {
     public var project: String?
     /// `TOLLGATE_MAX_BODY_BYTES`, default 1 MiB; larger bodies get 413.
     public var maxBodyBytes: Int
+    /// `TOLLGATE_REQUEST_DEADLINE_MS`: what one request's outbound calls may take together
+    /// (``Deadline``); default the declaration's.
+    public var deadline: Duration
     /// `TOLLGATE_LOG_LEVEL`, default `info`.
     public var logLevel: String
     /// `TOLLGATE_METRICS_PORT`: where `GET /metrics` is served, on 127.0.0.1 only (the
@@ -75,6 +78,10 @@ public struct RuntimeConfiguration: Sendable {
         revision = environment["K_REVISION"]
         project = environment["GOOGLE_CLOUD_PROJECT"]
         maxBodyBytes = try environment.integer("TOLLGATE_MAX_BODY_BYTES", default: 1_048_576, range: 1_024...33_554_432)
+        deadline = .milliseconds(
+            try environment.integer(
+                "TOLLGATE_REQUEST_DEADLINE_MS", default: function.service.requestDeadlineMilliseconds,
+                range: 100...(function.service.timeoutSeconds * 1_000)))
         logLevel = environment["TOLLGATE_LOG_LEVEL"] ?? "info"
         metricsPort =
             environment["TOLLGATE_METRICS_PORT"] == nil
