@@ -44,6 +44,9 @@ package final class HungServer: Sendable {
 
     package var hostAndPort: String { "127.0.0.1:\(port)" }
 
+    /// Connections accepted so far: one per attempt of a client that gives up and retries.
+    package var connections: Int { accepted.withLock { $0.count } }
+
     /// Closes the listener and every held connection.
     package func stop() {
         guard
