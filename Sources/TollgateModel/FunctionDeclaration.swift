@@ -1,6 +1,6 @@
 /// What a function declares about itself, once, in code: its trigger and what it needs.
 /// The runtime authenticates and decodes from it, the emulator routes from it, and
-/// `deploy/` is rendered from it (ARCHITECTURE.md, principle 7).
+/// `deploy/` is rendered from it (docs/architecture.md, "Declared once").
 public struct FunctionDeclaration: Sendable, Hashable {
     public var name: String
     public var trigger: Trigger
