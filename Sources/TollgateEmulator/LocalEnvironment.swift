@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import QuotaReset
 import StripeWebhook
+import Synchronization
 import TollgateAuth
 import TollgateDrivers
 import TollgateExport
@@ -150,6 +151,7 @@ public struct LocalKeys: Sendable {
         let document = Data(issuer.jwksDocument.rendered().utf8)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-keys-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        removedAtExit(folder.path)
         let file = folder.appendingPathComponent("\(Hex.encode(SHA256.hash(data: document).prefix(12))).json")
         if !FileManager.default.fileExists(atPath: file.path) { try document.write(to: file, options: .atomic) }
         return file
@@ -216,5 +218,20 @@ public struct EmulatedFunction: Sendable {
         let host = try FunctionHost<Function>.make(setup, logger: logger)
         return EmulatedFunction(
             declaration: Function.declaration, deliver: { await host.handle($0) }, drain: { await host.handler.drained() })
+    }
+}
+
+/// The folders of published keys this process made: removed when it exits, so no run
+/// leaves them behind in the temporary directory.
+private let publishedFolders = Mutex<Set<String>>([])
+
+private func removedAtExit(_ folder: String) {
+    let first = publishedFolders.withLock { folders in
+        defer { folders.insert(folder) }
+        return folders.isEmpty
+    }
+    guard first else { return }
+    atexit {
+        for folder in publishedFolders.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: folder) }
     }
 }
