@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import TollgateExport
 import TollgateModel
@@ -39,18 +40,13 @@ import TollgateTestSupport
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Kill it once two parts are written, before the manifest. Small parts leave a wide
-        // window (38 more parts) even when a busy machine slows this poll.
-        let started = ContinuousClock.now
-        while process.isRunning, ContinuousClock.now - started < .seconds(120) {
-            // Names only while polling: hashing every object each time slowed the poll
-            // enough on a busy machine for the export to finish first.
-            if try await SQLiteBlobStore(killed).list(prefix: "usage/", pageSize: 10, pageToken: nil).names.count >= 2 { break }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-        #expect(process.isRunning, "the export finished before it could be killed; give it more records")
-        kill(process.processIdentifier, SIGKILL)
+        // Kill it once two parts are written, before the manifest. The watch runs on its own
+        // thread with a blocking read: a poll on the cooperative pool starved behind the
+        // parallel suite's tasks long enough for the export to finish first.
+        let watched = try await KillWhenPartsWritten.watch(process, database: killed.path, parts: 2)
+        #expect(watched, "the export finished before it could be killed; give it more records")
         while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(process.terminationReason == .uncaughtSignal, "the export finished before the kill reached it")
         let partial = try await objects(killed)
         #expect(!partial.keys.contains { $0.hasSuffix("manifest.json") })
 
@@ -75,5 +71,35 @@ import TollgateTestSupport
         let (killedTasks, cleanTasks) = (try await tasks(killed), try await tasks(clean))
         #expect(killedTasks == cleanTasks)
         #expect(killedTasks.count == 3)
+    }
+}
+
+/// Watches an export's database from a dedicated thread and sends SIGKILL the moment it
+/// holds `parts` usage objects.
+enum KillWhenPartsWritten {
+    /// True when the process was killed while running; false when it finished first.
+    static func watch(_ process: Process, database path: String, parts: Int) async throws -> Bool {
+        var configuration = Configuration()
+        configuration.readonly = true
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        return await withCheckedContinuation { continuation in
+            let thread = Thread {
+                let deadline = Date().addingTimeInterval(120)
+                while process.isRunning, Date() < deadline {
+                    let written =
+                        (try? queue.read { db in
+                            try Int.fetchOne(db, sql: "SELECT count(*) FROM blobs WHERE name LIKE 'usage/%'")
+                        }) ?? 0
+                    if written >= parts {
+                        kill(process.processIdentifier, SIGKILL)
+                        continuation.resume(returning: true)
+                        return
+                    }
+                    usleep(1_000)
+                }
+                continuation.resume(returning: false)
+            }
+            thread.start()
+        }
     }
 }
