@@ -29,7 +29,7 @@ import UsageRecorder
         var urls: [URL] { validators.map(\.url) }
 
         /// On a fresh SQLite file, or (`firestore`) on Google's Firestore emulator.
-        init(_ name: String, settings: [String: String] = [:], firestore: FirestoreEmulator.Lease? = nil) async throws {
+        init(_ name: String, settings: [String: String] = [:], firestore: GoogleEmulator.Lease? = nil) async throws {
             let pepper = "pepper-for-the-concurrency-test-0123456789"
             var environment = ["TOLLGATE_KEY_PEPPER": pepper]
             if let firestore {

@@ -27,7 +27,7 @@ enum DocumentBackend: String, ContractBackend {
         case .sqliteFile: return ContractInstance(SQLiteDocumentStore(try temporaryDatabase()))
         case .sqliteMemory: return ContractInstance(SQLiteDocumentStore(try SQLiteDatabase(path: ":memory:")))
         case .firestoreEmulator:
-            let lease = try await FirestoreEmulator.acquire()
+            let lease = try await GoogleEmulator.firestore.acquire()
             let cloud = GoogleCloud(environment: ["FIRESTORE_EMULATOR_HOST": lease.host])
             do {
                 return ContractInstance(try cloud.firestore("firestore://\(lease.project)")) { lease.release() }

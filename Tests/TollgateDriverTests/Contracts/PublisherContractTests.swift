@@ -15,18 +15,19 @@ struct PublisherUnderTest: Sendable {
 }
 
 /// Where the `Publisher` contract runs: the SQLite fake, and the Pub/Sub driver against
-/// `tollgate serve`'s Pub/Sub REST front (what `PUBSUB_EMULATOR_HOST` points Google's REST
-/// clients at). The driver's requests are also checked against Pub/Sub's discovery
-/// document in `GoogleDriverTests`.
+/// `tollgate serve`'s Pub/Sub REST front and against Google's Pub/Sub emulator (each what
+/// `PUBSUB_EMULATOR_HOST` points Google's clients at). The driver's requests are also
+/// checked against Pub/Sub's discovery document in `GoogleDriverTests`.
 enum PublisherBackend: String, ContractBackend {
     case sqliteFake
     case pubSubDriverOnLocalCloud
+    case pubSubDriverOnPubSubEmulator
 
     enum Capability: Hashable, Sendable {}
 
     var testDescription: String { rawValue }
     var capabilities: Set<Capability> { [] }
-    var peer: Peer? { nil }
+    var peer: Peer? { self == .pubSubDriverOnPubSubEmulator ? .pubSubEmulator : nil }
 
     func open() async throws -> ContractInstance<PublisherUnderTest> {
         switch self {
@@ -47,6 +48,18 @@ enum PublisherBackend: String, ContractBackend {
             return ContractInstance(
                 PublisherUnderTest(publisher: publisher, topic: topic) { try await state.published(topic: topic).map(\.message) }
             ) { _ = try? await serve.stop() }
+        case .pubSubDriverOnPubSubEmulator:
+            let lease = try await GoogleEmulator.pubSub.acquire()
+            do {
+                let inbox = try await PubSubEmulatorInbox(lease, topic: "contract")
+                let publisher = try GoogleCloud(environment: ["PUBSUB_EMULATOR_HOST": lease.host]).pubsub("pubsub://\(lease.project)")
+                return ContractInstance(PublisherUnderTest(publisher: publisher, topic: "contract") { try await inbox.pullAll() }) {
+                    lease.release()
+                }
+            } catch {
+                lease.release()
+                throw error
+            }
         }
     }
 }

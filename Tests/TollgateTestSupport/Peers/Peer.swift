@@ -19,6 +19,8 @@ package enum Peer: String, CaseIterable, Sendable {
     case nm = "nm (binutils)"
     /// Google's Firestore emulator (google-cloud-cli-firestore-emulator, with Java 17).
     case firestoreEmulator = "the Firestore emulator (google-cloud-cli-firestore-emulator)"
+    /// Google's Pub/Sub emulator (google-cloud-cli-pubsub-emulator, with Java 17).
+    case pubSubEmulator = "the Pub/Sub emulator (google-cloud-cli-pubsub-emulator)"
 
     /// `./dev test` sets `TOLLGATE_REQUIRE_PEERS=1`, so a missing peer fails the run.
     package static var required: Bool { ProcessInfo.processInfo.environment["TOLLGATE_REQUIRE_PEERS"] == "1" }
@@ -32,7 +34,8 @@ package enum Peer: String, CaseIterable, Sendable {
         case .nginx: Self.firstExecutable(Self.nginxPaths) != nil
         case .redis: RedisServer.binary != nil
         case .nm: Self.firstExecutable(Self.nmPaths) != nil
-        case .firestoreEmulator: FirestoreEmulator.isInstalled
+        case .firestoreEmulator: GoogleEmulator.firestore.isInstalled
+        case .pubSubEmulator: GoogleEmulator.pubSub.isInstalled
         }
     }
 

@@ -9,7 +9,7 @@ import TollgateTestSupport
 /// same drivers the functions use.
 @Suite(Peer.firestoreEmulator.trait) struct OperatorCommandsOnFirestoreTests {
     @Test func deadLettersList_andKeys_workOnFirestore() async throws {
-        let firestore = try await FirestoreEmulator.acquire()
+        let firestore = try await GoogleEmulator.firestore.acquire()
         defer { firestore.release() }
         let url = "firestore://\(firestore.project)"
         let environment = [
