@@ -8,11 +8,22 @@ import TollgateRuntime
 import TollgateStripe
 import TollgateTesting
 
-/// Dead letters on the local state: listed, and replayed through the function that wrote
-/// them, wrapped again as their sender wraps a delivery (a fresh OIDC token from the local
-/// issuer, Stripe's signature with the local secret, the task's or job's headers). A
-/// replay that succeeds removes the letter; one that fails again leaves it as it was.
+/// Dead letters on any store: listed, shown, and replayed through the function that wrote
+/// them, in this process, wrapped again as their sender wraps a delivery (a fresh OIDC
+/// token, the webhook's signature, the task's or job's headers). A replay that succeeds
+/// removes the letter; one that fails again leaves it as it was.
 public enum DeadLetterReplay {
+    /// Whose settings and secrets the function is rebuilt with.
+    public enum Settings: Sendable {
+        /// The emulator's stand-ins: for local state.
+        case local
+        /// The function's own service environment, as the operator's shell holds it (its
+        /// settings and secrets, `sm://` references resolved as at start-up): for a
+        /// production store. Only the OIDC check is pointed at a key of this process's,
+        /// since the letter is handed over in process, not through Google's front.
+        case service(Environment)
+    }
+
     public struct Entry: Sendable {
         public let id: String
         public let letter: DeadLetter
@@ -32,19 +43,41 @@ public enum DeadLetterReplay {
     }
 
     /// - Throws: `NOT_FOUND` for an unknown id.
-    public static func replay(_ id: String, ports: Ports, logger: Logger) async throws -> Outcome {
-        let path = try DocumentPath(collection: DeadLetter.collection, id: id)
-        guard let letter = try await ports.store.get(path)?.decode(DeadLetter.self) else {
+    public static func letter(_ id: String, in store: any DocumentStore) async throws -> DeadLetter {
+        guard let letter = try await store.get(try DocumentPath(collection: DeadLetter.collection, id: id))?.decode(DeadLetter.self) else {
             throw TollgateError(.notFound, "no dead letter \(id)")
         }
+        return letter
+    }
+
+    /// - Throws: `NOT_FOUND` for an unknown id; ``ConfigurationError`` when `settings`
+    ///   lack what the function needs to start.
+    public static func replay(_ id: String, ports: Ports, settings: Settings = .local, logger: Logger) async throws -> Outcome {
+        let path = try DocumentPath(collection: DeadLetter.collection, id: id)
+        let letter = try await letter(id, in: ports.store)
         guard letter.metadata["truncatedFrom"] == nil else {
             throw TollgateError(
                 .failedPrecondition, "dead letter \(id) kept only the first 900,000 bytes of its body; it cannot be replayed")
         }
         let issuer = try LocalOIDCIssuer()
-        let function = try EmulatedFunction.make(
-            letter.function, ports: ports, issuer: issuer, clerk: try LocalOIDCIssuer(keyID: "clerk-local-1"), webhookSecrets: ["current"],
-            logger: logger)
+        let function: EmulatedFunction
+        let stripeSecret: String?
+        let svixSecret: String?
+        switch settings {
+        case .local:
+            function = try EmulatedFunction.make(
+                letter.function, ports: ports, issuer: issuer, clerk: try LocalOIDCIssuer(keyID: "clerk-local-1"),
+                webhookSecrets: ["current"], logger: logger)
+            (stripeSecret, svixSecret) = (LocalEnvironment.webhookSecrets["current"], LocalEnvironment.svixSecrets["current"])
+        case .service(let environment):
+            let resolved = try await Environment.resolvingSecrets(
+                of: try EmulatedFunction.type(named: letter.function).declaration, in: environment)
+            function = try EmulatedFunction.make(
+                letter.function, serviceEnvironment: resolved, ports: ports, issuer: issuer, logger: logger)
+            // The first of a secret's values is the one its sender signs with now.
+            let current = { (name: String) in resolved[name]?.split(separator: ",").first.map(String.init) }
+            (stripeSecret, svixSecret) = (current("STRIPE_WEBHOOK_SECRET"), current("CLERK_WEBHOOK_SECRET"))
+        }
         let now = ports.clock.now()
         var headers = letter.metadata.compactMap { key, value -> (name: String, value: String)? in
             key.hasPrefix("header:") ? (String(key.dropFirst("header:".count)), value) : nil
@@ -56,13 +89,13 @@ public enum DeadLetterReplay {
         case .http:
             switch function.declaration.webhookSignature {
             case .stripe:
-                if let secret = LocalEnvironment.webhookSecrets["current"] {
+                if let secret = stripeSecret {
                     headers.append(
                         ("Stripe-Signature", StripeSigner(secret: secret).header(timestamp: now.secondsSinceEpoch, body: letter.body)))
                 }
             case .svix:
                 // Signed anew under the message's own svix-id: the id is its dedupe key.
-                if let secret = LocalEnvironment.svixSecrets["current"] {
+                if let secret = svixSecret {
                     let messageId = letter.metadata["header:svix-id"] ?? "msg_replay_\(id)"
                     headers = headers.filter { $0.name != "svix-id" }
                     headers += try SvixSigner(secret: secret).headers(id: messageId, timestamp: now.secondsSinceEpoch, body: letter.body)

@@ -194,6 +194,15 @@ public struct EmulatedFunction: Sendable {
         case replay, cloud
     }
 
+    /// The function of that name.
+    /// - Throws: `NOT_FOUND` for an unknown name.
+    public static func type(named name: String) throws -> any BuildableFunction.Type {
+        guard let function = functions.first(where: { $0.declaration.name == name }) else {
+            throw TollgateError(.notFound, "no function named \(name); known: \(names.joined(separator: ", "))")
+        }
+        return function
+    }
+
     /// Builds the named function over `ports` through its constructor, from
     /// ``LocalEnvironment/environment(for:statePath:keys:stripeBaseURL:profile:quotaPeriod:webhookSecrets:)``.
     /// - Throws: `NOT_FOUND` for an unknown function; ``ConfigurationError`` as start-up would.
@@ -201,12 +210,29 @@ public struct EmulatedFunction: Sendable {
         _ name: String, ports: Ports, issuer: LocalOIDCIssuer, clerk: LocalOIDCIssuer, webhookSecrets: [String],
         quotaPeriod: QuotaPeriod = .month, stripeBaseURL: String = "http://127.0.0.1:1", profile: Profile = .replay, logger: Logger
     ) throws -> EmulatedFunction {
-        guard let function = functions.first(where: { $0.declaration.name == name }) else {
-            throw TollgateError(.notFound, "no function named \(name); known: \(names.joined(separator: ", "))")
-        }
+        let function = try type(named: name)
         let environment = try LocalEnvironment.environment(
             for: function.declaration, keys: try LocalKeys(oidc: issuer, clerk: clerk), stripeBaseURL: stripeBaseURL, profile: profile,
             quotaPeriod: quotaPeriod, webhookSecrets: webhookSecrets)
+        return try host(
+            function, setup: try FunctionSetup(environment: Environment(environment), ports: ports, declaration: function.declaration),
+            logger: logger)
+    }
+
+    /// Builds the named function over `ports` from its service's own environment (settings
+    /// and resolved secrets), with only its OIDC check pointed at `issuer`: how an operator
+    /// hands it a delivery in process.
+    /// - Throws: `NOT_FOUND` for an unknown function; ``ConfigurationError`` naming what
+    ///   the environment lacks, as start-up would.
+    public static func make(
+        _ name: String, serviceEnvironment: Environment, ports: Ports, issuer: LocalOIDCIssuer, logger: Logger
+    ) throws -> EmulatedFunction {
+        let function = try type(named: name)
+        var environment = serviceEnvironment.values
+        environment.merge([
+            "K_SERVICE": name, "TOLLGATE_AUDIENCE": LocalEnvironment.url(of: name), "TOLLGATE_INVOKERS": LocalOIDCIssuer.serviceAccount,
+            "TOLLGATE_OIDC_ISSUERS": LocalOIDCIssuer.issuer, "TOLLGATE_OIDC_JWKS": try LocalKeys.publish(issuer).absoluteString,
+        ]) { _, replay in replay }
         return try host(
             function, setup: try FunctionSetup(environment: Environment(environment), ports: ports, declaration: function.declaration),
             logger: logger)

@@ -17,15 +17,23 @@ struct LocalState: ParsableArguments {
     /// The URL the command works on.
     var url: String { store ?? Environment()["TOLLGATE_STORE"] ?? Ports.defaultStoreURL }
 
+    var isLocal: Bool { url.hasPrefix("sqlite:") }
+
     /// Any store the drivers open (`sqlite:` or `firestore://`, with the environment's
     /// emulator host or credentials), for the commands an operator runs on production.
-    func openStore() async throws -> any DocumentStore {
-        guard url.hasPrefix("sqlite:") else {
+    func openStore() async throws -> any DocumentStore { try await openPorts().store }
+
+    /// The ports on `url`: the local state's, or those the environment's URLs name beside
+    /// a cloud store (as a function's service opens them).
+    func openPorts() async throws -> Ports {
+        guard isLocal else {
             var environment = Environment().values
             environment["TOLLGATE_STORE"] = url
-            return try await Ports.open(environment: Environment(environment)).store
+            do { return try await Ports.open(environment: Environment(environment)) } catch let error as ConfigurationError {
+                throw ValidationError(error.description)
+            }
         }
-        return SQLiteDocumentStore(try open())
+        return Ports(sqlite: try open())
     }
 }
 
@@ -49,7 +57,7 @@ extension State {
         func run() async throws {
             let documentPath: DocumentPath
             do { documentPath = try DocumentPath(path) } catch let error as TollgateError { throw ValidationError(error.message) }
-            guard let snapshot = try await SQLiteDocumentStore(try state.open()).get(documentPath) else {
+            guard let snapshot = try await state.openStore().get(documentPath) else {
                 FileHandle.standardError.write(Data("no document \(path)\n".utf8))
                 throw ExitCode.failure
             }
@@ -109,8 +117,8 @@ enum StateDiff {
 struct DeadLetters: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dead-letters",
-        abstract: "List the poison inputs the functions set aside (on any store), and replay them (on the local state).",
-        subcommands: [List.self, Replay.self])
+        abstract: "List, show and replay the poison inputs the functions set aside, on any store.",
+        subcommands: [List.self, Show.self, Replay.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One line per dead letter, oldest first.")
@@ -144,9 +152,9 @@ struct DeadLetters: AsyncParsableCommand {
         }
     }
 
-    struct Replay: AsyncParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Deliver a dead letter's body to its function again, as its sender would; on success the letter is removed.")
+            abstract: "Print one dead letter: why, when, its headers and its body (UTF-8 text, else base64).")
 
         @Argument(help: "The dead letter's id (from `dead-letters list`).")
         var id: String
@@ -154,13 +162,53 @@ struct DeadLetters: AsyncParsableCommand {
         @OptionGroup var state: LocalState
 
         func run() async throws {
-            let ports = Ports(sqlite: try state.open())
+            let letter: DeadLetter
+            do { letter = try await DeadLetterReplay.letter(id, in: try await state.openStore()) } catch let error as TollgateError
+                where error.code == .notFound
+            {
+                throw ValidationError(error.message)
+            }
+            print("id:        \(id)")
+            print("function:  \(letter.function) (\(letter.trigger))")
+            print("received:  \(letter.received.rfc3339)")
+            print("reason:    \(letter.reason)")
+            for (name, value) in letter.metadata.sorted(by: { $0.key < $1.key }) { print("\(name): \(value)") }
+            print("body (\(letter.body.count) bytes):")
+            if let text = String(validating: letter.body, as: UTF8.self) {
+                print(text)
+            } else {
+                print(letter.body.base64EncodedString())
+            }
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deliver a dead letter's body to its function again, as its sender would; on success the letter is removed.",
+            discussion: """
+                On local state the function is rebuilt with the emulator's stand-in secrets. On
+                any other store (firestore://) it is rebuilt in this process from the
+                environment, which must hold the function's service settings and secrets as
+                Cloud Run gives them (sm:// references are read from Secret Manager), and the
+                ports' URLs (TOLLGATE_BLOBS, TOLLGATE_PUBSUB, TOLLGATE_TASKS) it uses.
+                """)
+
+        @Argument(help: "The dead letter's id (from `dead-letters list`).")
+        var id: String
+
+        @OptionGroup var state: LocalState
+
+        func run() async throws {
+            let ports = try await state.openPorts()
             let outcome: DeadLetterReplay.Outcome
             do {
                 outcome = try await DeadLetterReplay.replay(
-                    id, ports: ports, logger: Logger(label: "tollgate") { _ in SwiftLogNoOpLogHandler() })
+                    id, ports: ports, settings: state.isLocal ? .local : .service(Environment()),
+                    logger: Logger(label: "tollgate") { _ in SwiftLogNoOpLogHandler() })
             } catch let error as TollgateError {
                 throw ValidationError(error.message)
+            } catch let error as ConfigurationError {
+                throw ValidationError("the function cannot start from this environment: \(error.description)")
             }
             switch outcome {
             case .resolved(let status):

@@ -1,13 +1,15 @@
 import Foundation
 import Testing
+import TollgateEmulator
 import TollgateGoogle
 import TollgateModel
+import TollgateStripe
 import TollgateTestSupport
 
 /// The runbook's commands on a `firestore://` store (Google's Firestore emulator standing
-/// in for production): what an operator runs against the real store works through the
-/// same drivers the functions use.
-@Suite(Peer.firestoreEmulator.trait) struct OperatorCommandsOnFirestoreTests {
+/// in for production, its Pub/Sub emulator beside it): what an operator runs against the
+/// real store works through the same drivers the functions use.
+@Suite(Peer.firestoreEmulator.trait, Peer.pubSubEmulator.trait) struct OperatorCommandsOnFirestoreTests {
     @Test func deadLettersList_andKeys_workOnFirestore() async throws {
         let firestore = try await GoogleEmulator.firestore.acquire()
         defer { firestore.release() }
@@ -33,5 +35,78 @@ import TollgateTestSupport
         #expect(created == 0, "\(createErrors)")
         let (keysListed, keys, _) = try runTollgate(["keys", "list", "--account", "acct_ops"], environment: environment)
         #expect(keysListed == 0 && keys.contains("tg_test_"), "\(keys)")
+    }
+
+    /// The runbook's dead-letter path on production: a real stripe-webhook on Firestore
+    /// dead-letters a subscription to a price no tier maps; the operator shows it, replays
+    /// it (refused while the cause stands), fixes the setting and replays it from the
+    /// service's own environment: it is applied, its change published, the letter gone.
+    @Test func aDeadLetter_isShown_andReplayedFromTheServicesEnvironment_onceTheCauseIsFixed() async throws {
+        let firestore = try await GoogleEmulator.firestore.acquire()
+        defer { firestore.release() }
+        let pubSub = try await GoogleEmulator.pubSub.acquire()
+        defer { pubSub.release() }
+        let changes = try await PubSubEmulatorInbox(pubSub, topic: Topic.entitlementsChanged)
+        let url = "firestore://\(firestore.project)"
+        let secret = "whsec_operator_test_local_value_only"
+        let service = [
+            "FIRESTORE_EMULATOR_HOST": firestore.host, "TOLLGATE_STORE": url, "PUBSUB_EMULATOR_HOST": pubSub.host,
+            "TOLLGATE_PUBSUB": "pubsub://\(pubSub.project)", "STRIPE_WEBHOOK_SECRET": secret,
+            "TOLLGATE_CHECKOUT_SECRET": LocalEnvironment.checkoutSecrets["current"]!, "TOLLGATE_PRICE_TIERS": LocalEnvironment.priceTiers,
+        ]
+
+        // Server-set metadata links the subscription to its account.
+        let payload = packageRoot.appendingPathComponent("events/stripe/payloads/subscription-created-unmapped-price.json")
+        var event = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: payload)) as? [String: Any])
+        var data = try #require(event["data"] as? [String: Any])
+        var subscription = try #require(data["object"] as? [String: Any])
+        subscription["metadata"] = ["tollgate_account_id": "acct_ops"]
+        data["object"] = subscription
+        event["data"] = data
+        let body = try JSONSerialization.data(withJSONObject: event)
+        let webhook = try await RunningFunction("stripe-webhook", environment: service)
+        let signature = StripeSigner(secret: secret).header(timestamp: Int64(Date().timeIntervalSince1970), body: body)
+        let (status, _) = try await post(webhook.url, body: body, headers: ["Stripe-Signature": signature])
+        #expect(status == 200, "\(webhook.log)")
+        #expect(try await webhook.stop() == 0)
+
+        let (listed, list, _) = try runTollgate(["dead-letters", "list"], environment: service)
+        #expect(listed == 0 && list.contains("1 dead letter"), "\(list)")
+        let id = try #require(list.split(separator: " ").first.map(String.init))
+        let (shown, letter, showErrors) = try runTollgate(["dead-letters", "show", id], environment: service)
+        #expect(shown == 0, "\(showErrors)")
+        #expect(
+            letter.contains("function:  stripe-webhook") && letter.contains("price_unknown_annual")
+                && letter.contains("evt_1TgSubUnmappedPrice"))
+
+        let (stillPoison, refused, _) = try runTollgate(["dead-letters", "replay", id], environment: service)
+        #expect(stillPoison == 1 && refused.contains("the dead letter stays"), "\(refused)")
+
+        var fixed = service
+        fixed["TOLLGATE_PRICE_TIERS"] = LocalEnvironment.priceTiers + ",price_unknown_annual=pro"
+        let (replayed, output, errors) = try runTollgate(["dead-letters", "replay", id], environment: fixed)
+        #expect(replayed == 0 && output.contains("handled (200)"), "\(output) \(errors)")
+        let (got, account, _) = try runTollgate(["state", "get", "accounts/acct_ops"], environment: service)
+        #expect(got == 0 && account.contains("\"pro\""), "\(account)")
+        #expect(try await changes.pullAll().count == 1, "the change is published once, by the replay")
+        let (_, after, _) = try runTollgate(["dead-letters", "list"], environment: service)
+        #expect(after.contains("0 dead letters"))
+    }
+
+    @Test func replay_fromAnEnvironmentTheFunctionCannotStartFrom_namesWhatIsMissing() async throws {
+        let firestore = try await GoogleEmulator.firestore.acquire()
+        defer { firestore.release() }
+        let url = "firestore://\(firestore.project)"
+        let environment = ["FIRESTORE_EMULATOR_HOST": firestore.host, "TOLLGATE_STORE": url]
+        let letter = DeadLetter(
+            function: "stripe-webhook", trigger: "http", reason: "price price_x is not mapped", body: Data("{}".utf8), metadata: [:],
+            received: Timestamp(secondsSinceEpoch: 1_767_225_600))
+        let store = try GoogleCloud(environment: environment).firestore(url)
+        try await store.create(
+            try DocumentPath(collection: DeadLetter.collection, id: "stripe-webhook-0c0d"), try FieldValueEncoder().encode(letter))
+        let (status, _, errors) = try runTollgate(["dead-letters", "replay", "stripe-webhook-0c0d"], environment: environment)
+        #expect(status != 0 && errors.contains("STRIPE_WEBHOOK_SECRET"), "\(errors)")
+        let (missing, _, unknown) = try runTollgate(["dead-letters", "show", "stripe-webhook-ffff"], environment: environment)
+        #expect(missing != 0 && unknown.contains("no dead letter stripe-webhook-ffff"), "\(unknown)")
     }
 }
