@@ -3,6 +3,7 @@ import Testing
 import TollgateEmulator
 import TollgateGoogle
 import TollgateModel
+import TollgateSQLite
 import TollgateStripe
 import TollgateTestSupport
 
@@ -108,5 +109,43 @@ import TollgateTestSupport
         #expect(status != 0 && errors.contains("STRIPE_WEBHOOK_SECRET"), "\(errors)")
         let (missing, _, unknown) = try runTollgate(["dead-letters", "show", "stripe-webhook-ffff"], environment: environment)
         #expect(missing != 0 && unknown.contains("no dead letter stripe-webhook-ffff"), "\(unknown)")
+    }
+}
+
+/// The export commands of the runbook on production's ports: the ledger on Firestore (its
+/// emulator), objects on Cloud Storage (fake-gcs-server), report tasks in a local queue
+/// (there is no Cloud Tasks emulator).
+@Suite(Peer.firestoreEmulator.trait, Peer.fakeGCSServer.trait) struct ExportCommandsOnFirestoreTests {
+    @Test func exportVerifyReconcileAndCleanupDryRun_workOnFirestoreAndCloudStorage() async throws {
+        let firestore = try await GoogleEmulator.firestore.acquire()
+        defer { firestore.release() }
+        let storage = try await FakeGCSServer.start(buckets: ["tollgate-exports"])
+        defer { storage.stop() }
+        let tasks = try temporaryDatabase()
+        let url = "firestore://\(firestore.project)"
+        let environment = [
+            "FIRESTORE_EMULATOR_HOST": firestore.host, "TOLLGATE_STORE": url, "STORAGE_EMULATOR_HOST": storage.host,
+            "TOLLGATE_BLOBS": "gs://tollgate-exports", "TOLLGATE_TASKS": "sqlite://\(tasks.path)",
+            "TOLLGATE_EXPORT_SIGNING_KEY": LocalEnvironment.exportSigningKey, "TOLLGATE_USAGE_REPORT_URL": "https://usage-report.example/",
+        ]
+        let store = try GoogleCloud(environment: environment).firestore(url)
+        try await seedLedger(store, day: UTCDay("2026-01-01")!, count: 30)
+
+        for _ in 0..<2 {
+            let (exported, out, errors) = try runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
+            #expect(exported == 0, "\(out)\(errors)")
+        }
+        #expect(try await SQLiteTaskQueue(tasks).tasks().count == 3, "one report task per account, once")
+        let (verified, verification, _) = try runTollgate(
+            ["verify-export", "--from", "2026-01-01", "--to", "2026-01-01"], environment: environment)
+        #expect(verified == 0 && verification.contains("2026-01-01  valid"), "\(verification)")
+        // Nothing reported yet: reconcile says so for each account and exits 1.
+        let (reconciled, table, _) = try runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
+        #expect(reconciled == 1 && table.components(separatedBy: "not reported").count == 4, "\(table)")
+
+        let before = try await store.query(DocumentQuery(collection: UsageRecord.collection)).count
+        let (cleaned, counts, cleanupErrors) = try runTollgate(["cleanup", "--dry-run"], environment: environment)
+        #expect(cleaned == 0 && counts.contains("would be deleted"), "\(counts)\(cleanupErrors)")
+        #expect(try await store.query(DocumentQuery(collection: UsageRecord.collection)).count == before)
     }
 }

@@ -89,9 +89,8 @@ public struct UsageExporter: Sendable {
     }
 
     func lastExported() async throws -> UTCDay? {
-        // Day ids sort as days; an export document exists only once its day is complete.
-        let latest = try await store.query(
-            DocumentQuery(collection: ExportState.collection).order(by: "__name__", descending: true).limit(1))
+        // An export document exists only once its day is complete.
+        let latest = try await store.query(DocumentQuery(collection: ExportState.collection).order(by: "day", descending: true).limit(1))
         return latest.first.flatMap { UTCDay($0.path.id) }
     }
 
@@ -190,7 +189,7 @@ public struct UsageExporter: Sendable {
             if try await enqueueReport(day, total) { enqueued += 1 }
         }
         var state = ExportState(
-            manifest: layout.manifest(day), manifestSHA256: digest, objects: Int64(objects.count), records: manifest.records,
+            day: day, manifest: layout.manifest(day), manifestSHA256: digest, objects: Int64(objects.count), records: manifest.records,
             accounts: Int64(manifest.accounts.count), keyId: signer.keyId, completed: clock.now())
         state.receipts = receipts
         try await store.commit([Write.set(statePath, try FieldValueEncoder().encode(state))])

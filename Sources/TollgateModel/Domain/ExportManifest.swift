@@ -163,6 +163,9 @@ public struct ExportManifest: Sendable, Hashable {
 /// The progress and outcome of one day's export: `exports/{YYYY-MM-DD}`.
 public struct ExportState: Codable, Sendable, Hashable {
     public var status: String
+    /// The day, `YYYY-MM-DD` as the document's id: the latest export is found by ordering
+    /// on it, since Firestore refuses a descending scan of document names.
+    public var day: String?
     public var manifest: String
     public var manifestSHA256: String
     public var objects: Int64
@@ -180,9 +183,11 @@ public struct ExportState: Codable, Sendable, Hashable {
     public var receipts: Int64?
 
     public init(
-        manifest: String, manifestSHA256: String, objects: Int64, records: Int64, accounts: Int64, keyId: String, completed: Timestamp
+        day: UTCDay, manifest: String, manifestSHA256: String, objects: Int64, records: Int64, accounts: Int64, keyId: String,
+        completed: Timestamp
     ) {
         status = "complete"
+        self.day = day.description
         self.manifest = manifest
         self.manifestSHA256 = manifestSHA256
         self.objects = objects

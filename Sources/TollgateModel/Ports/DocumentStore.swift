@@ -242,8 +242,13 @@ public struct DocumentQuery: Sendable, Hashable {
 
     /// - Throws: `INVALID_ARGUMENT` for what Firestore refuses: inequalities on two fields
     ///   (before multi-field inequality support), an inequality field not ordered first,
-    ///   a negative limit, an `in` without an array of at most 30 values.
+    ///   a negative limit, an `in` without an array of at most 30 values;
+    ///   `FAILED_PRECONDITION` for a query ordered first by document name descending, which
+    ///   Google's Firestore emulator refuses ("does not support descending key scans").
     public func validate() throws {
+        if let first = effectiveOrders.first, first.field.description == "__name__", first.descending {
+            throw TollgateError(.failedPrecondition, "Firestore does not support descending key scans; order by a field first")
+        }
         let inequalityFields = Set(filters.filter { $0.op.isInequality }.map(\.field))
         if let field = inequalityFields.first {
             guard inequalityFields.count == 1 else {
