@@ -136,8 +136,9 @@ package final class RedisQuota: Sendable {
     ) async throws {
         let key = Self.key(accountId, session)
         let token = UUID().uuidString
-        // One refill at a time across instances (the lock outlives any refill that is not
-        // stuck: two at once would strand one block); here one request polls for the others.
+        // One refill at a time across instances, by a lock renewed while its refill runs
+        // (and gone 10 s after a crashed holder): two at once would strand one block. Here
+        // one request polls for the others.
         var polls = 0
         while try await session.command(["SET", Self.lockKey(accountId, session), token, "NX", "PX", "10000"]) != .simple("OK") {
             polls += 1
@@ -148,8 +149,17 @@ package final class RedisQuota: Sendable {
             let peek = try await session.evaluate(Self.consumeScript, keys: [key], arguments: ["0", String(now.microsecondsSinceEpoch)])
             if let held = Spent(peek), held.remaining >= need { return }
         }
+        let lock = Self.lockKey(accountId, session)
+        // Renewed while this refill runs: one stalled past the lock's life (a starved
+        // process) would otherwise overlap the next refill, which strands a block.
+        let renewal = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(3))
+                _ = try await session.evaluate(Self.renewScript, keys: [lock], arguments: [token, "10000"])
+            }
+        }
         defer {
-            let lock = Self.lockKey(accountId, session)
+            renewal.cancel()
             _ = spawner.start { _ = try await session.evaluate(Self.unlockScript, keys: [lock], arguments: [token]) }
         }
         let now = clock.now()
@@ -352,6 +362,13 @@ package final class RedisQuota: Sendable {
         """)
 
     /// Releases the refill lock only when it is still this refill's.
+    /// Extends the refill lock by ARGV[2] ms while it is still ARGV[1]'s.
+    static let renewScript = RedisScript(
+        """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return 0
+        """)
+
     static let unlockScript = RedisScript(
         """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
