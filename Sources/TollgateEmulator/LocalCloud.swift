@@ -134,6 +134,28 @@ public actor LocalCloud {
         return answer ?? FunctionResponse.rejected(504, code: "DEADLINE_EXCEEDED", "\(function) did not answer in time")
     }
 
+    /// A push from Google's Pub/Sub emulator, which signs nothing: signed here with an ID
+    /// token for the function's URL from the push service account, as Pub/Sub signs a push
+    /// subscription's deliveries, and delivered within the subscription's ack deadline.
+    public nonisolated func deliverSignedPush(_ function: String, _ request: FunctionRequest) async -> FunctionResponse {
+        guard let declaration = targets[function]?.declaration else {
+            return FunctionResponse.rejected(404, code: "NOT_FOUND", "no function \(function)")
+        }
+        var request = request
+        do {
+            let token = try senders(declaration).idToken(audience: LocalEnvironment.url(of: function))
+            request.headers = request.headers.filter { $0.name.lowercased() != "authorization" } + [("Authorization", "Bearer \(token)")]
+        } catch {
+            return FunctionResponse.rejected(500, code: "INTERNAL", "could not sign the push: \(error)")
+        }
+        let ackDeadline: Int
+        if case .pubSub(_, _, let seconds) = declaration.trigger { ackDeadline = seconds } else { ackDeadline = 10 }
+        let answer = await call(
+            function, request, deadline: .seconds(ackDeadline), trigger: TriggerKind.pubSub.rawValue,
+            detail: "push from the Pub/Sub emulator \(request.path)")
+        return answer ?? FunctionResponse.rejected(504, code: "DEADLINE_EXCEEDED", "\(function) did not answer within the ack deadline")
+    }
+
     /// The next `deliveries` calls to `function` answer `status` without reaching it.
     public nonisolated func outage(_ function: String, status: Int, deliveries: Int) throws {
         guard targets[function] != nil else { throw TollgateError(.notFound, "no function \(function)") }
@@ -153,7 +175,7 @@ public actor LocalCloud {
 
     nonisolated let tokens = IDTokenCache()
 
-    func senders(_ declaration: FunctionDeclaration) -> Senders {
+    nonisolated func senders(_ declaration: FunctionDeclaration) -> Senders {
         Senders(issuer: issuer, clock: clock, fixtureDirectory: URL(fileURLWithPath: "."), function: declaration, tokens: tokens)
     }
 
@@ -214,7 +236,7 @@ public actor LocalCloud {
             }
             if outlook.nextTask.map({ $0 <= now }) == true {
                 let attempts = try await TaskDispatch.runDueConcurrently(queue, clock: clock) { queued, declaration, retry in
-                    let request = try await self.senders(declaration).queued(queued)
+                    let request = try self.senders(declaration).queued(queued)
                     return await self.call(
                         declaration.name, request, deadline: .seconds(retry.dispatchDeadlineSeconds), trigger: "cloudtasks",
                         detail: "\(queued.queue)/\(queued.task.name ?? "")", attempt: queued.retries + 1)
@@ -251,7 +273,7 @@ public actor LocalCloud {
             guard let declaration = self.targets[function]?.declaration else {
                 return FunctionResponse.rejected(404, code: "NOT_FOUND", "no function \(function)")
             }
-            let request = try await self.senders(declaration).push(
+            let request = try self.senders(declaration).push(
                 due.message.pubSubMessage, topic: due.subscription.topic, to: declaration, path: path, deliveryAttempt: due.deliveryAttempt)
             return await self.call(
                 function, request, deadline: .seconds(Int64(due.subscription.ackDeadlineSeconds)), trigger: "pubsub",

@@ -34,6 +34,13 @@ public struct LocalCloudRouter: Sendable {
         if let first = segments.first, cloud.targets[first] != nil {
             return await function(first, request, prefix: "/" + first)
         }
+        if request.method == .post, path.hasPrefix(Self.pushPrefix + "/"), let function = segments.dropFirst(2).first,
+            cloud.targets[function] != nil
+        {
+            return await HTTPBridge.respond(to: request, limit: maxBodyBytes, pathPrefix: Self.pushPrefix + "/" + function) {
+                await cloud.deliverSignedPush(function, $0)
+            }
+        }
         if request.method == .get, path.hasPrefix(Self.storagePrefix + "/") {
             return await signedLink(path: String(path.dropFirst(Self.storagePrefix.count)), query: request.uri.query ?? "")
         }
@@ -63,6 +70,10 @@ public struct LocalCloudRouter: Sendable {
                 status: answer.status, latency: ContinuousClock.now - started, attempt: 1, outcome: "refused: \(refusal)"))
         return HTTPBridge.response(answer)
     }
+
+    /// Where Google's Pub/Sub emulator pushes (`PREFIX/FUNCTION/PATH`): the push is
+    /// signed here and delivered to the function (see ``PubSubEmulatorWiring``).
+    public static let pushPrefix = "/_emulator/push"
 
     /// Where the blob fake's signed links point: `GET /_emulator/storage/local/NAME?X-Goog-…`.
     public static let storagePrefix = "/_emulator/storage"

@@ -50,14 +50,41 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "wall: real time. virtual: time stands still until `tollgate clock advance` moves it.")
     var clock: ClockChoice = .wall
 
-    @Option(help: "Where the virtual clock starts (RFC 3339; default: now).")
+    @Option(
+        help: """
+            Where the clock starts (RFC 3339; default: now). On the wall clock time then moves as usual, in serve and in \
+            every process (TOLLGATE_CLOCK_OFFSET_SECONDS).
+            """)
     var start: String?
 
     @Flag(help: "Run the real function executables as separate processes on the state file (wall clock only).")
     var processes = false
 
+    @Option(
+        help: """
+            With --processes: the functions' store instead of the state file, such as firestore://PROJECT (with \
+            FIRESTORE_EMULATOR_HOST for Google's emulator). Tasks stay on serve's queue.
+            """)
+    var store: String?
+
+    @Option(
+        help: """
+            With --processes: the functions' Pub/Sub, pubsub://PROJECT on Google's emulator (PUBSUB_EMULATOR_HOST). \
+            serve creates the declared topics and push subscriptions there and signs the emulator's pushes.
+            """)
+    var pubsub: String?
+
+    @Option(help: "With --processes: the functions' blob store, such as gs://BUCKET (with STORAGE_EMULATOR_HOST).")
+    var blobs: String?
+
     @Flag(help: "No live log of deliveries.")
     var quiet = false
+
+    /// The emulator hosts and credentials the drivers read, handed to every process.
+    static let passedThrough = [
+        "FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_CLOUD_PROJECT",
+    ]
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
@@ -65,13 +92,34 @@ struct Serve: AsyncParsableCommand {
         if processes, clock == .virtual {
             throw ValidationError("--processes runs the real executables, which keep the wall clock; drop --clock virtual")
         }
-        if start != nil, clock != .virtual { throw ValidationError("--start sets the virtual clock; add --clock virtual") }
+        if !processes, store != nil || pubsub != nil || blobs != nil {
+            throw ValidationError("--store, --pubsub and --blobs give the executables other ports; add --processes")
+        }
+        if let store, !store.hasPrefix("firestore://"), !store.hasPrefix("sqlite:") {
+            throw ValidationError("--store takes a firestore:// or sqlite: URL")
+        }
+        if let pubsub {
+            guard pubsub.hasPrefix("pubsub://"), pubsub.count > "pubsub://".count else {
+                throw ValidationError("--pubsub takes pubsub://PROJECT")
+            }
+            guard Environment()["PUBSUB_EMULATOR_HOST"] != nil else {
+                throw ValidationError("--pubsub wires Google's Pub/Sub emulator: set PUBSUB_EMULATOR_HOST")
+            }
+        }
+        if let blobs, !blobs.hasPrefix("gs://"), !blobs.hasPrefix("sqlite:") {
+            throw ValidationError("--blobs takes a gs:// or sqlite: URL")
+        }
         if let start, Timestamp(rfc3339: start) == nil { throw ValidationError("--start \(start) is not RFC 3339") }
     }
 
     func run() async throws {
+        let startsAt = start.flatMap { Timestamp(rfc3339: $0) }
+        // A start on the wall clock is a fixed offset from it, the same in every process.
+        let offsetSeconds = startsAt.map { ($0.microsecondsSinceEpoch - SystemClock().now().microsecondsSinceEpoch) / 1_000_000 } ?? 0
         let clock: any TollgateModel.Clock =
-            self.clock == .virtual ? VirtualClock(start: start.flatMap { Timestamp(rfc3339: $0) } ?? SystemClock().now()) : SystemClock()
+            self.clock == .virtual
+            ? VirtualClock(start: startsAt ?? SystemClock().now())
+            : (offsetSeconds == 0 ? SystemClock() as any TollgateModel.Clock : ShiftedClock(offsetSeconds: offsetSeconds))
         let database = try SQLiteDatabase(path: state, clock: clock)
         let issuer = try LocalOIDCIssuer()
         let quietLogger = Logger(label: "tollgate.serve", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -90,13 +138,21 @@ struct Serve: AsyncParsableCommand {
             try FileManager.default.createDirectory(at: stateFolder, withIntermediateDirectories: true)
             let keys = try LocalKeys(oidc: issuer, clerk: clerk)
             let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            // Ports not given stay on the state file; tasks always do (serve runs the queue).
+            let local = "sqlite://\(database.path)"
+            var portURLs = ProcessInfo.processInfo.environment.filter { Self.passedThrough.contains($0.key) }
+            portURLs.merge([
+                "TOLLGATE_STORE": store ?? local, "TOLLGATE_PUBSUB": pubsub ?? local, "TOLLGATE_BLOBS": blobs ?? local,
+                "TOLLGATE_TASKS": local,
+            ]) { _, url in url }
+            if offsetSeconds != 0 { portURLs["TOLLGATE_CLOCK_OFFSET_SECONDS"] = String(offsetSeconds) }
             for declaration in EmulatedFunction.declarations {
                 let process = try await FunctionProcess(
                     declaration: declaration, executable: binaries.appendingPathComponent(declaration.name),
                     environment: try LocalEnvironment.environment(
                         for: declaration, statePath: database.path, keys: keys, stripeBaseURL: stripeURL, profile: .cloud,
                         webhookSecrets: webhookSecrets
-                    ).merging(["PORT": "0"]) { _, port in port },
+                    ).merging(portURLs.merging(["PORT": "0"]) { _, port in port }) { _, given in given },
                     logFile: stateFolder.appendingPathComponent("\(declaration.name).log"))
                 started.append(process)
                 targets[declaration.name] = process.target
@@ -118,14 +174,28 @@ struct Serve: AsyncParsableCommand {
 
         let bound = Mutex<[String: Int]>([:])
         let expected = 2 + (ports ? EmulatedFunction.names.count : 0)
+        var elsewhere: [String] = []
+        if let store { elsewhere.append("store \(store)") }
+        if let pubsub {
+            elsewhere.append("Pub/Sub \(pubsub) on Google's emulator: the declared push subscriptions, signed by serve")
+        }
+        if let blobs { elsewhere.append("blobs \(blobs)") }
         let banner = Banner(
             host: host, state: database.path, clock: clock, processes: processes ? stateFolder.path : nil,
-            schedule: await cloud.schedule())
+            schedule: await cloud.schedule(), elsewhere: elsewhere)
         let announce: @Sendable (String, Int) async -> Void = { name, port in
             // The blob fake's signed links (account-api's receipts) lead here, from every process.
             if name == "" {
                 let address = host == "0.0.0.0" ? "127.0.0.1" : host
                 try? await SQLiteBlobStore(database).setLinkBase("http://\(address):\(port)\(LocalCloudRouter.storagePrefix)")
+                if let pubsub, let emulator = Environment()["PUBSUB_EMULATOR_HOST"] {
+                    do {
+                        try await PubSubEmulatorWiring.declare(
+                            host: emulator, project: String(pubsub.dropFirst("pubsub://".count)), pushBase: "http://\(address):\(port)")
+                    } catch {
+                        FileHandle.standardError.write(Data("Pub/Sub emulator \(emulator) could not be wired: \(error)\n".utf8))
+                    }
+                }
             }
             let all = bound.withLock { bound -> [String: Int]? in
                 bound[name] = port
@@ -199,6 +269,8 @@ struct Banner: Sendable {
     let clock: any TollgateModel.Clock
     let processes: String?
     let schedule: [(job: String, function: String, schedule: CronSchedule, next: Timestamp)]
+    /// The functions' ports where they are not the state file (--store, --pubsub, --blobs).
+    var elsewhere: [String] = []
 
     func print(ports: [String: Int]) {
         let address = host == "0.0.0.0" ? "127.0.0.1" : host
@@ -206,10 +278,11 @@ struct Banner: Sendable {
         var lines = [
             "Tollgate local cloud",
             "  state   \(state)",
-            "  clock   \(clock is VirtualClock ? "virtual, at \(clock.now().rfc3339) (tollgate clock advance 1d)" : "wall")",
+            "  clock   \(clock is VirtualClock ? "virtual, at \(clock.now().rfc3339) (tollgate clock advance 1d)" : clock is ShiftedClock ? "wall, moved: now \(clock.now().rfc3339)" : "wall")",
             "  run     \(processes.map { "each function as its own process, logs in \($0)/" } ?? "every function in this process")",
-            "",
         ]
+        lines += elsewhere.map { "  ports   \($0)" }
+        lines.append("")
         for declaration in EmulatedFunction.declarations {
             let url = ports[declaration.name].map { "http://\(host):\($0)/" } ?? "\(front)/\(declaration.name)/"
             let name = declaration.name.padding(toLength: 16, withPad: " ", startingAt: 0)

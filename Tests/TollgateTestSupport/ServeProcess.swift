@@ -12,12 +12,16 @@ package final class ServeProcess: Sendable {
     package let state: String
     package let folder: URL
 
-    package init(_ arguments: [String]) async throws {
+    /// - Parameters:
+    ///   - environment: added to this process's (emulator hosts, say).
+    ///   - state: a state file to serve, kept; by default a fresh one, removed at the end.
+    package init(_ arguments: [String], environment: [String: String] = [:], state: String? = nil) async throws {
         folder = scratchURL("serve")
-        state = folder.appendingPathComponent("state.db").path
+        self.state = state ?? folder.appendingPathComponent("state.db").path
         process = Process()
         process.executableURL = productURL("tollgate")
-        process.arguments = ["serve", "--port", "0", "--state", state] + arguments
+        process.arguments = ["serve", "--port", "0", "--state", self.state] + arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given } }
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

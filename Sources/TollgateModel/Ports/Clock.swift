@@ -11,3 +11,16 @@ public struct SystemClock: Clock {
     public init() {}
     public func now() -> Timestamp { Timestamp(Date()) }
 }
+
+/// The wall clock moved by a fixed offset: how the local cloud runs real executables at
+/// another time (`tollgate serve --processes --start`), so that yesterday's usage can be
+/// recorded now and exported once its day is over.
+public struct ShiftedClock: Clock {
+    public let offsetMicroseconds: Int64
+
+    public init(offsetSeconds: Int64) { offsetMicroseconds = offsetSeconds * 1_000_000 }
+
+    public func now() -> Timestamp {
+        Timestamp(microsecondsSinceEpoch: SystemClock().now().microsecondsSinceEpoch + offsetMicroseconds)
+    }
+}
