@@ -161,6 +161,8 @@ import TollgateTestSupport
         Self.expectAccepted(discovery, requests[5], as: "firestore.projects.databases.documents.commit")
     }
 
+    /// The rollback is sent apart from the failed request (its deadline may be what ended
+    /// the transaction), so the test waits for it.
     @Test(Peer.discoveryDocuments.trait) func transaction_whoseBodyFails_isRolledBack() async throws {
         let discovery = try DiscoveryDocument.load("firestore.v1")
         let transport = RecordingTransport { request, _ in
@@ -169,6 +171,7 @@ import TollgateTestSupport
         await expectCode(.invalidArgument) {
             try await store(transport).runTransaction { _ in throw TollgateError(.invalidArgument, "poison") }
         }
+        for _ in 0..<200 where transport.requests.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
         let rollback = try #require(transport.requests.last)
         #expect(rollback.url.hasSuffix(":rollback"))
         Self.expectAccepted(discovery, rollback, as: "firestore.projects.databases.documents.rollback")

@@ -70,21 +70,38 @@ extension QuotaBook {
         var lease: QuotaLease?
     }
 
-    /// Settles and refills one instance's lease in one transaction: when `closing`, ends
-    /// the lease `held` if it is still this instance's (expired or not: the holder knows
-    /// what it spent), taking back its `returning` unspent units; sweeps leases expired for
-    /// an hour (crashed holders': their units stay counted as spent); then, when the
-    /// account passes `check`, grants up to `desired` units (a top-up of the lease held, or
-    /// a new one).
+    /// How a closing holder settles its lease.
+    enum Settlement: Sendable {
+        /// What it still holds unspent (Redis knows its remainder).
+        case returning(Int64)
+        /// What it spent from the lease: the rest of what the book granted goes back, also
+        /// top-ups whose answer never reached the holder.
+        case spent(Int64)
+    }
+
+    /// Settles and refills one instance's lease in one write: when `closing`, ends the
+    /// lease `held` (or one of the `unconfirmed` grants this instance asked for without
+    /// hearing the answer, from which nothing was spent) if it is still this instance's,
+    /// expired or not (the holder knows what it spent), taking back what is unspent; sweeps
+    /// leases expired for an hour (crashed holders': their units stay counted as spent);
+    /// then, when the account passes `check`, grants up to `desired` units (a top-up of the
+    /// lease held, or a new one named `newLease`).
     func lease(
-        accountId: String, instance: String, held: String?, closing: Bool, returning: Int64, desired: Int64, need: Int64,
+        accountId: String, instance: String, held: String?, closing: Bool, settling: Settlement, unconfirmed: [String] = [],
+        newLease: String = QuotaBook.newLeaseID(), desired: Int64, need: Int64,
         check: @escaping @Sendable (Account) -> Bool = { _ in true }, policy: LeasePolicy, now: Timestamp
     ) async throws -> LeaseGrant {
         try await withWindow(accountId: accountId, now: now) { account, window in
             var leases = window.leases ?? [:]
-            var mine = leases[instance].flatMap { $0.id == held ? $0 : nil }
+            var mine = leases[instance].flatMap { $0.id == held || unconfirmed.contains($0.id) ? $0 : nil }
             if let lease = mine, closing {
-                window.used -= min(returning, lease.granted)
+                let unspent: Int64
+                switch (lease.id == held, settling) {
+                case (false, _): unspent = lease.granted
+                case (true, .returning(let units)): unspent = min(max(0, units), lease.granted)
+                case (true, .spent(let units)): unspent = max(0, lease.granted - units)
+                }
+                window.used -= unspent
                 mine = nil
                 leases[instance] = nil
             }
@@ -101,7 +118,7 @@ extension QuotaBook {
                     need: need)
                 : 0
             if granted > 0 {
-                var lease = mine ?? QuotaLease(id: Self.newLeaseID(), granted: 0, expires: now)
+                var lease = mine ?? QuotaLease(id: newLease, granted: 0, expires: now)
                 lease.granted += granted
                 lease.expires = now.adding(seconds: policy.ttlSeconds)
                 window.used += granted
@@ -136,6 +153,8 @@ package final class QuotaLeases: Sendable {
         /// Instances holding leases of the window at the last grant, this one included.
         var holders: Int
         var rate = DecayingRate()
+        /// A refill is settling this lease: nothing more is spent from it.
+        var settling = false
         var unspent: Int64 { lease.granted - spent }
     }
 
@@ -145,6 +164,9 @@ package final class QuotaLeases: Sendable {
         var refills: [ExactID: Task<Void, any Error>] = [:]
         /// Accounts in their last units: decided per request until this time.
         var strictUntil: [ExactID: Timestamp] = [:]
+        /// Leases this instance asked for whose answer never came (a timeout after the
+        /// write may have landed): the next refill settles whichever the book holds.
+        var unconfirmed: [ExactID: [String]] = [:]
         /// Windows whose every unit is admitted or leased: refused from memory until `until`
         /// (the window's end when no lease is left that could return units, else a second)
         /// or until the entitlements change.
@@ -204,6 +226,21 @@ package final class QuotaLeases: Sendable {
     /// joins (or starts) the account's refill.
     private func attempt(_ claim: QuotaBook.Claim, key: ExactID, accountId: String, now: Timestamp) -> Attempt {
         state.withLock { state -> Attempt in
+            // Units held here are spent first, also in a window another instance found used
+            // up: they were counted when they were leased, and refusing while holding them
+            // strands them until the lease is returned.
+            if var entry = state.held[key], usable(entry, now: now), entry.unspent >= claim.cost {
+                guard claim.check(entry.account) else { return .decided(.refused(entry.account)) }
+                entry.spent += claim.cost
+                entry.rate.record(claim.cost, at: now)
+                // Top up in the background before the block runs out: Cloud Run gives CPU to
+                // requests, so a request starts it, never a timer.
+                if state.refills[key] == nil, entry.unspent * 2 < entry.lastBlock {
+                    state.refills[key] = spawner.start { try await self.topUp(key: key, accountId: accountId) }
+                }
+                state.held[key] = entry
+                return .decided(.admitted(entry.account, view(entry)))
+            }
             if var used = state.exhausted[key], now < used.window.end {
                 if now >= used.until, state.refills[key] == nil {
                     // Time to look again: one background read of the window (no transaction,
@@ -220,20 +257,8 @@ package final class QuotaLeases: Sendable {
             }
             state.exhausted[key] = nil
             if let until = state.strictUntil[key], now < until { return .strict }
-            guard var entry = state.held[key], usable(entry, now: now), entry.unspent >= claim.cost else {
-                if let running = state.refills[key] { return .refill(running) }
-                return .refill(startRefill(&state, key: key, accountId: accountId, need: claim.cost, check: claim.check, now: now))
-            }
-            guard claim.check(entry.account) else { return .decided(.refused(entry.account)) }
-            entry.spent += claim.cost
-            entry.rate.record(claim.cost, at: now)
-            // Top up in the background before the block runs out: Cloud Run gives CPU to
-            // requests, so a request starts it, never a timer.
-            if state.refills[key] == nil, entry.unspent * 2 < entry.lastBlock {
-                state.refills[key] = spawner.start { try await self.topUp(key: key, accountId: accountId) }
-            }
-            state.held[key] = entry
-            return .decided(.admitted(entry.account, view(entry)))
+            if let running = state.refills[key] { return .refill(running) }
+            return .refill(startRefill(&state, key: key, accountId: accountId, need: claim.cost, check: claim.check, now: now))
         }
     }
 
@@ -259,7 +284,7 @@ package final class QuotaLeases: Sendable {
     }
 
     private func usable(_ entry: Held, now: Timestamp) -> Bool {
-        now < entry.lease.expires.adding(seconds: -policy.clockMarginSeconds) && now < entry.window.end
+        !entry.settling && now < entry.lease.expires.adding(seconds: -policy.clockMarginSeconds) && now < entry.window.end
     }
 
     /// What the verdict reports: the window as of the last grant, with this instance's
@@ -278,14 +303,16 @@ package final class QuotaLeases: Sendable {
         now: Timestamp
     ) -> Task<Void, any Error> {
         let entry = state.held[key]
-        // Closed while it is returned, so nothing is spent twice; restored if the
-        // transaction fails (the document still counts those units for this lease).
-        let returning = entry.map { max(0, $0.unspent) } ?? 0
+        // Nothing is spent from it while it is settled; the book takes back what was granted
+        // and not spent, which also covers a top-up whose answer was lost.
+        let spent = entry?.spent ?? 0
         let heldID = entry?.lease.id
-        if var closed = entry {
-            closed.spent = closed.lease.granted
-            state.held[key] = closed
+        if var settling = entry {
+            settling.settling = true
+            state.held[key] = settling
         }
+        let unconfirmed = state.unconfirmed[key] ?? []
+        let newLease = QuotaBook.newLeaseID()
         let desired = policy.desired(
             ratePerSecond: entry?.rate.perSecond(at: now) ?? 0, holders: entry?.holders ?? 1, need: need, lastBlock: entry?.lastBlock ?? 0,
             lastLasted: entry.map { now.seconds(since: $0.lastBlockAt) } ?? .infinity)
@@ -293,16 +320,15 @@ package final class QuotaLeases: Sendable {
             defer { self.state.withLock { $0.refills[key] = nil } }
             do {
                 let grant = try await self.book.lease(
-                    accountId: accountId, instance: self.instance, held: heldID, closing: true, returning: returning, desired: desired,
-                    need: need, check: check, policy: self.policy, now: self.clock.now())
+                    accountId: accountId, instance: self.instance, held: heldID, closing: true, settling: .spent(spent),
+                    unconfirmed: unconfirmed, newLease: newLease, desired: desired, need: need, check: check, policy: self.policy,
+                    now: self.clock.now())
+                self.state.withLock { $0.unconfirmed[key] = nil }
                 self.install(grant, key: key)
             } catch {
-                self.state.withLock { state in
-                    if var entry = state.held[key], entry.lease.id == heldID {
-                        entry.spent -= returning
-                        state.held[key] = entry
-                    }
-                }
+                // The write may have landed (a timeout after it was sent): the lease stays
+                // settling, and the next refill settles whichever of these the book holds.
+                self.state.withLock { $0.unconfirmed[key, default: []].append(newLease) }
                 throw error
             }
         }
@@ -313,8 +339,9 @@ package final class QuotaLeases: Sendable {
     private func topUp(key: ExactID, accountId: String) async throws {
         defer { state.withLock { $0.refills[key] = nil } }
         let now = clock.now()
-        let found = state.withLock { state in
-            state.held[key].map { entry in
+        let found = state.withLock { state -> (String, Int64)? in
+            state.held[key].flatMap { entry -> (String, Int64)? in
+                guard !entry.settling else { return nil }
                 // Half the block went in `lasted` seconds: the whole would last twice that.
                 let desired = policy.desired(
                     ratePerSecond: entry.rate.perSecond(at: now), holders: entry.holders, need: 1, lastBlock: entry.lastBlock,
@@ -324,8 +351,8 @@ package final class QuotaLeases: Sendable {
         }
         guard let (id, desired) = found else { return }
         let grant = try await book.lease(
-            accountId: accountId, instance: instance, held: id, closing: false, returning: 0, desired: desired, need: 1, policy: policy,
-            now: now)
+            accountId: accountId, instance: instance, held: id, closing: false, settling: .spent(0), desired: desired, need: 1,
+            policy: policy, now: now)
         install(grant, key: key)
     }
 
@@ -341,6 +368,7 @@ package final class QuotaLeases: Sendable {
                 return
             }
             state.strictUntil[key] = nil
+            state.exhausted[key] = nil
             let holders = max(1, grant.window.leases?.count ?? 1)
             if var current = entry, current.lease.id == lease.id {
                 current.lastBlock = lease.granted - current.lease.granted
@@ -378,7 +406,7 @@ package final class QuotaLeases: Sendable {
     /// Unspent units held, by account (for tests and the simulator's accounting).
     package func unspent() -> [String: Int64] {
         state.withLock { state in
-            Dictionary(uniqueKeysWithValues: state.held.values.map { ($0.account.id, max(0, $0.unspent)) })
+            Dictionary(uniqueKeysWithValues: state.held.values.map { ($0.account.id, $0.settling ? 0 : max(0, $0.unspent)) })
         }
     }
 

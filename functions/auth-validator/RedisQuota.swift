@@ -179,7 +179,7 @@ package final class RedisQuota: Sendable {
         do {
             grant = try await book.lease(
                 accountId: accountId, instance: Self.holder, held: held?.lease, closing: held?.closing ?? false,
-                returning: held?.taken ?? 0,
+                settling: .returning(held?.taken ?? 0),
                 desired: desired, need: need, check: check, policy: policy, now: now)
         } catch {
             // The window still counts what was taken for the closed lease: put it back in

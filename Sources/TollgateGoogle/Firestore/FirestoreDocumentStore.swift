@@ -287,9 +287,16 @@ public struct FirestoreDocumentStore: DocumentStore {
         return id
     }
 
-    /// Best effort: a transaction not rolled back holds its locks until it times out.
+    /// Best effort: a transaction not rolled back holds its locks until it times out, and
+    /// every other writer of what it read waits for them. Sent apart from the request, with
+    /// a few seconds of its own: the request's deadline may be what ended the transaction.
     func rollback(_ id: String) async {
-        _ = try? await api.json("POST", urlPath(documentsRoot) + ":rollback", body: .object(["transaction": .string(id)]), idempotent: true)
+        let (api, path) = (self.api, urlPath(documentsRoot) + ":rollback")
+        Task.detached {
+            await Deadline.$current.withValue(.now + .seconds(5)) {
+                _ = try? await api.json("POST", path, body: .object(["transaction": .string(id)]), idempotent: true)
+            }
+        }
     }
 }
 

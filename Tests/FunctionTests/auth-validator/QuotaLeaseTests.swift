@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TollgateEmulator
 import TollgateModel
@@ -84,6 +85,75 @@ import TollgateTestSupport
 
     /// An instance that comes back after its lease expired, before anyone swept it, returns
     /// what it did not spend: an account served now and then strands nothing.
+    /// A store whose next commits land but whose answers are lost, as when a deadline
+    /// passes after Firestore applied the write.
+    final class LosingAnswers: DocumentStore, Sendable {
+        let inner: any DocumentStore
+        let losing = Mutex(0)
+        init(_ inner: any DocumentStore) { self.inner = inner }
+
+        func get(_ path: DocumentPath) async throws -> DocumentSnapshot? { try await inner.get(path) }
+        func query(_ query: DocumentQuery) async throws -> [DocumentSnapshot] { try await inner.query(query) }
+        func runTransaction<T: Sendable>(maxAttempts: Int, _ body: @Sendable (DocumentTransaction) async throws -> T) async throws -> T {
+            let result = try await inner.runTransaction(maxAttempts: maxAttempts, body)
+            try loseTheAnswer()
+            return result
+        }
+        func commit(_ writes: [Write]) async throws -> Timestamp {
+            let time = try await inner.commit(writes)
+            try loseTheAnswer()
+            return time
+        }
+        private func loseTheAnswer() throws {
+            let lose = losing.withLock { count in
+                defer { count = max(0, count - 1) }
+                return count > 0
+            }
+            if lose { throw TollgateError(.deadlineExceeded, "the answer was lost after the write landed") }
+        }
+    }
+
+    /// A grant or top-up whose write landed but whose answer was lost strands nothing: the
+    /// holder settles by what it spent, and its next refill closes whichever lease the book
+    /// holds, the unconfirmed one included (docs/quota-leases.md).
+    @Test func aGrantOrTopUpWhoseAnswerWasLost_strandsNothing() async throws {
+        let clock = VirtualClock(start: Timestamp(rfc3339: "2026-03-10T12:00:00Z")!)
+        let sqlite = SQLiteDocumentStore(try temporaryDatabase(clock: clock))
+        let entitlements = Entitlements(features: [], monthlyQuotaUnits: 1_000, maxNodes: 1, maxDimensions: 1)
+        try await sqlite.set(
+            path("accounts/acct_hot"),
+            try FieldValueEncoder().encode(Account(id: "acct_hot", tier: .enterprise, entitlements: entitlements)))
+        let store = LosingAnswers(sqlite)
+        let book = QuotaBook(store: store, period: .month, catalog: .standard)
+        let leases = QuotaLeases(book: book, strict: QuotaCombiner(book: book, clock: clock), clock: clock, instance: "instance-0")
+        var (admitted, failed): (Int64, Int) = (0, 0)
+        // A request whose refill failed is answered 503 and admits nothing.
+        func consume() async throws {
+            do {
+                if case .admitted = try await leases.consume(.init(cost: 1) { _ in true }, accountId: "acct_hot") { admitted += 1 }
+            } catch let error as TollgateError where error.code == .deadlineExceeded {
+                failed += 1
+            }
+        }
+        try await consume()
+        // The lease expires; the refill that replaces it lands, but its answer is lost.
+        clock.advance(seconds: 2 * LeasePolicy().ttlSeconds)
+        store.losing.withLock { $0 = 1 }
+        try await consume()
+        #expect(failed == 1)
+        // The next refill settles the unconfirmed lease; then top-ups lose their answers too.
+        for _ in 0..<40 {
+            try await consume()
+            if admitted == 20 { store.losing.withLock { $0 = 2 } }
+        }
+        await leases.settle()
+        await leases.returnAll()
+        let window = try #require(try await sqlite.get(path("quotas/acct_hot"))?.decode(QuotaWindow.self))
+        #expect(admitted >= 38 && store.losing.withLock { $0 } == 0, "the lost answers happened, and the rest was admitted")
+        #expect(window.used == admitted, "every unit granted and not spent went back")
+        #expect(window.leases == nil)
+    }
+
     @Test func anIdleHolder_returnsItsOwnExpiredLease_soNothingIsStranded() async throws {
         let cloud = try await Instances(count: 1, limit: 1_000)
         #expect(try await cloud.consume(0))
