@@ -11,7 +11,7 @@ import TollgateTestSupport
 /// in for production, its Pub/Sub emulator beside it): what an operator runs against the
 /// real store works through the same drivers the functions use.
 @Suite(Peer.firestoreEmulator.trait, Peer.pubSubEmulator.trait) struct OperatorCommandsOnFirestoreTests {
-    @Test func deadLettersList_andKeys_workOnFirestore() async throws {
+    @Test func deadLettersList_andKeysCreateListRevoke_workOnFirestore() async throws {
         let firestore = try await GoogleEmulator.firestore.acquire()
         defer { firestore.release() }
         let url = "firestore://\(firestore.project)"
@@ -31,11 +31,16 @@ import TollgateTestSupport
         #expect(
             output.contains("stripe-webhook-0a1b") && output.contains("price price_x is not mapped") && output.contains("1 dead letter"))
 
-        let (created, _, createErrors) = try runTollgate(
+        let (created, key, createErrors) = try runTollgate(
             ["keys", "create", "--account", "acct_ops", "--mode", "test"], environment: environment)
         #expect(created == 0, "\(createErrors)")
         let (keysListed, keys, _) = try runTollgate(["keys", "list", "--account", "acct_ops"], environment: environment)
-        #expect(keysListed == 0 && keys.contains("tg_test_"), "\(keys)")
+        #expect(keysListed == 0 && keys.contains("tg_test_") && keys.contains("active"), "\(keys)")
+        let (revoked, _, revokeErrors) = try runTollgate(
+            ["keys", "revoke", key.trimmingCharacters(in: .whitespacesAndNewlines)], environment: environment)
+        #expect(revoked == 0, "\(revokeErrors)")
+        let (_, afterRevoke, _) = try runTollgate(["keys", "list", "--account", "acct_ops"], environment: environment)
+        #expect(afterRevoke.contains("revoked") && !afterRevoke.contains("active"), "\(afterRevoke)")
     }
 
     /// The runbook's dead-letter path on production: a real stripe-webhook on Firestore
