@@ -26,7 +26,12 @@ import TollgateTestSupport
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
-        defer { server.terminate() }
+        // SIGKILL: Python children of the test runner inherit an ignored SIGTERM, and a
+        // terminated server outlived every run.
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
         var fetched: Data?
         for _ in 0..<50 where fetched == nil {
             try await Task.sleep(for: .milliseconds(100))

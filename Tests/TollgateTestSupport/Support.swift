@@ -11,8 +11,8 @@ import TollgateSQLite
 package let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
 
-/// The folder of this test process's scratch files. Each run first removes the folders
-/// of runs whose process has ended, so runs leave at most their own behind.
+/// The folder of this test process's scratch files, removed when the process exits. Each
+/// run also first removes the folders of runs whose process has ended (one that crashed).
 package let scratchRoot: URL = {
     let files = FileManager.default
     let prefix = "tollgate-test-run-"
@@ -22,6 +22,10 @@ package let scratchRoot: URL = {
     }
     let root = files.temporaryDirectory.appendingPathComponent("\(prefix)\(getpid())")
     try? files.createDirectory(at: root, withIntermediateDirectories: true)
+    atexit {
+        let files = FileManager.default
+        try? files.removeItem(at: files.temporaryDirectory.appendingPathComponent("tollgate-test-run-\(getpid())"))
+    }
     return root
 }()
 
