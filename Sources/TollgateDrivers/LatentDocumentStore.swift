@@ -16,9 +16,9 @@ struct LatentDocumentStore: DocumentStore {
         return try await inner.get(path)
     }
 
-    func commit(_ writes: [Write]) async throws -> Timestamp {
+    func commitWithResults(_ writes: [Write]) async throws -> CommitResult {
         try await Task.sleep(for: roundTrip)
-        return try await inner.commit(writes)
+        return try await inner.commitWithResults(writes)
     }
 
     func runTransaction<T: Sendable>(maxAttempts: Int, _ body: @Sendable (DocumentTransaction) async throws -> T) async throws -> T {

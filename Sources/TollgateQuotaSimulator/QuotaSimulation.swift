@@ -145,7 +145,7 @@ package enum QuotaSimulation {
             case .lease:
                 return Consumer(
                     strict: strict,
-                    leases: QuotaLeases(book: book, strict: strict, clock: scheduler, instance: "i\(index)", spawner: scheduler.spawner))
+                    leases: QuotaLeases(book: book, clock: scheduler, instance: "i\(index)", spawner: scheduler.spawner))
             }
         }
         let outcomes = Outcomes()

@@ -128,6 +128,8 @@ package final class SimulatedFirestore: DocumentStore {
         package var begin = 8.0
         package var get = 6.0
         package var commit = 15.0
+        /// The server's time to apply one write to a document, under its lock.
+        package var apply = 2.0
         /// Spread of the log-normal around each median.
         package var sigma = 0.4
         /// Extra time on every round trip between these seconds of the run (a spike).
@@ -202,23 +204,53 @@ package final class SimulatedFirestore: DocumentStore {
         }
     }
 
-    package func commit(_ writes: [Write]) async throws -> Timestamp {
+    /// A write outside a transaction: after its round trip it takes the lock of each
+    /// document it writes, as a transaction's commit would, for `latency.apply` (the
+    /// server's own time to apply it), so blind writes queue behind a transaction that read
+    /// the document and one another, but hold no lock over a round trip.
+    package func commitWithResults(_ writes: [Write]) async throws -> CommitResult {
         await roundTrip(latency.commit)
+        let id = state.withLock { state -> Int in
+            state.transactions += 1
+            return state.transactions
+        }
+        defer { release(id) }
+        for path in Set(writes.map(\.path)) { try await lock(path, for: id) }
+        await scheduler.sleep(.microseconds(Int64(latency.apply * 1_000)))
         return try apply(writes)
     }
 
-    private func apply(_ writes: [Write]) throws -> Timestamp {
+    private func apply(_ writes: [Write]) throws -> CommitResult {
         let now = scheduler.now()
         return try state.withLock { state in
+            var documents = state.documents
+            var results: [[FieldValue]] = []
             for write in writes {
-                guard case .set(let fields) = write.operation, write.precondition == nil, write.transforms.isEmpty else {
-                    throw TollgateError(.internal, "the simulated store models whole-document sets only")
+                let current = documents[write.path]
+                if case .updateTime(let expected) = write.precondition, current?.updated != expected {
+                    throw TollgateError(.failedPrecondition, "\(write.path) changed since \(expected)")
                 }
-                let created = state.documents[write.path]?.created ?? now
-                state.documents[write.path] = Document(fields: fields, created: created, updated: now)
-                state.writes[write.path, default: [:]][now.secondsSinceEpoch, default: 0] += 1
+                if case .exists(let exists) = write.precondition, exists != (current != nil) {
+                    throw TollgateError(exists ? .notFound : .alreadyExists, "precondition failed on \(write.path)")
+                }
+                var fields: [String: FieldValue]
+                switch write.operation {
+                case .set(let new): fields = new
+                case .update(let changes):
+                    fields = current?.fields ?? [:]
+                    for (path, value) in changes { fields.setValue(value, at: path) }
+                case .delete:
+                    documents[write.path] = nil
+                    results.append([])
+                    continue
+                }
+                for transform in write.transforms { transform.apply(to: &fields, at: now) }
+                results.append(write.transforms.map { fields.value(at: $0.field) ?? .null })
+                documents[write.path] = Document(fields: fields, created: current?.created ?? now, updated: now)
             }
-            return now
+            state.documents = documents
+            for write in writes { state.writes[write.path, default: [:]][now.secondsSinceEpoch, default: 0] += 1 }
+            return CommitResult(commitTime: now, transformResults: results)
         }
     }
 

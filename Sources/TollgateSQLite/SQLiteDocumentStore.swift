@@ -15,8 +15,7 @@ public struct SQLiteDocumentStore: DocumentStore {
         try await database.read { db in try Self.fetch(db, path) }
     }
 
-    @discardableResult
-    public func commit(_ writes: [Write]) async throws -> Timestamp {
+    public func commitWithResults(_ writes: [Write]) async throws -> CommitResult {
         try Self.checkCount(writes.count)
         return try await database.write { db in try self.apply(writes, db) }
     }
@@ -203,8 +202,9 @@ public struct SQLiteDocumentStore: DocumentStore {
         }
     }
 
-    func apply(_ writes: [Write], _ db: Database) throws -> Timestamp {
+    func apply(_ writes: [Write], _ db: Database) throws -> CommitResult {
         let commitTime = try database.nextCommitTime(db)
+        var transformResults: [[FieldValue]] = []
         for write in writes {
             let current = try Self.fetch(db, write.path)
             try Self.check(write.precondition, current, write)
@@ -213,6 +213,7 @@ public struct SQLiteDocumentStore: DocumentStore {
             case .delete:
                 try db.cachedStatement(sql: "DELETE FROM documents WHERE collection = ? AND id = ?")
                     .execute(arguments: [SQLiteKey.encode(write.path.collection), SQLiteKey.encode(write.path.id)])
+                transformResults.append([])
                 continue
             case .set(let newFields):
                 try Self.validateFieldNames(newFields)
@@ -224,7 +225,8 @@ public struct SQLiteDocumentStore: DocumentStore {
                     fields.setValue(value, at: path)
                 }
             }
-            for transform in write.transforms { Self.apply(transform, to: &fields, at: commitTime) }
+            for transform in write.transforms { transform.apply(to: &fields, at: commitTime) }
+            transformResults.append(write.transforms.map { fields.value(at: $0.field) ?? .null })
             try FirestoreLimits.validate(fields, at: write.path)
             var encoded: [UInt8] = []
             FieldValue.appendValueJSON(fields, to: &encoded)
@@ -241,7 +243,7 @@ public struct SQLiteDocumentStore: DocumentStore {
                     commitTime.microsecondsSinceEpoch,
                 ])
         }
-        return commitTime
+        return CommitResult(commitTime: commitTime, transformResults: transformResults)
     }
 
     static func check(_ precondition: Write.Precondition?, _ current: DocumentSnapshot?, _ write: Write) throws {
@@ -269,37 +271,6 @@ public struct SQLiteDocumentStore: DocumentStore {
     static func validateFieldPath(_ path: FieldPath) throws {
         guard path.segments.allSatisfy({ !$0.isEmpty && !($0.hasPrefix("__") && $0.hasSuffix("__")) }) else {
             throw TollgateError(.invalidArgument, "invalid field path '\(path)'")
-        }
-    }
-
-    static func apply(_ transform: Write.Transform, to fields: inout [String: FieldValue], at time: Timestamp) {
-        switch transform {
-        case .serverTimestamp(let path):
-            // REQUEST_TIME has millisecond precision in Firestore; the commit's own time here.
-            let milliseconds = time.microsecondsSinceEpoch - time.microsecondsSinceEpoch % 1_000
-            fields.setValue(.timestamp(Timestamp(microsecondsSinceEpoch: milliseconds)), at: path)
-        case .increment(let path, let operand):
-            fields.setValue(increment(fields.value(at: path), by: operand), at: path)
-        case .maximum(let path, let operand):
-            let current = fields.value(at: path)
-            if current?.isNumber != true || FieldValue.compare(operand, current!) > 0 { fields.setValue(operand, at: path) }
-        case .minimum(let path, let operand):
-            let current = fields.value(at: path)
-            if current?.isNumber != true || FieldValue.compare(operand, current!) < 0 { fields.setValue(operand, at: path) }
-        }
-    }
-
-    /// Firestore's increment: integer arithmetic saturating at the 64-bit bounds when both
-    /// sides are integers; a missing or non-numeric field becomes the operand.
-    static func increment(_ current: FieldValue?, by operand: FieldValue) -> FieldValue {
-        switch (current, operand) {
-        case (.integer(let a), .integer(let b)):
-            let (sum, overflow) = a.addingReportingOverflow(b)
-            return .integer(overflow ? (b > 0 ? Int64.max : Int64.min) : sum)
-        case (.some(let a), _) where a.isNumber && operand.isNumber:
-            return .double(a.numericValue + operand.numericValue)
-        default:
-            return operand
         }
     }
 }

@@ -71,8 +71,22 @@ import TollgateTestSupport
 
     @Test(Peer.discoveryDocuments.trait) func commit_encodesCreateSetUpdateDeleteAndTransforms_asTheAPIAcceptsThem() async throws {
         let discovery = try DiscoveryDocument.load("firestore.v1")
+        // One result per write; a write with transforms gets each transform's value after it.
+        let updated: JSONValue = .object(["updateTime": .string("2026-01-01T00:00:05Z")])
         let response: JSONValue = .object([
-            "writeResults": .array([.object(["updateTime": .string("2026-01-01T00:00:05Z")])]),
+            "writeResults": .array([
+                updated,
+                .object([
+                    "updateTime": .string("2026-01-01T00:00:05Z"),
+                    "transformResults": .array([.object(["timestampValue": .string("2026-01-01T00:00:05Z")])]),
+                ]),
+                updated,
+                .object([
+                    "updateTime": .string("2026-01-01T00:00:05Z"),
+                    "transformResults": .array([.object(["integerValue": .string("42")]), .object(["doubleValue": .double(2.5)])]),
+                ]),
+                .object([:]),
+            ]),
             "commitTime": .string("2026-01-01T00:00:05Z"),
         ])
         #expect(discovery.problems(response: response, of: "firestore.projects.databases.documents.commit").isEmpty)
@@ -88,8 +102,12 @@ import TollgateTestSupport
                 transforms: [.increment("n", .integer(1)), .maximum("peak", .double(2.5))]),
             .delete(path("accounts/a4"), precondition: .exists(true)),
         ]
-        let time = try await store(transport).commit(writes)
-        #expect(time == Timestamp(rfc3339: "2026-01-01T00:00:05Z"))
+        let answer = try await store(transport).commitWithResults(writes)
+        #expect(answer.commitTime == Timestamp(rfc3339: "2026-01-01T00:00:05Z"))
+        #expect(
+            answer.transformResults == [
+                [], [.timestamp(Timestamp(rfc3339: "2026-01-01T00:00:05Z")!)], [], [.integer(42), .double(2.5)], [],
+            ])
         let request = transport.requests[0]
         Self.expectAccepted(discovery, request, as: "firestore.projects.databases.documents.commit")
         let sent = try #require(request.json?["writes"]?.arrayValue)

@@ -70,7 +70,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         combiner = QuotaCombiner(book: quotas, clock: clock)
         let instance = "\(ProcessInfo.processInfo.environment["K_REVISION"] ?? "local")-\(UUID().uuidString.prefix(8))"
         let leases =
-            configuration.quotaMode == .lease ? QuotaLeases(book: quotas, strict: combiner, clock: clock, instance: instance) : nil
+            configuration.quotaMode == .lease ? QuotaLeases(book: quotas, clock: clock, instance: instance) : nil
         self.leases = leases
         if let address = configuration.quotaStore, let leases {
             redisQuota = RedisQuota(redis: RedisClient(address: address), book: quotas, strict: combiner, fallback: leases, clock: clock)

@@ -68,6 +68,52 @@ package struct QuotaBook: Sendable {
         }
     }
 
+    /// Decides a batch of claims on a window known to be stored and current, without a
+    /// transaction: one write adds the batch's cost to `used` and reads `limit` (an
+    /// increment by 0) in the same atomic step; the claims that fit in what the window had
+    /// left before the write are admitted in order, and the rest is given back by a second
+    /// increment (unless `givingBack` is false: close to the window's end they stay
+    /// counted). No read takes a lock, so instances deciding a window's last units queue
+    /// only for the write itself, never on one another's read locks (two pessimistic
+    /// transactions that read one document wait on each other: production Firestore aborts
+    /// one, the emulator times one out after 2 s). Never over the limit: every change of
+    /// `used` is an increment or a transaction, which the store serialises, so the units a
+    /// write found left are this batch's alone. A give-back that fails (or whose answer is
+    /// lost) is not retried: its units stay counted, never admitted twice.
+    /// Answers each claim's outcome and the window as this batch left it.
+    /// - Throws: `NOT_FOUND` when the window document is gone (decide by transaction then).
+    func count(_ claims: [Claim], account: Account, window known: QuotaWindow, givingBack: Bool = true) async throws -> (
+        outcomes: [Consumption], window: QuotaWindow
+    ) {
+        let path = try DocumentPath(collection: QuotaWindow.collection, id: account.id)
+        let passes = claims.map { $0.check(account) }
+        let asked = zip(claims, passes).reduce(Int64(0)) { sum, pair in pair.1 ? sum + pair.0.cost : sum }
+        guard asked > 0 else { return (passes.map { $0 ? .admitted(account, known) : .refused(account) }, known) }
+        let result = try await store.commitWithResults([
+            .update(path, [:], transforms: [.increment("used", .integer(asked)), .increment("limit", .integer(0))])
+        ])
+        guard let values = result.transformResults.first, values.count == 2, case .integer(let after) = values[0],
+            case .integer(let limit) = values[1]
+        else {
+            try await store.increment(path, "used", by: -asked)
+            throw TollgateError(.internal, "the window of \(account.id) holds a non-integer used or limit")
+        }
+        var window = known
+        window.limit = limit
+        window.used = after - asked
+        var left = max(0, limit - window.used)
+        let outcomes = zip(claims, passes).map { claim, passes -> Consumption in
+            guard passes else { return .refused(account) }
+            guard claim.cost <= left else { return .exceeded(account, window) }
+            left -= claim.cost
+            window.used += claim.cost
+            return .admitted(account, window)
+        }
+        let unadmitted = after - window.used
+        if unadmitted > 0, givingBack { _ = try? await store.increment(path, "used", by: -unadmitted) }
+        return (outcomes, window)
+    }
+
     /// One transaction over an account and its current window (rolled over when it has
     /// ended, its limit raised to the entitlements): `change` edits the window, which is
     /// written when it differs from the stored one. A window that was not stored is written
@@ -83,14 +129,23 @@ package struct QuotaBook: Sendable {
         return try await store.runTransaction(maxAttempts: 30) { transaction in
             let account = try await transaction.get(accountPath)?.decode(Account.self) ?? fallback
             let stored = try await transaction.get(quotaPath)?.decode(QuotaWindow.self)
-            var window = Self.current(stored, account: account, period: period, now: now)
-            window.limit = window.effectiveLimit(entitlements: account.entitlements)
-            let result = try change(account, &window)
-            if stored.map({ $0 != window }) ?? (window.used > 0) {
-                try transaction.set(quotaPath, try FieldValueEncoder().encode(window))
-            }
+            let (result, changed) = try Self.apply(change, account: account, stored: stored, period: period, now: now)
+            if let changed { try transaction.set(quotaPath, try FieldValueEncoder().encode(changed)) }
             return result
         }
+    }
+
+    /// The window as `change` leaves it (rolled over when it has ended, its limit raised to
+    /// the entitlements), or nil when nothing needs writing: it equals the stored one, or
+    /// was never stored and counts no unit (a refusal alone never creates one).
+    private static func apply<Result>(
+        _ change: (Account, inout QuotaWindow) throws -> Result, account: Account, stored: QuotaWindow?, period: QuotaPeriod,
+        now: Timestamp
+    ) throws -> (Result, QuotaWindow?) {
+        var window = current(stored, account: account, period: period, now: now)
+        window.limit = window.effectiveLimit(entitlements: account.entitlements)
+        let result = try change(account, &window)
+        return (result, stored.map { $0 != window } ?? (window.used > 0) ? window : nil)
     }
 }
 
@@ -114,6 +169,8 @@ package final class QuotaCombiner: Sendable {
     private struct Waiting {
         var claim: QuotaBook.Claim
         var continuation: CheckedContinuation<QuotaBook.Consumption, any Error>
+        /// The request's deadline (``Deadline``), nil when it has none.
+        var deadline: ContinuousClock.Instant?
     }
 
     private struct Line {
@@ -121,7 +178,12 @@ package final class QuotaCombiner: Sendable {
         var waiting: [Waiting] = []
     }
 
-    private let book: QuotaBook
+    /// Decides one batch of claims on one account.
+    package typealias Decide =
+        @Sendable (_ claims: [QuotaBook.Claim], _ accountId: String, _ now: Timestamp) async throws -> [QuotaBook
+        .Consumption]
+
+    private let decide: Decide
     private let clock: any TollgateModel.Clock
     // Keyed by bytes: two accounts whose ids differ only in Unicode normalisation are two lines.
     private let lines = Mutex<[ExactID: Line]>([:])
@@ -130,8 +192,14 @@ package final class QuotaCombiner: Sendable {
 
     private let spawner: TaskSpawner
 
-    package init(book: QuotaBook, clock: any TollgateModel.Clock, spawner: TaskSpawner = .tasks) {
-        self.book = book
+    /// Each batch decided in one transaction (``QuotaBook/decide(_:accountId:now:)``).
+    package convenience init(book: QuotaBook, clock: any TollgateModel.Clock, spawner: TaskSpawner = .tasks) {
+        self.init(clock: clock, spawner: spawner) { claims, accountId, now in try await book.decide(claims, accountId: accountId, now: now)
+        }
+    }
+
+    package init(clock: any TollgateModel.Clock, spawner: TaskSpawner = .tasks, decide: @escaping Decide) {
+        self.decide = decide
         self.clock = clock
         self.spawner = spawner
     }
@@ -141,7 +209,7 @@ package final class QuotaCombiner: Sendable {
             let key = ExactID(accountId)
             let start = lines.withLock { lines -> Bool in
                 var line = lines[key] ?? Line()
-                line.waiting.append(Waiting(claim: claim, continuation: continuation))
+                line.waiting.append(Waiting(claim: claim, continuation: continuation, deadline: Deadline.current))
                 let start = !line.running
                 line.running = true
                 lines[key] = line
@@ -166,7 +234,13 @@ package final class QuotaCombiner: Sendable {
             }
             if batch.isEmpty { return }
             do {
-                let outcomes = try await book.decide(batch.map(\.claim), accountId: accountId, now: clock.now())
+                // The drain outlives the request that started it: each batch gets the
+                // latest deadline among its own requests, not the first request's.
+                let deadlines = batch.map(\.deadline)
+                let deadline = deadlines.contains(nil) ? nil : deadlines.compactMap { $0 }.max()
+                let outcomes = try await Deadline.$current.withValue(deadline) {
+                    try await decide(batch.map(\.claim), accountId, clock.now())
+                }
                 for (waiting, outcome) in zip(batch, outcomes) { waiting.continuation.resume(returning: outcome) }
             } catch {
                 for waiting in batch { waiting.continuation.resume(throwing: error) }

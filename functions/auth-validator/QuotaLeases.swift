@@ -24,6 +24,30 @@ package struct LeasePolicy: Sendable {
         min(30, max(0.25, Double(holders) / writesPerSecond))
     }
 
+    /// What a grant or top-up may take: it serves every request waiting on it, so it is
+    /// not bound to the deadline of the request that started it (each waiter still gives up
+    /// at its own deadline). On Google's emulator two grants that read the window wait 2 s
+    /// for each other; a grant cut at a validator's 1.5 s would never land.
+    package var refillBudget: Duration = .seconds(10)
+    /// Units an increment took and could not admit are given back only while the window
+    /// ends further off than this (and `clockMarginSeconds`): an increment cannot tell
+    /// which window it lands in, and a give-back landing in the next window would free
+    /// units that were never counted there. Closer to the end they stay counted in the
+    /// window that is ending. (An increment that takes units is safe in either window: what
+    /// it admits is counted where it landed.)
+    package var giveBackStopsBeforeEndSeconds: Int64 = 5
+
+    /// Whether the window, read at `now`, may still see increments: no instance's clock
+    /// (within `clockMarginSeconds`) can have seen it end and rolled it over.
+    func counts(in window: QuotaWindow, at now: Timestamp) -> Bool {
+        now < window.end.adding(seconds: -clockMarginSeconds)
+    }
+
+    /// Whether units taken at `now` may be given back to the window.
+    func givesBack(to window: QuotaWindow, at now: Timestamp) -> Bool {
+        now < window.end.adding(seconds: -clockMarginSeconds - giveBackStopsBeforeEndSeconds)
+    }
+
     /// The smallest block asked for, so a cold instance does not go to the store for
     /// each of its first requests while its rate is still unknown.
     package var minimumBlock: Int64 = 10
@@ -44,17 +68,29 @@ package struct LeasePolicy: Sendable {
     /// (Redis restarted) is bounded by it, whatever a burst made the rate look like.
     package var maxBlockFraction: Double = 0.05
 
+    /// The most of a window's limit kept out of leases for the last units (decided per
+    /// request, one increment per batch): a larger reserve refuses less while other
+    /// instances still hold blocks, and writes the window more often near its limit.
+    package var maxReserveFraction: Double = 0.2
+
     /// The most one block may hold in a window of `limit` units.
     package func maxBlock(limit: Int64, need: Int64) -> Int64 {
         max(need, minimumBlock, Int64((Double(max(0, limit)) * maxBlockFraction).rounded(.down)))
     }
 
-    /// What the window can grant: at most an equal share of what remains among the other
-    /// holders and this one, so blocks shrink as the limit nears, and never more than
-    /// ``maxBlock(limit:need:)``; 0 (per-request checks from then on) when that share
-    /// cannot cover `need`: the last units go strictly.
-    func grant(desired: Int64, remaining: Int64, limit: Int64, otherHolders: Int, need: Int64) -> Int64 {
-        let share = max(0, remaining) / Int64(otherHolders + 1)
+    /// What the window can grant: at most an equal share, among the other holders and this
+    /// one, of what remains above a reserve, so blocks shrink as the limit nears, and never
+    /// more than ``maxBlock(limit:need:)``; 0 when that share cannot cover `need`: the last
+    /// units are decided per request. The reserve is one block plus what the other holders
+    /// may still hold (each lease's units, at most a block), never more than
+    /// `maxReserveFraction` of the limit: while they spend their blocks, instances that ran
+    /// out still find units, so when demand spread over the instances passes the limit, no
+    /// unit is left in a lease while another instance refuses.
+    func grant(desired: Int64, remaining: Int64, limit: Int64, others: [QuotaLease], need: Int64) -> Int64 {
+        let block = maxBlock(limit: limit, need: 1)
+        let reserve = min(
+            others.reduce(block) { $0 + min(max(0, $1.granted), block) }, max(block, Int64(Double(max(0, limit)) * maxReserveFraction)))
+        let share = max(0, remaining - reserve) / Int64(others.count + 1)
         let granted = min(desired, share, maxBlock(limit: limit, need: need))
         return granted >= need ? granted : 0
     }
@@ -114,7 +150,7 @@ extension QuotaBook {
             let granted =
                 account.admitsRequests && check(account)
                 ? policy.grant(
-                    desired: desired, remaining: window.limit - window.used, limit: window.limit, otherHolders: otherHolders.count,
+                    desired: desired, remaining: window.limit - window.used, limit: window.limit, others: Array(otherHolders.values),
                     need: need)
                 : 0
             if granted > 0 {
@@ -133,13 +169,63 @@ extension QuotaBook {
     static func newLeaseID() -> String { UUID().uuidString }
 }
 
+/// A window's last units, decided per request once no block can be granted: by increments
+/// (``QuotaBook/count(_:account:window:)``) while this instance knows the window from its
+/// last grant and the window is not near its end, else by transaction.
+private final class LastUnits: Sendable {
+    let book: QuotaBook
+    let policy: LeasePolicy
+    /// The account and window to count against, as the last grant read them.
+    struct Known: Sendable {
+        var account: Account
+        var window: QuotaWindow
+        /// The last grant granted nothing: counted until the window ends, a block's worth
+        /// is free again or the entitlements change. Else a refill is under way.
+        var lastUnits: Bool
+    }
+
+    let known = Mutex<[ExactID: Known]>([:])
+
+    init(book: QuotaBook, policy: LeasePolicy) {
+        self.book = book
+        self.policy = policy
+    }
+
+    /// Decides by increments while the window is far from its end, else by transaction; the
+    /// account leaves its last units (and asks for blocks again) once an increment finds a
+    /// whole block free (units returned, a limit raised) or the window has ended.
+    func decide(_ claims: [QuotaBook.Claim], accountId: String, now: Timestamp) async throws -> [QuotaBook.Consumption] {
+        let key = ExactID(accountId)
+        guard let (account, window) = known.withLock({ $0[key].map { ($0.account, $0.window) } }) else {
+            return try await book.decide(claims, accountId: accountId, now: now)
+        }
+        guard policy.counts(in: window, at: now) else {
+            if now >= window.end { known.withLock { $0[key] = nil } }
+            return try await book.decide(claims, accountId: accountId, now: now)
+        }
+        do {
+            let (outcomes, after) = try await book.count(
+                claims, account: account, window: window, givingBack: policy.givesBack(to: window, at: now))
+            // A block's worth free again (units returned, a limit raised): ask for blocks,
+            // counting meanwhile.
+            if after.limit - after.used >= policy.maxBlock(limit: after.limit, need: 1) {
+                known.withLock { $0[key] = Known(account: account, window: after, lastUnits: false) }
+            }
+            return outcomes
+        } catch let error as TollgateError where error.code == .notFound {
+            known.withLock { $0[key] = nil }
+            return try await book.decide(claims, accountId: accountId, now: now)
+        }
+    }
+}
+
 /// Admits requests from leases of quota held in memory (the distributed token bucket of
 /// CockroachDB Serverless, Doorman's capacity leases): an instance takes a block of the
 /// window's units in one small transaction and spends it without touching the store,
 /// topping it up in the background before it runs out, so a hot account's document sees
 /// about one write a second however many instances serve it. Near the limit blocks shrink
-/// and the last units are decided per request by the strict path (`QuotaCombiner`), so
-/// what is admitted reaches the limit and never passes it.
+/// and the last units are decided per request (`LastUnits`), so what is admitted reaches
+/// the limit and never passes it.
 package final class QuotaLeases: Sendable {
     private struct Held {
         var account: Account
@@ -155,6 +241,9 @@ package final class QuotaLeases: Sendable {
         var rate = DecayingRate()
         /// A refill is settling this lease: nothing more is spent from it.
         var settling = false
+        /// The entitlements changed: the account and window here are not to be counted
+        /// against; the next refill reads them afresh.
+        var invalidated = false
         var unspent: Int64 { lease.granted - spent }
     }
 
@@ -162,8 +251,6 @@ package final class QuotaLeases: Sendable {
         var held: [ExactID: Held] = [:]
         /// The grant or top-up under way per account: one at a time, others wait for it.
         var refills: [ExactID: Task<Void, any Error>] = [:]
-        /// Accounts in their last units: decided per request until this time.
-        var strictUntil: [ExactID: Timestamp] = [:]
         /// Leases this instance asked for whose answer never came (a timeout after the
         /// write may have landed): the next refill settles whichever the book holds.
         var unconfirmed: [ExactID: [String]] = [:]
@@ -174,7 +261,9 @@ package final class QuotaLeases: Sendable {
     }
 
     private let book: QuotaBook
-    private let strict: QuotaCombiner
+    private let lastUnits: LastUnits
+    /// Batches the last units' decisions per account, as strict mode batches its transactions.
+    private let perRequest: QuotaCombiner
     private let clock: any TollgateModel.Clock
     private let policy: LeasePolicy
     private let instance: String
@@ -182,12 +271,16 @@ package final class QuotaLeases: Sendable {
     private let state = Mutex(State())
 
     package init(
-        book: QuotaBook, strict: QuotaCombiner, clock: any TollgateModel.Clock, policy: LeasePolicy = LeasePolicy(), instance: String,
+        book: QuotaBook, clock: any TollgateModel.Clock, policy: LeasePolicy = LeasePolicy(), instance: String,
         spawner: TaskSpawner = .tasks
     ) {
         self.spawner = spawner
         self.book = book
-        self.strict = strict
+        let lastUnits = LastUnits(book: book, policy: policy)
+        self.lastUnits = lastUnits
+        perRequest = QuotaCombiner(clock: clock, spawner: spawner) { claims, accountId, now in
+            try await lastUnits.decide(claims, accountId: accountId, now: now)
+        }
         self.clock = clock
         self.policy = policy
         self.instance = instance
@@ -205,21 +298,49 @@ package final class QuotaLeases: Sendable {
             switch attempt(claim, key: key, accountId: accountId, now: clock.now()) {
             case .decided(let outcome): return outcome
             case .strict:
-                let outcome = try await strict.consume(claim, accountId: accountId)
-                // Every unit admitted or leased: with no lease left, nothing can be admitted
-                // again in this window unless the limit rises (an invalidation); with leases
-                // left, their holders spend or return them, and this instance asks again in
-                // a second rather than queueing a transaction per refusal on the window.
+                let outcome = try await perRequest.consume(claim, accountId: accountId)
+                // Every unit admitted or leased: with no lease left and nothing given back
+                // in flight (`used` above the limit is an increment's surplus on its way
+                // back), nothing can be admitted again in this window unless the limit rises
+                // (an invalidation); else their holders spend or return units, and this
+                // instance looks again in a second rather than deciding each refusal on the
+                // window.
                 if case .exceeded(let account, let window) = outcome, window.used >= window.limit {
                     let now = clock.now()
-                    let until = window.leases?.isEmpty ?? true ? window.end : min(window.end, now.adding(seconds: 1))
+                    let settled = (window.leases?.isEmpty ?? true) && window.used == window.limit
+                    let until = settled ? window.end : min(window.end, now.adding(seconds: 1))
                     state.withLock { $0.exhausted[key] = (account, window, until) }
                 }
                 return outcome
-            case .refill(let task): try await task.value
+            case .refill(let task): try await Self.wait(for: task)
             }
         }
-        return try await strict.consume(claim, accountId: accountId)
+        return try await perRequest.consume(claim, accountId: accountId)
+    }
+
+    /// Waits for a refill at most until the request's deadline: the refill runs on with its
+    /// own budget for the requests after this one.
+    private static func wait(for refill: Task<Void, any Error>) async throws {
+        guard let left = Deadline.remaining else { return try await refill.value }
+        let answer = Mutex<CheckedContinuation<Void, any Error>?>(nil)
+        let finish: @Sendable (Result<Void, any Error>) -> Void = { result in
+            answer.withLock { pending in
+                pending?.resume(with: result)
+                pending = nil
+            }
+        }
+        var watchers: [Task<Void, Never>] = []
+        try await withCheckedThrowingContinuation { continuation in
+            answer.withLock { $0 = continuation }
+            watchers = [
+                Task { finish(await refill.result) },
+                Task {
+                    try? await Task.sleep(for: left)
+                    finish(.failure(TollgateError(.deadlineExceeded, "quota: the deadline passed while the window's grant was under way")))
+                },
+            ]
+        }
+        for watcher in watchers { watcher.cancel() }
     }
 
     /// Spends from the lease held in memory when it is valid and covers the cost; else
@@ -236,7 +357,9 @@ package final class QuotaLeases: Sendable {
                 // Top up in the background before the block runs out: Cloud Run gives CPU to
                 // requests, so a request starts it, never a timer.
                 if state.refills[key] == nil, entry.unspent * 2 < entry.lastBlock {
-                    state.refills[key] = spawner.start { try await self.topUp(key: key, accountId: accountId) }
+                    state.refills[key] = spawner.start {
+                        try await self.withRefillBudget { try await self.topUp(key: key, accountId: accountId) }
+                    }
                 }
                 state.held[key] = entry
                 return .decided(.admitted(entry.account, view(entry)))
@@ -256,9 +379,20 @@ package final class QuotaLeases: Sendable {
                 return .decided(claim.check(used.account) ? .exceeded(used.account, used.window) : .refused(used.account))
             }
             state.exhausted[key] = nil
-            if let until = state.strictUntil[key], now < until { return .strict }
-            if let running = state.refills[key] { return .refill(running) }
-            return .refill(startRefill(&state, key: key, accountId: accountId, need: claim.cost, check: claim.check, now: now))
+            // Requests never wait on a grant while this instance knows the window: they are
+            // decided per request meanwhile (one increment per batch), so a hot account's
+            // refills, which queue on the window's lock as blocks shrink near its limit,
+            // stall no request. In its last units the account asks for no block at all.
+            let known = lastUnits.known.withLock { $0[key] }
+            if known?.lastUnits == true { return .strict }
+            let refill =
+                state.refills[key]
+                ?? startRefill(&state, key: key, accountId: accountId, need: claim.cost, check: claim.check, now: now)
+            let snapshot =
+                known.map { ($0.account, $0.window) } ?? state.held[key].flatMap { $0.invalidated ? nil : ($0.account, $0.window) }
+            guard let (account, window) = snapshot, policy.counts(in: window, at: now) else { return .refill(refill) }
+            lastUnits.known.withLock { $0[key] = LastUnits.Known(account: account, window: window, lastUnits: false) }
+            return .strict
         }
     }
 
@@ -318,22 +452,30 @@ package final class QuotaLeases: Sendable {
             lastLasted: entry.map { now.seconds(since: $0.lastBlockAt) } ?? .infinity)
         let task = spawner.start {
             defer { self.state.withLock { $0.refills[key] = nil } }
-            do {
-                let grant = try await self.book.lease(
-                    accountId: accountId, instance: self.instance, held: heldID, closing: true, settling: .spent(spent),
-                    unconfirmed: unconfirmed, newLease: newLease, desired: desired, need: need, check: check, policy: self.policy,
-                    now: self.clock.now())
-                self.state.withLock { $0.unconfirmed[key] = nil }
-                self.install(grant, key: key)
-            } catch {
-                // The write may have landed (a timeout after it was sent): the lease stays
-                // settling, and the next refill settles whichever of these the book holds.
-                self.state.withLock { $0.unconfirmed[key, default: []].append(newLease) }
-                throw error
+            try await self.withRefillBudget {
+                do {
+                    let grant = try await self.book.lease(
+                        accountId: accountId, instance: self.instance, held: heldID, closing: true, settling: .spent(spent),
+                        unconfirmed: unconfirmed, newLease: newLease, desired: desired, need: need, check: check, policy: self.policy,
+                        now: self.clock.now())
+                    self.state.withLock { $0.unconfirmed[key] = nil }
+                    self.install(grant, key: key)
+                } catch {
+                    // The write may have landed (a timeout after it was sent): the lease stays
+                    // settling, and the next refill settles whichever of these the book holds.
+                    self.state.withLock { $0.unconfirmed[key, default: []].append(newLease) }
+                    throw error
+                }
             }
         }
         state.refills[key] = task
         return task
+    }
+
+    /// Runs a grant or top-up with ``LeasePolicy/refillBudget``, not the deadline of the
+    /// request that started it.
+    private func withRefillBudget(_ body: () async throws -> Void) async throws {
+        try await Deadline.$current.withValue(ContinuousClock.now + policy.refillBudget, operation: body)
     }
 
     private func topUp(key: ExactID, accountId: String) async throws {
@@ -364,10 +506,10 @@ package final class QuotaLeases: Sendable {
             guard let lease = grant.lease else {
                 // Nothing granted and nothing held: the account is in its last units.
                 state.held[key] = nil
-                state.strictUntil[key] = now.adding(seconds: 1)
+                lastUnits.known.withLock { $0[key] = LastUnits.Known(account: grant.account, window: grant.window, lastUnits: true) }
                 return
             }
-            state.strictUntil[key] = nil
+            lastUnits.known.withLock { $0[key] = nil }
             state.exhausted[key] = nil
             let holders = max(1, grant.window.leases?.count ?? 1)
             if var current = entry, current.lease.id == lease.id {
@@ -393,9 +535,10 @@ package final class QuotaLeases: Sendable {
     func invalidate(_ accountId: String) {
         state.withLock { state in
             state.held[ExactID(accountId)]?.lease.expires = Timestamp.earliest
-            state.strictUntil[ExactID(accountId)] = nil
+            state.held[ExactID(accountId)]?.invalidated = true
             state.exhausted[ExactID(accountId)] = nil
         }
+        lastUnits.known.withLock { $0[ExactID(accountId)] = nil }
     }
 
     /// Waits for the grants and top-ups under way.

@@ -186,12 +186,11 @@ public struct FirestoreDocumentStore: DocumentStore {
 
     // MARK: - Writes
 
-    @discardableResult
-    public func commit(_ writes: [Write]) async throws -> Timestamp {
+    public func commitWithResults(_ writes: [Write]) async throws -> CommitResult {
         try await commit(writes, transaction: nil)
     }
 
-    func commit(_ writes: [Write], transaction: String?) async throws -> Timestamp {
+    func commit(_ writes: [Write], transaction: String?) async throws -> CommitResult {
         guard writes.count <= FirestoreLimits.maxWritesPerCommit else {
             throw TollgateError(
                 .invalidArgument, "\(writes.count) writes in one commit; Firestore allows \(FirestoreLimits.maxWritesPerCommit)")
@@ -201,7 +200,16 @@ public struct FirestoreDocumentStore: DocumentStore {
         guard let time = answer["commitTime"]?.stringValue.flatMap(Timestamp.init(rfc3339:)) else {
             throw TollgateError(.unavailable, "firestore answered a commit without commitTime")
         }
-        return time
+        let writeResults = answer["writeResults"]?.arrayValue ?? []
+        let transformResults = try writes.indices.map { index -> [FieldValue] in
+            guard !writes[index].transforms.isEmpty else { return [] }
+            let values = index < writeResults.count ? writeResults[index]["transformResults"]?.arrayValue ?? [] : []
+            guard values.count == writes[index].transforms.count else {
+                throw TollgateError(.unavailable, "firestore answered a commit without the results of its transforms")
+            }
+            return try values.map(FirestoreValue.decode)
+        }
+        return CommitResult(commitTime: time, transformResults: transformResults)
     }
 
     func commitRequest(_ writes: [Write], transaction: String?) -> JSONValue {

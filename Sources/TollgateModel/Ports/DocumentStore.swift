@@ -10,11 +10,11 @@ public protocol DocumentStore: Sendable {
     /// The document, or nil when it does not exist.
     func get(_ path: DocumentPath) async throws -> DocumentSnapshot?
 
-    /// Applies every write atomically, or none.
+    /// Applies every write atomically, or none, and answers what each write's transforms
+    /// left in their fields (Firestore's `CommitResponse`).
     /// - Throws: `INVALID_ARGUMENT` (over 500 writes, over 1 MiB), `ALREADY_EXISTS`,
     ///   `NOT_FOUND`, `FAILED_PRECONDITION`, `UNAVAILABLE`.
-    @discardableResult
-    func commit(_ writes: [Write]) async throws -> Timestamp
+    func commitWithResults(_ writes: [Write]) async throws -> CommitResult
 
     /// Runs `body` in a transaction: its reads see one consistent snapshot and its writes
     /// commit only if nothing it read has changed since; otherwise the whole body runs
@@ -27,7 +27,26 @@ public protocol DocumentStore: Sendable {
     func query(_ query: DocumentQuery) async throws -> [DocumentSnapshot]
 }
 
+/// What a commit answers: its time, and per write the value each of its transforms left
+/// in its field, in the order given (Firestore's `WriteResult.transformResults`). An
+/// increment by 0 reads a numeric field in the same atomic step as the other transforms.
+public struct CommitResult: Sendable, Hashable {
+    public var commitTime: Timestamp
+    public var transformResults: [[FieldValue]]
+
+    public init(commitTime: Timestamp, transformResults: [[FieldValue]]) {
+        self.commitTime = commitTime
+        self.transformResults = transformResults
+    }
+}
+
 extension DocumentStore {
+    /// Applies every write atomically, or none (``commitWithResults(_:)`` without the results).
+    @discardableResult
+    public func commit(_ writes: [Write]) async throws -> Timestamp {
+        try await commitWithResults(writes).commitTime
+    }
+
     public func runTransaction<T: Sendable>(
         _ body: @Sendable (DocumentTransaction) async throws -> T
     ) async throws -> T {
@@ -110,6 +129,13 @@ public struct Write: Sendable, Hashable {
         case minimum(FieldPath, FieldValue)
         /// The commit time.
         case serverTimestamp(FieldPath)
+
+        /// The field it changes.
+        public var field: FieldPath {
+            switch self {
+            case .increment(let path, _), .maximum(let path, _), .minimum(let path, _), .serverTimestamp(let path): path
+            }
+        }
     }
 
     public var path: DocumentPath
@@ -358,5 +384,39 @@ public struct DocumentQuery: Sendable, Hashable {
             let l = try? DocumentPath(x), let r = try? DocumentPath(y)
         else { return FieldValue.compare(a, b) }
         return l == r ? 0 : (l < r ? -1 : 1)
+    }
+}
+
+extension Write.Transform {
+    /// Applies the transform as Firestore does, at the commit's `time`.
+    public func apply(to fields: inout [String: FieldValue], at time: Timestamp) {
+        switch self {
+        case .serverTimestamp(let path):
+            // REQUEST_TIME has millisecond precision in Firestore.
+            let milliseconds = time.microsecondsSinceEpoch - time.microsecondsSinceEpoch % 1_000
+            fields.setValue(.timestamp(Timestamp(microsecondsSinceEpoch: milliseconds)), at: path)
+        case .increment(let path, let operand):
+            fields.setValue(Self.increment(fields.value(at: path), by: operand), at: path)
+        case .maximum(let path, let operand):
+            let current = fields.value(at: path)
+            if current?.isNumber != true || FieldValue.compare(operand, current!) > 0 { fields.setValue(operand, at: path) }
+        case .minimum(let path, let operand):
+            let current = fields.value(at: path)
+            if current?.isNumber != true || FieldValue.compare(operand, current!) < 0 { fields.setValue(operand, at: path) }
+        }
+    }
+
+    /// Firestore's increment: integer arithmetic saturating at the 64-bit bounds when both
+    /// sides are integers; a missing or non-numeric field becomes the operand.
+    static func increment(_ current: FieldValue?, by operand: FieldValue) -> FieldValue {
+        switch (current, operand) {
+        case (.integer(let a), .integer(let b)):
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return .integer(overflow ? (b > 0 ? Int64.max : Int64.min) : sum)
+        case (.some(let a), _) where a.isNumber && operand.isNumber:
+            return .double(a.numericValue + operand.numericValue)
+        default:
+            return operand
+        }
     }
 }

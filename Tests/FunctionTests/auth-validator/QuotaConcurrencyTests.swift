@@ -26,6 +26,8 @@ import UsageRecorder
         let store: any DocumentStore
         let key: String
         let validators: [RunningFunction]
+        /// 503s sent again by ``load(_:workers:retrying:)``.
+        let retries = Counter()
         var urls: [URL] { validators.map(\.url) }
 
         /// On a fresh SQLite file, or (`firestore`) on Google's Firestore emulator.
@@ -53,13 +55,14 @@ import UsageRecorder
         /// instance after a pause, as a gateway retries it, up to 100 times.
         func load(_ requests: Int, workers: Int = 32, retrying: Bool = false) async throws -> [Int] {
             let statuses = Recorder<Int>()
-            let (urls, key) = (self.urls, self.key)
+            let (urls, key, retries) = (self.urls, self.key, self.retries)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<workers {
                     group.addTask {
                         for index in stride(from: worker, to: requests, by: workers) {
                             var (status, _) = try await post(urls[index % urls.count], body: Data(), headers: ["X-API-Key": key])
                             for attempt in 1...100 where retrying && status == 503 {
+                                _ = retries.next()
                                 try await Task.sleep(for: .milliseconds(Int.random(in: 20...200)))
                                 (status, _) = try await post(
                                     urls[(index + attempt) % urls.count], body: Data(), headers: ["X-API-Key": key])

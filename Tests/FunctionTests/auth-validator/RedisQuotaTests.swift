@@ -32,7 +32,7 @@ import TollgateTestSupport
             for index in 0..<count {
                 let client = RedisClient(address: try RedisAddress(url: server.url), timeout: .seconds(5))
                 let strict = QuotaCombiner(book: book, clock: clock)
-                let fallback = QuotaLeases(book: book, strict: strict, clock: clock, instance: "instance-\(index)")
+                let fallback = QuotaLeases(book: book, clock: clock, instance: "instance-\(index)")
                 redis.append(client)
                 fallbacks.append(fallback)
                 tiers.append(RedisQuota(redis: client, book: book, strict: strict, fallback: fallback, clock: clock))

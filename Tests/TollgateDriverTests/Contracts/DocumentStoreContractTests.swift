@@ -197,6 +197,36 @@ enum DocumentBackend: String, ContractBackend {
         }
     }
 
+    /// Firestore's `WriteResult.transformResults`: each transform's field after the write,
+    /// in order, so an increment by 0 reads a field in the same atomic step; concurrent
+    /// increments each see a distinct total (what a fetch-and-add needs).
+    @Test(arguments: DocumentBackend.supporting())
+    func commit_answersEachTransformsResult_andConcurrentIncrementsSeeDistinctTotals(_ backend: DocumentBackend) async throws {
+        try await backend.with { store in
+            try await store.set(path("quotas/q"), ["used": .integer(5), "limit": .integer(100), "note": .string("x")])
+            let answer = try await store.commitWithResults([
+                .update(
+                    path("quotas/q"), ["note": .string("y")],
+                    transforms: [.increment("used", .integer(3)), .increment("limit", .integer(0))]),
+                .set(path("quotas/r"), ["plain": .bool(true)]),
+            ])
+            #expect(answer.transformResults == [[.integer(8), .integer(100)], []])
+            let totals = Recorder<Int64>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        let result = try await store.commitWithResults([
+                            .update(path("quotas/q"), [:], transforms: [.increment("used", .integer(1))])
+                        ])
+                        if case .integer(let total) = result.transformResults[0][0] { totals.append(total) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(totals.all.sorted() == Array(9...28), "every increment saw its own total")
+        }
+    }
+
     @Test(arguments: DocumentBackend.supporting())
     func maximumAndMinimum_keepTheGreaterAndTheLesser_andSetAMissingField(_ backend: DocumentBackend) async throws {
         try await backend.with { store in
