@@ -24,11 +24,6 @@ package struct LeasePolicy: Sendable {
         min(30, max(0.25, Double(holders) / writesPerSecond))
     }
 
-    /// What a grant or top-up may take: it serves every request waiting on it, so it is
-    /// not bound to the deadline of the request that started it (each waiter still gives up
-    /// at its own deadline). On Google's emulator two grants that read the window wait 2 s
-    /// for each other; a grant cut at a validator's 1.5 s would never land.
-    package var refillBudget: Duration = .seconds(10)
     /// Units an increment took and could not admit are given back only while the window
     /// ends further off than this (and `clockMarginSeconds`): an increment cannot tell
     /// which window it lands in, and a give-back landing in the next window would free
@@ -312,35 +307,10 @@ package final class QuotaLeases: Sendable {
                     state.withLock { $0.exhausted[key] = (account, window, until) }
                 }
                 return outcome
-            case .refill(let task): try await Self.wait(for: task)
+            case .refill(let task): try await task.value
             }
         }
         return try await perRequest.consume(claim, accountId: accountId)
-    }
-
-    /// Waits for a refill at most until the request's deadline: the refill runs on with its
-    /// own budget for the requests after this one.
-    private static func wait(for refill: Task<Void, any Error>) async throws {
-        guard let left = Deadline.remaining else { return try await refill.value }
-        let answer = Mutex<CheckedContinuation<Void, any Error>?>(nil)
-        let finish: @Sendable (Result<Void, any Error>) -> Void = { result in
-            answer.withLock { pending in
-                pending?.resume(with: result)
-                pending = nil
-            }
-        }
-        var watchers: [Task<Void, Never>] = []
-        try await withCheckedThrowingContinuation { continuation in
-            answer.withLock { $0 = continuation }
-            watchers = [
-                Task { finish(await refill.result) },
-                Task {
-                    try? await Task.sleep(for: left)
-                    finish(.failure(TollgateError(.deadlineExceeded, "quota: the deadline passed while the window's grant was under way")))
-                },
-            ]
-        }
-        for watcher in watchers { watcher.cancel() }
     }
 
     /// Spends from the lease held in memory when it is valid and covers the cost; else
@@ -358,7 +328,7 @@ package final class QuotaLeases: Sendable {
                 // requests, so a request starts it, never a timer.
                 if state.refills[key] == nil, entry.unspent * 2 < entry.lastBlock {
                     state.refills[key] = spawner.start {
-                        try await self.withRefillBudget { try await self.topUp(key: key, accountId: accountId) }
+                        try await self.topUp(key: key, accountId: accountId)
                     }
                 }
                 state.held[key] = entry
@@ -452,30 +422,22 @@ package final class QuotaLeases: Sendable {
             lastLasted: entry.map { now.seconds(since: $0.lastBlockAt) } ?? .infinity)
         let task = spawner.start {
             defer { self.state.withLock { $0.refills[key] = nil } }
-            try await self.withRefillBudget {
-                do {
-                    let grant = try await self.book.lease(
-                        accountId: accountId, instance: self.instance, held: heldID, closing: true, settling: .spent(spent),
-                        unconfirmed: unconfirmed, newLease: newLease, desired: desired, need: need, check: check, policy: self.policy,
-                        now: self.clock.now())
-                    self.state.withLock { $0.unconfirmed[key] = nil }
-                    self.install(grant, key: key)
-                } catch {
-                    // The write may have landed (a timeout after it was sent): the lease stays
-                    // settling, and the next refill settles whichever of these the book holds.
-                    self.state.withLock { $0.unconfirmed[key, default: []].append(newLease) }
-                    throw error
-                }
+            do {
+                let grant = try await self.book.lease(
+                    accountId: accountId, instance: self.instance, held: heldID, closing: true, settling: .spent(spent),
+                    unconfirmed: unconfirmed, newLease: newLease, desired: desired, need: need, check: check, policy: self.policy,
+                    now: self.clock.now())
+                self.state.withLock { $0.unconfirmed[key] = nil }
+                self.install(grant, key: key)
+            } catch {
+                // The write may have landed (a timeout after it was sent): the lease stays
+                // settling, and the next refill settles whichever of these the book holds.
+                self.state.withLock { $0.unconfirmed[key, default: []].append(newLease) }
+                throw error
             }
         }
         state.refills[key] = task
         return task
-    }
-
-    /// Runs a grant or top-up with ``LeasePolicy/refillBudget``, not the deadline of the
-    /// request that started it.
-    private func withRefillBudget(_ body: () async throws -> Void) async throws {
-        try await Deadline.$current.withValue(ContinuousClock.now + policy.refillBudget, operation: body)
     }
 
     private func topUp(key: ExactID, accountId: String) async throws {
