@@ -22,6 +22,10 @@ package final class RedisQuota: Sendable {
         /// Accounts in their last units: decided per request until this time.
         var strictUntil: [ExactID: Timestamp] = [:]
         var refills: [ExactID: Task<Void, any Error>] = [:]
+        /// Leases the window granted Redis whose install in Redis may have failed (a
+        /// command that timed out): the next refill names them, so the window takes back
+        /// whichever one Redis never spent from.
+        var unconfirmed: [ExactID: [String]] = [:]
     }
 
     private let redis: RedisClient
@@ -176,11 +180,15 @@ package final class RedisQuota: Sendable {
             ratePerSecond: rate, holders: 1, need: need, lastBlock: held?.block ?? 0,
             lastLasted: held.map { $0.remaining * 2 < $0.block ? lastLasted * 2 : lastLasted } ?? .infinity)
         let grant: QuotaBook.LeaseGrant
+        let unconfirmed = local.withLock { $0.unconfirmed[ExactID(accountId)] ?? [] }
         do {
             grant = try await book.lease(
                 accountId: accountId, instance: Self.holder, held: held?.lease, closing: held?.closing ?? false,
-                settling: .returning(held?.taken ?? 0),
+                // Settled by what Redis spent of what it was granted: a top-up the window
+                // granted whose install in Redis failed goes back too.
+                settling: .spent(max(0, (held?.granted ?? 0) - (held?.taken ?? 0))), unconfirmed: unconfirmed.filter { $0 != held?.lease },
                 desired: desired, need: need, check: check, policy: policy, now: now)
+            local.withLock { $0.unconfirmed[ExactID(accountId)] = nil }
         } catch {
             // The window still counts what was taken for the closed lease: put it back in
             // Redis (still closed), for the next refill to return.
@@ -200,6 +208,8 @@ package final class RedisQuota: Sendable {
         }
         local.withLock { $0.strictUntil[ExactID(accountId)] = nil }
         let stopsSpending = lease.expires.adding(seconds: -policy.clockMarginSeconds)
+        // Until Redis confirms the install, the window's lease may be one Redis never holds.
+        local.withLock { $0.unconfirmed[ExactID(accountId), default: []].append(lease.id) }
         _ = try await session.evaluate(
             Self.installScript, keys: [key],
             arguments: [
@@ -213,6 +223,7 @@ package final class RedisQuota: Sendable {
                 // and ends with the window.
                 String(grant.window.end.microsecondsSinceEpoch / 1_000),
             ])
+        local.withLock { $0.unconfirmed[ExactID(accountId)]?.removeAll { $0 == lease.id } }
     }
 
     /// Entitlements changed: the next request closes Redis's lease (returning what is
