@@ -173,6 +173,10 @@ struct Serve: AsyncParsableCommand {
         let router = LocalCloudRouter(cloud: cloud)
 
         let bound = Mutex<[String: Int]>([:])
+        // A Pub/Sub emulator that cannot be wired stops serve: its functions would never
+        // be pushed a message.
+        let wiringFailed = Mutex(false)
+        let running = Mutex<ServiceGroup?>(nil)
         let expected = 2 + (ports ? EmulatedFunction.names.count : 0)
         var elsewhere: [String] = []
         if let store { elsewhere.append("store \(store)") }
@@ -194,6 +198,8 @@ struct Serve: AsyncParsableCommand {
                             host: emulator, project: String(pubsub.dropFirst("pubsub://".count)), pushBase: "http://\(address):\(port)")
                     } catch {
                         FileHandle.standardError.write(Data("Pub/Sub emulator \(emulator) could not be wired: \(error)\n".utf8))
+                        wiringFailed.withLock { $0 = true }
+                        await running.withLock { $0 }?.triggerGracefulShutdown()
                     }
                 }
             }
@@ -226,10 +232,12 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: quietLogger))
+        running.withLock { $0 = group }
         try await group.run()
         // As each function's own server does on SIGTERM (the processes do it themselves).
         for function in inProcess { await function.drain() }
         live.line("stopped")
+        if wiringFailed.withLock({ $0 }) { throw ExitCode(69) }
     }
 }
 
