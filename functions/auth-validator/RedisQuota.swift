@@ -159,7 +159,10 @@ package final class RedisQuota: Sendable {
         let renewal = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(3))
-                _ = try await session.evaluate(Self.renewScript, keys: [lock], arguments: [token, "10000"])
+                // A renew that fails (a command past its 500 ms deadline on a loaded machine)
+                // is tried again at the next beat: one failure must not end the renewals of a
+                // lock that lives 10 s.
+                _ = try? await session.evaluate(Self.renewScript, keys: [lock], arguments: [token, "10000"])
             }
         }
         defer {
