@@ -121,7 +121,9 @@ struct DocumentationSnippet: CustomTestStringConvertible, Sendable {
                 at: folder.appendingPathComponent(entry), withDestinationURL: packageRoot.appendingPathComponent(entry))
         }
         // `swift` on PATH is a shim that execs the built product, so a snippet's background
-        // `swift run tollgate serve &` is the server itself, and the EXIT trap's kill ends it.
+        // `swift run tollgate serve &` is the server itself, and the EXIT trap ends it: SIGTERM
+        // first, so it exits as it should and removes its published keys' folder, then
+        // SIGKILL for what is still running 5 s later.
         let bin = folder.appendingPathComponent(".snippet-bin")
         try manager.createDirectory(at: bin, withIntermediateDirectories: true)
         let shim = bin.appendingPathComponent("swift")
@@ -140,7 +142,7 @@ struct DocumentationSnippet: CustomTestStringConvertible, Sendable {
         try manager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: shim.path)
         let prelude = """
             set -euo pipefail
-            trap 'jobs -p | xargs -r kill -9 2>/dev/null || true' EXIT
+            trap 'for job in $(jobs -p); do kill "$job" 2>/dev/null || true; done; for _ in $(seq 50); do [ -z "$(jobs -pr)" ] && break; sleep 0.1; done; jobs -p | xargs -r kill -9 2>/dev/null || true' EXIT
             trap 'exit 143' TERM
 
             """
