@@ -173,7 +173,7 @@ import _CryptoExtras
         let now = Timestamp(secondsSinceEpoch: 1_767_268_805)  // 2026-01-01T12:00:05Z
         for object in ["usage/2026/01/01/part-00000.ndjson.gz", "exports/a b+c/é~.json"] {
             let ours = try await builder.url(bucket: "tollgate-exports", object: object, expiresInSeconds: 3_600, now: now)
-            let theirs = try PythonPeer.run(
+            let theirs = try await PythonPeer.run(
                 script: "gcs_signed_url.py",
                 input: .object([
                     "key": Self.keyFile(), "bucket": .string("tollgate-exports"), "object": .string(object), "expiration": .integer(3_600),

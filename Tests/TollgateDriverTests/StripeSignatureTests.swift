@@ -71,7 +71,7 @@ import TollgateTestSupport
     /// library makes are accepted, headers Tollgate makes are accepted by Stripe's
     /// library, and tampering is refused on both sides.
     @Test(Peer.pythonVenv.trait)
-    func signatures_agreeWithStripesReferenceLibrary() throws {
+    func signatures_agreeWithStripesReferenceLibrary() async throws {
         let payloads =
             try ["subscription-created-pro", "invoice-payment-failed-2024", "subscription-created-plan-2017"].map {
                 String(
@@ -82,7 +82,7 @@ import TollgateTestSupport
             "secret": .string(secret), "timestamp": .integer(t), "payloads": .array(payloads.map(JSONValue.string)),
             "tollgate_headers": .array(payloads.map { .string(signer.header(timestamp: t, body: Data($0.utf8))) }),
         ])
-        let answer = try PythonPeer.run(script: "stripe_signatures.py", input: request)
+        let answer = try await PythonPeer.run(script: "stripe_signatures.py", input: request)
         let headerValues = answer["stripe_headers"]?.arrayValue ?? []
         let stripeHeaders = headerValues.compactMap { $0.stringValue }
         #expect(stripeHeaders.count == payloads.count)

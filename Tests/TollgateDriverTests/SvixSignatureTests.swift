@@ -112,7 +112,7 @@ import TollgateTestSupport
     /// makes are the ones Tollgate makes (and accepts), Tollgate's headers are accepted by
     /// Svix's library, and tampering is refused by both.
     @Test(Peer.pythonVenv.trait)
-    func signatures_agreeWithSvixsReferenceLibrary() throws {
+    func signatures_agreeWithSvixsReferenceLibrary() async throws {
         let payloads =
             try ["user-created", "organization-deleted", "membership-updated-admin"].map {
                 String(
@@ -127,7 +127,7 @@ import TollgateTestSupport
                 "tollgate_headers": .object(sent.mapValues(JSONValue.string)),
             ])
         }
-        let answer = try PythonPeer.run(
+        let answer = try await PythonPeer.run(
             script: "svix_signatures.py",
             input: .object(["secret": .string(secret), "timestamp": .integer(t), "messages": .array(messages)]))
         let signatures = (answer["svix_signatures"]?.arrayValue ?? []).compactMap(\.stringValue)

@@ -112,7 +112,7 @@ struct DocumentationSnippet: CustomTestStringConvertible, Sendable {
     }
 
     @Test(arguments: DocumentationSnippet.runnable)
-    func snippet_runsAsWritten(_ snippet: DocumentationSnippet) throws {
+    func snippet_runsAsWritten(_ snippet: DocumentationSnippet) async throws {
         let folder = scratchURL("snippet")
         let manager = FileManager.default
         try manager.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -160,20 +160,22 @@ struct DocumentationSnippet: CustomTestStringConvertible, Sendable {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        let deadline = Date().addingTimeInterval(180)
-        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        let timedOut = process.isRunning
+        // Waits by sleeping the task, never the thread: a blocked thread of the cooperative
+        // pool (as many as cores) would stall every other test of the run meanwhile.
+        var status = try await process.exitStatus(within: .seconds(180))
+        let timedOut = status == nil
         if timedOut {
             // SIGTERM first: the shell's EXIT trap then kills what the snippet started.
             process.terminate()
-            let grace = Date().addingTimeInterval(5)
-            while process.isRunning, Date() < grace { Thread.sleep(forTimeInterval: 0.05) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            status = try await process.exitStatus(within: .seconds(5))
+            if status == nil {
+                kill(process.processIdentifier, SIGKILL)
+                status = try await process.exitStatus(within: .seconds(60))
+            }
         }
         try handle.close()
         let printed = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         #expect(!timedOut, "\(snippet.testDescription) ran over 180 s:\n\(printed.suffix(2_000))")
-        #expect(process.terminationStatus == 0, "\(snippet.testDescription) exited \(process.terminationStatus):\n\(printed.suffix(2_000))")
+        #expect(status == 0, "\(snippet.testDescription) exited \(String(describing: status)):\n\(printed.suffix(2_000))")
     }
 }

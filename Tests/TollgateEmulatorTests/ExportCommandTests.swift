@@ -15,19 +15,19 @@ import TollgateTestSupport
         try await seedLedger(store, day: day, count: 40, accounts: 2)
         let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "PATH": "/usr/bin:/bin"]
 
-        let (exported, exportOut, _) = try runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
+        let (exported, exportOut, _) = try await runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
         #expect(exported == 0)
         #expect(exportOut.contains("2026-01-01  exported  40 records"))
-        let (again, againOut, _) = try runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
+        let (again, againOut, _) = try await runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
         #expect(again == 0 && againOut.contains("already exported"))
 
-        let (verified, verifyOut, _) = try runTollgate(
+        let (verified, verifyOut, _) = try await runTollgate(
             ["verify-export", "--from", "2026-01-01", "--to", "2026-01-02"], environment: environment)
         #expect(verified == 1, "the second day was never exported")
         #expect(verifyOut.contains("2026-01-01  valid") && verifyOut.contains("2026-01-02  missing"))
 
         // Nothing reported yet: both accounts differ.
-        let (unreported, unreportedOut, _) = try runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
+        let (unreported, unreportedOut, _) = try await runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
         #expect(unreported == 1)
         #expect(unreportedOut.components(separatedBy: "not reported").count - 1 == 2)
         let manifest = try ExportManifest(parsing: try await SQLiteBlobStore(database).read("usage/2026/01/01/manifest.json").data)
@@ -40,17 +40,17 @@ import TollgateTestSupport
                 try DocumentPath(collection: UsageReport.collection, id: UsageReport.id(day: day, accountId: total.accountId)),
                 try FieldValueEncoder().encode(report))
         }
-        let (reconciled, reconciledOut, _) = try runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
+        let (reconciled, reconciledOut, _) = try await runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
         #expect(reconciled == 0, "\(reconciledOut)")
 
         // A record stamped into an exported day (which the recorder never does) is caught.
         let stray = UsageRecord(
             requestId: "stray", accountId: "acct_0", keyId: nil, time: day.start, endpoint: "/", units: 5, recorded: day.start)
         try await store.create(try DocumentPath(collection: UsageRecord.collection, id: "stray"), try FieldValueEncoder().encode(stray))
-        let (changed, changedOut, _) = try runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
+        let (changed, changedOut, _) = try await runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
         #expect(changed == 1 && changedOut.contains("ledger changed since export"))
 
-        let (dry, dryOut, _) = try runTollgate(
+        let (dry, dryOut, _) = try await runTollgate(
             ["cleanup", "--dry-run"], environment: environment.merging(["TOLLGATE_RETENTION_LEDGER_DAYS": "1"]) { a, _ in a })
         #expect(dry == 0)
         #expect(dryOut.contains("ledgerEntries  41  would be deleted"), "\(dryOut)")
@@ -63,25 +63,25 @@ import TollgateTestSupport
         try await seedLedger(SQLiteDocumentStore(database), day: UTCDay("2026-01-01")!, count: 10)
         try await seedLedger(SQLiteDocumentStore(database), day: UTCDay("2026-01-02")!, count: 10)
         let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "PATH": "/usr/bin:/bin"]
-        #expect(try runTollgate(["export", "run"], environment: environment).0 == 0)
+        #expect(try await runTollgate(["export", "run"], environment: environment).0 == 0)
         let verify = ["verify-export", "--from", "2026-01-01", "--to", "2026-01-02"]
-        #expect(try runTollgate(verify, environment: environment).0 == 0)
+        #expect(try await runTollgate(verify, environment: environment).0 == 0)
 
         // Someone deletes a data object: missing, a failure.
         try await blobs.delete("usage/2026/01/02/part-00000.ndjson.gz", ifGenerationMatch: nil)
-        let (missing, missingOut, _) = try runTollgate(verify, environment: environment)
+        let (missing, missingOut, _) = try await runTollgate(verify, environment: environment)
         #expect(missing == 1 && missingOut.contains("2026-01-02  missing  usage/2026/01/02/part-00000.ndjson.gz is missing"))
 
         // Retention removes day 1's objects on purpose: expired, not a failure; the manifests stay.
         let retention = environment.merging(["TOLLGATE_RETENTION_EXPORT_DAYS": "1"]) { a, _ in a }
-        let (cleaned, cleanedOut, _) = try runTollgate(["cleanup"], environment: retention)
+        let (cleaned, cleanedOut, _) = try await runTollgate(["cleanup"], environment: retention)
         #expect(cleaned == 0 && cleanedOut.contains("exportObjects  1  deleted"), "\(cleanedOut)")
         #expect(try await blobs.attributes("usage/2026/01/01/part-00000.ndjson.gz") == nil)
         #expect(try await blobs.attributes("usage/2026/01/01/manifest.json") != nil)
-        let (_, afterOut, _) = try runTollgate(["verify-export", "--from", "2026-01-01"], environment: environment)
+        let (_, afterOut, _) = try await runTollgate(["verify-export", "--from", "2026-01-01"], environment: environment)
         #expect(afterOut.contains("2026-01-01  expired"), "\(afterOut)")
-        #expect(try runTollgate(["verify-export", "--from", "2026-01-01"], environment: environment).0 == 0)
-        #expect(try runTollgate(["verify-export", "--from", "2026-13-01"], environment: environment).0 != 0)
+        #expect(try await runTollgate(["verify-export", "--from", "2026-01-01"], environment: environment).0 == 0)
+        #expect(try await runTollgate(["verify-export", "--from", "2026-13-01"], environment: environment).0 != 0)
     }
 
     /// The deployable path with one real Google peer: blobs on Cloud Storage (the driver
@@ -95,9 +95,9 @@ import TollgateTestSupport
             "TOLLGATE_STORE": "sqlite://\(database.path)", "TOLLGATE_BLOBS": "gs://tollgate-exports",
             "STORAGE_EMULATOR_HOST": server.host, "PATH": "/usr/bin:/bin",
         ]
-        let (exported, out, err) = try runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
+        let (exported, out, err) = try await runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
         #expect(exported == 0, "\(out)\(err)")
-        let (verified, verifyOut, _) = try runTollgate(
+        let (verified, verifyOut, _) = try await runTollgate(
             ["verify-export", "--from", "2026-01-01", "--to", "2026-01-01"], environment: environment)
         #expect(verified == 0 && verifyOut.contains("2026-01-01  valid"), "\(verifyOut)")
         // The objects are in the bucket, not in the SQLite file.
@@ -106,7 +106,7 @@ import TollgateTestSupport
         #expect(names.contains("usage/2026/01/01/manifest.json") && names.contains("usage/2026/01/01/part-00000.ndjson.gz"))
         #expect(try await SQLiteBlobStore(database).list(prefix: "usage/", pageSize: 10, pageToken: nil).names.isEmpty)
         // An unknown scheme names the variable at fault.
-        let (refused, _, refusal) = try runTollgate(
+        let (refused, _, refusal) = try await runTollgate(
             ["export", "run", "--date", "2026-01-01"], environment: environment.merging(["TOLLGATE_BLOBS": "s3://bucket"]) { _, new in new }
         )
         #expect(refused != 0 && refusal.contains("TOLLGATE_BLOBS"), "\(refusal)")

@@ -58,24 +58,24 @@ import TollgateTestSupport
 
         // The API service publishes usage; one message is poison; then usage-recorder is
         // down for ten deliveries while a message arrives.
-        try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_1", units: 5))])
-        try serve.tollgate([
+        try await serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_1", units: 5))])
+        try await serve.tollgate([
             "publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_2", units: 7)), "--attribute", "origin=test",
         ])
-        try serve.tollgate(["publish", "usage-events", "--data", try Self.file("not json")])
+        try await serve.tollgate(["publish", "usage-events", "--data", try Self.file("not json")])
         state = try await serve.waitFor("two ledger entries and a dead letter") {
             Self.documents($0, in: "usage").count == 2 && Self.documents($0, in: "deadLetters").count == 1
         }
         #expect(state["documents"]?["usageCounters/cus_TgAlpha01"]?["units"]?.integerValue == 12)
-        try serve.tollgate(["outage", "usage-recorder", "--status", "503", "--deliveries", "10"])
-        let lost = try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_3", units: 100))])
+        try await serve.tollgate(["outage", "usage-recorder", "--status", "503", "--deliveries", "10"])
+        let lost = try await serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_3", units: 100))])
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        try serve.tollgate(["publish", "no-such-topic", "--data", try Self.file("{}")], expectStatus: 64)
+        try await serve.tollgate(["publish", "no-such-topic", "--data", try Self.file("{}")], expectStatus: 64)
 
         // Time passes: redeliveries back off until the dead-letter topic takes the message;
         // the scheduler runs quota-reset every 10 minutes.
-        try serve.tollgate(["clock", "advance", "1h"])
-        state = try serve.dump()
+        try await serve.tollgate(["clock", "advance", "1h"])
+        state = try await serve.dump()
         let delivery = state["pushDeliveries"]?["usage-recorder-usage-events/\(lost)"]
         #expect(delivery?["state"]?.stringValue == "dead-lettered")
         #expect(delivery?["attempts"]?.integerValue == 10)
@@ -84,18 +84,18 @@ import TollgateTestSupport
         let letters = try await SQLitePublisher(database).published(topic: "usage-recorder-usage-events-dead-letter")
         #expect(letters.map(\.message.attributes["CloudPubSubDeadLetterSourceDeliveryCount"]) == ["10"])
         #expect(serve.output.contains("dead-lettered to usage-recorder-usage-events-dead-letter"))
-        let (_, listed, _) = try runTollgate(["dead-letters", "list", "--store", "sqlite://\(serve.state)"], environment: [:])
+        let (_, listed, _) = try await runTollgate(["dead-letters", "list", "--store", "sqlite://\(serve.state)"], environment: [:])
         #expect(listed.contains("1 dead letter\n"), "the poison message, set aside by usage-recorder")
         #expect(listed.contains("from usage-recorder-usage-events after 10 deliveries"), "the message Pub/Sub gave up on")
         #expect(serve.output.contains("quota-reset 2026-01-01T09:00:00Z"), "the job ran on its schedule")
 
         // A job by hand, then the day ends: usage-export at 00:30 exports the day and
         // enqueues a report task; Stripe's side of usage-report fails twice first.
-        #expect(try serve.tollgate(["trigger", "quota-reset"]).contains("quota-reset: ran at 2026-01-01T09:00:00Z"))
-        try serve.tollgate(["trigger", "nightly"], expectStatus: 64)
-        try serve.tollgate(["outage", "usage-report", "--status", "503", "--deliveries", "2"])
-        #expect(try serve.tollgate(["clock", "advance", "1d"]).contains("2026-01-02T09:00:00Z"))
-        state = try serve.dump()
+        #expect(try await serve.tollgate(["trigger", "quota-reset"]).contains("quota-reset: ran at 2026-01-01T09:00:00Z"))
+        try await serve.tollgate(["trigger", "nightly"], expectStatus: 64)
+        try await serve.tollgate(["outage", "usage-report", "--status", "503", "--deliveries", "2"])
+        #expect(try await serve.tollgate(["clock", "advance", "1d"]).contains("2026-01-02T09:00:00Z"))
+        state = try await serve.dump()
         #expect(state["objects"]?["usage/2026/01/01/manifest.json"] != nil)
         let task = try #require(state["tasks"]?.objectValue?.first { $0.key.hasPrefix("usage-reports/") })
         #expect(task.value["state"]?.stringValue == "succeeded")
@@ -116,9 +116,9 @@ import TollgateTestSupport
                 $0.hasPrefix("http")
             })
         #expect(!recorder.contains(serve.url), "--ports gives usage-recorder a port of its own")
-        try serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_p1", units: 3))])
+        try await serve.tollgate(["publish", "usage-events", "--data", try Self.file(Self.usageEvent("req_p1", units: 3))])
         _ = try await serve.waitFor("the ledger entry") { $0["documents"]?["usage/cus_TgAlpha01:req_p1"] != nil }
-        #expect(try serve.tollgate(["trigger", "cleanup"]).contains("cleanup: ran"))
+        #expect(try await serve.tollgate(["trigger", "cleanup"]).contains("cleanup: ran"))
         // Straight to the function's own port, as a caller without a token: refused.
         let direct = try await curl("POST", String(recorder), headers: [:], body: Data("{}".utf8))
         #expect(direct.status == 401)
@@ -141,7 +141,7 @@ import TollgateTestSupport
                 .object(["run": .string("\(project)/locations/europe-west1/jobs/cleanup")]),
             ]),
         ])
-        let answers = try #require(try PythonPeer.run(script: "google_rest_calls.py", input: calls)["answers"]?.arrayValue)
+        let answers = try #require(try await PythonPeer.run(script: "google_rest_calls.py", input: calls)["answers"]?.arrayValue)
         try #require(answers.count == 3)
         #expect(answers[0]["messageIds"]?.arrayValue?.count == 1)
         #expect(answers[1]["status"]?.integerValue == 404 && answers[1]["error"]?["status"]?.stringValue == "NOT_FOUND")
@@ -167,7 +167,8 @@ import TollgateTestSupport
             body: body)
         #expect(delivered.status == 200, "\(String(decoding: delivered.body, as: UTF8.self))")
 
-        let token = try serve.tollgate(["session", "--user", "user_2TgAdaLovelace000001"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try await serve.tollgate(["session", "--user", "user_2TgAdaLovelace000001"]).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let usage = try await curl(
             "GET", serve.url + "/account-api/v1/usage?from=2026-01-01&to=2026-01-02", headers: ["Authorization": "Bearer \(token)"],
             body: Data())
@@ -175,11 +176,11 @@ import TollgateTestSupport
         #expect(usage.status == 200 && answer["accountId"] == .string("user_2TgAdaLovelace000001"), "\(answer)")
         #expect(answer["days"]?.arrayValue?.count == 2 && answer["to"] == .string("2026-01-02"))
         // Only well-formed sessions: an id that is no Clerk id is refused, nothing minted.
-        try serve.tollgate(["session", "--user", "not an id"], expectStatus: 64)
-        try serve.tollgate(["session", "--user", "user_1", "--organization", "org 1"], expectStatus: 64)
-        try serve.tollgate(["session", "--user", "user_1", "--organization", "org_1", "--role", "admin"], expectStatus: 64)
-        try serve.tollgate(["session", "--user", "user_1", "--expires-in", "0"], expectStatus: 64)
-        let v1 = try serve.tollgate(["session", "--user", "user_1", "--organization", "org_1", "--claims-version", "1"])
+        try await serve.tollgate(["session", "--user", "not an id"], expectStatus: 64)
+        try await serve.tollgate(["session", "--user", "user_1", "--organization", "org 1"], expectStatus: 64)
+        try await serve.tollgate(["session", "--user", "user_1", "--organization", "org_1", "--role", "admin"], expectStatus: 64)
+        try await serve.tollgate(["session", "--user", "user_1", "--expires-in", "0"], expectStatus: 64)
+        let v1 = try await serve.tollgate(["session", "--user", "user_1", "--organization", "org_1", "--claims-version", "1"])
         let claims = try JSONValue.parse(
             try #require(Base64URL.decode(v1.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".")[1])))
         #expect(claims["org_id"] == .string("org_1") && claims["org_role"] == .string("org:member"))
@@ -225,21 +226,21 @@ import TollgateTestSupport
         let missing = try await blobs.signedURL("usage/none.json", expiresInSeconds: 900, now: now)
         let (absent, absentBody) = try await refusal(missing)
         #expect(absent == 404 && absentBody.contains("<Code>NoSuchKey</Code>"))
-        try serve.tollgate(["clock", "advance", "15m"])
+        try await serve.tollgate(["clock", "advance", "15m"])
         let (expired, expiredBody) = try await refusal(link)
         #expect(expired == 400 && expiredBody.contains("<Code>ExpiredToken</Code>"), "expires at 08:15:00 exactly")
         #expect(try await serve.stop() == 0)
     }
 
     @Test func wrongUse_isAnsweredWithAClearError() async throws {
-        let (status, _, err) = try runTollgate(["serve", "--processes", "--clock", "virtual"], environment: [:])
+        let (status, _, err) = try await runTollgate(["serve", "--processes", "--clock", "virtual"], environment: [:])
         #expect(status == 64 && err.contains("--processes"))
-        let (unreachable, _, message) = try runTollgate(["trigger", "cleanup", "--url", "http://127.0.0.1:9"], environment: [:])
+        let (unreachable, _, message) = try await runTollgate(["trigger", "cleanup", "--url", "http://127.0.0.1:9"], environment: [:])
         #expect(unreachable != 0 && message.contains("no local cloud answers at http://127.0.0.1:9"))
         let serve = try await ServeProcess([])
-        try serve.tollgate(["clock", "advance", "1d"], expectStatus: 64)
-        try serve.tollgate(["clock", "advance", "soon"], expectStatus: 64)
-        let noValue = try serve.tollgate(
+        try await serve.tollgate(["clock", "advance", "1d"], expectStatus: 64)
+        try await serve.tollgate(["clock", "advance", "soon"], expectStatus: 64)
+        let noValue = try await serve.tollgate(
             ["publish", "usage-events", "--data", try Self.file("{}"), "--attribute", "origin"], expectStatus: 64)
         #expect(noValue.contains("--attribute takes name=value, not 'origin'"))
         // The control API answers bad requests with Google's error body and changes nothing.

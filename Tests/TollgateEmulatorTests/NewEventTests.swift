@@ -45,7 +45,7 @@ import TollgateTestSupport
         #expect(result.passed, "\(result.problems)")
     }
 
-    @Test func unknownKindsFieldsAndBadValues_areRefusedByName() throws {
+    @Test func unknownKindsFieldsAndBadValues_areRefusedByName() async throws {
         #expect(throws: TollgateError.self) { try EventTemplates.fixture(kind: "charge.refunded", values: [:], payloads: Self.payloads) }
         #expect(throws: TollgateError.self) {
             try EventTemplates.fixture(kind: "usage", values: ["colour": "red"], payloads: Self.payloads)
@@ -55,21 +55,22 @@ import TollgateTestSupport
             try EventTemplates.fixture(
                 kind: "scheduler", values: ["function": "quota-reset", "day": "2026-01-01"], payloads: Self.payloads)
         }
-        let (status, _, errors) = try runTollgate(["new-event", "usage", "--field", "colour=red"], environment: ["PATH": "/usr/bin:/bin"])
+        let (status, _, errors) = try await runTollgate(
+            ["new-event", "usage", "--field", "colour=red"], environment: ["PATH": "/usr/bin:/bin"])
         #expect(status == 64 && errors.contains("usage has no field colour"))
-        let (unnamed, _, why) = try runTollgate(["new-event", "usage", "--field", "=red"], environment: ["PATH": "/usr/bin:/bin"])
+        let (unnamed, _, why) = try await runTollgate(["new-event", "usage", "--field", "=red"], environment: ["PATH": "/usr/bin:/bin"])
         #expect(unnamed == 64 && why.contains("--field takes name=value, not '=red'"))
     }
 
-    @Test func theCommand_writesAFixtureTheReplayPasses() throws {
+    @Test func theCommand_writesAFixtureTheReplayPasses() async throws {
         let directory = scratchURL("new-event-cli")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let file = directory.appendingPathComponent("task.json").path
-        let (made, _, _) = try runTollgate(
+        let (made, _, _) = try await runTollgate(
             ["new-event", "task", "--field", "units=7", "--output", file, "--payloads", Self.payloads.path],
             environment: ["PATH": "/usr/bin:/bin"])
         #expect(made == 0)
-        let (replayed, output, _) = try runTollgate(
+        let (replayed, output, _) = try await runTollgate(
             ["replay", file, "--state-directory", directory.appendingPathComponent("state").path], environment: ["PATH": "/usr/bin:/bin"])
         #expect(replayed == 0 && output.contains("1 passed, 0 failed"), "\(output)")
     }

@@ -21,7 +21,7 @@ import TollgateTestSupport
         let input: JSONValue = .object([
             "project": .string(LocalCloudNames.project), "events": .array(events + [events[0]]), "batchSize": .integer(10),
         ])
-        let answer = try PythonPeer.run(
+        let answer = try await PythonPeer.run(
             script: "pubsub_grpc_client.py", input: input, environment: ["PUBSUB_EMULATOR_HOST": serve.pubsubEmulatorHost])
 
         let project = "projects/\(LocalCloudNames.project)"

@@ -65,9 +65,9 @@ import UsageReport
 
         // The same from the command line.
         let environment = ["TOLLGATE_STORE": "sqlite://\(database.path)", "PATH": "/usr/bin:/bin"]
-        let (listed, listing, _) = try runTollgate(["dead-letters", "list"], environment: environment)
+        let (listed, listing, _) = try await runTollgate(["dead-letters", "list"], environment: environment)
         #expect(listed == 0 && listing.contains(broken.id) && listing.contains("1 dead letter"))
-        let (replayed, replayOut, _) = try runTollgate(["dead-letters", "replay", broken.id], environment: environment)
+        let (replayed, replayOut, _) = try await runTollgate(["dead-letters", "replay", broken.id], environment: environment)
         #expect(replayed == 1 && replayOut.contains("the dead letter stays"))
     }
 
@@ -80,14 +80,15 @@ import UsageReport
         try await SQLiteDocumentStore(second).set(path("accounts/a1"), ["tier": .string("enterprise"), "n": .integer(1)])
         try await SQLiteDocumentStore(second).set(path("accounts/a2"), ["tier": .string("free")])
         let environment = ["PATH": "/usr/bin:/bin"]
-        let (got, shown, _) = try runTollgate(
+        let (got, shown, _) = try await runTollgate(
             ["state", "get", "accounts/a1", "--store", "sqlite://\(first.path)"], environment: environment)
         #expect(got == 0)
         #expect(try JSONValue.parse(Data(shown.utf8))["fields"] == .object(["tier": .string("pro"), "n": .integer(1)]))
-        #expect(try runTollgate(["state", "get", "accounts/zz", "--store", "sqlite://\(first.path)"], environment: environment).0 == 1)
-        let (same, sameOut, _) = try runTollgate(["state", "diff", first.path, first.path], environment: environment)
+        #expect(
+            try await runTollgate(["state", "get", "accounts/zz", "--store", "sqlite://\(first.path)"], environment: environment).0 == 1)
+        let (same, sameOut, _) = try await runTollgate(["state", "diff", first.path, first.path], environment: environment)
         #expect(same == 0 && sameOut.contains("the same state"))
-        let (differ, diff, _) = try runTollgate(["state", "diff", first.path, second.path], environment: environment)
+        let (differ, diff, _) = try await runTollgate(["state", "diff", first.path, second.path], environment: environment)
         #expect(differ == 1)
         #expect(diff.contains(#"~ documents accounts/a1: {"n":1,"tier":"pro"} → {"n":1,"tier":"enterprise"}"#), "\(diff)")
         #expect(diff.contains(#"+ documents accounts/a2: {"tier":"free"}"#))

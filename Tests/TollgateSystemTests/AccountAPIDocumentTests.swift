@@ -85,7 +85,7 @@ import TollgateTesting
         var schemas = components["schemas"]?.objectValue ?? [:]
         schemas["KeyList"] = Self.document["paths"]?["/v1/keys"]?["get"]?["responses"]?["200"]?["content"]?["application/json"]?["schema"]
         for entry in checks {
-            let result = try PythonPeer.run(
+            let result = try await PythonPeer.run(
                 script: "json_schema.py",
                 input: .object([
                     "schema": .object([

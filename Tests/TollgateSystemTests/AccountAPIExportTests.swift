@@ -72,12 +72,12 @@ import TollgateTesting
         let records = try await object(answer["recordsObject"])
         let folder = scratchURL("receipt")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        func verify(receipt: [UInt8], records: [UInt8]) throws -> (Int32, String) {
+        func verify(receipt: [UInt8], records: [UInt8]) async throws -> (Int32, String) {
             let files = [
                 "receipt.json": receipt, "receipt.json.sig": signature.document, "records.ndjson.gz": records, "key.json": key.document,
             ]
             for (file, bytes) in files { try Data(bytes).write(to: folder.appendingPathComponent(file)) }
-            let (status, out, _) = try runTollgate(
+            let (status, out, _) = try await runTollgate(
                 [
                     "verify-receipt", "--receipt", folder.appendingPathComponent("receipt.json").path, "--signature",
                     folder.appendingPathComponent("receipt.json.sig").path, "--records",
@@ -86,16 +86,16 @@ import TollgateTesting
                 ], environment: [:])
             return (status, out)
         }
-        let valid = try verify(receipt: receipt, records: records)
+        let valid = try await verify(receipt: receipt, records: records)
         #expect(valid.0 == 0 && valid.1.hasPrefix("valid  2025-12-30 acct_0: 20 records"), "\(valid.1)")
         var fewer = records
         fewer[fewer.count / 2] ^= 0x01
-        let alteredRecords = try verify(receipt: receipt, records: fewer)
+        let alteredRecords = try await verify(receipt: receipt, records: fewer)
         #expect(alteredRecords.0 == 1 && alteredRecords.1.hasPrefix("altered records"))
         let inflated = Array(
             String(decoding: receipt, as: UTF8.self).replacingOccurrences(of: "\"records\":20", with: "\"records\":2").utf8)
         #expect(inflated != receipt)
-        let alteredReceipt = try verify(receipt: inflated, records: records)
+        let alteredReceipt = try await verify(receipt: inflated, records: records)
         #expect(alteredReceipt.0 == 1 && alteredReceipt.1.hasPrefix("altered receipt"))
 
         // A receipt follows the tier at export time: upgrading afterwards makes none for that day.

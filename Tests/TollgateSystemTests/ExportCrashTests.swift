@@ -50,9 +50,10 @@ import TollgateTestSupport
         let partial = try await objects(killed)
         #expect(!partial.keys.contains { $0.hasSuffix("manifest.json") })
 
-        let (rerun, _, rerunErrors) = try runTollgate(["export", "run", "--date", Self.day.description], environment: environment(killed))
+        let (rerun, _, rerunErrors) = try await runTollgate(
+            ["export", "run", "--date", Self.day.description], environment: environment(killed))
         #expect(rerun == 0, "\(rerunErrors)")
-        let (first, _, errors) = try runTollgate(["export", "run", "--date", Self.day.description], environment: environment(clean))
+        let (first, _, errors) = try await runTollgate(["export", "run", "--date", Self.day.description], environment: environment(clean))
         #expect(first == 0, "\(errors)")
 
         let after = try await objects(killed)

@@ -77,7 +77,7 @@ import TollgateTestSupport
         let app = try await ExampleApp(validator: serve.url + "/auth-validator", pubsubEmulatorHost: serve.pubsubEmulatorHost)
         defer { app.stop() }
         // The first push to usage-recorder fails: Pub/Sub redelivers it.
-        try serve.tollgate(["outage", "usage-recorder", "--status", "503", "--deliveries", "1"])
+        try await serve.tollgate(["outage", "usage-recorder", "--status", "503", "--deliveries", "1"])
 
         // 1 + 1 + 5 units: exactly the limit of 7.
         var requestIds: [String] = []
@@ -113,8 +113,8 @@ import TollgateTestSupport
 
         // The pushes: one answered 503 and redelivered 10 s later; each request is in the
         // ledger once, and the counters hold the 7 units admitted.
-        try serve.tollgate(["clock", "advance", "1s"])
-        try serve.tollgate(["clock", "advance", "11s"])
+        try await serve.tollgate(["clock", "advance", "1s"])
+        try await serve.tollgate(["clock", "advance", "11s"])
         let state = try await serve.waitFor("the ledger") { state in
             requestIds.allSatisfy { state["documents"]?["usage/acct_fastapi:\($0)"] != nil }
         }

@@ -26,20 +26,20 @@ import TollgateTestSupport
         try await store.create(
             try DocumentPath(collection: DeadLetter.collection, id: "stripe-webhook-0a1b"), try FieldValueEncoder().encode(letter))
 
-        let (listed, output, errors) = try runTollgate(["dead-letters", "list", "--store", url], environment: environment)
+        let (listed, output, errors) = try await runTollgate(["dead-letters", "list", "--store", url], environment: environment)
         #expect(listed == 0, "\(errors)")
         #expect(
             output.contains("stripe-webhook-0a1b") && output.contains("price price_x is not mapped") && output.contains("1 dead letter"))
 
-        let (created, key, createErrors) = try runTollgate(
+        let (created, key, createErrors) = try await runTollgate(
             ["keys", "create", "--account", "acct_ops", "--mode", "test"], environment: environment)
         #expect(created == 0, "\(createErrors)")
-        let (keysListed, keys, _) = try runTollgate(["keys", "list", "--account", "acct_ops"], environment: environment)
+        let (keysListed, keys, _) = try await runTollgate(["keys", "list", "--account", "acct_ops"], environment: environment)
         #expect(keysListed == 0 && keys.contains("tg_test_") && keys.contains("active"), "\(keys)")
-        let (revoked, _, revokeErrors) = try runTollgate(
+        let (revoked, _, revokeErrors) = try await runTollgate(
             ["keys", "revoke", key.trimmingCharacters(in: .whitespacesAndNewlines)], environment: environment)
         #expect(revoked == 0, "\(revokeErrors)")
-        let (_, afterRevoke, _) = try runTollgate(["keys", "list", "--account", "acct_ops"], environment: environment)
+        let (_, afterRevoke, _) = try await runTollgate(["keys", "list", "--account", "acct_ops"], environment: environment)
         #expect(afterRevoke.contains("revoked") && !afterRevoke.contains("active"), "\(afterRevoke)")
     }
 
@@ -76,26 +76,26 @@ import TollgateTestSupport
         #expect(status == 200, "\(webhook.log)")
         #expect(try await webhook.stop() == 0)
 
-        let (listed, list, _) = try runTollgate(["dead-letters", "list"], environment: service)
+        let (listed, list, _) = try await runTollgate(["dead-letters", "list"], environment: service)
         #expect(listed == 0 && list.contains("1 dead letter"), "\(list)")
         let id = try #require(list.split(separator: " ").first.map(String.init))
-        let (shown, letter, showErrors) = try runTollgate(["dead-letters", "show", id], environment: service)
+        let (shown, letter, showErrors) = try await runTollgate(["dead-letters", "show", id], environment: service)
         #expect(shown == 0, "\(showErrors)")
         #expect(
             letter.contains("function:  stripe-webhook") && letter.contains("price_unknown_annual")
                 && letter.contains("evt_1TgSubUnmappedPrice"))
 
-        let (stillPoison, refused, _) = try runTollgate(["dead-letters", "replay", id], environment: service)
+        let (stillPoison, refused, _) = try await runTollgate(["dead-letters", "replay", id], environment: service)
         #expect(stillPoison == 1 && refused.contains("the dead letter stays"), "\(refused)")
 
         var fixed = service
         fixed["TOLLGATE_PRICE_TIERS"] = LocalEnvironment.priceTiers + ",price_unknown_annual=pro"
-        let (replayed, output, errors) = try runTollgate(["dead-letters", "replay", id], environment: fixed)
+        let (replayed, output, errors) = try await runTollgate(["dead-letters", "replay", id], environment: fixed)
         #expect(replayed == 0 && output.contains("handled (200)"), "\(output) \(errors)")
-        let (got, account, _) = try runTollgate(["state", "get", "accounts/acct_ops"], environment: service)
+        let (got, account, _) = try await runTollgate(["state", "get", "accounts/acct_ops"], environment: service)
         #expect(got == 0 && account.contains("\"pro\""), "\(account)")
         #expect(try await changes.pullAll().count == 1, "the change is published once, by the replay")
-        let (_, after, _) = try runTollgate(["dead-letters", "list"], environment: service)
+        let (_, after, _) = try await runTollgate(["dead-letters", "list"], environment: service)
         #expect(after.contains("0 dead letters"))
     }
 
@@ -110,9 +110,9 @@ import TollgateTestSupport
         let store = try GoogleCloud(environment: environment).firestore(url)
         try await store.create(
             try DocumentPath(collection: DeadLetter.collection, id: "stripe-webhook-0c0d"), try FieldValueEncoder().encode(letter))
-        let (status, _, errors) = try runTollgate(["dead-letters", "replay", "stripe-webhook-0c0d"], environment: environment)
+        let (status, _, errors) = try await runTollgate(["dead-letters", "replay", "stripe-webhook-0c0d"], environment: environment)
         #expect(status != 0 && errors.contains("STRIPE_WEBHOOK_SECRET"), "\(errors)")
-        let (missing, _, unknown) = try runTollgate(["dead-letters", "show", "stripe-webhook-ffff"], environment: environment)
+        let (missing, _, unknown) = try await runTollgate(["dead-letters", "show", "stripe-webhook-ffff"], environment: environment)
         #expect(missing != 0 && unknown.contains("no dead letter stripe-webhook-ffff"), "\(unknown)")
     }
 }
@@ -137,19 +137,19 @@ import TollgateTestSupport
         try await seedLedger(store, day: UTCDay("2026-01-01")!, count: 30)
 
         for _ in 0..<2 {
-            let (exported, out, errors) = try runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
+            let (exported, out, errors) = try await runTollgate(["export", "run", "--date", "2026-01-01"], environment: environment)
             #expect(exported == 0, "\(out)\(errors)")
         }
         #expect(try await SQLiteTaskQueue(tasks).tasks().count == 3, "one report task per account, once")
-        let (verified, verification, _) = try runTollgate(
+        let (verified, verification, _) = try await runTollgate(
             ["verify-export", "--from", "2026-01-01", "--to", "2026-01-01"], environment: environment)
         #expect(verified == 0 && verification.contains("2026-01-01  valid"), "\(verification)")
         // Nothing reported yet: reconcile says so for each account and exits 1.
-        let (reconciled, table, _) = try runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
+        let (reconciled, table, _) = try await runTollgate(["reconcile", "--date", "2026-01-01"], environment: environment)
         #expect(reconciled == 1 && table.components(separatedBy: "not reported").count == 4, "\(table)")
 
         let before = try await store.query(DocumentQuery(collection: UsageRecord.collection)).count
-        let (cleaned, counts, cleanupErrors) = try runTollgate(["cleanup", "--dry-run"], environment: environment)
+        let (cleaned, counts, cleanupErrors) = try await runTollgate(["cleanup", "--dry-run"], environment: environment)
         #expect(cleaned == 0 && counts.contains("would be deleted"), "\(counts)\(cleanupErrors)")
         #expect(try await store.query(DocumentQuery(collection: UsageRecord.collection)).count == before)
     }

@@ -441,7 +441,7 @@ import UsageReport
         let recent = UTCDay(containing: SystemClock().now()).previous
         try await seedLedger(store, day: recent, count: 200, accounts: 2)
         let storeURL = ["TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "PATH": "/usr/bin:/bin"]
-        #expect(try runTollgate(["export", "run", "--date", "2026-01-01"], environment: storeURL).0 == 0)
+        #expect(try await runTollgate(["export", "run", "--date", "2026-01-01"], environment: storeURL).0 == 0)
         let audience = "https://cleanup.test"
         let environment = cluster.environment(audience, ["TOLLGATE_RETENTION_LEDGER_DAYS": "30"])
         func trigger(_ instance: RunningFunction) async throws -> Int {
@@ -466,7 +466,8 @@ import UsageReport
         let state = try #require(try await store.get(path("exports/2026-01-01"))?.decode(ExportState.self))
         #expect(state.ledgerDeleted != nil)
         // The export itself still verifies: cleanup removed the ledger, not the evidence.
-        let (verified, output, _) = try runTollgate(["verify-export", "--from", "2026-01-01", "--to", "2026-01-01"], environment: storeURL)
+        let (verified, output, _) = try await runTollgate(
+            ["verify-export", "--from", "2026-01-01", "--to", "2026-01-01"], environment: storeURL)
         #expect(verified == 0, "\(output)")
         #expect(try await last.stop() == 0)
     }

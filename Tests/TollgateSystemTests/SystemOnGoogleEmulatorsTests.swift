@@ -114,7 +114,7 @@ struct SystemOnGoogleEmulatorsTests {
                 body: signup)
 
             // The dashboard: a Checkout reference for the user's own account.
-            let session = try dayOne.tollgate(["session", "--user", Self.user]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let session = try await dayOne.tollgate(["session", "--user", Self.user]).trimmingCharacters(in: .whitespacesAndNewlines)
             let bearer = ["Authorization": "Bearer \(session)", "Content-Type": "application/json"]
             let minted = try await expectStatus(
                 201, dayOne.url + "/account-api/v1/checkout-references", headers: bearer, body: Data("{}".utf8))
@@ -159,18 +159,18 @@ struct SystemOnGoogleEmulatorsTests {
         // Day two: the export of yesterday, its report to Stripe, retention.
         let dayTwo = try await ServeProcess(["--processes", "--quiet"] + backend.arguments, environment: backend.environment, state: state)
         do {
-            #expect(try dayTwo.tollgate(["trigger", "usage-export"]).contains("usage-export"))
+            #expect(try await dayTwo.tollgate(["trigger", "usage-export"]).contains("usage-export"))
             _ = try await waitFor("yesterday's export") {
                 try await store.get(DocumentPath(collection: ExportState.collection, id: yesterday.description)) != nil
             }
             let reportPath = try DocumentPath(collection: UsageReport.collection, id: UsageReport.id(day: yesterday, accountId: Self.user))
             _ = try await waitFor("the report to Stripe") { try await store.get(reportPath) != nil }
-            #expect(try dayTwo.tollgate(["trigger", "cleanup"]).contains("cleanup: ran"))
+            #expect(try await dayTwo.tollgate(["trigger", "cleanup"]).contains("cleanup: ran"))
         } catch {
             _ = try? await dayTwo.stop()
             throw error
         }
-        let meter = try dayTwo.dump()["stripeMeterEvents"]?.objectValue?.values.compactMap { event -> String? in
+        let meter = try await dayTwo.dump()["stripeMeterEvents"]?.objectValue?.values.compactMap { event -> String? in
             event["customer"]?.stringValue == Self.customer ? event["value"]?.stringValue : nil
         }
         #expect(try await dayTwo.stop() == 0)

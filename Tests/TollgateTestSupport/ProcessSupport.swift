@@ -67,16 +67,38 @@ package final class RunningFunction: Sendable {
     @discardableResult
     package func stop(within seconds: Int = 10) async throws -> Int32? {
         process.terminate()
-        let started = ContinuousClock.now
-        while process.isRunning, ContinuousClock.now - started < .seconds(seconds) { try await Task.sleep(for: .milliseconds(20)) }
-        return process.isRunning ? nil : process.terminationStatus
+        return try await process.exitStatus(within: .seconds(seconds))
     }
 
     deinit { if process.isRunning { process.terminate() } }
 }
 
+/// Runs `body` on a thread of its own and awaits it: for waits that block the thread (a
+/// child's output to its end, `waitUntilExit`). On Swift's cooperative pool, which has as
+/// many threads as cores, two such waits would stall every other test of the run.
+package func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+extension Process {
+    /// Waits up to `limit` for the exit: the exit status, or nil while the process still
+    /// runs. Foundation's `terminationStatus` traps (crashing the whole test run) when it
+    /// is read of a process that has not exited.
+    package func exitStatus(within limit: Duration) async throws -> Int32? {
+        let started = ContinuousClock.now
+        while isRunning, ContinuousClock.now - started < limit { try await Task.sleep(for: .milliseconds(20)) }
+        return isRunning ? nil : terminationStatus
+    }
+}
+
 /// Runs the `tollgate` command line; returns its exit status, standard output and error.
-package func runTollgate(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
+package func runTollgate(_ arguments: [String], environment: [String: String]) async throws -> (Int32, String, String) {
+    try await offThePool { try runTollgateBlocking(arguments, environment: environment) }
+}
+
+private func runTollgateBlocking(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
     let process = Process()
     process.executableURL = productURL("tollgate")
     process.arguments = arguments

@@ -51,14 +51,14 @@ package final class ServeProcess: Sendable {
 
     /// Runs a `tollgate` command against this local cloud.
     @discardableResult
-    package func tollgate(_ arguments: [String], expectStatus: Int32 = 0) throws -> String {
-        let (status, out, err) = try runTollgate(arguments, environment: ["TOLLGATE_SERVE_URL": url])
+    package func tollgate(_ arguments: [String], expectStatus: Int32 = 0) async throws -> String {
+        let (status, out, err) = try await runTollgate(arguments, environment: ["TOLLGATE_SERVE_URL": url])
         #expect(status == expectStatus, "tollgate \(arguments.joined(separator: " ")): \(out)\(err)")
         return out + err
     }
 
-    package func dump() throws -> JSONValue {
-        let (status, out, err) = try runTollgate(["state", "dump", "--store", "sqlite://\(state)"], environment: [:])
+    package func dump() async throws -> JSONValue {
+        let (status, out, err) = try await runTollgate(["state", "dump", "--store", "sqlite://\(state)"], environment: [:])
         try #require(status == 0, "\(err)")
         return try JSONValue.parse(Data(out.utf8))
     }
@@ -66,23 +66,19 @@ package final class ServeProcess: Sendable {
     /// Waits until `condition` holds of the state (the wall-clock loop polls).
     package func waitFor(_ what: String, _ condition: (JSONValue) -> Bool) async throws -> JSONValue {
         for _ in 0..<200 {
-            let state = try dump()
+            let state = try await dump()
             if condition(state) { return state }
             try await Task.sleep(for: .milliseconds(100))
         }
         Issue.record("timed out waiting for \(what); serve said:\n\(output)")
-        return try dump()
+        return try await dump()
     }
 
     package func stop() async throws -> Int32 {
         process.terminate()
-        let started = ContinuousClock.now
-        while process.isRunning, ContinuousClock.now - started < .seconds(15) { try await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            return -1
-        }
-        return process.terminationStatus
+        if let status = try await process.exitStatus(within: .seconds(15)) { return status }
+        kill(process.processIdentifier, SIGKILL)
+        return -1
     }
 
     deinit {

@@ -16,11 +16,11 @@ import TollgateTestSupport
     static let forgeable = TollgateHeaders.all
     static let quota = ["RateLimit-Policy", "RateLimit"]
 
-    static func recipes() throws -> (envoy: JSONValue, traefik: JSONValue) {
+    static func recipes() async throws -> (envoy: JSONValue, traefik: JSONValue) {
         let files = ["envoy/envoy.yaml", "traefik/dynamic.yml"].map {
             JSONValue.string(packageRoot.appendingPathComponent("deploy/gateways/\($0)").path)
         }
-        let parsed = try PythonPeer.run(script: "yaml_to_json.py", input: .object(["files": .array(files)]))
+        let parsed = try await PythonPeer.run(script: "yaml_to_json.py", input: .object(["files": .array(files)]))
         let documents = parsed["documents"]?.arrayValue ?? []
         try #require(documents.count == 2)
         return (documents[0], documents[1])
@@ -78,8 +78,8 @@ import TollgateTestSupport
     }
 
     @Test(Peer.pythonVenv.trait)
-    func envoy_stripsForgedHeadersFirst_forwardsTheVerdict_andFailsClosed() throws {
-        let envoy = try Self.recipes().envoy
+    func envoy_stripsForgedHeadersFirst_forwardsTheVerdict_andFailsClosed() async throws {
+        let envoy = try await Self.recipes().envoy
         let manager = envoy["static_resources"]?["listeners"]?.arrayValue?.first?["filter_chains"]?.arrayValue?.first?["filters"]?
             .arrayValue?
             .first?["typed_config"]
@@ -111,8 +111,8 @@ import TollgateTestSupport
     }
 
     @Test(Peer.pythonVenv.trait)
-    func traefik_stripsForgedHeadersFirst_distrustsForwardedHeaders_andForwardsTheVerdict() throws {
-        let http = try #require(try Self.recipes().traefik["http"])
+    func traefik_stripsForgedHeadersFirst_distrustsForwardedHeaders_andForwardsTheVerdict() async throws {
+        let http = try #require(try await Self.recipes().traefik["http"])
         let chain = (http["routers"]?["api"]?["middlewares"]?.arrayValue ?? []).compactMap { $0.stringValue }
         #expect(chain == ["strip-tollgate", "tollgate"])
         let stripped = http["middlewares"]?["strip-tollgate"]?["headers"]?["customRequestHeaders"]?.objectValue ?? [:]

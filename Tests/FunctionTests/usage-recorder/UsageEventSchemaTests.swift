@@ -52,7 +52,7 @@ import TollgateTestSupport
     ]
 
     @Test(Peer.pythonVenv.trait)
-    func theSchemaAndTheDecoder_agreeOnEveryFixtureMessage_andEveryMalformedOne() throws {
+    func theSchemaAndTheDecoder_agreeOnEveryFixtureMessage_andEveryMalformedOne() async throws {
         let accepted = try Self.fixtureMessages()
         #expect(accepted.count >= 10, "the fixtures deliver usage messages")
         let instances =
@@ -60,7 +60,7 @@ import TollgateTestSupport
                 Self.with("nodes", .integer(40)), Self.with("keyId", .string("tg_live_AbCd")), .array([.object(Self.event)]),
             ]
         let schema = try JSONValue.parse(try Data(contentsOf: Self.schema))
-        let answer = try PythonPeer.run(script: "json_schema.py", input: .object(["schema": schema, "instances": .array(instances)]))
+        let answer = try await PythonPeer.run(script: "json_schema.py", input: .object(["schema": schema, "instances": .array(instances)]))
         let answered = answer["valid"]?.arrayValue ?? []
         let verdicts = answered.compactMap(\.boolValue)
         try #require(verdicts.count == instances.count)

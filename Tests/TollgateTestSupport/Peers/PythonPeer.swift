@@ -7,7 +7,11 @@ import TollgateModel
 package enum PythonPeer {
     package static let python = packageRoot.appendingPathComponent(".venv/bin/python")
     package static var available: Bool { FileManager.default.isExecutableFile(atPath: python.path) }
-    package static func run(script: String, input: JSONValue, environment: [String: String] = [:]) throws -> JSONValue {
+    package static func run(script: String, input: JSONValue, environment: [String: String] = [:]) async throws -> JSONValue {
+        try await offThePool { try runBlocking(script: script, input: input, environment: environment) }
+    }
+
+    private static func runBlocking(script: String, input: JSONValue, environment: [String: String]) throws -> JSONValue {
         let process = Process()
         process.executableURL = python
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
