@@ -24,4 +24,17 @@ static inline CURLcode tollgate_curl_set_callback(CURL *handle, CURLoption optio
 static inline CURLcode tollgate_curl_response_code(CURL *handle, long *code) {
     return curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, code);
 }
+/// The next finished transfer of a multi handle and its result; NULL when none is left.
+/// (CURLMsg carries the result in a union, which Swift reads poorly.)
+static inline CURL *tollgate_curl_multi_next_done(CURLM *multi, CURLcode *result) {
+    int left = 0;
+    CURLMsg *message;
+    while ((message = curl_multi_info_read(multi, &left))) {
+        if (message->msg == CURLMSG_DONE) {
+            *result = message->data.result;
+            return message->easy_handle;
+        }
+    }
+    return NULL;
+}
 #endif
