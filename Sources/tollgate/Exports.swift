@@ -30,13 +30,23 @@ struct ExportContext {
         return local
     }
 
-    func exporter() throws -> UsageExporter {
-        let signer: ExportSigner
-        do {
-            signer = try ExportSigner(base64: try localFallback("TOLLGATE_EXPORT_SIGNING_KEY", LocalEnvironment.exportSigningKey))
-        } catch let error as TollgateError {
+    /// The export signing key of the environment (the local cloud's own when the state is
+    /// local and none is set).
+    static func signer(environment: Environment) throws -> ExportSigner {
+        let isLocal = environment["TOLLGATE_STORE"]?.hasPrefix("sqlite:") ?? true
+        guard let text = environment["TOLLGATE_EXPORT_SIGNING_KEY"] ?? (isLocal ? LocalEnvironment.exportSigningKey : nil) else {
+            throw ValidationError("TOLLGATE_EXPORT_SIGNING_KEY is not set")
+        }
+        do { return try ExportSigner(base64: text) } catch let error as TollgateError {
             throw ValidationError("TOLLGATE_EXPORT_SIGNING_KEY: \(error.message)")
         }
+    }
+
+    func exporter() throws -> UsageExporter {
+        if environment["TOLLGATE_EXPORT_SIGNING_KEY"] == nil, isLocal {
+            FileHandle.standardError.write(Data("note: TOLLGATE_EXPORT_SIGNING_KEY is unset; using the emulator's local value\n".utf8))
+        }
+        let signer = try Self.signer(environment: environment)
         let reportURL = try localFallback("TOLLGATE_USAGE_REPORT_URL", LocalEnvironment.url(of: "usage-report"))
         let configuration: UsageExporter.Configuration
         do { configuration = try .fromEnvironment(environment, reportURL: reportURL) } catch let error as ConfigurationError {
@@ -55,7 +65,7 @@ func parseDay(_ text: String, _ option: String) throws -> UTCDay {
 struct Export: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Export ledger days to the blob store, as the usage-export function does (the same code).",
-        subcommands: [Run.self, SigningKey.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, SigningKey.self, PublicKey.self], defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -93,6 +103,19 @@ struct Export: AsyncParsableCommand {
             let key = ExportSigner.generate()
             FileHandle.standardError.write(Data("key id \(try ExportSigner(base64: key).keyId)\n".utf8))
             print(key)
+        }
+    }
+
+    struct PublicKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "public-key",
+            abstract:
+                "Print the public key document of TOLLGATE_EXPORT_SIGNING_KEY (the keys/{id}.json usage-export publishes): what customers and auditors pin."
+        )
+
+        func run() async throws {
+            let signer = try ExportContext.signer(environment: Environment())
+            FileHandle.standardOutput.write(Data(signer.publicKey.document))
         }
     }
 }
@@ -144,24 +167,29 @@ struct VerifyExport: AsyncParsableCommand {
 struct VerifyReceipt: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify-receipt",
-        abstract: "Check a signed usage receipt from its downloaded files, as its customer can; exit 1 unless valid.",
+        abstract:
+            "Check a signed usage receipt from its downloaded files, as its customer can: signed by the key, of --account for --day, and the records it states; exit 1 unless valid.",
         discussion:
-            "The files are what account-api's GET /v1/exports/{day} links to. Pin the key: get it from the operator, not the bucket."
+            "The files are what account-api's GET /v1/exports/{day} links to. Pin the key: get it from the operator (tollgate export public-key), not the bucket. docs/formats.md specifies every check."
     )
 
     @Option(help: "The receipt (accounts/{id}.receipt.json).") var receipt: String
     @Option(help: "Its signature (.receipt.json.sig).") var signature: String
     @Option(help: "The account's records (accounts/{id}.ndjson.gz).") var records: String
     @Option(name: .customLong("trusted-key"), help: "The public key document (keys/{id}.json) to trust.") var trustedKey: String
+    @Option(help: "The account the receipt must be of: yours.") var account: String
+    @Option(help: "The day it must be for, YYYY-MM-DD.") var day: String
 
     func run() async throws {
         func read(_ path: String) throws -> [UInt8] {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             return Array(data)
         }
+        let day = try parseDay(day, "--day")
         let key = try ExportPublicKey(document: try read(trustedKey))
         let (verdict, detail) = ReceiptVerifier.verify(
-            receipt: try read(receipt), signature: try read(signature), records: try read(records), trustedKey: key
+            receipt: try read(receipt), signature: try read(signature), records: try read(records), trustedKey: key, account: account,
+            day: day
         ) { gzip in
             var plain: [UInt8] = []
             try GzipDecompressor().decompress(gzip, into: &plain)

@@ -72,7 +72,9 @@ import TollgateTesting
         let records = try await object(answer["recordsObject"])
         let folder = scratchURL("receipt")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        func verify(receipt: [UInt8], records: [UInt8]) async throws -> (Int32, String) {
+        func verify(
+            receipt: [UInt8], records: [UInt8], account: String = "acct_0", day: String = Self.day.description
+        ) async throws -> (Int32, String) {
             let files = [
                 "receipt.json": receipt, "receipt.json.sig": signature.document, "records.ndjson.gz": records, "key.json": key.document,
             ]
@@ -82,7 +84,7 @@ import TollgateTesting
                     "verify-receipt", "--receipt", folder.appendingPathComponent("receipt.json").path, "--signature",
                     folder.appendingPathComponent("receipt.json.sig").path, "--records",
                     folder.appendingPathComponent("records.ndjson.gz").path, "--trusted-key",
-                    folder.appendingPathComponent("key.json").path,
+                    folder.appendingPathComponent("key.json").path, "--account", account, "--day", day,
                 ], environment: [:])
             return (status, out)
         }
@@ -97,6 +99,11 @@ import TollgateTesting
         #expect(inflated != receipt)
         let alteredReceipt = try await verify(receipt: inflated, records: records)
         #expect(alteredReceipt.0 == 1 && alteredReceipt.1.hasPrefix("altered receipt"))
+        // Genuine files prove nothing to someone else, or for another day.
+        let otherAccount = try await verify(receipt: receipt, records: records, account: "acct_1")
+        #expect(otherAccount.0 == 1 && otherAccount.1.hasPrefix("another account"), "\(otherAccount.1)")
+        let otherDay = try await verify(receipt: receipt, records: records, day: "2025-12-31")
+        #expect(otherDay.0 == 1 && otherDay.1.hasPrefix("another day"), "\(otherDay.1)")
 
         // A receipt follows the tier at export time: upgrading afterwards makes none for that day.
         try await account("acct_1", .pro)
