@@ -13,6 +13,18 @@ import TollgateTestSupport
         .map(["nested": .map(["deeper": .array([.null, .bool(false)])])]),
     ]
 
+    /// What docs/formats.md calls canonical: RFC 8785's serialization of strings (the six
+    /// short escapes, other controls as lower-case `\u00xx`, everything else as UTF-8,
+    /// `/` and U+007F unescaped), integers in decimal, keys sorted, no spaces.
+    @Test func rendering_isRFC8785sCanonicalForm_ofStringsIntegersAndKeys() {
+        let text = "q\"b\\s/\u{08}\u{0C}\n\r\t\u{01}\u{1F}\u{7F}é€𝄞"
+        let value: JSONValue = .object(["b": .integer(-12), "a": .array([.string(text), .integer(0)]), "A": .object([:])])
+        #expect(value.rendered() == #"{"A":{},"a":["q\"b\\s/\b\f\n\r\t\u0001\u001f\#u{7F}é€𝄞",0],"b":-12}"#)
+        var bytes: [UInt8] = []
+        FieldValue.appendPlainJSON(["k": .string(text)], to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"k":"q\"b\\s/\b\f\n\r\t\u0001\u001f\#u{7F}é€𝄞"}"#)
+    }
+
     @Test func fastReader_readsWhatTheCodableFormWrites() throws {
         var fields: [String: FieldValue] = [:]
         for (index, sample) in Self.samples.enumerated() { fields["f\(index) ✓"] = sample }

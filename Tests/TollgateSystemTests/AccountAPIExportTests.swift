@@ -79,13 +79,22 @@ import TollgateTesting
                 "receipt.json": receipt, "receipt.json.sig": signature.document, "records.ndjson.gz": records, "key.json": key.document,
             ]
             for (file, bytes) in files { try Data(bytes).write(to: folder.appendingPathComponent(file)) }
-            let (status, out, _) = try await runTollgate(
-                [
-                    "verify-receipt", "--receipt", folder.appendingPathComponent("receipt.json").path, "--signature",
-                    folder.appendingPathComponent("receipt.json.sig").path, "--records",
-                    folder.appendingPathComponent("records.ndjson.gz").path, "--trusted-key",
-                    folder.appendingPathComponent("key.json").path, "--account", account, "--day", day,
-                ], environment: [:])
+            let options = [
+                "--receipt", folder.appendingPathComponent("receipt.json").path, "--signature",
+                folder.appendingPathComponent("receipt.json.sig").path, "--records",
+                folder.appendingPathComponent("records.ndjson.gz").path,
+                "--trusted-key", folder.appendingPathComponent("key.json").path, "--account", account, "--day", day,
+            ]
+            let (status, out, _) = try await runTollgate(["verify-receipt"] + options, environment: [:])
+            // The independent verifier of docs/formats.md reaches the same verdict.
+            if PythonPeer.available {
+                let (theirs, said) = try await offThePool {
+                    try PythonPeer.runProgram("examples/verify-receipt/verify_receipt.py", arguments: ["receipt"] + options)
+                }
+                #expect(
+                    theirs == status && said.components(separatedBy: "  ").first == out.components(separatedBy: "  ").first,
+                    "tollgate: \(out)python: \(said)")
+            }
             return (status, out)
         }
         let valid = try await verify(receipt: receipt, records: records)

@@ -175,7 +175,7 @@ struct AccountRoutes: Sendable {
     /// public key that verifies the receipt. Never the day's manifest: it names every account.
     func export(_ day: UTCDay, actor: SessionAccounts.Actor, now: Timestamp) async throws -> FunctionResponse {
         let account = try await loadAccount(actor.accountId)
-        guard account.entitlements.features.contains(.signedUsageReceipts) else {
+        guard account.hasSignedUsageReceipts else {
             throw APIError(403, "FEATURE_NOT_IN_TIER", "signed usage receipts come with tiers that have signedUsageReceipts")
         }
         guard

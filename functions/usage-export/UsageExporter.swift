@@ -249,7 +249,7 @@ public struct UsageExporter: Sendable {
                 let path = try DocumentPath(collection: Account.collection, id: id)
                 group.addTask {
                     let account = try await store.get(path)?.decode(Account.self)
-                    return account?.entitlements.features.contains(.signedUsageReceipts) == true ? id : nil
+                    return account?.hasSignedUsageReceipts == true ? id : nil
                 }
             }
             for _ in 0..<32 { try start() }

@@ -122,6 +122,9 @@ public enum JSONValue: Hashable, Sendable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
+            // RFC 8785 (JCS) writes these two short too; other controls as \u00xx.
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
             case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
             default: out.unicodeScalars.append(scalar)
             }

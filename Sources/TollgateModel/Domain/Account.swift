@@ -95,3 +95,13 @@ public struct InvoiceState: Codable, Sendable, Hashable {
         self.eventId = eventId
     }
 }
+
+extension Account {
+    /// Whether usage-export writes this account signed usage receipts: its tier's plan
+    /// includes them (whatever entitlements were stored), or its entitlements were granted
+    /// them beyond the tier (an enterprise override).
+    public var hasSignedUsageReceipts: Bool {
+        TierCatalog.standard.entitlements(for: tier).features.contains(.signedUsageReceipts)
+            || entitlements.features.contains(.signedUsageReceipts)
+    }
+}

@@ -138,10 +138,11 @@ import TollgateTesting
     @Test func receipts_holdTheAccountsOwnRecords_signed_forTiersWithSignedUsageReceipts() async throws {
         let setup = try setup()
         try await seedLedger(setup.store, day: Self.day, count: 1_200, late: 5)
-        for (id, tier) in [("acct_0", Tier.pro), ("acct_1", Tier.free)] {
+        // acct_2 is on the pro plan, stored with entitlements that omit the feature: the plan decides.
+        for (id, tier, stored) in [("acct_0", Tier.pro, Tier.pro), ("acct_1", Tier.free, Tier.free), ("acct_2", Tier.pro, Tier.free)] {
             try await setup.store.set(
                 try DocumentPath(collection: Account.collection, id: id),
-                try FieldValueEncoder().encode(Account(id: id, tier: tier, entitlements: TierCatalog.standard.entitlements(for: tier))))
+                try FieldValueEncoder().encode(Account(id: id, tier: tier, entitlements: TierCatalog.standard.entitlements(for: stored))))
         }
         guard case .exported(let manifest, let digest, _) = try await setup.exporter.export(Self.day) else {
             Issue.record("expected an export")
@@ -149,7 +150,7 @@ import TollgateTesting
         }
         let layout = ExportLayout()
         #expect(try await setup.blobs.attributes(layout.receipt(Self.day, accountId: "acct_1")) == nil, "free: no receipt")
-        #expect(try await setup.blobs.attributes(layout.receipt(Self.day, accountId: "acct_2")) == nil, "no account: no receipt")
+        #expect(try await setup.blobs.attributes(layout.receipt(Self.day, accountId: "acct_2")) != nil, "pro plan: a receipt")
         let receiptBytes = try await setup.blobs.read(layout.receipt(Self.day, accountId: "acct_0")).data
         let signature = try ExportSignature(
             document: try await setup.blobs.read(layout.receiptSignature(Self.day, accountId: "acct_0")).data)
@@ -178,7 +179,7 @@ import TollgateTesting
         #expect(
             try await setup.store.get(try DocumentPath(collection: ExportState.collection, id: Self.day.description))?.decode(
                 ExportState.self
-            ).receipts == 1)
+            ).receipts == 2)
 
         // A run that died after the receipts, before completion was recorded: the same bytes again.
         try await setup.store.commit([Write.delete(try DocumentPath(collection: ExportState.collection, id: Self.day.description))])

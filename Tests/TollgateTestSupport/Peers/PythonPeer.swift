@@ -28,4 +28,19 @@ package enum PythonPeer {
         guard process.terminationStatus == 0 else { throw TollgateError(.internal, "\(script) exited \(process.terminationStatus)") }
         return try JSONValue.parse(output)
     }
+
+    /// Runs a program of the repository (`path` from its root) with `arguments`, waiting on
+    /// the calling thread: its exit status and what it printed (both streams).
+    package static func runProgram(_ path: String, arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = python
+        process.arguments = [packageRoot.appendingPathComponent(path).path] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: printed, as: UTF8.self))
+    }
 }
