@@ -57,6 +57,23 @@ import TollgateTestSupport
         #expect(try await store.query(UsageRecord.recorded(during: day)).count == 41, "a dry run deletes nothing")
     }
 
+    /// What an operator hands customers to pin: the document of the key that signs, never
+    /// the private key; a key that is not one is refused by name, without echoing it.
+    @Test func exportPublicKey_printsTheKeyDocumentOfTheSigningKey() async throws {
+        let key = ExportSigner.generate()
+        let environment = ["TOLLGATE_STORE": "firestore://project", "TOLLGATE_EXPORT_SIGNING_KEY": key]
+        let (status, printed, _) = try await runTollgate(["export", "public-key"], environment: environment)
+        #expect(status == 0)
+        #expect(Array(printed.utf8) == (try ExportSigner(base64: key)).publicKey.document)
+        #expect(!printed.contains(key))
+        let bad = "bm90LWEta2V5"
+        let (refused, _, said) = try await runTollgate(
+            ["export", "public-key"], environment: environment.merging(["TOLLGATE_EXPORT_SIGNING_KEY": bad]) { $1 })
+        #expect(refused != 0 && said.contains("TOLLGATE_EXPORT_SIGNING_KEY") && !said.contains(bad), "\(said)")
+        let (unset, _, missing) = try await runTollgate(["export", "public-key"], environment: ["TOLLGATE_STORE": "firestore://project"])
+        #expect(unset != 0 && missing.contains("TOLLGATE_EXPORT_SIGNING_KEY is not set"), "\(missing)")
+    }
+
     @Test func verifyExport_tellsAMissingObjectFromOneRetentionRemoved() async throws {
         let database = try temporaryDatabase()
         let blobs = SQLiteBlobStore(database)

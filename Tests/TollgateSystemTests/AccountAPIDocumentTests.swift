@@ -75,6 +75,7 @@ import TollgateTesting
         try await check("CreatedKey", 201, #"{"method": "POST", "path": "/v1/keys", \#(session), "body": {"name": "second"}}"#)
         try await check("KeyList", 200, #"{"method": "GET", "path": "/v1/keys", \#(session)}"#)
         try await check("Usage", 200, #"{"method": "GET", "path": "/v1/usage", \#(session)}"#)
+        try await check("SigningKeys", 200, #"{"method": "GET", "path": "/v1/signing-keys"}"#)
         try await check("Error", 400, #"{"method": "POST", "path": "/v1/keys", \#(session), "body": {"name": ""}}"#)
         try await check("Error", 401, #"{"method": "GET", "path": "/v1/account"}"#)
         try await check("Error", 403, #"{"method": "GET", "path": "/v1/account", "session": {"user": "user_unknown"}}"#)

@@ -49,6 +49,11 @@ import TollgateTesting
         try await expectRefusal(Self.day.description, as: "user_b", 403, "FEATURE_NOT_IN_TIER")
         try await expectRefusal("2025-02-30", as: "user_a", 400, "INVALID_DATE")
 
+        // The keys to pin, without a session: the one that signed the day is the current one.
+        let (listed, keys) = try await api.call("GET", "/v1/signing-keys", as: nil)
+        #expect(listed == 200 && keys["current"] == .string(exportTestSigner.keyId), "\(keys)")
+        #expect(keys["keys"] == .array([try JSONValue.parse(Data(exportTestSigner.publicKey.document))]))
+
         let (status, answer) = try await get(Self.day.description, as: "user_a")
         #expect(status == 200, "\(answer)")
         // The fake's links name the objects; read them from the bucket the links point into.

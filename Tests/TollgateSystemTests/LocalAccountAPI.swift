@@ -28,17 +28,17 @@ struct LocalAccountAPI {
         self.senders = senders
     }
 
-    /// The request `method path` as `user`'s signed-in dashboard sends it.
-    func request(_ method: String, _ path: String, as user: String, body: JSONValue? = nil) throws -> FunctionRequest {
-        var http: [String: JSONValue] = [
-            "method": .string(method), "path": .string(path), "session": .object(["user": .string(user)]),
-        ]
+    /// The request `method path` as `user`'s signed-in dashboard sends it (with no session
+    /// when `user` is nil).
+    func request(_ method: String, _ path: String, as user: String?, body: JSONValue? = nil) throws -> FunctionRequest {
+        var http: [String: JSONValue] = ["method": .string(method), "path": .string(path)]
+        if let user { http["session"] = .object(["user": .string(user)]) }
         if let body { http["body"] = body }
         return try senders.request(for: .object(["http": .object(http)]), delivery: 1)
     }
 
     /// The status and JSON body of `method path` as `user`.
-    func call(_ method: String, _ path: String, as user: String, body: JSONValue? = nil) async throws -> (Int, JSONValue) {
+    func call(_ method: String, _ path: String, as user: String?, body: JSONValue? = nil) async throws -> (Int, JSONValue) {
         let response = await function.deliver(try request(method, path, as: user, body: body))
         return (response.status, try JSONValue.parse(response.body))
     }

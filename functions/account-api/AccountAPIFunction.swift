@@ -65,6 +65,7 @@ public struct AccountAPIFunction: BuildableFunction {
 
     private func answer(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
         let route = try Route(method: request.method, path: request.path, query: request.query)
+        if route == .signingKeys { return try await routes.signingKeys() }
         guard let authorization = request.header("Authorization"), authorization.count > 7,
             authorization.prefix(7).lowercased() == "bearer "
         else {
@@ -90,6 +91,7 @@ public struct AccountAPIFunction: BuildableFunction {
         case .usage(let query): return try await routes.usage(actor, query: query, now: now)
         case .export(let day): return try await routes.export(day, actor: actor, now: now)
         case .checkoutReference: return try await routes.checkoutReference(actor, now: now, logger: context.logger)
+        case .signingKeys: return try await routes.signingKeys()
         }
     }
 }

@@ -168,6 +168,35 @@ struct AccountRoutes: Sendable {
             ]))
     }
 
+    // MARK: GET /v1/signing-keys
+
+    /// How long a client may cache the keys: they change only when the operator rotates
+    /// the key, and a client meeting an unknown key id asks again.
+    static let signingKeysMaxAge = 3_600
+
+    /// Every public key that ever signed this deployment's exports (as usage-export
+    /// publishes them beside the exports), and which of them signed the latest day: what a
+    /// customer pins and verifies receipts with. Public: keys are not secret.
+    func signingKeys() async throws -> FunctionResponse {
+        var documents: [JSONValue] = []
+        var token: String?
+        repeat {
+            let page = try await blobs.list(prefix: exports.prefix + "keys/", pageSize: 100, pageToken: token)
+            for name in page.names where name.hasSuffix(".json") {
+                // A published document that does not read as a key is skipped, never served.
+                guard let key = try? ExportPublicKey(document: try await blobs.read(name).data),
+                    let document = try? JSONValue.parse(Data(key.document))
+                else { continue }
+                documents.append(document)
+            }
+            token = page.nextPageToken
+        } while token != nil
+        let latest = try await store.query(DocumentQuery(collection: ExportState.collection).order(by: "day", descending: true).limit(1))
+        let current = latest.first.flatMap { try? $0.decode(ExportState.self).keyId }
+        return .json(200, .object(["keys": .array(documents), "current": current.map(JSONValue.string) ?? .null]))
+            .with(header: "Cache-Control", "public, max-age=\(Self.signingKeysMaxAge)")
+    }
+
     // MARK: GET /v1/exports/{day}
 
     /// Links to the account's signed usage receipt of `day` (tiers with

@@ -37,11 +37,13 @@ enum Route: Sendable, Equatable {
     case usage(UsageQuery)
     case export(day: UTCDay)
     case checkoutReference
+    /// The public keys that sign usage receipts: public, answered without a session.
+    case signingKeys
 
     /// The routes as the OpenAPI document names them, with their methods.
     static let table: [(path: String, methods: [String])] = [
         ("/v1/account", ["GET"]), ("/v1/keys", ["GET", "POST"]), ("/v1/keys/{prefix}", ["DELETE"]), ("/v1/usage", ["GET"]),
-        ("/v1/exports/{day}", ["GET"]), ("/v1/checkout-references", ["POST"]),
+        ("/v1/exports/{day}", ["GET"]), ("/v1/checkout-references", ["POST"]), ("/v1/signing-keys", ["GET"]),
     ]
 
     /// - Throws: 404 for a path that is no route, 405 for a method the route does not take,
@@ -74,6 +76,9 @@ enum Route: Sendable, Equatable {
         case ["", "v1", "checkout-references"]:
             try require("POST")
             self = .checkoutReference
+        case ["", "v1", "signing-keys"]:
+            try require("GET")
+            self = .signingKeys
         default:
             throw APIError(404, "NOT_FOUND", "no route \(path.prefix(100))")
         }
