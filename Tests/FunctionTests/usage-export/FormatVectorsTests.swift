@@ -198,6 +198,73 @@ import TollgateTesting
         }
     }
 
+    /// A month of real exports (December 2025, late records every day): both verifiers pass
+    /// every receipt, the Python audit passes every day, chained to the one before, and
+    /// both refuse a receipt presented as another account's or another day's.
+    @Test(Peer.pythonVenv.trait)
+    func aMonthOfExports_bothVerifiersAgreeOnEveryDayAndReceipt() async throws {
+        let database = try temporaryDatabase(clock: FixedClock(time: Timestamp(rfc3339: "2026-01-01T02:00:00Z")!))
+        let (store, blobs) = (SQLiteDocumentStore(database), SQLiteBlobStore(database))
+        for (id, tier) in [("acct_0", Tier.pro), ("acct_1", Tier.free), ("acct_2", Tier.enterprise)] {
+            try await store.set(
+                try DocumentPath(collection: Account.collection, id: id),
+                try FieldValueEncoder().encode(Account(id: id, tier: tier, entitlements: TierCatalog.standard.entitlements(for: tier))))
+        }
+        let exporter = UsageExporter(
+            configuration: .init(reportQueue: "usage-reports", reportURL: "http://usage-report.test/"), store: store, blobs: blobs,
+            tasks: SQLiteTaskQueue(database), signer: Self.signer, clock: database.clock)
+        let days = (0..<31).map { UTCDay(containing: Timestamp(rfc3339: "2025-12-01T00:00:00Z")!.adding(seconds: Int64($0) * 86_400)) }
+        for day in days {
+            try await seedLedger(store, day: day, count: 24, accounts: 3, late: 2)
+            guard case .exported = try await exporter.export(day) else { throw TollgateError(.internal, "\(day) was not exported") }
+        }
+        let folder = scratchURL("month-of-exports")
+        var token: String?
+        repeat {
+            let page = try await blobs.list(prefix: "", pageSize: 1_000, pageToken: token)
+            for name in page.names {
+                let url = folder.appendingPathComponent(name)
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(try await blobs.read(name).data).write(to: url)
+            }
+            token = page.nextPageToken
+        } while token != nil
+        try Data(Self.signer.publicKey.document).write(to: folder.appendingPathComponent("key.json"))
+        let layout = ExportLayout()
+        var receipts = 0
+        for (index, day) in days.enumerated() {
+            for account in ["acct_0", "acct_2"] {
+                func read(_ name: String) async throws -> [UInt8] { try await blobs.read(name).data }
+                let files = (
+                    try await read(layout.receipt(day, accountId: account)),
+                    try await read(layout.receiptSignature(day, accountId: account)),
+                    try await read(layout.accountRecords(day, accountId: account))
+                )
+                for (asked, on, verdict) in [
+                    (account, day, "valid"), ("acct_1", day, "another account"), (account, day.next, "another day"),
+                ] {
+                    let (ours, detail) = ReceiptVerifier.verify(
+                        receipt: files.0, signature: files.1, records: files.2, trustedKey: Self.signer.publicKey, account: asked, day: on
+                    ) { gzip in
+                        var plain: [UInt8] = []
+                        try GzipDecompressor().decompress(gzip, into: &plain)
+                        return plain
+                    }
+                    #expect(ours.rawValue == verdict, "\(day) \(account) as \(asked) on \(on): \(detail)")
+                }
+                receipts += 1
+            }
+            let directory = folder.appendingPathComponent(layout.directory(day)).path
+            let previous = index == 0 ? [] : ["--previous-manifest", folder.appendingPathComponent(layout.manifest(days[index - 1])).path]
+            let arguments = ["day", "--directory", directory, "--trusted-key", folder.appendingPathComponent("key.json").path] + previous
+            let (status, output) = try await offThePool {
+                try PythonPeer.runProgram("examples/verify-receipt/verify_receipt.py", arguments: arguments)
+            }
+            #expect(status == 0 && output.hasPrefix("valid  \(day): ") && output.contains(", 2 receipts,"), "\(output)")
+        }
+        #expect(receipts == 62)
+    }
+
     static func committed() throws -> [String: [UInt8]] {
         var files: [String: [UInt8]] = [:]
         let root = folder.standardizedFileURL.path
