@@ -53,8 +53,36 @@ public enum LocalEnvironment {
     public static let clerkIssuer = "https://clerk.tollgate.local"
     public static let clerkAuthorizedParty = "https://app.tollgate.local"
 
-    /// The Ed25519 key exports are signed with locally (32 bytes, base64; never production).
+    /// The Ed25519 key replays sign exports with (32 bytes, base64; never production): a
+    /// constant, so a fixture's manifest digest is the same on every machine.
     public static let exportSigningKey = Data(Array("tollgate-emulator-export-key-v1!".utf8)).base64EncodedString()
+
+    /// The export signing key of the local cloud whose state is `statePath`: made the first
+    /// time (a fresh Ed25519 key, kept beside the state as `{state}.export-signing-key`,
+    /// readable by its owner only) and the same for that state ever after, so no two local
+    /// clouds share a private key that anyone could read in this repository.
+    public static func exportSigningKey(beside statePath: String) throws -> String {
+        let path = statePath + ".export-signing-key"
+        if let kept = FileManager.default.contents(atPath: path) { return String(decoding: kept, as: UTF8.self) }
+        let made = ExportSigner.generate()
+        // Created only if absent: of two processes starting on one state, the first key stays.
+        if FileManager.default.createFile(atPath: path + ".\(getpid())", contents: Data(made.utf8), attributes: [.posixPermissions: 0o600])
+        {
+            defer { try? FileManager.default.removeItem(atPath: path + ".\(getpid())") }
+            if link(path + ".\(getpid())", path) == 0 { return made }
+        }
+        guard let kept = FileManager.default.contents(atPath: path) else {
+            throw TollgateError(.unavailable, "cannot keep the local export signing key at \(path)")
+        }
+        return String(decoding: kept, as: UTF8.self)
+    }
+
+    /// The key `tollgate` commands sign or describe exports with for a local state:
+    /// `{state}.export-signing-key` when the local cloud made one, else the replays' key.
+    public static func exportSigningKey(forState statePath: String) -> String {
+        FileManager.default.contents(atPath: statePath + ".export-signing-key").map { String(decoding: $0, as: UTF8.self) }
+            ?? exportSigningKey
+    }
 
     /// The URL each function is served at locally, which is also its OIDC audience.
     public static func url(of function: String) -> String { "http://localhost:8080/\(function)" }
@@ -71,7 +99,8 @@ extension LocalEnvironment {
     ///   - keys: where the local issuers' keys are published (JWKS files).
     public static func environment(
         for declaration: FunctionDeclaration, statePath: String? = nil, keys: LocalKeys, stripeBaseURL: String,
-        profile: EmulatedFunction.Profile = .replay, quotaPeriod: QuotaPeriod = .month, webhookSecrets: [String] = ["current"]
+        profile: EmulatedFunction.Profile = .replay, quotaPeriod: QuotaPeriod = .month, webhookSecrets: [String] = ["current"],
+        exportSigningKey: String = LocalEnvironment.exportSigningKey
     ) throws -> [String: String] {
         var environment = [
             "K_SERVICE": declaration.name, "K_REVISION": "\(declaration.name)-local", "TOLLGATE_LOG_LEVEL": "info",
@@ -208,12 +237,13 @@ public struct EmulatedFunction: Sendable {
     /// - Throws: `NOT_FOUND` for an unknown function; ``ConfigurationError`` as start-up would.
     public static func make(
         _ name: String, ports: Ports, issuer: LocalOIDCIssuer, clerk: LocalOIDCIssuer, webhookSecrets: [String],
-        quotaPeriod: QuotaPeriod = .month, stripeBaseURL: String = "http://127.0.0.1:1", profile: Profile = .replay, logger: Logger
+        quotaPeriod: QuotaPeriod = .month, stripeBaseURL: String = "http://127.0.0.1:1", profile: Profile = .replay,
+        exportSigningKey: String = LocalEnvironment.exportSigningKey, logger: Logger
     ) throws -> EmulatedFunction {
         let function = try type(named: name)
         let environment = try LocalEnvironment.environment(
             for: function.declaration, keys: try LocalKeys(oidc: issuer, clerk: clerk), stripeBaseURL: stripeBaseURL, profile: profile,
-            quotaPeriod: quotaPeriod, webhookSecrets: webhookSecrets)
+            quotaPeriod: quotaPeriod, webhookSecrets: webhookSecrets, exportSigningKey: exportSigningKey)
         return try host(
             function, setup: try FunctionSetup(environment: Environment(environment), ports: ports, declaration: function.declaration),
             logger: logger)

@@ -33,8 +33,12 @@ struct ExportContext {
     /// The export signing key of the environment (the local cloud's own when the state is
     /// local and none is set).
     static func signer(environment: Environment) throws -> ExportSigner {
-        let isLocal = environment["TOLLGATE_STORE"]?.hasPrefix("sqlite:") ?? true
-        guard let text = environment["TOLLGATE_EXPORT_SIGNING_KEY"] ?? (isLocal ? LocalEnvironment.exportSigningKey : nil) else {
+        let store = environment["TOLLGATE_STORE"] ?? "sqlite:"
+        let local = store.hasPrefix("sqlite://") ? LocalEnvironment.exportSigningKey(forState: String(store.dropFirst(9))) : nil
+        guard
+            let text = environment["TOLLGATE_EXPORT_SIGNING_KEY"] ?? local
+                ?? (store.hasPrefix("sqlite:") ? LocalEnvironment.exportSigningKey : nil)
+        else {
             throw ValidationError("TOLLGATE_EXPORT_SIGNING_KEY is not set")
         }
         do { return try ExportSigner(base64: text) } catch let error as TollgateError {

@@ -134,6 +134,7 @@ struct Serve: AsyncParsableCommand {
         let stateFolder = URL(fileURLWithPath: state).deletingLastPathComponent().appendingPathComponent("serve")
         let clerk = try LocalOIDCIssuer(keyID: "clerk-local-1")
         let webhookSecrets = ["current", "previous"]
+        let exportSigningKey = try LocalEnvironment.exportSigningKey(beside: database.path)
         if processes {
             try FileManager.default.createDirectory(at: stateFolder, withIntermediateDirectories: true)
             let keys = try LocalKeys(oidc: issuer, clerk: clerk)
@@ -151,7 +152,7 @@ struct Serve: AsyncParsableCommand {
                     declaration: declaration, executable: binaries.appendingPathComponent(declaration.name),
                     environment: try LocalEnvironment.environment(
                         for: declaration, statePath: database.path, keys: keys, stripeBaseURL: stripeURL, profile: .cloud,
-                        webhookSecrets: webhookSecrets
+                        webhookSecrets: webhookSecrets, exportSigningKey: exportSigningKey
                     ).merging(portURLs.merging(["PORT": "0"]) { _, port in port }) { _, given in given },
                     logFile: stateFolder.appendingPathComponent("\(declaration.name).log"))
                 started.append(process)
@@ -161,7 +162,7 @@ struct Serve: AsyncParsableCommand {
             for name in EmulatedFunction.names {
                 let function = try EmulatedFunction.make(
                     name, ports: Ports(sqlite: database), issuer: issuer, clerk: clerk, webhookSecrets: webhookSecrets,
-                    stripeBaseURL: stripeURL, profile: .cloud, logger: quietLogger)
+                    stripeBaseURL: stripeURL, profile: .cloud, exportSigningKey: exportSigningKey, logger: quietLogger)
                 targets[name] = LocalCloud.Target(declaration: function.declaration) { request, _ in await function.deliver(request) }
                 inProcess.append(function)
             }

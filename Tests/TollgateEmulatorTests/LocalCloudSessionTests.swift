@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TollgateAuth
 import TollgateEmulator
+import TollgateExport
 import TollgateJOSE
 import TollgateModel
 import TollgateSQLite
@@ -97,6 +98,12 @@ import TollgateTestSupport
         #expect(try await serve.tollgate(["clock", "advance", "1d"]).contains("2026-01-02T09:00:00Z"))
         state = try await serve.dump()
         #expect(state["objects"]?["usage/2026/01/01/manifest.json"] != nil)
+        // Signed with this state's own key, which `tollgate export public-key` describes.
+        let (described, document, _) = try await runTollgate(
+            ["export", "public-key"], environment: ["TOLLGATE_STORE": "sqlite://\(serve.state)"])
+        let key = try ExportPublicKey(document: Array(document.utf8))
+        #expect(described == 0 && state["objects"]?["usage/keys/\(key.keyId).json"] != nil, "\(document)")
+        #expect(key.keyId != (try ExportSigner(base64: LocalEnvironment.exportSigningKey)).keyId, "not the replays' published key")
         let task = try #require(state["tasks"]?.objectValue?.first { $0.key.hasPrefix("usage-reports/") })
         #expect(task.value["state"]?.stringValue == "succeeded")
         let meter = try #require(state["stripeMeterEvents"]?.objectValue?.values.first)
@@ -272,5 +279,22 @@ import TollgateTestSupport
         try await send(
             method, try #require(URL(string: url)), body: body,
             headers: headers.merging(["Content-Type": "application/json"]) { given, _ in given })
+    }
+
+    /// Each local cloud's state gets a signing key of its own, made once and kept, owner-only.
+    @Test func exportSigningKey_isMadeOncePerState_andKeptPrivate() throws {
+        let folder = scratchURL("local-key")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let (one, other) = (folder.appendingPathComponent("one.db").path, folder.appendingPathComponent("other.db").path)
+        let made = try LocalEnvironment.exportSigningKey(beside: one)
+        #expect(try LocalEnvironment.exportSigningKey(beside: one) == made)
+        #expect(LocalEnvironment.exportSigningKey(forState: one) == made)
+        #expect(try LocalEnvironment.exportSigningKey(beside: other) != made)
+        #expect(
+            LocalEnvironment.exportSigningKey(forState: folder.appendingPathComponent("replayed.db").path)
+                == LocalEnvironment.exportSigningKey)
+        let mode = try FileManager.default.attributesOfItem(atPath: one + ".export-signing-key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: folder.path).count) == 2, "no temporary file is left")
     }
 }
