@@ -17,6 +17,20 @@ import TollgateTestSupport
         #expect(end == at("2027-01-01T00:00:00Z"))
     }
 
+    /// The one rule every reader of windows uses: the stored window up to (not at) its end,
+    /// then the period's window containing now, empty, at the entitlements' limit; idle
+    /// months are skipped.
+    @Test func currentWindow_isTheStoredOneUntilItsEnd_thenTheNextEmptyOne() {
+        let account = Account(id: "acct_w", tier: .pro, entitlements: TierCatalog.standard.entitlements(for: .pro))
+        let stored = QuotaWindow(start: at("2026-01-01T00:00:00Z"), end: at("2026-02-01T00:00:00Z"), limit: 10, used: 7)
+        #expect(QuotaWindow.current(stored, account: account, period: .month, now: at("2026-01-31T23:59:59.999999Z")) == stored)
+        #expect(stored.hasEnded(at: at("2026-02-01T00:00:00Z")))
+        let next = QuotaWindow.current(stored, account: account, period: .month, now: at("2026-04-10T12:00:00Z"))
+        #expect(next == QuotaWindow(start: at("2026-04-01T00:00:00Z"), end: at("2026-05-01T00:00:00Z"), limit: 15_000, used: 0))
+        #expect(
+            QuotaWindow.current(nil, account: account, period: .day, now: at("2026-04-10T12:00:00Z")).start == at("2026-04-10T00:00:00Z"))
+    }
+
     @Test func day_windowsAreUTCDays() {
         let (start, end) = QuotaPeriod.day.window(containing: at("2026-03-08T01:30:00Z"), billing: nil)
         #expect(start == at("2026-03-08T00:00:00Z"))

@@ -33,7 +33,7 @@ struct AccountRoutes: Sendable {
     func account(_ actor: SessionAccounts.Actor, now: Timestamp) async throws -> FunctionResponse {
         let account = try await loadAccount(actor.accountId)
         let stored = try await store.get(try DocumentPath(collection: QuotaWindow.collection, id: account.id))?.decode(QuotaWindow.self)
-        let window = stored.flatMap { now < $0.end ? $0 : nil } ?? QuotaWindow.starting(at: now, period: period, account: account)
+        let window = QuotaWindow.current(stored, account: account, period: period, now: now)
         let limit = window.effectiveLimit(entitlements: account.entitlements)
         var body: [String: JSONValue] = [
             "accountId": .string(account.id), "tier": .string(account.tier.rawValue),

@@ -152,7 +152,7 @@ public struct AuthValidatorFunction: BuildableFunction {
             let window = try await windows.value(principal.accountId) { try await quotas.window(for: account, now: now) }
             verdict.tier = account.tier
             verdict.entitlements = account.entitlements
-            verdict.quota = QuotaBook.current(window, account: account, period: quotas.period, now: now)
+            verdict.quota = QuotaWindow.current(window, account: account, period: quotas.period, now: now)
             if let code = refusal(account) { verdict.code = code }
             return verdict.response(forAuthRequest: authRequest)
         }

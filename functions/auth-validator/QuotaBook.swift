@@ -27,12 +27,7 @@ package struct QuotaBook: Sendable {
     /// The current window without changing it (a window that has ended reads as the next one).
     func window(for account: Account, now: Timestamp) async throws -> QuotaWindow {
         let stored = try await store.get(try DocumentPath(collection: QuotaWindow.collection, id: account.id))?.decode(QuotaWindow.self)
-        return Self.current(stored, account: account, period: period, now: now)
-    }
-
-    static func current(_ stored: QuotaWindow?, account: Account, period: QuotaPeriod, now: Timestamp) -> QuotaWindow {
-        if let stored, now < stored.end { return stored }
-        return QuotaWindow.starting(at: now, period: period, account: account)
+        return QuotaWindow.current(stored, account: account, period: period, now: now)
     }
 
     package enum Consumption: Sendable {
@@ -142,7 +137,7 @@ package struct QuotaBook: Sendable {
         _ change: (Account, inout QuotaWindow) throws -> Result, account: Account, stored: QuotaWindow?, period: QuotaPeriod,
         now: Timestamp
     ) throws -> (Result, QuotaWindow?) {
-        var window = current(stored, account: account, period: period, now: now)
+        var window = QuotaWindow.current(stored, account: account, period: period, now: now)
         window.limit = window.effectiveLimit(entitlements: account.entitlements)
         let result = try change(account, &window)
         return (result, stored.map { $0 != window } ?? (window.used > 0) ? window : nil)

@@ -71,9 +71,12 @@ public struct QuotaResetFunction: BuildableFunction {
         let period = self.period
         let free = Account(id: quotaPath.id, tier: .free, entitlements: catalog.entitlements(for: .free))
         return try await store.runTransaction { transaction in
-            guard let window = try await transaction.get(quotaPath)?.decode(QuotaWindow.self), window.end <= now else { return false }
+            guard let window = try await transaction.get(quotaPath)?.decode(QuotaWindow.self), window.hasEnded(at: now) else {
+                return false
+            }
             let account = try await transaction.get(accountPath)?.decode(Account.self) ?? free
-            try transaction.set(quotaPath, try FieldValueEncoder().encode(QuotaWindow.starting(at: now, period: period, account: account)))
+            try transaction.set(
+                quotaPath, try FieldValueEncoder().encode(QuotaWindow.current(window, account: account, period: period, now: now)))
             return true
         }
     }

@@ -51,6 +51,18 @@ public struct QuotaWindow: Codable, Sendable, Hashable {
     /// The limit in force now: the higher of the window's and the current entitlements'.
     public func effectiveLimit(entitlements: Entitlements) -> Int64 { max(limit, entitlements.monthlyQuotaUnits) }
 
+    /// Whether the window is over at `now` (its end is excluded): the next request, or
+    /// quota-reset, starts the next one.
+    public func hasEnded(at now: Timestamp) -> Bool { now >= end }
+
+    /// The window in force at `now`, the one place the rule lives: the stored window until
+    /// it ends, then the one that follows (``starting(at:period:account:)``), never stored
+    /// here. auth-validator, account-api and quota-reset all read windows through it.
+    public static func current(_ stored: QuotaWindow?, account: Account, period: QuotaPeriod, now: Timestamp) -> QuotaWindow {
+        if let stored, !stored.hasEnded(at: now) { return stored }
+        return starting(at: now, period: period, account: account)
+    }
+
     /// The window that follows once this one has ended: the period's window containing
     /// `now` (idle months are skipped, not replayed), with the entitlements' limit.
     public static func starting(at now: Timestamp, period: QuotaPeriod, account: Account) -> QuotaWindow {
