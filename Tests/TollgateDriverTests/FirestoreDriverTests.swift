@@ -135,6 +135,25 @@ import TollgateTestSupport
         #expect(transport.requests.count == 1)
     }
 
+    /// Firestore's error codes: `ABORTED` on a commit outside a transaction is a conflict
+    /// with another request, not applied, and to be sent again; Google's emulator answers it
+    /// to concurrent writes of one document ("Transaction lock timeout.").
+    @Test func aPlainCommitAborted_isSentAgain_untilItLands() async throws {
+        let commits = Counter()
+        let transport = RecordingTransport { _, _ in
+            commits.next() < 2
+                ? .googleError(409, "ABORTED", "Transaction lock timeout.")
+                : .json(
+                    .object([
+                        "commitTime": .string("2026-01-01T00:00:09Z"),
+                        "writeResults": .array([.object(["transformResults": .array([.object(["integerValue": .string("1")])])])]),
+                    ]))
+        }
+        try await store(transport).increment(path("counters/c"), "n", by: 1)
+        #expect(transport.requests.count == 3)
+        #expect(Set(transport.requests.map(\.body)).count == 1, "the same writes each time")
+    }
+
     @Test(Peer.discoveryDocuments.trait)
     func transaction_readsWithItsIDThroughBatchGet_commitsWithIt_andRetriesAbortedWithRetryTransaction() async throws {
         let discovery = try DiscoveryDocument.load("firestore.v1")

@@ -5,9 +5,10 @@ import TollgateModel
 /// The `DocumentStore` port on Firestore's v1 REST API (`firestore://PROJECT/DATABASE`,
 /// the database defaulting to `(default)`).
 ///
-/// Reads and queries are retried on transient failures; a plain commit is not (an
-/// increment applied twice is a double count), a transaction is re-run on `ABORTED`
-/// with `retryTransaction`, as Google's client libraries do.
+/// Reads and queries are retried on transient failures; a plain commit only on `ABORTED`
+/// (a conflict, not applied: an increment applied twice is a double count), a
+/// transaction is re-run on `ABORTED` with `retryTransaction`, as Google's client
+/// libraries do.
 public struct FirestoreDocumentStore: DocumentStore {
     public let project: String
     public let database: String
@@ -186,8 +187,22 @@ public struct FirestoreDocumentStore: DocumentStore {
 
     // MARK: - Writes
 
+    /// A plain commit that conflicted with another request was not applied: Firestore
+    /// answers `ABORTED` and its error codes say to send it again, so it is, with backoff
+    /// and within the deadline. (Any other failure is not: the writes may have landed.)
     public func commitWithResults(_ writes: [Write]) async throws -> CommitResult {
-        try await commit(writes, transaction: nil)
+        let policy = GoogleRetryPolicy.default
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await commit(writes, transaction: nil)
+            } catch let error as TollgateError where error.code == .aborted && attempt < policy.maxAttempts {
+                let pause = policy.backoff(retry: attempt)
+                if let left = Deadline.remaining, pause >= left { throw error }
+                try await Task.sleep(for: pause)
+            }
+        }
     }
 
     func commit(_ writes: [Write], transaction: String?) async throws -> CommitResult {
