@@ -13,7 +13,7 @@ let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("account-api", "AccountAPI", ["TollgateAuth", "TollgateJOSE", "TollgateExport"]),
     (
         "auth-validator", "AuthValidator",
-        ["TollgateAuth", "TollgateJOSE", "TollgateRedis", .product(name: "Logging", package: "swift-log")]
+        ["TollgateAuth", "TollgateJOSE", "TollgateQuota", "TollgateRedis", .product(name: "Logging", package: "swift-log")]
     ),
     ("usage-recorder", "UsageRecorder", []),
     ("quota-reset", "QuotaReset", []),
@@ -91,6 +91,9 @@ let package = Package(
                 "TollgateModel", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        // Quota as a library: the window book, leases and the Redis-held leases that
+        // auth-validator decides with and the simulator models (docs/quota-leases.md).
+        .target(name: "TollgateQuota", dependencies: ["TollgateModel", "TollgateRedis"]),
         .target(
             name: "TollgateExport",
             dependencies: ["TollgateModel", .product(name: "Crypto", package: "swift-crypto")]
@@ -172,7 +175,7 @@ let package = Package(
                 exclude: ["pubsub_publisher.proto", "generate.sh"]),
             // The discrete-event simulation of auth-validator's quota paths against a model
             // of Firestore (`tollgate simulate quota`).
-            .target(name: "TollgateQuotaSimulator", dependencies: ["TollgateModel", "AuthValidator"]),
+            .target(name: "TollgateQuotaSimulator", dependencies: ["TollgateModel", "TollgateQuota"]),
             .executableTarget(
                 name: "tollgate",
                 dependencies: [
@@ -204,8 +207,8 @@ let package = Package(
                 ],
                 path: "Tests/TollgateTestSupport"),
             // One test target per layer: the model, the drivers (with the ports' contract
-            // suites), the runtime, the functions (a folder each), the emulator, and the
-            // whole system (hostile input, crashes, gateways, fuzz regressions).
+            // suites), quota, the runtime, the functions (a folder each), the emulator, and
+            // the whole system (hostile input, crashes, gateways, fuzz regressions).
             tests("TollgateModelTests", []),
             tests(
                 "TollgateDriverTests",
@@ -215,6 +218,7 @@ let package = Package(
                     "TollgateRuntime", "TollgateTesting", "tollgate", .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "_CryptoExtras", package: "swift-crypto"),
                 ]),
+            tests("TollgateQuotaTests", ["TollgateQuota", "TollgateSQLite", "TollgateRedis", "TollgateEmulator"]),
             tests("TollgateRuntimeTests", emulated + ["TollgateDrivers", serviceLifecycle], runsFunctions: true),
             tests(
                 "FunctionTests",

@@ -1,7 +1,7 @@
-import AuthValidator
 import Foundation
 import Synchronization
 import TollgateModel
+import TollgateQuota
 
 /// A discrete-event simulation of auth-validator's quota paths against a model of
 /// Firestore: N instances serving accounts, in virtual time, deterministic by seed. The

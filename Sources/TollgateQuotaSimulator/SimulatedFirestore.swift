@@ -1,7 +1,7 @@
-import AuthValidator
 import Foundation
 import Synchronization
 import TollgateModel
+import TollgateQuota
 
 /// Every task of a simulation runs here, one job at a time in the order enqueued, so a
 /// seed gives one run.

@@ -3,6 +3,7 @@ import Logging
 import TollgateAuth
 import TollgateJOSE
 import TollgateModel
+import TollgateQuota
 import TollgateRedis
 import TollgateRuntime
 

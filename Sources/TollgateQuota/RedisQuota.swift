@@ -231,7 +231,12 @@ package final class RedisQuota: Sendable {
 
     /// Entitlements changed: the next request closes Redis's lease (returning what is
     /// unspent) and reads the account afresh.
-    func invalidate(_ accountId: String) async {
+    /// Waits for the refills under way on this instance (for tests and the simulator).
+    package func settle() async {
+        while let running = local.withLock({ $0.refills.values.first }) { _ = try? await running.value }
+    }
+
+    package func invalidate(_ accountId: String) async {
         local.withLock { $0.strictUntil[ExactID(accountId)] = nil }
         fallback.invalidate(accountId)
         guard let session = try? await redis.session() else { return }

@@ -3,7 +3,7 @@ import Testing
 import TollgateModel
 import TollgateTestSupport
 
-@testable import AuthValidator
+@testable import TollgateQuota
 
 struct QuotaCombinerTests {
     /// The drain that decides an account's batches is started by one request but outlives

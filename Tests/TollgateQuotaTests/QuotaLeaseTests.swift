@@ -6,7 +6,7 @@ import TollgateModel
 import TollgateSQLite
 import TollgateTestSupport
 
-@testable import AuthValidator
+@testable import TollgateQuota
 
 /// Leases of quota (docs/quota-leases.md): whatever the interleaving, what is admitted
 /// never passes the limit, every unit is either admitted, held by a lease or returned, and
@@ -18,7 +18,7 @@ import TollgateTestSupport
         let clock: VirtualClock
         let leases: [QuotaLeases]
 
-        init(count: Int, limit: Int64) async throws {
+        init(count: Int, limit: Int64, spawner: TaskSpawner = .tasks) async throws {
             clock = VirtualClock(start: Timestamp(rfc3339: "2026-03-10T12:00:00Z")!)
             store = SQLiteDocumentStore(try temporaryDatabase(clock: clock))
             let entitlements = Entitlements(features: [], monthlyQuotaUnits: limit, maxNodes: 1, maxDimensions: 1)
@@ -29,7 +29,7 @@ import TollgateTestSupport
             self.book = book
             let clock = self.clock
             leases = (0..<count).map { index in
-                QuotaLeases(book: book, clock: clock, instance: "instance-\(index)")
+                QuotaLeases(book: book, clock: clock, instance: "instance-\(index)", spawner: spawner)
             }
         }
 
@@ -49,6 +49,43 @@ import TollgateTestSupport
                 return leases.map { $0.unspent()["acct_hot"] ?? 0 }.reduce(0, +)
             }
         }
+    }
+
+    /// Grants and top-ups are started through it; while `held`, they wait before starting.
+    final class GatedSpawner: Sendable {
+        let spawned = Counter()
+        let held = Mutex(false)
+        var spawner: TaskSpawner {
+            TaskSpawner { [self] operation in
+                _ = spawned.next()
+                return Task {
+                    while held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
+                    try await operation()
+                }
+            }
+        }
+    }
+
+    /// An invalidation (entitlements changed) that arrives while a top-up is under way is
+    /// not undone when the top-up lands: what it read may predate the change, so the next
+    /// request settles the lease and reads the account afresh instead of spending from it.
+    @Test func aTopUpUnderWayAcrossAnInvalidation_doesNotMakeTheLeaseUsableAgain() async throws {
+        let gate = GatedSpawner()
+        let cloud = try await Instances(count: 1, limit: 10_000, spawner: gate.spawner)
+        #expect(try await cloud.consume(0))
+        await cloud.leases[0].settle()
+        // Spend from the lease until it starts a top-up, which waits at the gate.
+        gate.held.withLock { $0 = true }
+        let before = gate.spawned.count
+        for _ in 0..<1_000 where gate.spawned.count == before { #expect(try await cloud.consume(0)) }
+        try #require(gate.spawned.count == before + 1, "a top-up started")
+        cloud.leases[0].invalidate("acct_hot")
+        gate.held.withLock { $0 = false }
+        await cloud.leases[0].settle()
+        // The next request does not spend from the topped-up lease: it settles and refills.
+        let refills = gate.spawned.count
+        #expect(try await cloud.consume(0))
+        #expect(gate.spawned.count > refills, "the request refilled rather than spending from a lease read before the change")
     }
 
     @Test func aGrant_isAtMostAnEqualShareOfWhatRemainsAboveTheReserve_andZeroWhenTheShareCannotCoverTheCost() {

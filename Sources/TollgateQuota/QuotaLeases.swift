@@ -253,6 +253,10 @@ package final class QuotaLeases: Sendable {
         /// (the window's end when no lease is left that could return units, else a second)
         /// or until the entitlements change.
         var exhausted: [ExactID: (account: Account, window: QuotaWindow, until: Timestamp)] = [:]
+        /// Invalidations (entitlements changed) so far, by account: a grant or top-up that
+        /// was under way across one installs its units but not as a usable lease, since the
+        /// account it read may predate the change.
+        var invalidations: [ExactID: Int] = [:]
     }
 
     private let book: QuotaBook
@@ -327,8 +331,9 @@ package final class QuotaLeases: Sendable {
                 // Top up in the background before the block runs out: Cloud Run gives CPU to
                 // requests, so a request starts it, never a timer.
                 if state.refills[key] == nil, entry.unspent * 2 < entry.lastBlock {
+                    let generation = state.invalidations[key] ?? 0
                     state.refills[key] = spawner.start {
-                        try await self.topUp(key: key, accountId: accountId)
+                        try await self.topUp(key: key, accountId: accountId, generation: generation)
                     }
                 }
                 state.held[key] = entry
@@ -416,6 +421,7 @@ package final class QuotaLeases: Sendable {
             state.held[key] = settling
         }
         let unconfirmed = state.unconfirmed[key] ?? []
+        let generation = state.invalidations[key] ?? 0
         let newLease = QuotaBook.newLeaseID()
         let desired = policy.desired(
             ratePerSecond: entry?.rate.perSecond(at: now) ?? 0, holders: entry?.holders ?? 1, need: need, lastBlock: entry?.lastBlock ?? 0,
@@ -428,7 +434,7 @@ package final class QuotaLeases: Sendable {
                     unconfirmed: unconfirmed, newLease: newLease, desired: desired, need: need, check: check, policy: self.policy,
                     now: self.clock.now())
                 self.state.withLock { $0.unconfirmed[key] = nil }
-                self.install(grant, key: key)
+                self.install(grant, key: key, generation: generation)
             } catch {
                 // The write may have landed (a timeout after it was sent): the lease stays
                 // settling, and the next refill settles whichever of these the book holds.
@@ -440,12 +446,13 @@ package final class QuotaLeases: Sendable {
         return task
     }
 
-    private func topUp(key: ExactID, accountId: String) async throws {
+    private func topUp(key: ExactID, accountId: String, generation: Int) async throws {
         defer { state.withLock { $0.refills[key] = nil } }
         let now = clock.now()
         let found = state.withLock { state -> (String, Int64)? in
             state.held[key].flatMap { entry -> (String, Int64)? in
-                guard !entry.settling else { return nil }
+                // An invalidated lease is settled by the next request, never topped up.
+                guard !entry.settling, !entry.invalidated else { return nil }
                 // Half the block went in `lasted` seconds: the whole would last twice that.
                 let desired = policy.desired(
                     ratePerSecond: entry.rate.perSecond(at: now), holders: entry.holders, need: 1, lastBlock: entry.lastBlock,
@@ -457,20 +464,27 @@ package final class QuotaLeases: Sendable {
         let grant = try await book.lease(
             accountId: accountId, instance: instance, held: id, closing: false, settling: .spent(0), desired: desired, need: 1,
             policy: policy, now: now)
-        install(grant, key: key)
+        install(grant, key: key, generation: generation)
     }
 
-    /// Takes a grant into memory: a top-up of the lease held, or a new lease.
-    private func install(_ grant: QuotaBook.LeaseGrant, key: ExactID) {
+    /// Takes a grant into memory: a top-up of the lease held, or a new lease. When the
+    /// entitlements changed while it was under way (`generation` is behind), what it read
+    /// may predate the change: its units are kept, as an invalidated lease the next request
+    /// settles and refills, reading the account afresh.
+    private func install(_ grant: QuotaBook.LeaseGrant, key: ExactID, generation: Int) {
         let now = clock.now()
         state.withLock { state in
             let entry = state.held[key]
-            guard let lease = grant.lease else {
+            let stale = (state.invalidations[key] ?? 0) != generation
+            guard var lease = grant.lease else {
                 // Nothing granted and nothing held: the account is in its last units.
                 state.held[key] = nil
-                lastUnits.known.withLock { $0[key] = LastUnits.Known(account: grant.account, window: grant.window, lastUnits: true) }
+                lastUnits.known.withLock {
+                    $0[key] = stale ? nil : LastUnits.Known(account: grant.account, window: grant.window, lastUnits: true)
+                }
                 return
             }
+            if stale { lease.expires = Timestamp.earliest }
             lastUnits.known.withLock { $0[key] = nil }
             state.exhausted[key] = nil
             let holders = max(1, grant.window.leases?.count ?? 1)
@@ -481,12 +495,14 @@ package final class QuotaLeases: Sendable {
                 current.account = grant.account
                 current.window = grant.window
                 current.holders = holders
+                current.invalidated = current.invalidated || stale
                 state.held[key] = current
             } else {
                 var fresh = Held(
                     account: grant.account, window: grant.window, lease: lease, spent: 0, lastBlock: lease.granted, lastBlockAt: now,
                     holders: holders)
                 fresh.rate = entry?.rate ?? DecayingRate()
+                fresh.invalidated = stale
                 state.held[key] = fresh
             }
         }
@@ -494,11 +510,12 @@ package final class QuotaLeases: Sendable {
 
     /// Entitlements changed: the next request refills, returning what is held and reading
     /// the account afresh.
-    func invalidate(_ accountId: String) {
+    package func invalidate(_ accountId: String) {
         state.withLock { state in
             state.held[ExactID(accountId)]?.lease.expires = Timestamp.earliest
             state.held[ExactID(accountId)]?.invalidated = true
             state.exhausted[ExactID(accountId)] = nil
+            state.invalidations[ExactID(accountId), default: 0] += 1
         }
         lastUnits.known.withLock { $0[ExactID(accountId)] = nil }
     }

@@ -6,7 +6,7 @@ import TollgateModel
 /// entitlements used are never stale.
 package struct QuotaBook: Sendable {
     let store: any DocumentStore
-    let period: QuotaPeriod
+    package let period: QuotaPeriod
     let catalog: TierCatalog
 
     package init(store: any DocumentStore, period: QuotaPeriod, catalog: TierCatalog) {
@@ -20,12 +20,12 @@ package struct QuotaBook: Sendable {
         Account(id: id, tier: .free, entitlements: catalog.entitlements(for: .free))
     }
 
-    func account(_ id: String) async throws -> Account {
+    package func account(_ id: String) async throws -> Account {
         try await store.get(try DocumentPath(collection: Account.collection, id: id))?.decode(Account.self) ?? defaultAccount(id)
     }
 
     /// The current window without changing it (a window that has ended reads as the next one).
-    func window(for account: Account, now: Timestamp) async throws -> QuotaWindow {
+    package func window(for account: Account, now: Timestamp) async throws -> QuotaWindow {
         let stored = try await store.get(try DocumentPath(collection: QuotaWindow.collection, id: account.id))?.decode(QuotaWindow.self)
         return QuotaWindow.current(stored, account: account, period: period, now: now)
     }
