@@ -229,13 +229,13 @@ package final class RedisQuota: Sendable {
         local.withLock { $0.unconfirmed[ExactID(accountId)]?.removeAll { $0 == lease.id } }
     }
 
-    /// Entitlements changed: the next request closes Redis's lease (returning what is
-    /// unspent) and reads the account afresh.
     /// Waits for the refills under way on this instance (for tests and the simulator).
     package func settle() async {
         while let running = local.withLock({ $0.refills.values.first }) { _ = try? await running.value }
     }
 
+    /// Entitlements changed: the next request closes Redis's lease (returning what is
+    /// unspent) and reads the account afresh.
     package func invalidate(_ accountId: String) async {
         local.withLock { $0.strictUntil[ExactID(accountId)] = nil }
         fallback.invalidate(accountId)
@@ -244,7 +244,7 @@ package final class RedisQuota: Sendable {
     }
 
     /// SIGTERM: Redis's leases stay with Redis (other instances spend them); the fallback's go back.
-    func returnAll() async { await fallback.returnAll() }
+    package func returnAll() async { await fallback.returnAll() }
 
     static func key(_ accountId: String, _ session: RedisClient.Session) -> String {
         "tollgate:\(session.serverRunID):quota:\(accountId)"

@@ -48,11 +48,9 @@ public struct AuthValidatorFunction: BuildableFunction {
 
     let resolver: CredentialResolver
     let quotas: QuotaBook
-    let combiner: QuotaCombiner
-    /// Set in lease mode; consuming requests then spend leases of quota.
-    let leases: QuotaLeases?
-    /// Set with `TOLLGATE_QUOTA_STORE=redis://…`: leases held in Redis, shared by all instances.
-    let redisQuota: RedisQuota?
+    /// How consuming requests are decided: strict, leases in memory (the default) or leases
+    /// in Redis (`TOLLGATE_QUOTA_STORE=redis://…`, shared by all instances).
+    let engine: any QuotaEngine
     let accounts: MetadataCache<Account>
     let windows: MetadataCache<QuotaWindow>
     let gate: EndpointGate
@@ -68,15 +66,14 @@ public struct AuthValidatorFunction: BuildableFunction {
             keyRecords: MetadataCache(ttlSeconds: ttl, clock: clock, isMiss: { $0 == nil }),
             sessionRecords: .init(store: store, ttlSeconds: ttl, clock: clock))
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
-        combiner = QuotaCombiner(book: quotas, clock: clock)
+        let combiner = QuotaCombiner(book: quotas, clock: clock)
         let instance = "\(ProcessInfo.processInfo.environment["K_REVISION"] ?? "local")-\(UUID().uuidString.prefix(8))"
-        let leases =
-            configuration.quotaMode == .lease ? QuotaLeases(book: quotas, clock: clock, instance: instance) : nil
-        self.leases = leases
-        if let address = configuration.quotaStore, let leases {
-            redisQuota = RedisQuota(redis: RedisClient(address: address), book: quotas, strict: combiner, fallback: leases, clock: clock)
-        } else {
-            redisQuota = nil
+        switch (configuration.quotaMode, configuration.quotaStore) {
+        case (.strict, _): engine = combiner
+        case (.lease, nil): engine = QuotaLeases(book: quotas, clock: clock, instance: instance)
+        case (.lease, let address?):
+            let leases = QuotaLeases(book: quotas, clock: clock, instance: instance)
+            engine = RedisQuota(redis: RedisClient(address: address), book: quotas, strict: combiner, fallback: leases, clock: clock)
         }
         accounts = MetadataCache(ttlSeconds: ttl, clock: clock)
         windows = MetadataCache(ttlSeconds: ttl, clock: clock)
@@ -159,14 +156,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         }
 
         let claim = QuotaBook.Claim(cost: cost) { refusal($0) == nil }
-        let outcome: QuotaBook.Consumption
-        if let redisQuota {
-            outcome = try await redisQuota.consume(claim, accountId: principal.accountId)
-        } else if let leases {
-            outcome = try await leases.consume(claim, accountId: principal.accountId)
-        } else {
-            outcome = try await combiner.consume(claim, accountId: principal.accountId)
-        }
+        let outcome = try await engine.consume(claim, accountId: principal.accountId)
         switch outcome {
         case .admitted(let account, let window), .exceeded(let account, let window):
             accounts.store(account.id, account)
@@ -186,10 +176,10 @@ public struct AuthValidatorFunction: BuildableFunction {
     }
 
     /// SIGTERM: the unspent units of this instance's leases go back to their windows.
-    public func drained() async { await leases?.returnAll() }
+    public func drained() async { await engine.returnAll() }
 
     /// Requests the in-memory leases decided because Redis could not (tests, metrics).
-    package var redisFallbacks: Int { redisQuota?.fallbacks ?? 0 }
+    package var redisFallbacks: Int { (engine as? RedisQuota)?.fallbacks ?? 0 }
 
     static func cost(_ text: String?) -> Int64? {
         guard let text else { return 1 }
@@ -240,8 +230,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         if let sessionsOf { resolver.sessionRecords.evict(userId: sessionsOf.userId, organizationId: sessionsOf.organizationId) }
         accounts.remove(accountId)
         windows.remove(accountId)
-        leases?.invalidate(accountId)
-        await redisQuota?.invalidate(accountId)
+        await engine.invalidate(accountId)
         return FunctionResponse(status: 204)
     }
 }
