@@ -6,6 +6,7 @@ import TollgateEmulator
 import TollgateExport
 import TollgateModel
 import TollgateRuntime
+import TollgateSQLite
 import TollgateTesting
 import UsageExport
 
@@ -30,26 +31,27 @@ struct ExportContext {
         return local
     }
 
-    /// The export signing key of the environment (the local cloud's own when the state is
-    /// local and none is set).
+    /// `TOLLGATE_EXPORT_SIGNING_KEY`, or on a local state (`TOLLGATE_STORE` unset or
+    /// `sqlite:`) the key `tollgate serve` made for that state, else the replays' key.
     static func signer(environment: Environment) throws -> ExportSigner {
-        let store = environment["TOLLGATE_STORE"] ?? "sqlite:"
-        let local = store.hasPrefix("sqlite://") ? LocalEnvironment.exportSigningKey(forState: String(store.dropFirst(9))) : nil
-        guard
-            let text = environment["TOLLGATE_EXPORT_SIGNING_KEY"] ?? local
-                ?? (store.hasPrefix("sqlite:") ? LocalEnvironment.exportSigningKey : nil)
-        else {
-            throw ValidationError("TOLLGATE_EXPORT_SIGNING_KEY is not set")
+        let text: String
+        var source = "TOLLGATE_EXPORT_SIGNING_KEY"
+        if let given = environment["TOLLGATE_EXPORT_SIGNING_KEY"] {
+            text = given
+        } else {
+            guard let path = try? SQLiteDatabase.path(fromURL: environment["TOLLGATE_STORE"] ?? Ports.defaultStoreURL) else {
+                throw ValidationError("TOLLGATE_EXPORT_SIGNING_KEY is not set")
+            }
+            FileHandle.standardError.write(Data("note: TOLLGATE_EXPORT_SIGNING_KEY is unset; using the local state's key\n".utf8))
+            text = LocalEnvironment.exportSigningKey(forState: path)
+            source = "the local state's key (\(path).export-signing-key)"
         }
         do { return try ExportSigner(base64: text) } catch let error as TollgateError {
-            throw ValidationError("TOLLGATE_EXPORT_SIGNING_KEY: \(error.message)")
+            throw ValidationError("\(source): \(error.message)")
         }
     }
 
     func exporter() throws -> UsageExporter {
-        if environment["TOLLGATE_EXPORT_SIGNING_KEY"] == nil, isLocal {
-            FileHandle.standardError.write(Data("note: TOLLGATE_EXPORT_SIGNING_KEY is unset; using the emulator's local value\n".utf8))
-        }
         let signer = try Self.signer(environment: environment)
         let reportURL = try localFallback("TOLLGATE_USAGE_REPORT_URL", LocalEnvironment.url(of: "usage-report"))
         let configuration: UsageExporter.Configuration

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TollgateEmulator
 import TollgateExport
 import TollgateGoogle
 import TollgateModel
@@ -70,6 +71,12 @@ import TollgateTestSupport
         let (refused, _, said) = try await runTollgate(
             ["export", "public-key"], environment: environment.merging(["TOLLGATE_EXPORT_SIGNING_KEY": bad]) { $1 })
         #expect(refused != 0 && said.contains("TOLLGATE_EXPORT_SIGNING_KEY") && !said.contains(bad), "\(said)")
+        // Without a setting, on the default local state: the key serve made for it.
+        let folder = scratchURL("default-state")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent(".tollgate"), withIntermediateDirectories: true)
+        let served = try LocalEnvironment.exportSigningKey(beside: folder.appendingPathComponent(".tollgate/state.db").path)
+        let (local, localDocument, _) = try await runTollgate(["export", "public-key"], environment: [:], in: folder)
+        #expect(local == 0 && Array(localDocument.utf8) == (try ExportSigner(base64: served)).publicKey.document)
         let (unset, _, missing) = try await runTollgate(["export", "public-key"], environment: ["TOLLGATE_STORE": "firestore://project"])
         #expect(unset != 0 && missing.contains("TOLLGATE_EXPORT_SIGNING_KEY is not set"), "\(missing)")
     }

@@ -21,10 +21,7 @@ import TollgateTestSupport
         init(count: Int, limit: Int64, spawner: TaskSpawner = .tasks) async throws {
             clock = VirtualClock(start: Timestamp(rfc3339: "2026-03-10T12:00:00Z")!)
             store = SQLiteDocumentStore(try temporaryDatabase(clock: clock))
-            let entitlements = Entitlements(features: [], monthlyQuotaUnits: limit, maxNodes: 1, maxDimensions: 1)
-            try await store.set(
-                path("accounts/acct_hot"),
-                try FieldValueEncoder().encode(Account(id: "acct_hot", tier: .enterprise, entitlements: entitlements)))
+            try await Self.setLimit(limit, in: store)
             let book = QuotaBook(store: store, period: .month, catalog: .standard)
             self.book = book
             let clock = self.clock
@@ -32,6 +29,16 @@ import TollgateTestSupport
                 QuotaLeases(book: book, clock: clock, instance: "instance-\(index)", spawner: spawner)
             }
         }
+
+        /// Stores the account with a monthly limit of `units` (as stripe-webhook does on a change of plan).
+        static func setLimit(_ units: Int64, in store: SQLiteDocumentStore) async throws {
+            let entitlements = Entitlements(features: [], monthlyQuotaUnits: units, maxNodes: 1, maxDimensions: 1)
+            try await store.set(
+                path("accounts/acct_hot"),
+                try FieldValueEncoder().encode(Account(id: "acct_hot", tier: .enterprise, entitlements: entitlements)))
+        }
+
+        func setLimit(_ units: Int64) async throws { try await Self.setLimit(units, in: store) }
 
         var window: QuotaWindow {
             get async throws { try #require(try await store.get(path("quotas/acct_hot"))?.decode(QuotaWindow.self)) }
@@ -234,9 +241,7 @@ import TollgateTestSupport
         var admitted = 0
         for _ in 0..<30 where try await cloud.consume(0) { admitted += 1 }
         #expect(admitted == 20)
-        let raised = Entitlements(features: [], monthlyQuotaUnits: 25, maxNodes: 1, maxDimensions: 1)
-        try await cloud.store.set(
-            path("accounts/acct_hot"), try FieldValueEncoder().encode(Account(id: "acct_hot", tier: .enterprise, entitlements: raised)))
+        try await cloud.setLimit(25)
         cloud.clock.advance(seconds: 5)
         #expect(try await !cloud.consume(0), "refused from memory: the store was not read")
         cloud.leases[0].invalidate("acct_hot")
@@ -337,9 +342,7 @@ import TollgateTestSupport
         var admitted = 0
         for _ in 0..<80 where try await cloud.consume(0) { admitted += 1 }
         #expect(admitted == 50)
-        let raised = Entitlements(features: [], monthlyQuotaUnits: 120, maxNodes: 1, maxDimensions: 1)
-        try await cloud.store.set(
-            path("accounts/acct_hot"), try FieldValueEncoder().encode(Account(id: "acct_hot", tier: .enterprise, entitlements: raised)))
+        try await cloud.setLimit(120)
         cloud.leases[0].invalidate("acct_hot")
         // Past the one second of per-request decisions that followed exhaustion.
         cloud.clock.advance(seconds: 2)

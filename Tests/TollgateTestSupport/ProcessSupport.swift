@@ -94,12 +94,16 @@ extension Process {
 }
 
 /// Runs the `tollgate` command line; returns its exit status, standard output and error.
-package func runTollgate(_ arguments: [String], environment: [String: String]) async throws -> (Int32, String, String) {
-    try await offThePool { try runTollgateBlocking(arguments, environment: environment) }
+package func runTollgate(_ arguments: [String], environment: [String: String], in directory: URL? = nil) async throws -> (
+    Int32, String, String
+) {
+    try await offThePool { try runTollgateBlocking(arguments, environment: environment, in: directory) }
 }
 
-private func runTollgateBlocking(_ arguments: [String], environment: [String: String]) throws -> (Int32, String, String) {
+private func runTollgateBlocking(_ arguments: [String], environment: [String: String], in directory: URL?) throws -> (Int32, String, String)
+{
     let process = Process()
+    if let directory { process.currentDirectoryURL = directory }
     process.executableURL = productURL("tollgate")
     process.arguments = arguments
     process.environment = environment
