@@ -76,7 +76,8 @@ import TollgateTestSupport
         try FileManager.default.createDirectory(at: folder.appendingPathComponent(".tollgate"), withIntermediateDirectories: true)
         let served = try LocalEnvironment.exportSigningKey(beside: folder.appendingPathComponent(".tollgate/state.db").path)
         let (local, localDocument, _) = try await runTollgate(["export", "public-key"], environment: [:], in: folder)
-        #expect(local == 0 && Array(localDocument.utf8) == (try ExportSigner(base64: served)).publicKey.document)
+        let servedDocument = try ExportSigner(base64: served).publicKey.document
+        #expect(local == 0 && Array(localDocument.utf8) == servedDocument)
         let (unset, _, missing) = try await runTollgate(["export", "public-key"], environment: ["TOLLGATE_STORE": "firestore://project"])
         #expect(unset != 0 && missing.contains("TOLLGATE_EXPORT_SIGNING_KEY is not set"), "\(missing)")
     }
