@@ -68,6 +68,25 @@ package struct LeasePolicy: Sendable {
     /// instances still hold blocks, and writes the window more often near its limit.
     package var maxReserveFraction: Double = 0.2
 
+    /// Whether the window, as last seen, is within twice its largest reserve of its limit,
+    /// where holders look at it each second.
+    func isEndGame(_ window: QuotaWindow) -> Bool {
+        let reserve = max(maxBlock(limit: window.limit, need: 1), Int64(Double(max(0, window.limit)) * maxReserveFraction))
+        return window.limit - window.used <= 2 * reserve
+    }
+
+    /// How often a holder near the window's end looks whether to give units back: each
+    /// second, or four times in the time it takes to spend what it holds when that is
+    /// shorter (a tenth of a second at least). Each look is one read, without a lock.
+    func lookInterval(unspent: Int64, ratePerSecond: Double) -> Double {
+        guard ratePerSecond > 0 else { return 1 }
+        return min(1, max(0.1, Double(unspent) / ratePerSecond / 4))
+    }
+
+    /// How often an instance refusing a used-up window from memory looks whether units came
+    /// back while leases are outstanding (one read, no lock).
+    package var recheckMicroseconds: Int64 = 100_000
+
     /// The most one block may hold in a window of `limit` units.
     package func maxBlock(limit: Int64, need: Int64) -> Int64 {
         max(need, minimumBlock, Int64((Double(max(0, limit)) * maxBlockFraction).rounded(.down)))
@@ -77,14 +96,14 @@ package struct LeasePolicy: Sendable {
     /// one, of what remains above a reserve, so blocks shrink as the limit nears, and never
     /// more than ``maxBlock(limit:need:)``; 0 when that share cannot cover `need`: the last
     /// units are decided per request. The reserve is one block plus what the other holders
-    /// may still hold (each lease's units, at most a block), never more than
+    /// may still hold (`others`: each lease's units, counted as at most a block), never more than
     /// `maxReserveFraction` of the limit: while they spend their blocks, instances that ran
     /// out still find units, so when demand spread over the instances passes the limit, no
     /// unit is left in a lease while another instance refuses.
-    func grant(desired: Int64, remaining: Int64, limit: Int64, others: [QuotaLease], need: Int64) -> Int64 {
+    func grant(desired: Int64, remaining: Int64, limit: Int64, others: [Int64], need: Int64) -> Int64 {
         let block = maxBlock(limit: limit, need: 1)
         let reserve = min(
-            others.reduce(block) { $0 + min(max(0, $1.granted), block) }, max(block, Int64(Double(max(0, limit)) * maxReserveFraction)))
+            others.reduce(block) { $0 + min(max(0, $1), block) }, max(block, Int64(Double(max(0, limit)) * maxReserveFraction)))
         let share = max(0, remaining - reserve) / Int64(others.count + 1)
         let granted = min(desired, share, maxBlock(limit: limit, need: need))
         return granted >= need ? granted : 0
@@ -99,6 +118,8 @@ extension QuotaBook {
         var window: QuotaWindow
         /// This instance's lease after the grant; nil when nothing was granted.
         var lease: QuotaLease?
+        /// Instances holding leases of the window after the grant (at least 1).
+        var holders: Int
     }
 
     /// How a closing holder settles its lease.
@@ -145,7 +166,8 @@ extension QuotaBook {
             let granted =
                 account.admitsRequests && check(account)
                 ? policy.grant(
-                    desired: desired, remaining: window.limit - window.used, limit: window.limit, others: Array(otherHolders.values),
+                    desired: desired, remaining: window.limit - window.used, limit: window.limit,
+                    others: otherHolders.values.map(\.granted),
                     need: need)
                 : 0
             if granted > 0 {
@@ -157,7 +179,8 @@ extension QuotaBook {
                 mine = lease
             }
             window.leases = leases.isEmpty ? nil : leases
-            return LeaseGrant(account: account, window: window, lease: mine)
+            window.holders = leases.isEmpty ? nil : Int64(leases.count)
+            return LeaseGrant(account: account, window: window, lease: mine, holders: max(1, leases.count))
         }
     }
 
@@ -231,6 +254,8 @@ package final class QuotaLeases: Sendable {
         var lastBlock: Int64
         /// When the last block (grant or top-up) arrived.
         var lastBlockAt: Timestamp
+        /// When this holder last looked whether it keeps more than the window would grant it.
+        var lastLookAt: Timestamp = .earliest
         /// Instances holding leases of the window at the last grant, this one included.
         var holders: Int
         var rate = DecayingRate()
@@ -239,6 +264,10 @@ package final class QuotaLeases: Sendable {
         /// The entitlements changed: the account and window here are not to be counted
         /// against; the next refill reads them afresh.
         var invalidated = false
+        /// Every write of this lease was answered, so `lease.granted` is what the window
+        /// holds: the next refill may write without a transaction. A write that failed or
+        /// whose answer was lost leaves it false until a transaction settles the lease.
+        var certain = true
         var unspent: Int64 { lease.granted - spent }
     }
 
@@ -307,7 +336,7 @@ package final class QuotaLeases: Sendable {
                 if case .exceeded(let account, let window) = outcome, window.used >= window.limit {
                     let now = clock.now()
                     let settled = (window.leases?.isEmpty ?? true) && window.used == window.limit
-                    let until = settled ? window.end : min(window.end, now.adding(seconds: 1))
+                    let until = settled ? window.end : min(window.end, now.adding(microseconds: policy.recheckMicroseconds))
                     state.withLock { $0.exhausted[key] = (account, window, until) }
                 }
                 return outcome
@@ -335,6 +364,15 @@ package final class QuotaLeases: Sendable {
                     state.refills[key] = spawner.start {
                         try await self.topUp(key: key, accountId: accountId, generation: generation)
                     }
+                } else if state.refills[key] == nil, entry.certain, policy.isEndGame(entry.window),
+                    now.seconds(since: max(entry.lastBlockAt, entry.lastLookAt))
+                        >= policy.lookInterval(unspent: entry.unspent, ratePerSecond: entry.rate.perSecond(at: now))
+                {
+                    // Near the window's end, units taken in earlier, larger blocks could outlast
+                    // the reserve the other instances decide per request: a holder looks again
+                    // and gives back what the window would no longer grant it.
+                    entry.lastLookAt = now
+                    state.refills[key] = spawner.start { try await self.trim(key: key, accountId: accountId) }
                 }
                 state.held[key] = entry
                 return .decided(.admitted(entry.account, view(entry)))
@@ -386,7 +424,8 @@ package final class QuotaLeases: Sendable {
             if window.used < window.limit || window.start != used.window.start {
                 state.exhausted[key] = nil
             } else {
-                used.until = (window.leases?.isEmpty ?? true) ? window.end : min(window.end, now.adding(seconds: 1))
+                used.until =
+                    (window.leases?.isEmpty ?? true) ? window.end : min(window.end, now.adding(microseconds: policy.recheckMicroseconds))
                 state.exhausted[key] = used
             }
         }
@@ -426,13 +465,29 @@ package final class QuotaLeases: Sendable {
         let desired = policy.desired(
             ratePerSecond: entry?.rate.perSecond(at: now) ?? 0, holders: entry?.holders ?? 1, need: need, lastBlock: entry?.lastBlock ?? 0,
             lastLasted: entry.map { now.seconds(since: $0.lastBlockAt) } ?? .infinity)
+        // Without a transaction when this instance knows exactly what the window holds of
+        // its lease (and nothing it asked for went unanswered), and knows the window or
+        // holds nothing; else one transaction settles whatever the window holds.
+        let known = entry.map { QuotaBook.KnownLease(lease: $0.lease, spent: $0.spent, window: $0.window.start) }
+        let withoutTransaction = unconfirmed.isEmpty && (entry?.certain ?? true)
         let task = spawner.start {
             defer { self.state.withLock { $0.refills[key] = nil } }
             do {
-                let grant = try await self.book.lease(
-                    accountId: accountId, instance: self.instance, held: heldID, closing: true, settling: .spent(spent),
-                    unconfirmed: unconfirmed, newLease: newLease, desired: desired, need: need, check: check, policy: self.policy,
-                    now: self.clock.now())
+                let now = self.clock.now()
+                let written =
+                    withoutTransaction
+                    ? try await self.book.leaseWithoutTransaction(
+                        accountId: accountId, instance: self.instance, held: known, topUp: false, newLease: newLease, desired: desired,
+                        need: need, check: check, policy: self.policy, now: now) : nil
+                let grant: QuotaBook.LeaseGrant
+                if let written {
+                    grant = written
+                } else {
+                    grant = try await self.book.lease(
+                        accountId: accountId, instance: self.instance, held: heldID, closing: true, settling: .spent(spent),
+                        unconfirmed: unconfirmed, newLease: newLease, desired: desired, need: need, check: check, policy: self.policy,
+                        now: now)
+                }
                 self.state.withLock { $0.unconfirmed[key] = nil }
                 self.install(grant, key: key, generation: generation)
             } catch {
@@ -446,25 +501,73 @@ package final class QuotaLeases: Sendable {
         return task
     }
 
+    /// Gives back what this holder keeps beyond what the window would grant it now.
+    private func trim(key: ExactID, accountId: String) async throws {
+        defer { state.withLock { $0.refills[key] = nil } }
+        guard let unspent = state.withLock({ $0.held[key].map(\.unspent) }), unspent > 0,
+            let keep = try await book.keepable(accountId: accountId, instance: instance, unspent: unspent, policy: policy, now: clock.now())
+        else { return }
+        // Taken out of the lease in memory before the write, so no request spends them meanwhile.
+        let taken = state.withLock { state -> (QuotaLease, Int64)? in
+            guard var entry = state.held[key], entry.certain, !entry.settling, !entry.invalidated, entry.unspent > keep else { return nil }
+            let units = entry.unspent - keep
+            let before = entry.lease
+            entry.lease.granted -= units
+            state.held[key] = entry
+            return (before, units)
+        }
+        guard let (lease, units) = taken else { return }
+        do {
+            let trimmed = try await book.trim(accountId: accountId, instance: instance, held: lease, by: units)
+            state.withLock { state in
+                if state.held[key]?.lease.id == trimmed.id { state.held[key]?.lease.granted = trimmed.granted }
+            }
+        } catch {
+            state.withLock { state in
+                if state.held[key]?.lease.id == lease.id { state.held[key]?.certain = false }
+            }
+            throw error
+        }
+    }
+
     private func topUp(key: ExactID, accountId: String, generation: Int) async throws {
         defer { state.withLock { $0.refills[key] = nil } }
         let now = clock.now()
-        let found = state.withLock { state -> (String, Int64)? in
-            state.held[key].flatMap { entry -> (String, Int64)? in
+        let found = state.withLock { state -> (Held, Int64)? in
+            state.held[key].flatMap { entry -> (Held, Int64)? in
                 // An invalidated lease is settled by the next request, never topped up.
                 guard !entry.settling, !entry.invalidated else { return nil }
                 // Half the block went in `lasted` seconds: the whole would last twice that.
                 let desired = policy.desired(
                     ratePerSecond: entry.rate.perSecond(at: now), holders: entry.holders, need: 1, lastBlock: entry.lastBlock,
                     lastLasted: 2 * now.seconds(since: entry.lastBlockAt))
-                return (entry.lease.id, desired)
+                return (entry, desired)
             }
         }
-        guard let (id, desired) = found else { return }
-        let grant = try await book.lease(
-            accountId: accountId, instance: instance, held: id, closing: false, settling: .spent(0), desired: desired, need: 1,
-            policy: policy, now: now)
-        install(grant, key: key, generation: generation)
+        guard let (entry, desired) = found else { return }
+        do {
+            let written =
+                entry.certain
+                ? try await book.leaseWithoutTransaction(
+                    accountId: accountId, instance: instance,
+                    held: QuotaBook.KnownLease(lease: entry.lease, spent: entry.spent, window: entry.window.start),
+                    topUp: true, newLease: entry.lease.id, desired: desired, need: 1, policy: policy, now: now) : nil
+            let grant: QuotaBook.LeaseGrant
+            if let written {
+                grant = written
+            } else {
+                grant = try await book.lease(
+                    accountId: accountId, instance: instance, held: entry.lease.id, closing: false, settling: .spent(0),
+                    desired: desired, need: 1, policy: policy, now: now)
+            }
+            install(grant, key: key, generation: generation)
+        } catch {
+            // The top-up may have landed: the lease is spent as known, then settled by transaction.
+            state.withLock { state in
+                if state.held[key]?.lease.id == entry.lease.id { state.held[key]?.certain = false }
+            }
+            throw error
+        }
     }
 
     /// Takes a grant into memory: a top-up of the lease held, or a new lease. When the
@@ -485,9 +588,13 @@ package final class QuotaLeases: Sendable {
                 return
             }
             if stale { lease.expires = Timestamp.earliest }
-            lastUnits.known.withLock { $0[key] = nil }
+            // Requests decided per request while this grant was under way count against the
+            // window it read (none when the entitlements changed meanwhile).
+            lastUnits.known.withLock {
+                $0[key] = stale ? nil : LastUnits.Known(account: grant.account, window: grant.window, lastUnits: false)
+            }
             state.exhausted[key] = nil
-            let holders = max(1, grant.window.leases?.count ?? 1)
+            let holders = grant.holders
             if var current = entry, current.lease.id == lease.id {
                 current.lastBlock = lease.granted - current.lease.granted
                 current.lastBlockAt = now
@@ -495,6 +602,7 @@ package final class QuotaLeases: Sendable {
                 current.account = grant.account
                 current.window = grant.window
                 current.holders = holders
+                current.certain = true
                 current.invalidated = current.invalidated || stale
                 state.held[key] = current
             } else {

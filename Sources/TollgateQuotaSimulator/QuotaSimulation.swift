@@ -169,11 +169,14 @@ package enum QuotaSimulation {
                     do {
                         let (admitted, window) = try await instances[instance].consume(accountId: account)
                         let second = Int((began - start).components.seconds)
+                        let elapsed = Int((scheduler.now() - start).components.seconds)
+                        let live = liveInstances(scenario, elapsed: elapsed).map { instances[$0] }
+                        let wrongful = try !admitted && unitsLeft(account, window: window, held: live) > 0
                         outcomes.record(
                             // Counted in the window that decided it (a request queued across
                             // the roll-over is the new window's).
                             account: Outcomes.key(account, window: (window ?? began) < roll ? 0 : 1), admitted: admitted, second: second,
-                            measured: second >= scenario.warmUpSeconds, latency: scheduler.now() - began)
+                            measured: second >= scenario.warmUpSeconds, latency: scheduler.now() - began, wrongful: wrongful)
                     } catch {
                         outcomes.recordError()
                     }
@@ -182,6 +185,19 @@ package enum QuotaSimulation {
                 let next = now.adding(microseconds: Int64(gap * 1_000_000))
                 if next < end { arrive(at: next) }
             }
+        }
+        /// Units of the account's window, as answered, that nobody has admitted and no killed
+        /// instance holds: free in the store, or held unspent in a live instance's lease. A
+        /// refusal answered while there are any is wrongful. (Measured when the answer is
+        /// recorded, not against the admissions recorded so far: an admission decided before
+        /// a refusal may be answered after it.)
+        @Sendable func unitsLeft(_ account: String, window: Timestamp?, held live: [Consumer]) throws -> Int64 {
+            guard let window,
+                let stored = try store.snapshot(try DocumentPath(collection: QuotaWindow.collection, id: account))?.decode(
+                    QuotaWindow.self),
+                stored.start == window
+            else { return 0 }
+            return max(0, stored.limit - stored.used) + live.reduce(Int64(0)) { $0 + ($1.leases?.unspent()[account] ?? 0) }
         }
         arrive(at: start)
         // At the end the live instances are stopped (SIGTERM): they return their leases;
@@ -213,9 +229,7 @@ package enum QuotaSimulation {
                     ? try store.snapshot(try DocumentPath(collection: QuotaWindow.collection, id: id))?.decode(QuotaWindow.self) : nil
                 let stranded = max(0, (window?.used ?? 0) - admitted)
                 report.stranded += stranded
-                // Wrongful: refused before the window had admitted its limit, less what the
-                // stated bound excuses (units stranded with killed instances).
-                report.wrongfulRefusals += results.refusedAt[key, default: []].filter { $0 < scenario.limit - stranded }.count
+                report.wrongfulRefusals += results.wrongful[key, default: 0]
                 report.overAdmitted += max(0, admitted - scenario.limit)
             }
         }
@@ -289,8 +303,8 @@ final class Outcomes: Sendable {
         var requests = 0
         var errors = 0
         var admitted: [String: Int64] = [:]
-        /// For each refusal, what the account had admitted when it was refused.
-        var refusedAt: [String: [Int64]] = [:]
+        /// Refusals answered while the window still had units (``unitsLeft``), by account.
+        var wrongful: [String: Int] = [:]
         var demand: [String: Int64] = [:]
         var latencies: [Double] = []
         var latencyBySecond: [Int: [Double]] = [:]
@@ -298,14 +312,14 @@ final class Outcomes: Sendable {
 
     private let results = Mutex(Results())
 
-    func record(account: String, admitted: Bool, second: Int, measured: Bool, latency: Duration) {
+    func record(account: String, admitted: Bool, second: Int, measured: Bool, latency: Duration, wrongful: Bool) {
         results.withLock { results in
             results.requests += 1
             results.demand[account, default: 0] += 1
             if admitted {
                 results.admitted[account, default: 0] += 1
-            } else {
-                results.refusedAt[account, default: []].append(results.admitted[account, default: 0])
+            } else if wrongful {
+                results.wrongful[account, default: 0] += 1
             }
             let milliseconds = Double(latency.components.seconds) * 1_000 + Double(latency.components.attoseconds) / 1e15
             if measured { results.latencies.append(milliseconds) }

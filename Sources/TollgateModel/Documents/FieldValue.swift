@@ -118,6 +118,8 @@ public struct FieldPath: Hashable, Sendable, ExpressibleByStringLiteral, CustomS
     public let segments: [String]
     public init(_ dotted: String) { segments = dotted.split(separator: ".", omittingEmptySubsequences: false).map(String.init) }
     public init(stringLiteral value: String) { self.init(value) }
+    /// A path from its segments, which may hold dots (a map key such as an instance name).
+    public init(segments: [String]) { self.segments = segments }
     public var description: String { segments.joined(separator: ".") }
 }
 

@@ -40,7 +40,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             ? microsecondsSinceEpoch / 1_000_000 : (microsecondsSinceEpoch - 999_999) / 1_000_000
     }
 
-    /// Saturates at the 64-bit bounds rather than trapping.
+    public func adding(microseconds: Int64) -> Timestamp {
+        let (sum, overflow) = microsecondsSinceEpoch.addingReportingOverflow(microseconds)
+        return Timestamp(microsecondsSinceEpoch: overflow ? (microseconds < 0 ? .min : .max) : sum)
+    }
+
     public func adding(seconds: Int64) -> Timestamp {
         let (micros, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
         let (sum, overflowed) = microsecondsSinceEpoch.addingReportingOverflow(micros)

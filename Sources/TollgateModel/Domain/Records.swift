@@ -36,13 +36,19 @@ public struct QuotaWindow: Codable, Sendable, Hashable {
     public var used: Int64
     /// The leases of this window's units, by instance; absent when none was granted.
     public var leases: [String: QuotaLease]?
+    /// How many leases `leases` holds, kept beside it so that a grant written without a
+    /// transaction learns the number of holders from its own write (an increment's result).
+    public var holders: Int64?
 
-    public init(start: Timestamp, end: Timestamp, limit: Int64, used: Int64, leases: [String: QuotaLease]? = nil) {
+    public init(
+        start: Timestamp, end: Timestamp, limit: Int64, used: Int64, leases: [String: QuotaLease]? = nil, holders: Int64? = nil
+    ) {
         self.start = start
         self.end = end
         self.limit = limit
         self.used = used
         self.leases = leases
+        self.holders = holders
     }
 
     public var remaining: Int64 { max(0, limit - used) }

@@ -87,7 +87,7 @@ import TollgateTesting
         let layout = ExportLayout()
         let (day, account) = (days[1], "acct_0")
         let receipt = layout.receipt(day, accountId: account)
-        let (signature, records) = (layout.receiptSignature(day, accountId: account), layout.accountRecords(day, accountId: account))
+        let records = layout.accountRecords(day, accountId: account)
         let genuine = try #require(files[receipt])
         let text = String(decoding: genuine, as: UTF8.self)
         let units = try #require(try JSONValue.parse(Data(genuine))["units"]?.integerValue)
@@ -97,7 +97,8 @@ import TollgateTesting
         flipped[flipped.count / 2] ^= 0x01
         files["altered/records-one-bit-flipped.ndjson.gz"] = flipped
         files["altered/receipt-signed-by-another-key.json.sig"] = try otherSigner.sign(genuine).document
-        files["altered/receipt-signature-of-day-one.json.sig"] = try #require(files[layout.receiptSignature(days[0], accountId: account)])
+        let signatureOfDayOne = try #require(files[layout.receiptSignature(days[0], accountId: account)])
+        files["altered/receipt-signature-of-day-one.json.sig"] = signatureOfDayOne
 
         func valid(_ name: String, account: String, day: UTCDay, asked: String? = nil, on: UTCDay? = nil, _ verdict: String) -> Case {
             Case(
