@@ -46,6 +46,11 @@ public enum TerraformVariables {
                 "max_instances": .integer(Int64(declaration.service.maxInstances)),
                 "timeout_seconds": .integer(Int64(declaration.service.timeoutSeconds)),
                 "ingress": .string(declaration.service.ingress.rawValue),
+                // Capabilities, so that Terraform grants and wires by what a function does,
+                // never by its name.
+                "blob_roles": .array((declaration.blobs?.storageRoles ?? []).map(JSONValue.string)),
+                "signs_links": .bool(declaration.signsLinks),
+                "quota_in_memorystore": .bool(declaration.leasesQuotaInMemorystore),
                 "topic": .null, "max_delivery_attempts": .null, "ack_deadline_seconds": .null, "job": .null, "schedule": .null,
                 "time_zone": .null, "queue": .null,
             ]

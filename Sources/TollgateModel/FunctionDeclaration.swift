@@ -20,11 +20,19 @@ public struct FunctionDeclaration: Sendable, Hashable {
     /// How the sender signs each request, for a public webhook: what the emulator signs
     /// a replayed dead letter with.
     public var webhookSignature: WebhookSignature?
+    /// What it does with the usage bucket (the `blobs` port), which decides its Cloud
+    /// Storage role; nil when it has no use for the bucket.
+    public var blobs: BlobAccess?
+    /// Signs V4 links to objects as its own service account (IAM `signBlob` on itself).
+    public var signsLinks: Bool
+    /// Keeps its leases of quota in Memorystore when the deployment enables it: it joins
+    /// the VPC and is told where Redis is.
+    public var leasesQuotaInMemorystore: Bool
 
     public init(
         name: String, trigger: Trigger, secrets: [String] = [], publishes: [String] = [], subscriptions: [Subscription] = [],
-        ports: Set<Port> = [], settings: [String: String] = [:], service: ServiceSettings = ServiceSettings(),
-        webhookSignature: WebhookSignature? = nil
+        ports: Set<Port> = [], blobs: BlobAccess? = nil, signsLinks: Bool = false, leasesQuotaInMemorystore: Bool = false,
+        settings: [String: String] = [:], service: ServiceSettings = ServiceSettings(), webhookSignature: WebhookSignature? = nil
     ) {
         self.webhookSignature = webhookSignature
         self.name = name
@@ -32,9 +40,32 @@ public struct FunctionDeclaration: Sendable, Hashable {
         self.secrets = secrets
         self.publishes = publishes
         self.subscriptions = subscriptions
-        self.ports = ports.union(publishes.isEmpty ? [] : [.publisher])
+        self.ports = ports.union(publishes.isEmpty ? [] : [.publisher]).union(blobs == nil ? [] : [.blobs])
+        self.blobs = blobs
+        self.signsLinks = signsLinks
+        self.leasesQuotaInMemorystore = leasesQuotaInMemorystore
         self.settings = settings
         self.service = service
+    }
+
+    /// What a function does with the usage bucket. Each is granted the least Cloud Storage
+    /// role that does it, on that bucket only.
+    public enum BlobAccess: String, Sendable, Hashable, CaseIterable {
+        /// Reads objects (a receipt, to link to it).
+        case read
+        /// Creates objects and reads them back, never overwriting or deleting one (the export).
+        case createAndRead
+        /// Reads, lists and deletes objects (retention).
+        case manage
+
+        /// The predefined roles that grant it.
+        public var storageRoles: [String] {
+            switch self {
+            case .read: ["roles/storage.objectViewer"]
+            case .createAndRead: ["roles/storage.objectCreator", "roles/storage.objectViewer"]
+            case .manage: ["roles/storage.objectUser"]
+            }
+        }
     }
 
     /// A webhook sender's signature scheme, with the variable holding its secret.

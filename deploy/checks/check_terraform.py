@@ -100,8 +100,13 @@ def main() -> int:
     expect(text(variables.get("memorystore", {}).get("default")) in ("None", "null"), "Memorystore is not off by default")
     expect("noeviction" in text(memorystore.get("redis_configs")), "Memorystore may evict lease keys")
     vpc = text(service.get("template", [{}])[0].get("dynamic", []))
-    expect("vpc_access" in vpc and re.search(r'each\.key == \\*"auth-validator\\*" && var\.memorystore', vpc) is not None,
-           "Direct VPC egress is not limited to auth-validator, or not to when Memorystore is on")
+    expect("vpc_access" in vpc and re.search(r'each\.value\.quota_in_memorystore && var\.memorystore', vpc) is not None,
+           "Direct VPC egress is not limited to the functions keeping quota in Memorystore, or not to when it is on")
+    # Grants and wiring follow what a function declares, never its name.
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            expect(re.search(r'(name|each\.key) == "', line) is None,
+                   f"{path.name}:{number} decides by a function's name: {line.strip()}")
     expect("TOLLGATE_QUOTA_STORE" in text(locals_.get("environment")), "auth-validator is not told where Memorystore is")
 
     identity = resource("google_service_account", "function")
@@ -127,8 +132,15 @@ def main() -> int:
     public = resource("google_cloud_run_v2_service_iam_member", "public")
     gateway = resource("google_cloud_run_v2_service_iam_member", "gateway")
 
+    grants = text(locals_.get("storage_grants"))
+    expect("f.blob_roles" in grants, "storage roles are not the ones each function declares")
+    signing = resource("google_service_account_iam_member", "sign_links")
+    expect("f.signs_links" in text(signing.get("for_each")), "link signing is not granted to the functions that declare it")
+
     for name, function in sorted(functions.items()):
         trigger = function["trigger"]
+        expect(bool(function["blob_roles"]) == ("TOLLGATE_BLOBS" in function["env"]),
+               f"{name}: uses the usage bucket without a role on it, or has a role it does not use")
         if trigger == "pubsub":
             expect('f.trigger == \\"pubsub\\"' in pushes, f"{name}: no push subscription for its topic")
             expect(function["max_delivery_attempts"] is not None, f"{name}: no dead-letter policy")

@@ -58,18 +58,11 @@ resource "google_pubsub_topic_iam_member" "publisher" {
   member   = "serviceAccount:${google_service_account.function[each.value.function].email}"
 }
 
-# Cloud Storage by what each function does with the usage bucket: usage-export creates
-# and re-reads objects (never overwrites or deletes); cleanup deletes expired ones;
-# account-api reads a receipt and signs links to it.
+# Cloud Storage by what each function declares it does with the usage bucket
+# (blob_roles: read; create and read, never overwrite or delete; read, list and delete).
 locals {
-  storage_roles = {
-    "usage-export" = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
-    "cleanup"      = ["roles/storage.objectUser"]
-    "account-api"  = ["roles/storage.objectViewer"]
-  }
   storage_grants = merge([
-    for name, f in var.functions : { for role in local.storage_roles[name] : "${name}/${role}" => { function = name, role = role } }
-    if contains(keys(f.env), "TOLLGATE_BLOBS")
+    for name, f in var.functions : { for role in f.blob_roles : "${name}/${role}" => { function = name, role = role } }
   ]...)
 }
 
@@ -83,7 +76,7 @@ resource "google_storage_bucket_iam_member" "usage" {
 # A V4 signed URL is signed as the service account itself; on Cloud Run, with no key
 # file, that is the IAM Credentials API's signBlob, which needs this role on itself.
 resource "google_service_account_iam_member" "sign_links" {
-  for_each           = { for name, f in var.functions : name => f if name == "account-api" }
+  for_each           = { for name, f in var.functions : name => f if f.signs_links }
   service_account_id = google_service_account.function[each.key].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = "serviceAccount:${google_service_account.function[each.key].email}"

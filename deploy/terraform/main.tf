@@ -37,7 +37,7 @@ locals {
         TOLLGATE_INVOKERS = join(",", local.invokers[name])
       } : {},
       # Leases held in Memorystore when it is enabled (memorystore.tf).
-      name == "auth-validator" && var.memorystore != null ? {
+      f.quota_in_memorystore && var.memorystore != null ? {
         TOLLGATE_QUOTA_STORE = "redis://${google_redis_instance.quota[0].host}:${google_redis_instance.quota[0].port}"
       } : {},
       lookup(var.settings, name, {}),

@@ -20,10 +20,11 @@ resource "google_cloud_run_v2_service" "function" {
       max_instance_count = each.value.max_instances
     }
 
-    # Direct VPC egress to Memorystore, for auth-validator only, when it is enabled
-    # (memorystore.tf); everything else still leaves by Cloud Run's own egress.
+    # Direct VPC egress to Memorystore, for the functions that keep quota leases there
+    # (auth-validator), when it is enabled (memorystore.tf); everything else still leaves
+    # by Cloud Run's own egress.
     dynamic "vpc_access" {
-      for_each = each.key == "auth-validator" && var.memorystore != null ? [var.memorystore] : []
+      for_each = each.value.quota_in_memorystore && var.memorystore != null ? [var.memorystore] : []
       content {
         egress = "PRIVATE_RANGES_ONLY"
         network_interfaces {

@@ -120,6 +120,9 @@ variable "functions" {
     max_instances         = number
     timeout_seconds       = number
     ingress               = string
+    blob_roles            = list(string)
+    signs_links           = bool
+    quota_in_memorystore  = bool
     topic                 = string
     max_delivery_attempts = number
     ack_deadline_seconds  = number

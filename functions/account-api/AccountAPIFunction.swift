@@ -15,7 +15,7 @@ public struct AccountAPIFunction: BuildableFunction {
     public static let declaration = FunctionDeclaration(
         name: "account-api", trigger: .http(authenticated: false, retryingSender: false),
         secrets: ["TOLLGATE_KEY_PEPPER", "TOLLGATE_CHECKOUT_SECRET"],
-        publishes: [Topic.entitlementsChanged], ports: [.blobs], settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
+        publishes: [Topic.entitlementsChanged], blobs: .read, signsLinks: true, settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
         // Behind the product's gateway (load balancer), called by people: small and quick.
         service: .init(memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer))
 

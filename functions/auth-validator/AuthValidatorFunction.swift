@@ -38,7 +38,7 @@ public struct AuthValidatorFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "auth-validator", trigger: .http(authenticated: false, retryingSender: false), secrets: ["TOLLGATE_KEY_PEPPER"],
-        subscriptions: [.init(topic: Topic.entitlementsChanged, path: invalidationPath)],
+        subscriptions: [.init(topic: Topic.entitlementsChanged, path: invalidationPath)], leasesQuotaInMemorystore: true,
         // On every API request's path: many at once, a short deadline, reached by the
         // gateway through a load balancer.
         // The gateway waits 2 s (the nginx recipe): store calls give up well before.

@@ -11,7 +11,7 @@ public struct CleanupFunction: BuildableFunction {
     public typealias Event = SchedulerEvent
 
     public static let declaration = FunctionDeclaration(
-        name: "cleanup", trigger: .scheduler(job: "cleanup", schedule: "15 3 * * *", timeZone: "Etc/UTC"), ports: [.blobs],
+        name: "cleanup", trigger: .scheduler(job: "cleanup", schedule: "15 3 * * *", timeZone: "Etc/UTC"), blobs: .manage,
         settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
         service: .init(concurrency: 1, maxInstances: 1, timeoutSeconds: 900))
 

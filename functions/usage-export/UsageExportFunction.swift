@@ -11,7 +11,7 @@ public struct UsageExportFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "usage-export", trigger: .scheduler(job: "usage-export", schedule: "30 0 * * *", timeZone: "Etc/UTC"),
-        secrets: ["TOLLGATE_EXPORT_SIGNING_KEY"], ports: [.blobs, .tasks],
+        secrets: ["TOLLGATE_EXPORT_SIGNING_KEY"], ports: [.tasks], blobs: .createAndRead,
         settings: ["TOLLGATE_USAGE_REPORT_URL": "{url:usage-report}", "TOLLGATE_EXPORT_PREFIX": "usage/"],
         // Streams a day of the ledger: one run at a time, the longest deadline.
         service: .init(memory: "512Mi", concurrency: 1, maxInstances: 1, timeoutSeconds: 1_800))
