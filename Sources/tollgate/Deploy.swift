@@ -8,28 +8,41 @@ struct Deploy: AsyncParsableCommand {
 
     struct Render: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Render the functions' declarations into Terraform's per-function variables.",
-            discussion: "Triggers, topics, schedules, queues, secrets, ports and resources, for deploy/terraform.")
+            abstract: "Render the functions' declarations into deploy/.",
+            discussion: """
+                Terraform's per-function variables (triggers, topics, schedules, queues, secrets, ports, resources and \
+                capabilities) and Cloud Build's pipeline (one image per function).
+                """)
 
-        @Option(help: "Where to write them.")
+        @Option(help: "Where to write the Terraform variables.")
         var output = TerraformVariables.path
 
-        @Flag(help: "Write nothing; exit 1 when the file differs from what the declarations render.")
+        @Option(help: "Where to write the Cloud Build pipeline.")
+        var pipeline = CloudBuildPipeline.path
+
+        @Flag(help: "Write nothing; exit 1 when a file differs from what the declarations render.")
         var check = false
 
         func run() async throws {
-            let text = TerraformVariables.text(EmulatedFunction.declarations)
+            let declarations = EmulatedFunction.declarations
+            let files = [(output, TerraformVariables.text(declarations)), (pipeline, CloudBuildPipeline.text(declarations))]
             if check {
-                let committed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-                guard committed == text else {
-                    FileHandle.standardError.write(Data("\(output) differs from the declarations: run tollgate deploy render\n".utf8))
-                    throw ExitCode.failure
+                var differ = false
+                for (path, text) in files {
+                    if (try? String(contentsOfFile: path, encoding: .utf8)) == text {
+                        print("\(path) matches the declarations")
+                    } else {
+                        FileHandle.standardError.write(Data("\(path) differs from the declarations: run tollgate deploy render\n".utf8))
+                        differ = true
+                    }
                 }
-                print("\(output) matches the declarations")
+                if differ { throw ExitCode.failure }
                 return
             }
-            try Data(text.utf8).write(to: URL(fileURLWithPath: output))
-            print("wrote \(output)")
+            for (path, text) in files {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+                print("wrote \(path)")
+            }
         }
     }
 }
