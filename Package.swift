@@ -154,13 +154,15 @@ let package = Package(
     ]
         + functions.flatMap { function($0.name, module: $0.module, uses: $0.uses) }
         + [
+            // The registry: every function, once.
+            .target(name: "TollgateFunctions", dependencies: ["TollgateModel", "TollgateRuntime"] + functionLibraries),
             .target(
                 name: "TollgateEmulator",
                 dependencies: [
                     "TollgateModel", "TollgateRuntime", "TollgateStripe", "TollgateSQLite", "TollgateDrivers", "TollgateAuth",
-                    "TollgateExport", "TollgateHTTP", "TollgateJOSE", "TollgateTesting", .product(name: "Crypto", package: "swift-crypto"),
-                    .product(name: "Hummingbird", package: "hummingbird"),
-                ] + functionLibraries
+                    "TollgateExport", "TollgateHTTP", "TollgateJOSE", "TollgateTesting", "TollgateFunctions",
+                    .product(name: "Crypto", package: "swift-crypto"), .product(name: "Hummingbird", package: "hummingbird"),
+                ]
             ),
             // Pub/Sub's gRPC Publisher for `tollgate serve` (code generated from the .proto
             // by generate.sh, committed).

@@ -1,24 +1,16 @@
-import AccountAPI
-import AuthValidator
-import Cleanup
-import ClerkWebhook
 import Crypto
 import Foundation
 import Logging
-import QuotaReset
-import StripeWebhook
 import Synchronization
 import TollgateAuth
 import TollgateDrivers
 import TollgateExport
+import TollgateFunctions
 import TollgateJOSE
 import TollgateModel
 import TollgateRuntime
 import TollgateStripe
 import TollgateTesting
-import UsageExport
-import UsageRecorder
-import UsageReport
 
 /// The values the emulator supplies where the cloud has Secret Manager and settings.
 /// They are local stand-ins, never real secrets.
@@ -206,13 +198,8 @@ public struct EmulatedFunction: Sendable {
         self.drain = drain
     }
 
-    /// Every function Tollgate has.
-    public static let functions: [any BuildableFunction.Type] = [
-        StripeWebhookFunction.self, ClerkWebhookFunction.self, AuthValidatorFunction.self, AccountAPIFunction.self,
-        UsageRecorderFunction.self,
-        QuotaResetFunction.self,
-        UsageExportFunction.self, UsageReportFunction.self, CleanupFunction.self,
-    ]
+    /// Every function Tollgate has (the registry, ``TollgateFunctions``).
+    public static let functions = TollgateFunctions.all
     public static let declarations = functions.map { $0.declaration }
     public static var names: [String] { declarations.map(\.name) }
 
