@@ -186,12 +186,26 @@ import TollgateTesting
         }
     }
 
-    @Test func validatorCosts_atEachExtreme_areRefusedOrServed_neverTrap() async throws {
+    /// A cost is a whole number from 0 to 1,000,000: every other extreme is refused with 400
+    /// and consumes nothing; 0 and 1 are served (1 consumes a unit, 0 only checks), and a
+    /// cost in bounds above what the window has left is refused with 429.
+    @Test func validatorCosts_atEachExtreme_areRefused_orServedAndCounted() async throws {
         let target = try await Target("auth-validator")
-        for literal in Self.numbers {
+        let store = SQLiteDocumentStore(target.database)
+        let key = try await seedKeyedAccount(store, id: "acct_costs", units: 10, pepper: LocalEnvironment.keyPepper)
+        func used() async throws -> Int64 {
+            try await store.get(try DocumentPath(collection: QuotaWindow.collection, id: "acct_costs"))?.decode(QuotaWindow.self).used ?? 0
+        }
+        let expected: [String: (status: Int, consumes: Int64)] = ["0": (200, 0), "1": (200, 1), "11": (429, 0), "1000000": (429, 0)]
+        for literal in Self.numbers + ["11", "1000000"] {
+            let before = try await used()
             let request = FunctionRequest(
-                method: "POST", path: "/", headers: [("X-API-Key", "tg_test_nope"), ("X-Tollgate-Cost", literal)], body: Data())
-            Self.check(await target.function.deliver(request), "cost \(literal)")
+                method: "POST", path: "/", headers: [("X-API-Key", key), ("X-Tollgate-Cost", literal)], body: Data())
+            let response = await target.function.deliver(request)
+            let (status, consumes) = expected[literal] ?? (400, 0)
+            #expect(response.status == status, "cost \(literal): \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+            let consumed = try await used() - before
+            #expect(consumed == consumes, "cost \(literal) consumed \(consumed)")
         }
     }
 }
