@@ -120,12 +120,11 @@ import UsageReport
                     $0.now += 1
                     $0.most = max($0.most, $0.now)
                 }
-                // Held until the queue's limit is in flight (or 5 s): a fixed pause let a
-                // loaded machine finish early tasks before the last ones were dispatched.
+                // Held until the local bound of outstanding pushes is in flight (or 5 s): a
+                // fixed pause let a loaded machine finish early pushes before the last ones
+                // were sent.
                 let started = ContinuousClock.now
-                while inFlight.withLock({ $0.most }) < UsageReportFunction.rateLimits.maxConcurrentDispatches,
-                    ContinuousClock.now - started < .seconds(5)
-                {
+                while inFlight.withLock({ $0.most }) < LocalCloud.outstandingPushes, ContinuousClock.now - started < .seconds(5) {
                     try? await Task.sleep(for: .milliseconds(10))
                 }
                 inFlight.withLock { $0.now -= 1 }
