@@ -208,9 +208,10 @@ let package = Package(
                     "TollgateGoogle", "TollgateJOSE", "TollgateTesting", "TollgateExport", .product(name: "Logging", package: "swift-log"),
                 ],
                 path: "Tests/TollgateTestSupport"),
-            // One test target per layer: the model, the drivers (with the ports' contract
-            // suites), quota, the runtime, the functions (a folder each), the emulator, and
-            // the whole system (hostile input, crashes, gateways, fuzz regressions).
+            // One test target per module or layer: the model, the drivers (with the ports'
+            // contract suites), quota, Auth, Stripe, JOSE, the runtime, the functions (a
+            // folder each), the emulator, and the whole system (hostile input, crashes,
+            // gateways, fuzz regressions).
             tests("TollgateModelTests", []),
             tests(
                 "TollgateDriverTests",
@@ -221,6 +222,19 @@ let package = Package(
                     .product(name: "_CryptoExtras", package: "swift-crypto"),
                 ]),
             tests("TollgateQuotaTests", ["TollgateQuota", "TollgateSQLite", "TollgateRedis", "TollgateEmulator"]),
+            tests("TollgateAuthTests", ["TollgateAuth", "TollgateJOSE", "TollgateRuntime", "TollgateSQLite", "TollgateTesting"]),
+            tests(
+                "TollgateStripeTests",
+                [
+                    "TollgateStripe", "TollgateEmulator", "TollgateHTTP", "TollgateJOSE", "TollgateRuntime", "TollgateSQLite",
+                    .product(name: "Logging", package: "swift-log"),
+                ]),
+            tests(
+                "TollgateJOSETests",
+                [
+                    "TollgateJOSE", "TollgateEmulator", "TollgateHTTP", "TollgateRuntime", "TollgateSQLite", "TollgateStripe",
+                    .product(name: "Logging", package: "swift-log"),
+                ]),
             tests("TollgateRuntimeTests", emulated + ["TollgateDrivers", serviceLifecycle], runsFunctions: true),
             tests(
                 "FunctionTests",
