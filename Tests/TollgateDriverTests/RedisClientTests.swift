@@ -7,11 +7,15 @@ import TollgateTestSupport
 /// The RESP client against a real redis-server on loopback (Debian's), started and killed
 /// by the tests.
 @Suite(Peer.redis.trait) struct RedisClientTests {
+    /// Commands' deadline where the test is not about deadlines: a machine busy compiling
+    /// beside the suite can keep a just-started redis-server from answering in 500 ms.
+    static let patient: Duration = .seconds(5)
+
     @Test func replies_ofEveryKind_decode() async throws {
         let server = try await RedisServer()
         // Kept alive to the end of the test (its deinit would kill it).
         defer { server.kill() }
-        let client = RedisClient(address: try RedisAddress(url: server.url))
+        let client = RedisClient(address: try RedisAddress(url: server.url), timeout: Self.patient)
         defer { Task { await client.close() } }
         let session = try await client.session()
         #expect(try await session.command(["SET", "greeting", "héllo\r\nworld"]) == .simple("OK"))
@@ -30,7 +34,7 @@ import TollgateTestSupport
         let server = try await RedisServer()
         // Kept alive to the end of the test (its deinit would kill it).
         defer { server.kill() }
-        let client = RedisClient(address: try RedisAddress(url: server.url))
+        let client = RedisClient(address: try RedisAddress(url: server.url), timeout: Self.patient)
         let session = try await client.session()
         let replies = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
             for index in 0..<300 {
@@ -50,7 +54,7 @@ import TollgateTestSupport
         let server = try await RedisServer()
         // Kept alive to the end of the test (its deinit would kill it).
         defer { server.kill() }
-        let client = RedisClient(address: try RedisAddress(url: server.url))
+        let client = RedisClient(address: try RedisAddress(url: server.url), timeout: Self.patient)
         let session = try await client.session()
         let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
         #expect(try await session.command(["SCRIPT", "EXISTS", script.sha1]) == .array([.integer(0)]))
@@ -66,7 +70,7 @@ import TollgateTestSupport
         let server = try await RedisServer()
         // Kept alive to the end of the test (its deinit would kill it).
         defer { server.kill() }
-        let client = RedisClient(address: try RedisAddress(url: server.url))
+        let client = RedisClient(address: try RedisAddress(url: server.url), timeout: Self.patient)
         let before = try await client.session()
         _ = try await before.command(["SET", "k", "v"])
         server.kill()
@@ -84,13 +88,13 @@ import TollgateTestSupport
         let server = try await RedisServer()
         // Kept alive to the end of the test (its deinit would kill it).
         defer { server.kill() }
-        let client = RedisClient(address: try RedisAddress(url: server.url), timeout: .milliseconds(200))
-        let admin = RedisClient(address: try RedisAddress(url: server.url))
+        let client = RedisClient(address: try RedisAddress(url: server.url), timeout: .seconds(1))
+        let admin = RedisClient(address: try RedisAddress(url: server.url), timeout: Self.patient)
         let session = try await client.session()
         // Paused long enough that a loaded machine cannot send the command after it ends.
-        _ = try await admin.session().command(["CLIENT", "PAUSE", "3000", "ALL"])
+        _ = try await admin.session().command(["CLIENT", "PAUSE", "4000", "ALL"])
         await #expect(throws: RedisFailure.timedOut) { try await session.command(["INCR", "paused"]) }
-        try await Task.sleep(for: .milliseconds(3_100))
+        try await Task.sleep(for: .milliseconds(4_100))
         #expect(try await client.session().command(["PING"]) == .simple("PONG"))
         await client.close()
         await admin.close()

@@ -189,7 +189,7 @@ import TollgateTestSupport
         let server = try await RedisServer()
         // Kept alive to the end of the test (its deinit would kill it).
         defer { server.kill() }
-        let client = RedisClient(address: try RedisAddress(url: server.url))
+        let client = RedisClient(address: try RedisAddress(url: server.url), timeout: .seconds(5))
         let session = try await client.session()
         func install(_ lease: String, born: Int, granted: Int) async throws -> Int64? {
             try await session.evaluate(
