@@ -19,7 +19,7 @@ extension QuotaBook {
         /// Units of `lease.granted` spent by the holder.
         var spent: Int64
         /// The start of the window it was granted in.
-        var window: Timestamp
+        var windowStart: Timestamp
     }
 
     /// Settles and refills one instance's lease without a transaction: a top-up of `held`
@@ -38,7 +38,6 @@ extension QuotaBook {
         desired: Int64, need: Int64, check: @escaping @Sendable (Account) -> Bool = { _ in true }, policy: LeasePolicy,
         now: Timestamp
     ) async throws -> LeaseGrant? {
-        if topUp, held == nil { return nil }
         let path = try DocumentPath(collection: QuotaWindow.collection, id: accountId)
         // Read afresh, without a lock, so that what is asked for fits what the window holds
         // now, not at this holder's last write: a grant that asks too much holds the excess
@@ -48,7 +47,7 @@ extension QuotaBook {
         let snapshot = try await reading
         guard let window = try await current(path, read: snapshot, for: account, check: check, now: now) else { return nil }
         // A lease held in a window that has ended stays counted there: the new one knows none.
-        let held = held?.window == window.start ? held : nil
+        let held = held?.windowStart == window.start ? held : nil
         if topUp, held == nil { return nil }
         let leases = window.leases ?? [:]
         let sweepable = leases.values.contains { now >= $0.expires.adding(seconds: policy.sweepAfterSeconds) }
@@ -64,8 +63,7 @@ extension QuotaBook {
         let holders = max(1, Int(window.holders ?? 0) + (held == nil ? 1 : 0))
         let block = policy.maxBlock(limit: window.limit, need: 1)
         // What the other holders may hold, as a transaction would count it (live leases).
-        let others = leases.filter { $0.key != instance && now < $0.value.expires.adding(seconds: policy.clockMarginSeconds) }
-            .values.map(\.granted)
+        let others = policy.othersHolding(leases, besides: instance, at: now)
         let asked =
             grantable
             ? policy.grant(
@@ -98,10 +96,7 @@ extension QuotaBook {
                 .maximum("limit", floor), .increment("holders", .integer(held == nil ? 1 : 0)),
             ])
         let (usedAfter, granted, limit, holdersAfter) = (read[0], read[1], read[2], read[3])
-        guard granted == grantedBefore + asked else {
-            throw TollgateError(
-                .internal, "the lease of \(instance) on \(accountId) holds \(granted) units, not the \(grantedBefore + asked) written")
-        }
+        try expect(granted, grantedBefore + asked, lease: instance, on: accountId)
         // Judged again on what the window held just before this write: holders that came
         // since the read count as holding a block each.
         let newcomers = max(0, Int(holdersAfter) - holders)
@@ -119,13 +114,7 @@ extension QuotaBook {
                 (after.used, after.holders) = (read[0], read[1])
                 return LeaseGrant(account: account, window: after, lease: nil, holders: max(1, Int(read[1])))
             }
-            let read = try await write(path, [:], [.increment("used", .integer(-back)), .increment(fields.granted, .integer(-back))])
-            guard read[1] == granted - back else {
-                throw TollgateError(
-                    .internal, "the lease of \(instance) on \(accountId) holds \(read[1]) units, not the \(granted - back) written")
-            }
-            after.used = read[0]
-            lease.granted = read[1]
+            (lease, after.used) = try await trim(accountId: accountId, instance: instance, held: lease, by: back)
         }
         return LeaseGrant(account: account, window: after, lease: lease, holders: max(1, Int(holdersAfter)))
     }
@@ -136,29 +125,32 @@ extension QuotaBook {
     func keepable(accountId: String, instance: String, unspent: Int64, policy: LeasePolicy, now: Timestamp) async throws -> Int64? {
         let path = try DocumentPath(collection: QuotaWindow.collection, id: accountId)
         guard let window = try await store.get(path)?.decode(QuotaWindow.self), policy.givesBack(to: window, at: now) else { return nil }
-        let others = (window.leases ?? [:]).filter {
-            $0.key != instance && now < $0.value.expires.adding(seconds: policy.clockMarginSeconds)
-        }
         return policy.grant(
-            desired: unspent, remaining: window.limit - window.used + unspent, limit: window.limit, others: others.values.map(\.granted),
-            need: 1)
+            desired: unspent, remaining: window.limit - window.used + unspent, limit: window.limit,
+            others: policy.othersHolding(window.leases, besides: instance, at: now), need: 1)
     }
 
     /// Gives `units` of a held lease back to the window without a transaction: `used` and the
     /// lease's `granted` go down together. Its holder has stopped spending them first.
     /// - Throws: when the write failed or its answer was lost (the lease is then settled by
     ///   transaction), or the lease did not hold what its holder knew.
-    func trim(accountId: String, instance: String, held: QuotaLease, by units: Int64) async throws -> QuotaLease {
+    /// - Returns: the lease, and the window's `used`, after the write.
+    func trim(accountId: String, instance: String, held: QuotaLease, by units: Int64) async throws -> (QuotaLease, used: Int64) {
         let path = try DocumentPath(collection: QuotaWindow.collection, id: accountId)
         let fields = LeaseFields(instance: instance)
         let read = try await write(path, [:], [.increment("used", .integer(-units)), .increment(fields.granted, .integer(-units))])
-        guard read[1] == held.granted - units else {
-            throw TollgateError(
-                .internal, "the lease of \(instance) on \(accountId) holds \(read[1]) units, not the \(held.granted - units) written")
-        }
+        try expect(read[1], held.granted - units, lease: instance, on: accountId)
         var trimmed = held
         trimmed.granted = read[1]
-        return trimmed
+        return (trimmed, read[0])
+    }
+
+    /// A lease whose `granted` is not what its holder wrote was changed by someone else
+    /// (a sweep, a roll-over): the holder marks it uncertain and settles it by transaction;
+    /// the request waiting on it may try again (503).
+    private func expect(_ granted: Int64, _ written: Int64, lease instance: String, on accountId: String) throws {
+        guard granted != written else { return }
+        throw TollgateError(.unavailable, "the lease of \(instance) on \(accountId) holds \(granted) units, not the \(written) written")
     }
 
     /// The window in force: the one read, or a new account's first window, or the next

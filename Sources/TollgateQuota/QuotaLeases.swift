@@ -87,6 +87,12 @@ package struct LeasePolicy: Sendable {
     /// back while leases are outstanding (one read, no lock).
     package var recheckMicroseconds: Int64 = 100_000
 
+    /// The units of the live leases of holders other than `instance` (expired ones count for
+    /// nothing), for the reserve of ``grant(desired:remaining:limit:others:need:)``.
+    func othersHolding(_ leases: [String: QuotaLease]?, besides instance: String, at now: Timestamp) -> [Int64] {
+        (leases ?? [:]).filter { $0.key != instance && now < $0.value.expires.adding(seconds: clockMarginSeconds) }.values.map(\.granted)
+    }
+
     /// The most one block may hold in a window of `limit` units.
     package func maxBlock(limit: Int64, need: Int64) -> Int64 {
         max(need, minimumBlock, Int64((Double(max(0, limit)) * maxBlockFraction).rounded(.down)))
@@ -161,13 +167,12 @@ extension QuotaBook {
             // holder knows); one expired for longer than `sweepAfterSeconds` is taken to be a
             // crashed holder's and dropped, its units left counted as spent.
             leases = leases.filter { now < $0.value.expires.adding(seconds: policy.sweepAfterSeconds) }
-            let otherHolders = leases.filter { $0.key != instance && now < $0.value.expires.adding(seconds: policy.clockMarginSeconds) }
             // A suspended or refused account gets no units: its requests are decided per request.
             let granted =
                 account.admitsRequests && check(account)
                 ? policy.grant(
                     desired: desired, remaining: window.limit - window.used, limit: window.limit,
-                    others: otherHolders.values.map(\.granted),
+                    others: policy.othersHolding(leases, besides: instance, at: now),
                     need: need)
                 : 0
             if granted > 0 {
@@ -239,7 +244,8 @@ private final class LastUnits: Sendable {
 
 /// Admits requests from leases of quota held in memory (the distributed token bucket of
 /// CockroachDB Serverless, Doorman's capacity leases): an instance takes a block of the
-/// window's units in one small transaction and spends it without touching the store,
+/// window's units in one write without a transaction (`LeaseWrites.swift`) and spends it
+/// without touching the store,
 /// topping it up in the background before it runs out, so a hot account's document sees
 /// about one write a second however many instances serve it. Near the limit blocks shrink
 /// and the last units are decided per request (`LastUnits`), so what is admitted reaches
@@ -279,7 +285,7 @@ package final class QuotaLeases: Sendable {
         /// write may have landed): the next refill settles whichever the book holds.
         var unconfirmed: [ExactID: [String]] = [:]
         /// Windows whose every unit is admitted or leased: refused from memory until `until`
-        /// (the window's end when no lease is left that could return units, else a second)
+        /// (the window's end when no lease is left that could return units, else 100 ms)
         /// or until the entitlements change.
         var exhausted: [ExactID: (account: Account, window: QuotaWindow, until: Timestamp)] = [:]
         /// Invalidations (entitlements changed) so far, by account: a grant or top-up that
@@ -331,7 +337,7 @@ package final class QuotaLeases: Sendable {
                 // in flight (`used` above the limit is an increment's surplus on its way
                 // back), nothing can be admitted again in this window unless the limit rises
                 // (an invalidation); else their holders spend or return units, and this
-                // instance looks again in a second rather than deciding each refusal on the
+                // instance looks again in 100 ms rather than deciding each refusal on the
                 // window.
                 if case .exceeded(let account, let window) = outcome, window.used >= window.limit {
                     let now = clock.now()
@@ -468,7 +474,7 @@ package final class QuotaLeases: Sendable {
         // Without a transaction when this instance knows exactly what the window holds of
         // its lease (and nothing it asked for went unanswered), and knows the window or
         // holds nothing; else one transaction settles whatever the window holds.
-        let known = entry.map { QuotaBook.KnownLease(lease: $0.lease, spent: $0.spent, window: $0.window.start) }
+        let known = entry.map { QuotaBook.KnownLease(lease: $0.lease, spent: $0.spent, windowStart: $0.window.start) }
         let withoutTransaction = unconfirmed.isEmpty && (entry?.certain ?? true)
         let task = spawner.start {
             defer { self.state.withLock { $0.refills[key] = nil } }
@@ -518,7 +524,7 @@ package final class QuotaLeases: Sendable {
         }
         guard let (lease, units) = taken else { return }
         do {
-            let trimmed = try await book.trim(accountId: accountId, instance: instance, held: lease, by: units)
+            let (trimmed, _) = try await book.trim(accountId: accountId, instance: instance, held: lease, by: units)
             state.withLock { state in
                 if state.held[key]?.lease.id == trimmed.id { state.held[key]?.lease.granted = trimmed.granted }
             }
@@ -550,7 +556,7 @@ package final class QuotaLeases: Sendable {
                 entry.certain
                 ? try await book.leaseWithoutTransaction(
                     accountId: accountId, instance: instance,
-                    held: QuotaBook.KnownLease(lease: entry.lease, spent: entry.spent, window: entry.window.start),
+                    held: QuotaBook.KnownLease(lease: entry.lease, spent: entry.spent, windowStart: entry.window.start),
                     topUp: true, newLease: entry.lease.id, desired: desired, need: 1, policy: policy, now: now) : nil
             let grant: QuotaBook.LeaseGrant
             if let written {

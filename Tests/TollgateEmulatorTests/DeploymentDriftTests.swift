@@ -52,6 +52,11 @@ import TollgateTestSupport
         #expect(function["trigger"]?.stringValue == declaration.trigger.kind.rawValue)
         #expect(function["timeout_seconds"]?.integerValue == Int64(declaration.service.timeoutSeconds))
         #expect(function["max_instances"]?.integerValue == Int64(declaration.service.maxInstances))
+        // Capabilities: Terraform grants and wires by these, never by the name.
+        #expect(function["blob_roles"]?.arrayValue?.compactMap(\.stringValue) == declaration.blobs?.storageRoles ?? [])
+        #expect((function["env"]?["TOLLGATE_BLOBS"] != nil) == (declaration.blobs != nil), "the bucket's URL goes with a role on it")
+        #expect(function["signs_links"]?.boolValue == declaration.signsLinks)
+        #expect(function["quota_in_memorystore"]?.boolValue == declaration.leasesQuotaInMemorystore)
         for secret in declaration.secrets {
             #expect(function["secrets"]?[secret]?.stringValue == TerraformVariables.secretID(secret))
             #expect(function["env"]?[secret] == nil, "\(secret) comes from Secret Manager, never a value")

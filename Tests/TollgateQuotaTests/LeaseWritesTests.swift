@@ -123,4 +123,25 @@ import TollgateTestSupport
         #expect(admitted + (await cloud.held) == 1_000)
         #expect(try await cloud.window.used == 1_000)
     }
+
+    /// A lease entry changed behind its holder's back (here, swept as a crashed holder's
+    /// would be) is not written without a transaction: the holder's next refill finds it
+    /// is not what it knows and settles it by transaction, and the window still counts
+    /// exactly what was admitted and what is held.
+    @Test func aLeaseNotAsItsHolderKnowsIt_isSettledByTransaction() async throws {
+        let cloud = try await Cloud(instances: 1, limit: 1_000)
+        var admitted: Int64 = 0
+        for _ in 0..<5 where try await cloud.consume(0) { admitted += 1 }
+        await cloud.leases[0].settle()
+        // The entry goes, and with it the units it held: they count as spent.
+        try await cloud.sqlite.update(path("quotas/acct_hot"), ["leases.instance-0": nil, "holders": .integer(0)])
+        let stranded = await cloud.held
+        cloud.clock.advance(seconds: 2 * LeasePolicy().ttlSeconds)
+        for _ in 0..<5 where try await cloud.consume(0) { admitted += 1 }
+        await cloud.leases[0].settle()
+        #expect(admitted == 10)
+        #expect(cloud.store.transactions.withLock { $0 } >= 1, "the refill went by transaction")
+        #expect(try await cloud.window.used == admitted + stranded + (await cloud.held))
+        #expect(try await cloud.window.holders == 1)
+    }
 }
