@@ -103,7 +103,9 @@ package final class GoogleEmulator: Sendable {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: java)
             let program = mainClass.map { ["-cp", jar, $0] } ?? ["-jar", jar]
-            process.arguments = ["-Duser.language=en", "-Xmx512m"] + program + ["--host=127.0.0.1", "--port=\(port)"]
+            // No perf-data file in /tmp/hsperfdata_<user>: a JVM killed at the end of the
+            // suite would leave it behind.
+            process.arguments = ["-Duser.language=en", "-Xmx512m", "-XX:-UsePerfData"] + program + ["--host=127.0.0.1", "--port=\(port)"]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()

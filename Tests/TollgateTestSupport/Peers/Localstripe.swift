@@ -31,8 +31,12 @@ package final class Localstripe: Sendable {
         return Localstripe(process: process, url: "http://127.0.0.1:\(port)")
     }
 
-    /// SIGKILL: localstripe ignores SIGTERM, and its state is scratch anyway.
+    /// SIGKILL: localstripe ignores SIGTERM, and its state is scratch anyway. localstripe
+    /// saves its state to `/tmp/localstripe.pickle` after every change, a path it does not
+    /// let us choose (`--from-scratch` only stops it reading the file back): the file goes
+    /// with the peer, so the suite leaves nothing in /tmp.
     package func stop() {
         kill(process.processIdentifier, SIGKILL)
+        try? FileManager.default.removeItem(atPath: "/tmp/localstripe.pickle")
     }
 }
