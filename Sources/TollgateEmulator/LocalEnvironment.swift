@@ -265,7 +265,8 @@ public struct EmulatedFunction: Sendable {
 }
 
 /// The folders of published keys this process made: removed when it exits, so no run
-/// leaves them behind in the temporary directory.
+/// leaves them behind in the temporary directory. A process killed (SIGKILL, out of
+/// memory) cannot: the next one to publish removes the folders of processes now gone.
 private let publishedFolders = Mutex<Set<String>>([])
 
 private func removedAtExit(_ folder: String) {
@@ -274,6 +275,12 @@ private func removedAtExit(_ folder: String) {
         return folders.isEmpty
     }
     guard first else { return }
+    let files = FileManager.default
+    let prefix = "tollgate-keys-"
+    for name in (try? files.contentsOfDirectory(atPath: files.temporaryDirectory.path)) ?? [] where name.hasPrefix(prefix) {
+        guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+        try? files.removeItem(at: files.temporaryDirectory.appendingPathComponent(name))
+    }
     atexit {
         for folder in publishedFolders.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: folder) }
     }

@@ -19,7 +19,7 @@ import TollgateTestSupport
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let document = Data(sharedIssuer.jwksDocument.rendered().utf8)
         try document.write(to: directory.appendingPathComponent("certs"))
-        let port = Int.random(in: 20_000..<60_000)
+        let port = try freeLoopbackPort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         server.arguments = ["-m", "http.server", "--bind", "127.0.0.1", "--directory", directory.path, String(port)]
@@ -35,6 +35,7 @@ import TollgateTestSupport
         var fetched: Data?
         for _ in 0..<50 where fetched == nil {
             try await Task.sleep(for: .milliseconds(100))
+            guard isListening(pid: server.processIdentifier, port: port) else { continue }
             fetched = try? await RemoteJWKS.download(URL(string: "http://127.0.0.1:\(port)/certs")!)
         }
         #expect(fetched == document)

@@ -43,7 +43,11 @@ import TollgateTestSupport
             process.standardError = output
             try process.run()
             for _ in 0..<200 where process.isRunning {
-                if let (status, _) = try? await get(URL(string: url + "/healthz")!), status == 200 { return }
+                if isListening(pid: process.processIdentifier, port: port),
+                    let (status, _) = try? await get(URL(string: url + "/healthz")!), status == 200
+                {
+                    return
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
             stop()

@@ -29,8 +29,8 @@ import TollgateTestSupport
             try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
             var started: (Process, Int)?
             for _ in 0..<5 where started == nil {
-                let listen = Int.random(in: 20_000..<40_000)
-                let api = upstream ?? listen + 1
+                let listen = try freeLoopbackPort()
+                let api = try upstream ?? freeLoopbackPort()
                 let recipes = packageRoot.appendingPathComponent("deploy/gateways/nginx")
                 let example = try String(contentsOf: recipes.appendingPathComponent("example.conf"), encoding: .utf8)
                     .replacingOccurrences(of: "{{LISTEN}}", with: String(listen))
@@ -62,7 +62,12 @@ import TollgateTestSupport
                 try process.run()
                 for _ in 0..<100 where process.isRunning && started == nil {
                     try await Task.sleep(for: .milliseconds(50))
-                    if (try? await get(URL(string: "http://127.0.0.1:\(listen)/_nginx_started")!)) != nil { started = (process, listen) }
+                    // Listening, and on the echo's port too: either may be another test's.
+                    if isListening(pid: process.processIdentifier, port: listen),
+                        upstream != nil || isListening(pid: process.processIdentifier, port: api)
+                    {
+                        started = (process, listen)
+                    }
                 }
                 if started == nil, process.isRunning {
                     kill(process.processIdentifier, SIGKILL)
@@ -145,7 +150,11 @@ import TollgateTestSupport
             process.standardError = FileHandle.nullDevice
             try process.run()
             for _ in 0..<200 where process.isRunning {
-                if let (status, _) = try? await get(URL(string: "http://127.0.0.1:\(port)/healthz")!), status == 200 { return }
+                if isListening(pid: process.processIdentifier, port: port),
+                    let (status, _) = try? await get(URL(string: "http://127.0.0.1:\(port)/healthz")!), status == 200
+                {
+                    return
+                }
                 try await Task.sleep(for: .milliseconds(50))
             }
             stop()

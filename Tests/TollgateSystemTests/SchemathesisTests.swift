@@ -55,10 +55,8 @@ import TollgateTesting
                 "sub": .string("user_st"), "sid": .string("sess_st"), "iss": .string(LocalEnvironment.clerkIssuer),
                 "iat": .integer(now), "nbf": .integer(now - 10), "exp": .integer(now + 3_600), "v": .integer(2),
             ]))
-        let (status, report) = try await offThePool {
-            try Self.schemathesis(
-                document: "account-api.json", url: function.url, headers: ["Authorization: Bearer \(token)"])
-        }
+        let (status, report) = try await Self.schemathesis(
+            document: "account-api.json", url: function.url, headers: ["Authorization: Bearer \(token)"])
         #expect(status == 0, "\(report)\n\(function.log.suffix(4_000))")
         // The receipt's answer was among those checked against the schema.
         #expect(function.log.contains("\"GET /v1/exports/2026-01-01 200\""))
@@ -84,16 +82,15 @@ import TollgateTesting
             environment: cluster.environment(
                 "https://auth-validator.test",
                 ["TOLLGATE_KEY_PEPPER": Self.pepper, "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue"]))
-        let (status, report) = try await offThePool {
-            try Self.schemathesis(document: "auth-validator.json", url: function.url, headers: ["X-API-Key: \(key)"])
-        }
+        let (status, report) = try await Self.schemathesis(
+            document: "auth-validator.json", url: function.url, headers: ["X-API-Key: \(key)"])
         #expect(status == 0, "\(report)\n\(function.log.suffix(4_000))")
         #expect(function.process.isRunning)
         #expect(try await function.stop() == 0)
     }
 
     /// Runs `schemathesis run` to the end; returns its exit status and its report.
-    static func schemathesis(document: String, url: URL, headers: [String]) throws -> (Int32, String) {
+    static func schemathesis(document: String, url: URL, headers: [String]) async throws -> (Int32, String) {
         let process = Process()
         process.executableURL = packageRoot.appendingPathComponent(".venv/bin/schemathesis")
         process.currentDirectoryURL = scratchURL("schemathesis")
@@ -109,12 +106,7 @@ import TollgateTesting
         process.environment = ProcessInfo.processInfo.environment.merging([
             "SCHEMATHESIS_TELEMETRY": "false", "HYPOTHESIS_STORAGE_DIRECTORY": process.currentDirectoryURL!.path,
         ]) { _, given in given }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, report)
+        let run = try await runToEnd(process, combined: true)
+        return (run.status, String(decoding: run.output, as: UTF8.self))
     }
 }

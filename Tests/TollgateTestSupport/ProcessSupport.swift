@@ -97,36 +97,78 @@ extension Process {
 package func runTollgate(_ arguments: [String], environment: [String: String], in directory: URL? = nil) async throws -> (
     Int32, String, String
 ) {
-    try await offThePool { try runTollgateBlocking(arguments, environment: environment, in: directory) }
-}
-
-private func runTollgateBlocking(_ arguments: [String], environment: [String: String], in directory: URL?) throws -> (Int32, String, String)
-{
     let process = Process()
     if let directory { process.currentDirectoryURL = directory }
     process.executableURL = productURL("tollgate")
     process.arguments = arguments
     process.environment = environment
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    let run = try await runToEnd(process)
+    return (run.status, String(decoding: run.output, as: UTF8.self), String(decoding: run.errors, as: UTF8.self))
+}
+
+/// Runs `process` to its end: feeds it `input`, reads both streams at once (a child that
+/// fills one pipe while the other is read would wait forever) on threads of their own, and
+/// kills it with SIGKILL past `limit`, failing with its name rather than hanging the run.
+/// - Parameter combined: both streams into `output`, in the order written.
+package func runToEnd(_ process: Process, input: Data? = nil, combined: Bool = false, limit: Duration = .seconds(300)) async throws
+    -> (status: Int32, output: Data, errors: Data)
+{
+    let output = Pipe()
+    let errors = combined ? output : Pipe()
+    let standardInput = input.map { _ in Pipe() }
+    process.standardOutput = output
+    process.standardError = errors
+    if let standardInput { process.standardInput = standardInput }
     try process.run()
-    let output = out.fileHandleForReading.readDataToEndOfFile()
-    let errors = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+    let pid = process.processIdentifier
+    let watchdog = Task {
+        try? await Task.sleep(for: limit)
+        guard !Task.isCancelled, process.isRunning else { return false }
+        kill(pid, SIGKILL)
+        return true
+    }
+    let (printed, complained) = try await offThePool {
+        let complained = Mutex(Data())
+        let done = DispatchGroup()
+        if !combined {
+            done.enter()
+            Thread {
+                complained.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() }
+                done.leave()
+            }.start()
+        }
+        if let standardInput, let input {
+            done.enter()
+            Thread {
+                standardInput.fileHandleForWriting.write(input)
+                try? standardInput.fileHandleForWriting.close()
+                done.leave()
+            }.start()
+        }
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        done.wait()
+        process.waitUntilExit()
+        return (printed, complained.withLock { $0 })
+    }
+    watchdog.cancel()
+    if await watchdog.value {
+        let name = process.executableURL?.lastPathComponent ?? "a process"
+        throw TollgateError(
+            .deadlineExceeded, "\(name) \(process.arguments?.prefix(3).joined(separator: " ") ?? "") ran past \(limit) and was killed")
+    }
+    return (process.terminationStatus, printed, complained)
 }
 
 /// Starts a loopback peer (localstripe, fake-gcs-server, the metadata stand-in) on a free
 /// port: runs `executable` with `arguments(port)`, waits until `ready(port)` answers, and
-/// tries another port when this one was taken or the peer died. Stopped with SIGKILL:
+/// tries another port when this one was taken or the peer died; the answer must come
+/// from the process started, not from a peer of another test. Stopped with SIGKILL:
 /// Python children of the test runner inherit an ignored SIGTERM.
 package func startPeer(
     _ name: String, executable: URL, arguments: (Int) -> [String], ready: @escaping (Int) async -> Bool
 ) async throws -> (process: Process, port: Int) {
     for _ in 0..<5 {
-        let port = Int.random(in: 20_000..<60_000)
+        let port = try freeLoopbackPort()
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments(port)
@@ -135,7 +177,7 @@ package func startPeer(
         try process.run()
         for _ in 0..<200 where process.isRunning {
             try await Task.sleep(for: .milliseconds(50))
-            if await ready(port) { return (process, port) }
+            if isListening(pid: process.processIdentifier, port: port), await ready(port) { return (process, port) }
         }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
@@ -143,6 +185,32 @@ package func startPeer(
         }
     }
     throw TollgateError(.unavailable, "\(name) did not start")
+}
+
+/// Whether process `pid` itself holds the listening TCP socket on `port`. A probe that
+/// answers proves only that *something* listens there: another test's peer may hold the
+/// port, while the process just started failed to bind it and is on its way out.
+package func isListening(pid: Int32, port: Int) -> Bool {
+    let hexPort = String(format: ":%04X", port)
+    var inodes: Set<String> = []
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            // local_address, rem_address, st (0A is LISTEN), …, inode (the tenth field).
+            guard fields.count > 9, fields[1].hasSuffix(hexPort), fields[3] == "0A" else { continue }
+            inodes.insert(String(fields[9]))
+        }
+    }
+    guard !inodes.isEmpty, let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else {
+        return false
+    }
+    return descriptors.contains { descriptor in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(descriptor)") else {
+            return false
+        }
+        return target.hasPrefix("socket:[") && inodes.contains(String(target.dropFirst(8).dropLast()))
+    }
 }
 
 /// A loopback port free now (the kernel's choice), for a peer that must be told its port.

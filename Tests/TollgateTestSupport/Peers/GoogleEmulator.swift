@@ -111,7 +111,8 @@ package final class GoogleEmulator: Sendable {
             try process.run()
             for _ in 0..<300 where process.isRunning {
                 // Both emulators answer `GET /` with "Ok" once they serve.
-                if let (status, body) = try? await get(URL(string: "http://127.0.0.1:\(port)/")!), status == 200,
+                if isListening(pid: process.processIdentifier, port: port),
+                    let (status, body) = try? await get(URL(string: "http://127.0.0.1:\(port)/")!), status == 200,
                     body.starts(with: Array("Ok".utf8))
                 {
                     return (process, "127.0.0.1:\(port)")
