@@ -84,7 +84,7 @@ public enum TerraformVariables {
         return .object([
             "functions": .object(functions),
             "queues": .object(queues),
-            "topics": .array(EmulatedFunction.declarations.topics.map(JSONValue.string)),
+            "topics": .array(declarations.topics.map(JSONValue.string)),
             "push_retry": .object([
                 "minimum_backoff": .string("\(retry.minimumBackoffSeconds)s"),
                 "maximum_backoff": .string("\(retry.maximumBackoffSeconds)s"),

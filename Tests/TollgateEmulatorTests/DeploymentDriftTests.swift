@@ -39,6 +39,44 @@ import TollgateTestSupport
         #expect(rows == names, "Package.swift declares \(rows.sorted())")
     }
 
+    /// The README's "adding a function": a tenth function, declared and nothing else, is
+    /// deployed by what `deploy render` makes of its declaration. Terraform (read by
+    /// python-hcl2, as CI's deploy checks read it) gives it its service, identity, push
+    /// subscription on a new topic, secret, bucket role and link signing, and Cloud Build
+    /// builds its image; a pipeline rendered without it fails the same check.
+    @Test(Peer.pythonVenv.trait)
+    func aNewFunction_isDeployed_fromItsDeclarationAlone() async throws {
+        let scratch = FunctionDeclaration(
+            name: "scratch-analytics", trigger: .pubSub(topic: "scratch-exports-done", maxDeliveryAttempts: 10, ackDeadlineSeconds: 60),
+            secrets: ["SCRATCH_ANALYTICS_TOKEN"], publishes: ["scratch-loaded"], blobs: .read, signsLinks: true)
+        let declarations = EmulatedFunction.declarations + [scratch]
+        let folder = scratchURL("scratch-function")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let variables = folder.appendingPathComponent("functions.auto.tfvars.json")
+        try Data(TerraformVariables.text(declarations).utf8).write(to: variables)
+        let rendered = try #require(try JSONValue.parse(Data(contentsOf: variables))["functions"]?["scratch-analytics"])
+        #expect(rendered["topic"]?.stringValue == "scratch-exports-done")
+        #expect(rendered["blob_roles"]?.arrayValue?.compactMap(\.stringValue) == ["roles/storage.objectViewer"])
+        #expect(rendered["signs_links"]?.boolValue == true)
+
+        func check(pipeline: [FunctionDeclaration]) async throws -> (Int32, String) {
+            let file = folder.appendingPathComponent("cloudbuild-\(pipeline.count).yaml")
+            try Data(CloudBuildPipeline.text(pipeline).utf8).write(to: file)
+            let process = Process()
+            process.executableURL = PythonPeer.python
+            process.arguments = [
+                packageRoot.appendingPathComponent("deploy/checks/check_terraform.py").path, "--variables", variables.path,
+                "--pipeline", file.path,
+            ]
+            let run = try await runToEnd(process, combined: true)
+            return (run.status, String(decoding: run.output, as: UTF8.self))
+        }
+        let (status, output) = try await check(pipeline: declarations)
+        #expect(status == 0 && output.contains("\(declarations.count) functions, each with"), "\(output)")
+        let (without, complaint) = try await check(pipeline: EmulatedFunction.declarations)
+        #expect(without == 1 && complaint.contains("does not build scratch-analytics's image"), "\(complaint)")
+    }
+
     @Test func render_changesWhenADeclarationChanges() {
         var declarations = EmulatedFunction.declarations
         declarations[0].service.maxInstances += 1

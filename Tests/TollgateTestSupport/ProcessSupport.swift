@@ -194,7 +194,10 @@ package func isListening(pid: Int32, port: Int) -> Bool {
     let hexPort = String(format: ":%04X", port)
     var inodes: Set<String> = []
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        // Read to the end: Foundation's `String(contentsOfFile:)` stops at the first page of a
+        // /proc file (its size reads as 0), and a busy suite's table runs to many pages.
+        guard let data = try? FileHandle(forReadingAtPath: table)?.readToEnd() else { continue }
+        let text = String(decoding: data, as: UTF8.self)
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             // local_address, rem_address, st (0A is LISTEN), …, inode (the tenth field).

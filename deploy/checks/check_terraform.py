@@ -3,8 +3,14 @@ and checks that every function gets what it needs: its service (probes on /healt
 scale to zero, an immutable image tag), its own identity, its trigger (push
 subscription with OIDC and dead letters, scheduler job with OIDC, task queue with the
 declared RetryConfig, or the ingress its HTTP callers need), its secrets from Secret
-Manager (never a value), and its alert policy. Exits 1 naming every problem."""
+Manager (never a value), and its alert policy. Exits 1 naming every problem.
 
+    check_terraform.py [--variables FILE] [--pipeline FILE]
+
+reads the committed functions.auto.tfvars.json and cloudbuild.yaml unless told other
+files (a test renders them with a function added, to prove nothing else needs an edit)."""
+
+import argparse
 import json
 import pathlib
 import re
@@ -55,8 +61,12 @@ def selected_by(for_each: str, function: dict) -> bool:
 
 
 def main() -> int:
+    arguments = argparse.ArgumentParser()
+    arguments.add_argument("--variables", type=pathlib.Path, default=TERRAFORM / "functions.auto.tfvars.json")
+    arguments.add_argument("--pipeline", type=pathlib.Path, default=ROOT / "deploy" / "cloudbuild.yaml")
+    options = arguments.parse_args()
     resources, locals_, variables = load()
-    rendered = json.loads((TERRAFORM / "functions.auto.tfvars.json").read_text())
+    rendered = json.loads(options.variables.read_text())
     functions, queues = rendered["functions"], rendered["queues"]
 
     def resource(kind, name):
@@ -137,8 +147,12 @@ def main() -> int:
     signing = resource("google_service_account_iam_member", "sign_links")
     expect("f.signs_links" in text(signing.get("for_each")), "link signing is not granted to the functions that declare it")
 
+    topics = set(rendered["topics"])
+    expect("var.topics" in text(resource("google_pubsub_topic", "topic").get("for_each")), "topics are not created from the rendered list")
     for name, function in sorted(functions.items()):
         trigger = function["trigger"]
+        for topic in [function["topic"]] * (trigger == "pubsub") + function["publishes"] + [s["topic"] for s in function["subscriptions"]]:
+            expect(topic in topics, f"{name}: topic {topic} is not created")
         expect(bool(function["blob_roles"]) == ("TOLLGATE_BLOBS" in function["env"]),
                f"{name}: uses the usage bucket without a role on it, or has a role it does not use")
         if trigger == "pubsub":
@@ -182,7 +196,7 @@ def main() -> int:
     expect(("google_billing_budget", "tollgate") in resources, "no budget")
 
     # The pipeline builds every function's image, tagged with the commit, never latest.
-    pipeline = (ROOT / "deploy" / "cloudbuild.yaml").read_text()
+    pipeline = options.pipeline.read_text()
     for name in functions:
         expect(f"FUNCTION={name}" in pipeline and f"/{name}:$COMMIT_SHA" in pipeline,
                f"cloudbuild.yaml does not build {name}'s image tagged with the commit")
