@@ -8,6 +8,11 @@ process below it: Python peers ignore SIGTERM) after printing the tests that sta
 ended, read from Swift Testing's event stream, and the processes still running under it.
 Without this a hang is silent until CI's own limit, and the last lines of output, still
 in a pipe's buffer, are lost with it.
+
+It also samples how many descriptors the test process holds, every second, and fails a
+run whose peak reaches DESCRIPTOR_LIMIT: past about 1,365 open descriptors Foundation's
+Process.run() can crash the whole test process (it reads past a full /proc/self/fd
+buffer, swift-corelibs-foundation#5472), and a crashed run hangs in its backtracer.
 """
 
 import json
@@ -16,6 +21,8 @@ import signal
 import subprocess
 import sys
 import time
+
+DESCRIPTOR_LIMIT = 1200
 
 
 def unfinished(events_path):
@@ -46,11 +53,19 @@ def main():
     if separator != "--" or not command:
         sys.exit(__doc__)
     child = subprocess.Popen(command)
-    try:
-        child.wait(timeout=float(limit))
+    deadline = time.time() + float(limit)
+    peak = 0
+    while time.time() < deadline:
+        try:
+            child.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            peak = max([peak] + [descriptors(pid) for pid in descendants(child.pid) if is_test_process(pid)])
+            continue
+        print(f"watchdog: the test process held at most {peak} descriptors (limit {DESCRIPTOR_LIMIT})", file=sys.stderr)
+        if peak >= DESCRIPTOR_LIMIT and child.returncode == 0:
+            print("watchdog: too many descriptors at once: Foundation's Process.run() may crash the run", file=sys.stderr)
+            return 1
         return child.returncode
-    except subprocess.TimeoutExpired:
-        pass
     now = time.time()
     print(f"\nwatchdog: the test run passed {limit} s; still running:", file=sys.stderr)
     for started, text in unfinished(events_path):
@@ -66,6 +81,21 @@ def main():
             pass
     child.wait()
     return 124
+
+
+def is_test_process(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b".xctest" in cmdline.read().split(b"\0")[0]
+    except OSError:
+        return False
+
+
+def descriptors(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
 
 
 def descendants(root):

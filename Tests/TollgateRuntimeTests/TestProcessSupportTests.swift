@@ -6,36 +6,53 @@ import TollgateTestSupport
 /// The helpers every peer and child of the suite is started and run with: a wrong answer
 /// here made a test talk to another test's localstripe, or hung the whole run.
 @Suite struct TestProcessSupportTests {
-    /// Opens a listening loopback socket on a port the kernel picks; answers both.
-    static func listeningSocket() throws -> (descriptor: Int32, port: Int) {
-        #if canImport(Glibc)
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && listen(descriptor, 1) == 0 && getsockname(descriptor, $0, &length) == 0
+    /// A child holding `count` listening loopback sockets, and their ports. (In a child:
+    /// this process's own descriptors are kept few, see ``descriptorCount``.)
+    static func listeningChild(count: Int) async throws -> (Process, [Int]) {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        child.arguments = [
+            "-c",
+            """
+            import socket, sys, time
+            held = []
+            for _ in range(\(count)):
+                s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); held.append(s)
+            print(" ".join(str(s.getsockname()[1]) for s in held), flush=True)
+            time.sleep(60)
+            """,
+        ]
+        let output = Pipe()
+        child.standardOutput = output
+        try child.run()
+        // The ports, one line: read until its end (`availableData` answers what has come).
+        let line = try await offThePool {
+            var line = Data()
+            while !line.contains(UInt8(ascii: "\n")), case let data = output.fileHandleForReading.availableData, !data.isEmpty {
+                line += data
             }
+            return line
         }
-        try #require(listening, "errno \(errno)")
-        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+        return (child, String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Int($0) })
     }
 
     /// With hundreds of sockets the kernel's table runs to many pages, the case a first
     /// version missed (it read one page, so on a busy run no peer was ever "listening").
-    @Test func isListening_findsThisProcesssSocket_pastTheTablesFirstPage_andNotAClosedOne() throws {
-        let others = try (0..<300).map { _ in try Self.listeningSocket() }
-        defer { for socket in others { close(socket.descriptor) } }
-        let last = try Self.listeningSocket()
-        #expect(isListening(pid: getpid(), port: last.port))
-        #expect(!isListening(pid: getppid(), port: last.port), "another process does not hold it")
-        close(last.descriptor)
-        #expect(!isListening(pid: getpid(), port: last.port))
+    @Test func isListening_findsTheHoldersSocket_pastTheTablesFirstPage_andNoOtherProcesss() async throws {
+        let (child, ports) = try await Self.listeningChild(count: 200)
+        defer {
+            if child.isRunning {
+                kill(child.processIdentifier, SIGKILL)
+                child.waitUntilExit()
+            }
+        }
+        let last = try #require(ports.last)
+        #expect(ports.count == 200)
+        #expect(isListening(pid: child.processIdentifier, port: last))
+        #expect(!isListening(pid: getpid(), port: last), "this process does not hold it")
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+        #expect(!isListening(pid: child.processIdentifier, port: last))
     }
 
     @Test func runToEnd_collectsBothStreams_andKillsAChildPastItsLimit() async throws {

@@ -21,16 +21,7 @@ package final class RunningFunction: Sendable {
         process.executableURL = binary
         // Metrics on a loopback port of their own, as deployed (TOLLGATE_METRICS_PORT).
         process.environment = environment.merging(["PORT": "0", "TOLLGATE_METRICS_PORT": "0"]) { given, _ in given }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let lines = self.lines
-        let kept = TestLogs.file(for: product)
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            kept?.write(data)
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { lines.append(String(line)) }
-        }
+        collectOutput(of: process, into: lines, keptAs: product)
         try process.run()
         var found: Int?
         for _ in 0..<200 where found == nil {
@@ -71,6 +62,30 @@ package final class RunningFunction: Sendable {
     }
 
     deinit { if process.isRunning { process.terminate() } }
+}
+
+/// Collects what `process` prints (both streams) into `lines`, and into the suite's kept
+/// logs as `product`. At the end of the output the pipe and the log file are let go: a
+/// suite that starts hundreds of processes must not keep descriptors for each, since
+/// Foundation's `Process.run()` can crash once this process has about 1,365 open
+/// (swift-corelibs-foundation#5472: it reads past a full `/proc/self/fd` buffer).
+package func collectOutput(of process: Process, into lines: Recorder<String>, keptAs product: String) {
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    let kept = TestLogs.file(for: product)
+    // A thread of its own reads to the end, then closes both: a readability handler cannot
+    // be removed from inside itself on Linux (its setter waits on the queue it runs on).
+    Thread {
+        let reading = output.fileHandleForReading
+        // `availableData` answers what the pipe holds as soon as it holds any; empty at the end.
+        while case let data = reading.availableData, !data.isEmpty {
+            kept?.write(data)
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { lines.append(String(line)) }
+        }
+        try? reading.close()
+        try? kept?.close()
+    }.start()
 }
 
 /// Runs `body` on a thread of its own and awaits it: for waits that block the thread (a

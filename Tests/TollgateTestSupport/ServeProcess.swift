@@ -22,16 +22,7 @@ package final class ServeProcess: Sendable {
         process.executableURL = productURL("tollgate")
         process.arguments = ["serve", "--port", "0", "--state", self.state] + arguments
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given } }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let lines = self.lines
-        let kept = TestLogs.file(for: "serve")
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            kept?.write(data)
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") { lines.append(String(line)) }
-        }
+        collectOutput(of: process, into: lines, keptAs: "serve")
         try process.run()
         var found: String?
         for _ in 0..<600 where found == nil && process.isRunning {

@@ -32,20 +32,15 @@ import TollgateTestSupport
             "TOLLGATE_PRICE_TIERS": "price_pro_monthly=pro",
             "TOLLGATE_STORE": "sqlite://\(directory.path)/state.db", "K_SERVICE": "stripe-webhook",
         ]
-        let output = Pipe()
-        process.standardOutput = output
-        let lines = Mutex<[String]>([])
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            lines.withLock { $0 += text.split(separator: "\n").map(String.init) }
-        }
+        let lines = Recorder<String>()
+        collectOutput(of: process, into: lines, keptAs: "stripe-webhook")
         try process.run()
         defer { if process.isRunning { process.terminate() } }
 
         var port: Int?
         for _ in 0..<100 where port == nil {
             try await Task.sleep(for: .milliseconds(50))
-            port = lines.withLock { $0 }.compactMap { try? JSONValue.parse(Data($0.utf8)) }
+            port = lines.all.compactMap { try? JSONValue.parse(Data($0.utf8)) }
                 .first { $0["message"]?.stringValue == "listening" }?["port"]?.stringValue.flatMap { Int($0) }
         }
         let url = URL(string: "http://127.0.0.1:\(try #require(port))/")!
@@ -68,7 +63,7 @@ import TollgateTestSupport
 
         process.terminate()  // SIGTERM
         #expect(try await process.exitStatus(within: .seconds(10)) == 0, "stops cleanly inside Cloud Run's 10 seconds")
-        let logged = lines.withLock { $0 }.joined(separator: "\n")
+        let logged = lines.all.joined(separator: "\n")
         #expect(!logged.contains(secret), "the webhook secret never reaches the log")
         #expect(logged.contains(#""message":"stopped""#))
     }
