@@ -118,7 +118,7 @@ let package = Package(
         .target(
             name: "TollgateRuntime",
             dependencies: [
-                "TollgateModel", "TollgateHTTP", "TollgateJOSE", "TollgateAuth",
+                "TollgateModel", "TollgateHTTP", "TollgateJOSE",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -8,6 +8,7 @@ extension FunctionMain {
     /// missing or malformed setting stops start-up with one line naming it.
     public static func run<Handler: BuildableFunction>(_ function: Handler.Type, environment: Environment = Environment()) async {
         await run(declaration: Handler.declaration, environment: environment) { _, logger in
+            for warning in Handler.startupWarnings(environment) { logger.warning("\(warning)") }
             let resolved = try await Environment.resolvingSecrets(of: Handler.declaration, in: environment)
             let ports = try await Ports.open(environment: resolved, topics: Handler.declaration.topics, clock: try clock(resolved))
             let setup = try FunctionSetup(environment: resolved, ports: ports, declaration: Handler.declaration)
@@ -19,15 +20,12 @@ extension FunctionMain {
     /// --processes --start`) the wall clock moved by it: honoured only on local state or
     /// Google's Firestore emulator, never beside a production store.
     package static func clock(_ environment: Environment) throws -> any TollgateModel.Clock {
-        guard let text = environment["TOLLGATE_CLOCK_OFFSET_SECONDS"] else { return SystemClock() }
-        guard let offset = Int64(text), abs(offset) <= 100 * 366 * 86_400 else {
-            throw ConfigurationError("TOLLGATE_CLOCK_OFFSET_SECONDS", "takes whole seconds (within a hundred years), not '\(text)'")
-        }
-        let store = environment["TOLLGATE_STORE"] ?? Ports.defaultStoreURL
-        guard store.hasPrefix("sqlite:") || environment["FIRESTORE_EMULATOR_HOST"] != nil else {
+        guard let offset = try environment.optionalInteger(Ports.Settings.clockOffset) else { return SystemClock() }
+        let store = try environment.required(Ports.Settings.store)
+        guard store.hasPrefix("sqlite:") || environment.isSet(Ports.Settings.firestoreEmulator) else {
             throw ConfigurationError(
-                "TOLLGATE_CLOCK_OFFSET_SECONDS", "moves the clock for local runs only: the store must be sqlite: or Firestore's emulator")
+                Ports.Settings.clockOffset.name, "moves the clock for local runs only: the store must be sqlite: or Firestore's emulator")
         }
-        return ShiftedClock(offsetSeconds: offset)
+        return ShiftedClock(offsetSeconds: Int64(offset))
     }
 }

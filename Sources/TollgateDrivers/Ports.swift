@@ -10,6 +10,51 @@ import TollgateSQLite
 extension Ports {
     public static let defaultStoreURL = "sqlite://.tollgate/state.db"
 
+    /// The ports' settings: a URL each, and Google's own variables the drivers honour.
+    public enum Settings {
+        public static let store = Setting(
+            "TOLLGATE_STORE", default: Ports.defaultStoreURL,
+            summary: "the document store: `firestore://PROJECT[/DATABASE]` or `sqlite://PATH` (the embedded default)")
+        public static let blobs = Setting(
+            "TOLLGATE_BLOBS", whenUnset: "the store's SQLite file; unconfigured beside Firestore",
+            summary: "the usage bucket: `gs://BUCKET` or `sqlite://PATH`")
+        public static let publisher = Setting(
+            "TOLLGATE_PUBSUB", whenUnset: "the store's SQLite file; unconfigured beside Firestore",
+            summary: "where topics are: `pubsub://PROJECT` or `sqlite://PATH`")
+        public static let tasks = Setting(
+            "TOLLGATE_TASKS", whenUnset: "the store's SQLite file; unconfigured beside Firestore",
+            summary: "where queues are: `cloudtasks://PROJECT/LOCATION` or `sqlite://PATH`")
+        public static let storeLatency = Setting(
+            "TOLLGATE_STORE_LATENCY_MS", .integer(0...10_000), whenUnset: "none",
+            summary:
+                "on a `sqlite:` store only: every store call and transaction step waits this long, to run with Firestore's round trips locally (never in production)"
+        )
+        public static let clockOffset = Setting(
+            "TOLLGATE_CLOCK_OFFSET_SECONDS", .integer(-3_162_240_000...3_162_240_000), whenUnset: "the wall clock",
+            summary: "moves the clock by whole seconds, on local state or Firestore's emulator only (`tollgate serve --processes --start`)")
+        public static let firestoreEmulator = Setting(
+            "FIRESTORE_EMULATOR_HOST", whenUnset: "Google's Firestore",
+            summary: "Google's Firestore emulator, `HOST:PORT`, as Google's clients read it")
+        public static let storageEmulator = Setting(
+            "STORAGE_EMULATOR_HOST", whenUnset: "Google's Cloud Storage",
+            summary: "a Cloud Storage emulator (fake-gcs-server), as Google's clients read it")
+        public static let pubsubEmulator = Setting(
+            "PUBSUB_EMULATOR_HOST", whenUnset: "Google's Pub/Sub",
+            summary: "Google's Pub/Sub emulator, `HOST:PORT`, as Google's clients read it")
+        public static let tasksEmulator = Setting(
+            "CLOUD_TASKS_EMULATOR_HOST", whenUnset: "Google's Cloud Tasks", summary: "a Cloud Tasks emulator, `HOST:PORT`")
+        public static let credentials = Setting(
+            "GOOGLE_APPLICATION_CREDENTIALS", whenUnset: "the metadata server's tokens (Cloud Run)",
+            summary: "a service account key file, for runs outside Google Cloud")
+        public static let metadataHost = Setting(
+            "GCE_METADATA_HOST", default: "metadata.google.internal", summary: "the metadata server, as Google's clients read it")
+
+        public static let all = [
+            store, blobs, publisher, tasks, storeLatency, clockOffset, firestoreEmulator, storageEmulator, pubsubEmulator, tasksEmulator,
+            credentials, metadataHost,
+        ]
+    }
+
     /// All ports on one SQLite database.
     public init(sqlite database: SQLiteDatabase) {
         self.init(
@@ -27,7 +72,7 @@ extension Ports {
     public static func open(environment: Environment, topics: [String] = [], clock: any TollgateModel.Clock = SystemClock()) async throws
         -> Ports
     {
-        let storeURL = environment["TOLLGATE_STORE"] ?? defaultStoreURL
+        let storeURL = try environment.required(Settings.store)
         let google = GoogleCloud(environment: environment.values, clock: clock)
         var databases: [String: SQLiteDatabase] = [:]
         func sqlite(_ setting: String, _ url: String) throws -> SQLiteDatabase {
@@ -50,11 +95,11 @@ extension Ports {
             do { return try driver(url) } catch let error as TollgateError { throw ConfigurationError(setting, error.message) }
         }
         var store: any DocumentStore = try open(
-            "TOLLGATE_STORE", storeURL,
-            ["sqlite": { SQLiteDocumentStore(try sqlite("TOLLGATE_STORE", $0)) }, "firestore": { try google.firestore($0) }])
-        if let milliseconds = environment["TOLLGATE_STORE_LATENCY_MS"] {
-            guard storeURL.hasPrefix("sqlite:"), let value = Int(milliseconds), (0...10_000).contains(value) else {
-                throw ConfigurationError("TOLLGATE_STORE_LATENCY_MS", "takes 0 to 10000 milliseconds, on a sqlite: store only")
+            Settings.store.name, storeURL,
+            ["sqlite": { SQLiteDocumentStore(try sqlite(Settings.store.name, $0)) }, "firestore": { try google.firestore($0) }])
+        if let value = try environment.optionalInteger(Settings.storeLatency) {
+            guard storeURL.hasPrefix("sqlite:") else {
+                throw ConfigurationError(Settings.storeLatency.name, "takes 0 to 10000 milliseconds, on a sqlite: store only")
             }
             store = LatentDocumentStore(inner: store, roundTrip: .milliseconds(value))
         }
@@ -64,19 +109,19 @@ extension Ports {
         let local = storeURL.hasPrefix("sqlite:") ? storeURL : nil
         let unconfigured = UnconfiguredPort()
         let blobs: any BlobStore =
-            try (environment["TOLLGATE_BLOBS"] ?? local).map { url in
+            try (try environment.text(Settings.blobs) ?? local).map { url in
                 try open(
-                    "TOLLGATE_BLOBS", url,
-                    ["sqlite": { SQLiteBlobStore(try sqlite("TOLLGATE_BLOBS", $0)) }, "gs": { try google.storage($0) }])
+                    Settings.blobs.name, url,
+                    ["sqlite": { SQLiteBlobStore(try sqlite(Settings.blobs.name, $0)) }, "gs": { try google.storage($0) }])
             } ?? unconfigured
         var localPublisher: SQLitePublisher?
         let publisher: any Publisher =
-            try (environment["TOLLGATE_PUBSUB"] ?? local).map { url in
+            try (try environment.text(Settings.publisher) ?? local).map { url in
                 try open(
-                    "TOLLGATE_PUBSUB", url,
+                    Settings.publisher.name, url,
                     [
                         "sqlite": {
-                            let local = SQLitePublisher(try sqlite("TOLLGATE_PUBSUB", $0))
+                            let local = SQLitePublisher(try sqlite(Settings.publisher.name, $0))
                             localPublisher = local
                             return local
                         },
@@ -86,10 +131,10 @@ extension Ports {
         // Locally the topics are created on the fly; in the cloud Terraform creates them.
         if let localPublisher { for topic in topics { try await localPublisher.createTopic(topic) } }
         let tasks: any TaskQueue =
-            try (environment["TOLLGATE_TASKS"] ?? local).map { url in
+            try (try environment.text(Settings.tasks) ?? local).map { url in
                 try open(
-                    "TOLLGATE_TASKS", url,
-                    ["sqlite": { SQLiteTaskQueue(try sqlite("TOLLGATE_TASKS", $0)) }, "cloudtasks": { try google.tasks($0) }])
+                    Settings.tasks.name, url,
+                    ["sqlite": { SQLiteTaskQueue(try sqlite(Settings.tasks.name, $0)) }, "cloudtasks": { try google.tasks($0) }])
             } ?? unconfigured
         return Ports(store: store, blobs: blobs, publisher: publisher, tasks: tasks, clock: clock)
     }

@@ -70,13 +70,18 @@ public enum DeadLetterReplay {
                 webhookSecrets: ["current"], logger: logger)
             (stripeSecret, svixSecret) = (LocalEnvironment.webhookSecrets["current"], LocalEnvironment.svixSecrets["current"])
         case .service(let environment):
-            let resolved = try await Environment.resolvingSecrets(
-                of: try EmulatedFunction.type(named: letter.function).declaration, in: environment)
+            let declaration = try EmulatedFunction.type(named: letter.function).declaration
+            let resolved = try await Environment.resolvingSecrets(of: declaration, in: environment)
             function = try EmulatedFunction.make(
                 letter.function, serviceEnvironment: resolved, ports: ports, issuer: issuer, logger: logger)
             // The first of a secret's values is the one its sender signs with now.
-            let current = { (name: String) in resolved[name]?.split(separator: ",").first.map(String.init) }
-            (stripeSecret, svixSecret) = (current("STRIPE_WEBHOOK_SECRET"), current("CLERK_WEBHOOK_SECRET"))
+            let current = { (name: String) in resolved.values[name]?.split(separator: ",").first.map(String.init) }
+            let signing: String? =
+                switch declaration.webhookSignature {
+                case .stripe(let name), .svix(let name): current(name)
+                case nil: nil
+                }
+            (stripeSecret, svixSecret) = (signing, signing)
         }
         let now = ports.clock.now()
         var headers = letter.metadata.compactMap { key, value -> (name: String, value: String)? in

@@ -151,8 +151,17 @@ extension LocalEnvironment {
                 "TOLLGATE_CLEANUP_PAGE_SIZE": "50",
             ]) { _, small in small }
         }
+        // Every setting the function cannot start without has its local stand-in: a new
+        // required setting fails here, naming itself, rather than at a replay's start-up.
+        for setting in declaration.reads where setting.isRequired && (environment[setting.name] ?? "").isEmpty {
+            throw TollgateError(.internal, "no local stand-in for \(declaration.name)'s setting \(setting.name)")
+        }
         return environment
     }
+
+    /// Where the `tollgate` commands of the local cloud find `tollgate serve`.
+    public static let serveURLSetting = Setting(
+        "TOLLGATE_SERVE_URL", default: "http://127.0.0.1:8080", summary: "where the local cloud's commands find `tollgate serve`")
 }
 
 /// Where the emulator publishes its local issuers' keys, as JWKS files: Google's OIDC

@@ -20,6 +20,14 @@ public struct ExportLayout: Sendable {
 
     public init(prefix: String = "usage/") { self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/" }
 
+    /// Where exports go in the bucket: usage-export writes there, account-api finds
+    /// receipts there, cleanup expires there.
+    public static let prefixSetting = Setting(
+        "TOLLGATE_EXPORT_PREFIX", default: "usage/", summary: "where exports go in the usage bucket (account-api finds receipts there too)")
+
+    /// The layout under `TOLLGATE_EXPORT_PREFIX`.
+    public init(environment: Environment) throws { self.init(prefix: try environment.required(Self.prefixSetting)) }
+
     public func directory(_ day: UTCDay) -> String { "\(prefix)\(day.pathComponent)/" }
     public func part(_ day: UTCDay, kind: String, index: Int) -> String {
         "\(directory(day))\(kind == "late" ? "late" : "part")-\(Hex.padded(index, width: 5)).ndjson.gz"

@@ -4,8 +4,12 @@
 public struct FunctionDeclaration: Sendable, Hashable {
     public var name: String
     public var trigger: Trigger
-    /// Environment variables holding secrets (Secret Manager references in Cloud Run).
+    /// Environment variables holding secrets (Secret Manager references in Cloud Run):
+    /// the secret ones of `reads`.
     public var secrets: [String]
+    /// The settings it reads beyond the runtime's and the ports' (``Setting``): parsed by
+    /// them at start-up, listed in `docs/settings.md`, supplied by the local cloud.
+    public var reads: [Setting]
     /// Topics the function publishes to.
     public var publishes: [String]
     /// Push subscriptions besides the trigger (cache invalidation), each to its own path.
@@ -32,12 +36,14 @@ public struct FunctionDeclaration: Sendable, Hashable {
     public init(
         name: String, trigger: Trigger, secrets: [String] = [], publishes: [String] = [], subscriptions: [Subscription] = [],
         ports: Set<Port> = [], blobs: BlobAccess? = nil, signsLinks: Bool = false, leasesQuotaInMemorystore: Bool = false,
-        settings: [String: String] = [:], service: ServiceSettings = ServiceSettings(), webhookSignature: WebhookSignature? = nil
+        reads: [Setting] = [], settings: [String: String] = [:], service: ServiceSettings = ServiceSettings(),
+        webhookSignature: WebhookSignature? = nil
     ) {
         self.webhookSignature = webhookSignature
         self.name = name
         self.trigger = trigger
-        self.secrets = secrets
+        self.reads = reads
+        self.secrets = secrets + reads.filter { $0.isSecret && !secrets.contains($0.name) }.map(\.name)
         self.publishes = publishes
         self.subscriptions = subscriptions
         self.ports = ports.union(publishes.isEmpty ? [] : [.publisher]).union(blobs == nil ? [] : [.blobs])

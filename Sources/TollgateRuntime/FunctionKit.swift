@@ -13,10 +13,15 @@ public protocol BuildableFunction: FunctionHandler {
     /// Builds the handler from its settings and secrets and its ports.
     /// - Throws: ``ConfigurationError`` naming a missing or malformed setting.
     static func make(_ setup: FunctionSetup) throws -> Self
+
+    /// Settings that start the function but leave it weaker than intended: logged as
+    /// warnings at start-up. None by default.
+    static func startupWarnings(_ environment: Environment) -> [String]
 }
 
 extension BuildableFunction {
     public var declaration: FunctionDeclaration { Self.declaration }
+    public static func startupWarnings(_ environment: Environment) -> [String] { [] }
 }
 
 /// What a function is built from: its environment (settings and secrets, as Cloud Run

@@ -5,7 +5,6 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
-import TollgateAuth
 import TollgateJOSE
 import TollgateModel
 
@@ -164,7 +163,7 @@ public enum HTTPBridge {
 public enum FunctionMain {
     public static func run<Handler: FunctionHandler>(
         declaration: FunctionDeclaration,
-        environment: Environment = Environment(),
+        environment: TollgateModel.Environment = TollgateModel.Environment(),
         makeHost: @Sendable (RuntimeConfiguration, Logger) async throws -> FunctionHost<Handler>
     ) async {
         let configuration: RuntimeConfiguration
@@ -178,7 +177,6 @@ public enum FunctionMain {
         var mutableLogger = Logger(label: declaration.name)
         mutableLogger[metadataKey: "function"] = "\(declaration.name)"
         let logger = mutableLogger
-        for warning in ClerkSessionVerifier.startupWarnings(environment) { logger.warning("\(warning)") }
         do {
             let host = try await makeHost(configuration, logger)
             let server = FunctionServer(

@@ -2,45 +2,9 @@ import Foundation
 import TollgateJOSE
 import TollgateModel
 
-/// A setting that is missing or malformed: start-up stops with one line naming it.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let setting: String
-    public let problem: String
-    public init(_ setting: String, _ problem: String) {
-        self.setting = setting
-        self.problem = problem
-    }
-    public var description: String { "configuration: \(setting) \(problem)" }
-}
-
-/// Reads settings from the environment, as Cloud Run provides them.
-public struct Environment: Sendable {
-    public let values: [String: String]
-
-    public init(_ values: [String: String] = ProcessInfo.processInfo.environment) { self.values = values }
-
-    public subscript(name: String) -> String? {
-        guard let value = values[name], !value.isEmpty else { return nil }
-        return value
-    }
-
-    public func required(_ name: String) throws -> String {
-        guard let value = self[name] else { throw ConfigurationError(name, "is not set") }
-        return value
-    }
-
-    public func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let text = self[name] else { return value }
-        guard let parsed = Int(text), range.contains(parsed) else {
-            throw ConfigurationError(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
-        }
-        return parsed
-    }
-
-    /// A comma-separated list, trimmed, empty items dropped.
-    public func list(_ name: String) -> [String] {
-        (self[name] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
+extension Environment {
+    /// This process's environment, as Cloud Run provides it.
+    public init() { self.init(ProcessInfo.processInfo.environment) }
 }
 
 /// The runtime's own settings.
@@ -72,52 +36,98 @@ public struct RuntimeConfiguration: Sendable {
     public var oidcJWKS: URL
 
     public init(environment: Environment, function: FunctionDeclaration) throws {
-        // 0 asks for any free port (local use); the "listening" log line names it.
-        port = try environment.integer("PORT", default: 8080, range: 0...65_535)
-        service = environment["K_SERVICE"] ?? function.name
-        revision = environment["K_REVISION"]
-        project = environment["GOOGLE_CLOUD_PROJECT"]
-        maxBodyBytes = try environment.integer("TOLLGATE_MAX_BODY_BYTES", default: 1_048_576, range: 1_024...33_554_432)
-        deadline = .milliseconds(
-            try environment.integer(
-                "TOLLGATE_REQUEST_DEADLINE_MS", default: function.service.requestDeadlineMilliseconds,
-                range: 100...(function.service.timeoutSeconds * 1_000)))
-        logLevel = environment["TOLLGATE_LOG_LEVEL"] ?? "info"
-        metricsPort =
-            environment["TOLLGATE_METRICS_PORT"] == nil
-            ? nil : try environment.integer("TOLLGATE_METRICS_PORT", default: 0, range: 0...65_535)
+        typealias Read = RuntimeConfiguration.Settings
+        port = try environment.integer(Read.port)
+        service = try environment.text(Read.service) ?? function.name
+        revision = try environment.text(Read.revision)
+        project = try environment.text(Read.project)
+        maxBodyBytes = try environment.integer(Read.maxBodyBytes)
+        let deadlineMilliseconds = try environment.integer(Read.requestDeadline, default: function.service.requestDeadlineMilliseconds)
+        guard deadlineMilliseconds <= function.service.timeoutSeconds * 1_000 else {
+            throw ConfigurationError(
+                Read.requestDeadline.name,
+                "must be at most the request timeout, \(function.service.timeoutSeconds * 1_000), not \(deadlineMilliseconds)")
+        }
+        deadline = .milliseconds(deadlineMilliseconds)
+        logLevel = try environment.required(Read.logLevel)
+        metricsPort = try environment.optionalInteger(Read.metricsPort)
         if let metricsPort, metricsPort != 0, metricsPort == port {
-            throw ConfigurationError("TOLLGATE_METRICS_PORT", "must differ from PORT")
+            throw ConfigurationError(Read.metricsPort.name, "must differ from PORT")
         }
-        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
-            throw ConfigurationError("TOLLGATE_LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical")
-        }
-        oidcAudience = environment["TOLLGATE_AUDIENCE"]
-        oidcInvokers = environment.list("TOLLGATE_INVOKERS")
-        let issuers = environment.list("TOLLGATE_OIDC_ISSUERS")
-        oidcIssuers = issuers.isEmpty ? Array(OIDCVerifier.googleIssuers).sorted() : issuers
-        let jwks = environment["TOLLGATE_OIDC_JWKS"] ?? OIDCVerifier.googleJWKS.absoluteString
+        oidcAudience = try environment.text(Read.audience)
+        oidcInvokers = environment.list(Read.invokers)
+        oidcIssuers = environment.list(Read.oidcIssuers)
+        let jwks = try environment.required(Read.oidcJWKS)
         guard let url = URL(string: jwks), ["https", "http", "file"].contains(url.scheme ?? "") else {
-            throw ConfigurationError("TOLLGATE_OIDC_JWKS", "must be an https, http or file URL")
+            throw ConfigurationError(Read.oidcJWKS.name, "must be an https, http or file URL")
         }
         oidcJWKS = url
         if function.trigger.requiresOIDC {
             guard oidcAudience != nil else {
-                throw ConfigurationError("TOLLGATE_AUDIENCE", "is not set (the service's URL, the OIDC audience)")
+                throw ConfigurationError(Settings.audience.name, "is not set (the service's URL, the OIDC audience)")
             }
             guard !oidcInvokers.isEmpty else {
-                throw ConfigurationError("TOLLGATE_INVOKERS", "is not set (the service accounts allowed to call \(function.name))")
+                throw ConfigurationError(Settings.invokers.name, "is not set (the service accounts allowed to call \(function.name))")
             }
         }
+    }
+}
+
+extension RuntimeConfiguration {
+    /// The settings every function reads, the runtime's own.
+    public enum Settings {
+        public static let port = Setting(
+            "PORT", .integer(0...65_535), default: "8080",
+            summary: "the port to serve on, as Cloud Run sets it (0: any free port, named by the `listening` log line)")
+        public static let service = Setting(
+            "K_SERVICE", whenUnset: "the function's name", summary: "the service's name, as Cloud Run sets it: in every log line and metric"
+        )
+        public static let revision = Setting(
+            "K_REVISION", whenUnset: "none", summary: "the revision, as Cloud Run sets it: in every log line")
+        public static let project = Setting(
+            "GOOGLE_CLOUD_PROJECT", whenUnset: "no trace ids", summary: "the project, for the trace ids of log lines")
+        public static let maxBodyBytes = Setting(
+            "TOLLGATE_MAX_BODY_BYTES", .integer(1_024...33_554_432), default: "1048576", summary: "larger request bodies are answered 413")
+        public static let requestDeadline = Setting(
+            "TOLLGATE_REQUEST_DEADLINE_MS", .integer(100...3_600_000),
+            whenUnset: "the function's own: auth-validator 1.5 s, others the Cloud Run timeout less 2 s",
+            summary:
+                "what one request's outbound calls may take together, at most the request timeout; past it a call fails `DEADLINE_EXCEEDED` and the request is answered 503 ([runtime.md](runtime.md))"
+        )
+        public static let logLevel = Setting(
+            "TOLLGATE_LOG_LEVEL", .text(choices: ["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info",
+            summary: "the swift-log level")
+        public static let metricsPort = Setting(
+            "TOLLGATE_METRICS_PORT", .integer(0...65_535), whenUnset: "not served; Terraform sets 9091",
+            summary: "where `GET /metrics` is served, on 127.0.0.1 only (0: any free port); the public port never serves it")
+        public static let audience = Setting(
+            "TOLLGATE_AUDIENCE", whenUnset: "required by Pub/Sub, Cloud Tasks and Scheduler functions",
+            summary: "for internal triggers: the service's URL, the audience of its callers' OIDC tokens")
+        public static let invokers = Setting(
+            "TOLLGATE_INVOKERS", .list, whenUnset: "required by Pub/Sub, Cloud Tasks and Scheduler functions",
+            summary: "for internal triggers: the service accounts allowed to call")
+        public static let oidcIssuers = Setting(
+            "TOLLGATE_OIDC_ISSUERS", .list, default: OIDCVerifier.googleIssuers.sorted().joined(separator: ","),
+            summary: "who may sign callers' OIDC tokens")
+        public static let oidcJWKS = Setting(
+            "TOLLGATE_OIDC_JWKS", default: OIDCVerifier.googleJWKS.absoluteString,
+            summary: "where the OIDC signers' keys are (https, http or file URL)")
+        public static let quotaPeriod = Setting(
+            "TOLLGATE_QUOTA_PERIOD", .text(choices: QuotaPeriod.allCases.map(\.rawValue)), default: QuotaPeriod.month.rawValue,
+            summary: "the quota window: a calendar month, a UTC day, or the account's Stripe billing period")
+
+        public static let all = [
+            port, service, revision, project, maxBodyBytes, requestDeadline, logLevel, metricsPort, audience, invokers, oidcIssuers,
+            oidcJWKS,
+        ]
     }
 }
 
 extension QuotaPeriod {
     /// `TOLLGATE_QUOTA_PERIOD`: month (default), day or billing-period.
     public static func fromEnvironment(_ environment: Environment) throws -> QuotaPeriod {
-        let text = environment["TOLLGATE_QUOTA_PERIOD"] ?? "month"
-        guard let period = QuotaPeriod(rawValue: text) else {
-            throw ConfigurationError("TOLLGATE_QUOTA_PERIOD", "must be month, day or billing-period")
+        guard let period = QuotaPeriod(rawValue: try environment.required(RuntimeConfiguration.Settings.quotaPeriod)) else {
+            throw ConfigurationError(RuntimeConfiguration.Settings.quotaPeriod.name, "must be month, day or billing-period")
         }
         return period
     }

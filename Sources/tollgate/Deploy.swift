@@ -11,7 +11,7 @@ struct Deploy: AsyncParsableCommand {
             abstract: "Render the functions' declarations into deploy/.",
             discussion: """
                 Terraform's per-function variables (triggers, topics, schedules, queues, secrets, ports, resources and \
-                capabilities) and Cloud Build's pipeline (one image per function).
+                capabilities), Cloud Build's pipeline (one image per function) and docs/settings.md (every setting read).
                 """)
 
         @Option(help: "Where to write the Terraform variables.")
@@ -25,7 +25,10 @@ struct Deploy: AsyncParsableCommand {
 
         func run() async throws {
             let declarations = EmulatedFunction.declarations
-            let files = [(output, TerraformVariables.text(declarations)), (pipeline, CloudBuildPipeline.text(declarations))]
+            let files = [
+                (output, TerraformVariables.text(declarations)), (pipeline, CloudBuildPipeline.text(declarations)),
+                (SettingsReference.path, SettingsReference.text(declarations)),
+            ]
             if check {
                 var differ = false
                 for (path, text) in files {

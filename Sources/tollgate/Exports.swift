@@ -15,8 +15,8 @@ import UsageExport
 struct ExportContext {
     let environment = Environment()
     let ports: Ports
-    var isLocal: Bool { environment["TOLLGATE_STORE"]?.hasPrefix("sqlite:") ?? true }
-    var layout: ExportLayout { ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/") }
+    var isLocal: Bool { (try? environment.required(Ports.Settings.store))?.hasPrefix("sqlite:") ?? true }
+    var layout: ExportLayout { (try? ExportLayout(environment: environment)) ?? ExportLayout() }
 
     static func open() async throws -> ExportContext {
         do { return ExportContext(ports: try await Ports.open(environment: Environment())) } catch let error as ConfigurationError {
@@ -24,10 +24,10 @@ struct ExportContext {
         }
     }
 
-    func localFallback(_ setting: String, _ local: String) throws -> String {
-        if let value = environment[setting] { return value }
-        guard isLocal else { throw ValidationError("\(setting) is not set") }
-        FileHandle.standardError.write(Data("note: \(setting) is unset; using the emulator's local value\n".utf8))
+    func localFallback(_ setting: Setting, _ local: String) throws -> String {
+        if let value = try? environment.text(setting) { return value }
+        guard isLocal else { throw ValidationError("\(setting.name) is not set") }
+        FileHandle.standardError.write(Data("note: \(setting.name) is unset; using the emulator's local value\n".utf8))
         return local
     }
 
@@ -36,10 +36,10 @@ struct ExportContext {
     static func signer(environment: Environment) throws -> ExportSigner {
         let text: String
         var source = "TOLLGATE_EXPORT_SIGNING_KEY"
-        if let given = environment["TOLLGATE_EXPORT_SIGNING_KEY"] {
+        if let given = try? environment.text(ExportSigner.keySetting) {
             text = given
         } else {
-            guard let path = try? SQLiteDatabase.path(fromURL: environment["TOLLGATE_STORE"] ?? Ports.defaultStoreURL) else {
+            guard let path = try? SQLiteDatabase.path(fromURL: try environment.required(Ports.Settings.store)) else {
                 throw ValidationError("TOLLGATE_EXPORT_SIGNING_KEY is not set")
             }
             FileHandle.standardError.write(Data("note: TOLLGATE_EXPORT_SIGNING_KEY is unset; using the local state's key\n".utf8))
@@ -53,7 +53,7 @@ struct ExportContext {
 
     func exporter() throws -> UsageExporter {
         let signer = try Self.signer(environment: environment)
-        let reportURL = try localFallback("TOLLGATE_USAGE_REPORT_URL", LocalEnvironment.url(of: "usage-report"))
+        let reportURL = try localFallback(UsageExporter.Configuration.reportURLSetting, LocalEnvironment.url(of: "usage-report"))
         let configuration: UsageExporter.Configuration
         do { configuration = try .fromEnvironment(environment, reportURL: reportURL) } catch let error as ConfigurationError {
             throw ValidationError(error.description)

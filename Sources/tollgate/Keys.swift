@@ -20,9 +20,9 @@ struct Keys: AsyncParsableCommand {
             let environment = Environment()
             let ports = try await Ports.open(environment: environment)
             let pepper: String
-            if let configured = environment["TOLLGATE_KEY_PEPPER"] {
+            if let configured = try? environment.text(AuthSettings.keyPepper) {
                 pepper = configured
-            } else if environment["TOLLGATE_STORE"]?.hasPrefix("sqlite:") ?? true {
+            } else if (try? environment.required(Ports.Settings.store))?.hasPrefix("sqlite:") ?? true {
                 // Local state: the emulator's pepper, so `tollgate replay`/`serve` accept the keys.
                 FileHandle.standardError.write(Data("note: TOLLGATE_KEY_PEPPER is unset; using the emulator's local pepper\n".utf8))
                 pepper = LocalEnvironment.keyPepper

@@ -13,7 +13,7 @@ struct LocalCloudAddress: ParsableArguments {
     var url: String?
 
     var base: String {
-        let chosen = url ?? ProcessInfo.processInfo.environment["TOLLGATE_SERVE_URL"] ?? "http://127.0.0.1:8080"
+        let chosen = url ?? (try? Environment().required(LocalEnvironment.serveURLSetting)) ?? "http://127.0.0.1:8080"
         return chosen.hasSuffix("/") ? String(chosen.dropLast()) : chosen
     }
 

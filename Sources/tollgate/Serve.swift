@@ -102,7 +102,7 @@ struct Serve: AsyncParsableCommand {
             guard pubsub.hasPrefix("pubsub://"), pubsub.count > "pubsub://".count else {
                 throw ValidationError("--pubsub takes pubsub://PROJECT")
             }
-            guard Environment()["PUBSUB_EMULATOR_HOST"] != nil else {
+            guard TollgateModel.Environment().isSet(Ports.Settings.pubsubEmulator) else {
                 throw ValidationError("--pubsub wires Google's Pub/Sub emulator: set PUBSUB_EMULATOR_HOST")
             }
         }
@@ -193,7 +193,7 @@ struct Serve: AsyncParsableCommand {
             if name == "" {
                 let address = host == "0.0.0.0" ? "127.0.0.1" : host
                 try? await SQLiteBlobStore(database).setLinkBase("http://\(address):\(port)\(LocalCloudRouter.storagePrefix)")
-                if let pubsub, let emulator = Environment()["PUBSUB_EMULATOR_HOST"] {
+                if let pubsub, let emulator = try? TollgateModel.Environment().text(Ports.Settings.pubsubEmulator) {
                     do {
                         try await PubSubEmulatorWiring.declare(
                             host: emulator, project: String(pubsub.dropFirst("pubsub://".count)), pushBase: "http://\(address):\(port)")

@@ -15,7 +15,7 @@ struct LocalState: ParsableArguments {
     func open() throws -> SQLiteDatabase { try openLocalState(store) }
 
     /// The URL the command works on.
-    var url: String { store ?? Environment()["TOLLGATE_STORE"] ?? Ports.defaultStoreURL }
+    var url: String { store ?? (try? Environment().required(Ports.Settings.store)) ?? Ports.defaultStoreURL }
 
     var isLocal: Bool { url.hasPrefix("sqlite:") }
 
@@ -28,7 +28,7 @@ struct LocalState: ParsableArguments {
     func openPorts() async throws -> Ports {
         guard isLocal else {
             var environment = Environment().values
-            environment["TOLLGATE_STORE"] = url
+            environment[Ports.Settings.store.name] = url
             do { return try await Ports.open(environment: Environment(environment)) } catch let error as ConfigurationError {
                 throw ValidationError(error.description)
             }
@@ -38,7 +38,7 @@ struct LocalState: ParsableArguments {
 }
 
 func openLocalState(_ store: String?) throws -> SQLiteDatabase {
-    let url = store ?? Environment()["TOLLGATE_STORE"] ?? Ports.defaultStoreURL
+    let url = store ?? (try? Environment().required(Ports.Settings.store)) ?? Ports.defaultStoreURL
     let path: String
     do { path = try SQLiteDatabase.path(fromURL: url) } catch { throw ValidationError("\(url) is not a sqlite: URL") }
     guard path == ":memory:" || FileManager.default.fileExists(atPath: path) else { throw ValidationError("no state at \(path)") }

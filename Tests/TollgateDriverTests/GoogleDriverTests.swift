@@ -202,7 +202,8 @@ func expectAccepted(_ document: DiscoveryDocument, _ request: HTTPRequest, as me
         let resolved = try await Environment.resolvingSecrets(
             of: declaration, in: environment, google: GoogleCloud(environment: environment.values, transport: transport))
         #expect(
-            resolved["HOOK"] == "whsec_from_secret_manager" && resolved["PLAIN"] == "literal" && resolved["OTHER"] == "sm://not/declared")
+            resolved.values["HOOK"] == "whsec_from_secret_manager" && resolved.values["PLAIN"] == "literal"
+                && resolved.values["OTHER"] == "sm://not/declared")
         let access = try #require(transport.requests.last)
         #expect(access.url == "https://secretmanager.googleapis.com/v1/projects/p/secrets/hook/versions/4:access")
         #expect(access.headers.contains { $0.name == "Authorization" && $0.value == "Bearer ya29.startup" })

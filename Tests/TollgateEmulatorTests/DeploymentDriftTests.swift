@@ -77,6 +77,39 @@ import TollgateTestSupport
         #expect(without == 1 && complaint.contains("does not build scratch-analytics's image"), "\(complaint)")
     }
 
+    @Test func committedSettingsReference_isWhatTheDeclarationsRender() throws {
+        let text = try String(contentsOf: packageRoot.appendingPathComponent(SettingsReference.path), encoding: .utf8)
+        #expect(text == SettingsReference.text(EmulatedFunction.declarations), "run: swift run tollgate deploy render")
+    }
+
+    /// Settings are declared once: every environment variable named in the code is a
+    /// declared ``Setting`` (so docs/settings.md lists it), and each is declared in one place.
+    @Test func everyVariableTheCodeNames_isDeclaredOnce() throws {
+        let declared = Set(
+            (RuntimeConfiguration.Settings.all + Ports.Settings.all + [LocalEnvironment.serveURLSetting]
+                + EmulatedFunction.declarations.flatMap(\.reads)).map(\.name))
+        var declarations: [String: [String]] = [:]
+        let files = ["Sources", "functions"].flatMap { folder in
+            (FileManager.default.enumerator(atPath: packageRoot.appendingPathComponent(folder).path)?.compactMap { $0 as? String } ?? [])
+                .filter { $0.hasSuffix(".swift") }.map { "\(folder)/\($0)" }
+        }
+        #expect(files.count > 100)
+        for file in files {
+            let text = try String(contentsOf: packageRoot.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: /"((?:TOLLGATE|STRIPE|CLERK|K|GOOGLE|FIRESTORE|PUBSUB|STORAGE|CLOUD_TASKS|GCE)_[A-Z0-9_]+)"/) {
+                #expect(declared.contains(String(match.output.1)), "\(file) names \(match.output.1), which no Setting declares")
+            }
+            for match in text.matches(of: /(?:Setting(?:\.required)?|days)\(\s*"([A-Z][A-Z0-9_]+)"/) {
+                declarations[String(match.output.1), default: []].append(file)
+            }
+        }
+        #expect(Set(declarations.keys) == declared, "declared in the code: \(declarations.keys.sorted())")
+        for (name, files) in declarations where files.count != 1 { Issue.record("\(name) is declared in \(files)") }
+        for declaration in EmulatedFunction.declarations {
+            #expect(declaration.secrets.sorted() == declaration.reads.filter(\.isSecret).map(\.name).sorted(), "\(declaration.name)")
+        }
+    }
+
     @Test func render_changesWhenADeclarationChanges() {
         var declarations = EmulatedFunction.declarations
         declarations[0].service.maxInstances += 1

@@ -14,8 +14,8 @@ public struct AccountAPIFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "account-api", trigger: .http(authenticated: false, retryingSender: false),
-        secrets: ["TOLLGATE_KEY_PEPPER", "TOLLGATE_CHECKOUT_SECRET"],
-        publishes: [Topic.entitlementsChanged], blobs: .read, signsLinks: true, settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
+        publishes: [Topic.entitlementsChanged], blobs: .read, signsLinks: true, reads: Configuration.settings,
+        settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
         // Behind the product's gateway (load balancer), called by people: small and quick.
         service: .init(memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer))
 
@@ -40,13 +40,15 @@ public struct AccountAPIFunction: BuildableFunction {
         cors = CORSPolicy(origins: configuration.dashboardOrigins)
     }
 
-    /// From `TOLLGATE_KEY_PEPPER`, `TOLLGATE_CHECKOUT_SECRET`, the Clerk settings auth-validator reads,
-    /// `TOLLGATE_DASHBOARD_ORIGINS`, `TOLLGATE_KEY_MODE` and `TOLLGATE_QUOTA_PERIOD`.
+    /// From its declared settings (`Configuration.settings`).
     public static func make(_ setup: FunctionSetup) throws -> Self {
         Self(
             configuration: try Configuration(environment: setup.environment, clock: setup.ports.clock), store: setup.ports.store,
             publisher: setup.ports.publisher, blobs: setup.ports.blobs, entropy: setup.ports.entropy)
     }
+
+    /// Sessions from any origin while no authorized parties are set.
+    public static func startupWarnings(_ environment: Environment) -> [String] { ClerkSessionVerifier.startupWarnings(environment) }
 
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
         let request = event.request
@@ -123,24 +125,36 @@ extension AccountAPIFunction {
             self.quotaPeriod = quotaPeriod
         }
 
+        public static let dashboardOriginsSetting = Setting(
+            "TOLLGATE_DASHBOARD_ORIGINS", .list, whenUnset: "none",
+            summary: "browser origins allowed to call account-api (CORS): `https://app.example.com`")
+        public static let keyModeSetting = Setting(
+            "TOLLGATE_KEY_MODE", .text(choices: ["live", "test"]), default: "live",
+            summary: "the keys account-api makes: `tg_live_…` or `tg_test_…`")
+        public static let settings =
+            [
+                AuthSettings.keyPepper, AuthSettings.checkoutSecret, dashboardOriginsSetting, keyModeSetting,
+                RuntimeConfiguration.Settings.quotaPeriod, ExportLayout.prefixSetting,
+            ] + AuthSettings.clerk
+
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
             keys = try APIKeys(environment: environment)
             checkoutReferences = try CheckoutReferenceSigner(environment: environment)
             guard let clerk = try ClerkSessionVerifier(environment: environment, clock: clock) else {
-                throw ConfigurationError("TOLLGATE_CLERK_ISSUER", "is not set: account-api authenticates Clerk sessions")
+                throw ConfigurationError(AuthSettings.clerkIssuer.name, "is not set: account-api authenticates Clerk sessions")
             }
             self.clerk = clerk
-            dashboardOrigins = Set(environment.list("TOLLGATE_DASHBOARD_ORIGINS"))
+            dashboardOrigins = Set(environment.list(Self.dashboardOriginsSetting))
             for origin in dashboardOrigins
             where URL(string: origin)?.scheme.map({ ["https", "http"].contains($0) }) != true || origin.hasSuffix("/") {
-                throw ConfigurationError("TOLLGATE_DASHBOARD_ORIGINS", "has '\(origin)': want origins such as https://app.example.com")
+                throw ConfigurationError(Self.dashboardOriginsSetting.name, "has '\(origin)': want origins such as https://app.example.com")
             }
-            guard let mode = APIKeys.Mode(rawValue: environment["TOLLGATE_KEY_MODE"] ?? "live") else {
-                throw ConfigurationError("TOLLGATE_KEY_MODE", "must be live or test")
+            guard let mode = APIKeys.Mode(rawValue: try environment.required(Self.keyModeSetting)) else {
+                throw ConfigurationError(Self.keyModeSetting.name, "must be live or test")
             }
             keyMode = mode
             quotaPeriod = try QuotaPeriod.fromEnvironment(environment)
-            exports = ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/")
+            exports = try ExportLayout(environment: environment)
         }
     }
 }

@@ -37,8 +37,9 @@ public struct AuthValidatorFunction: BuildableFunction {
     public static let requestPath = ":path"
 
     public static let declaration = FunctionDeclaration(
-        name: "auth-validator", trigger: .http(authenticated: false, retryingSender: false), secrets: ["TOLLGATE_KEY_PEPPER"],
+        name: "auth-validator", trigger: .http(authenticated: false, retryingSender: false),
         subscriptions: [.init(topic: Topic.entitlementsChanged, path: invalidationPath)], leasesQuotaInMemorystore: true,
+        reads: Configuration.settings,
         // On every API request's path: many at once, a short deadline, reached by the
         // gateway through a load balancer.
         // The gateway waits 2 s (the nginx recipe): store calls give up well before.
@@ -67,7 +68,7 @@ public struct AuthValidatorFunction: BuildableFunction {
             sessionRecords: .init(store: store, ttlSeconds: ttl, clock: clock))
         quotas = QuotaBook(store: store, period: configuration.quotaPeriod, catalog: configuration.catalog)
         let combiner = QuotaCombiner(book: quotas, clock: clock)
-        let instance = "\(ProcessInfo.processInfo.environment["K_REVISION"] ?? "local")-\(UUID().uuidString.prefix(8))"
+        let instance = "\(configuration.revision ?? "local")-\(UUID().uuidString.prefix(8))"
         switch (configuration.quotaMode, configuration.quotaStore) {
         case (.strict, _): engine = combiner
         case (.lease, nil): engine = QuotaLeases(book: quotas, clock: clock, instance: instance)
@@ -90,6 +91,9 @@ public struct AuthValidatorFunction: BuildableFunction {
             configuration: try Configuration(environment: setup.environment, clock: setup.ports.clock), store: setup.ports.store,
             clock: setup.ports.clock, invalidationVerifier: setup.oidcVerifier)
     }
+
+    /// Sessions from any origin while no authorized parties are set.
+    public static func startupWarnings(_ environment: Environment) -> [String] { ClerkSessionVerifier.startupWarnings(environment) }
 
     public func handle(_ event: HTTPEvent, context: FunctionContext) async throws -> FunctionResponse {
         let request = event.request
@@ -259,6 +263,41 @@ extension AuthValidatorFunction {
         public var quotaStore: RedisAddress?
 
         public static let defaultEndpointHeader = "X-Original-URI"
+        /// The revision (`K_REVISION`) names this instance's leases.
+        public var revision: String?
+
+        public static let cacheTTLSetting = Setting(
+            "TOLLGATE_CACHE_TTL", .integer(0...3_600), default: "30", summary: "seconds auth-validator caches keys, accounts and windows")
+        public static let endpointFeaturesSetting = Setting(
+            "TOLLGATE_ENDPOINT_FEATURES", .list, whenUnset: "none",
+            summary:
+                "endpoints that need a feature: `/v1/jobs=asyncJobs,/v1/diffusion=diffusionGating` (matched on whole segments after RFC 3986 normalisation, see [gateway.md](gateway.md))"
+        )
+        public static let endpointCostsSetting = Setting(
+            "TOLLGATE_ENDPOINT_COSTS", .list, whenUnset: "1 everywhere",
+            summary:
+                "what a request costs by endpoint, so the gateway need not send `X-Tollgate-Cost`: `/v1/bulk=10,/v1/health=0` (longest prefix wins; a gateway's `X-Tollgate-Cost` wins over it)"
+        )
+        public static let endpointHeaderSetting = Setting(
+            "TOLLGATE_ENDPOINT_HEADER", default: defaultEndpointHeader,
+            summary:
+                "the one header the endpoint is read from, the one the gateway sets (`X-Forwarded-Uri` for Traefik), or `:path` for the path asked at (Envoy)"
+        )
+        public static let quotaModeSetting = Setting(
+            "TOLLGATE_QUOTA_MODE", .text(choices: ["lease", "strict"]), default: QuotaMode.lease.rawValue,
+            summary:
+                "`lease` (blocks of quota held in memory, [quota-leases.md](quota-leases.md)) or `strict` (a transaction per batch of requests)"
+        )
+        public static let quotaStoreSetting = Setting(
+            "TOLLGATE_QUOTA_STORE", whenUnset: "leases in memory",
+            summary:
+                "lease mode: `redis://HOST:PORT[/DB]` holds the leases in Redis (Memorystore), shared by every instance; while it is unreachable each instance falls back to its own"
+        )
+        public static let settings =
+            [
+                AuthSettings.keyPepper, cacheTTLSetting, RuntimeConfiguration.Settings.quotaPeriod, endpointFeaturesSetting,
+                endpointCostsSetting, endpointHeaderSetting, quotaModeSetting, quotaStoreSetting,
+            ] + AuthSettings.clerk
 
         public init(
             keys: APIKeys, clerk: ClerkSessionVerifier?, cacheTTLSeconds: Int64 = 30, quotaPeriod: QuotaPeriod = .month,
@@ -276,50 +315,47 @@ extension AuthValidatorFunction {
             self.endpointCosts = endpointCosts
         }
 
-        /// From `TOLLGATE_KEY_PEPPER`, `TOLLGATE_CLERK_ISSUER` with `TOLLGATE_CLERK_JWKS_URL` or
-        /// `TOLLGATE_CLERK_PUBLIC_KEY` (PEM) and `TOLLGATE_CLERK_AUTHORIZED_PARTIES`,
-        /// `TOLLGATE_CACHE_TTL`, `TOLLGATE_QUOTA_PERIOD`, `TOLLGATE_ENDPOINT_FEATURES`, `TOLLGATE_ENDPOINT_COSTS`,
-        /// `TOLLGATE_ENDPOINT_HEADER`, `TOLLGATE_QUOTA_MODE`, `TOLLGATE_QUOTA_STORE`.
+        /// From its declared settings (``settings``).
         public init(environment: Environment, clock: any TollgateModel.Clock) throws {
             keys = try APIKeys(environment: environment)
             clerk = try ClerkSessionVerifier(environment: environment, clock: clock)
-            cacheTTLSeconds = Int64(try environment.integer("TOLLGATE_CACHE_TTL", default: 30, range: 0...3_600))
+            cacheTTLSeconds = Int64(try environment.integer(Self.cacheTTLSetting))
+            revision = try environment.text(RuntimeConfiguration.Settings.revision)
             quotaPeriod = try QuotaPeriod.fromEnvironment(environment)
             catalog = .standard
-            endpointFeatures = try environment.list("TOLLGATE_ENDPOINT_FEATURES").map { item in
+            endpointFeatures = try environment.list(Self.endpointFeaturesSetting).map { item in
                 let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
                 guard pair.count == 2, pair[0].hasPrefix("/"), let feature = Feature(rawValue: pair[1]) else {
-                    throw ConfigurationError("TOLLGATE_ENDPOINT_FEATURES", "has a malformed item '\(item)' (want /path=feature)")
+                    throw ConfigurationError(Self.endpointFeaturesSetting.name, "has a malformed item '\(item)' (want /path=feature)")
                 }
                 return (pair[0], feature)
             }
-            endpointCosts = try environment.list("TOLLGATE_ENDPOINT_COSTS").map { item in
+            endpointCosts = try environment.list(Self.endpointCostsSetting).map { item in
                 let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
                 guard pair.count == 2, pair[0].hasPrefix("/"), let cost = Int64(pair[1]), InputBounds.requestCost.contains(cost) else {
                     throw ConfigurationError(
-                        "TOLLGATE_ENDPOINT_COSTS", "has a malformed item '\(item)' (want /path=units, units from 0 to 1000000)")
+                        Self.endpointCostsSetting.name, "has a malformed item '\(item)' (want /path=units, units from 0 to 1000000)")
                 }
                 return (pair[0], cost)
             }
-            let header = environment["TOLLGATE_ENDPOINT_HEADER"] ?? Self.defaultEndpointHeader
+            let header = try environment.required(Self.endpointHeaderSetting)
             guard
                 header == AuthValidatorFunction.requestPath
                     || !header.isEmpty && header.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: ":") })
             else {
-                throw ConfigurationError("TOLLGATE_ENDPOINT_HEADER", "must be a header name, or :path for the request's own path")
+                throw ConfigurationError(Self.endpointHeaderSetting.name, "must be a header name, or :path for the request's own path")
             }
             endpointHeader = header
-            let mode = environment["TOLLGATE_QUOTA_MODE"] ?? QuotaMode.lease.rawValue
-            guard let quotaMode = QuotaMode(rawValue: mode) else {
-                throw ConfigurationError("TOLLGATE_QUOTA_MODE", "must be strict or lease")
+            guard let quotaMode = QuotaMode(rawValue: try environment.required(Self.quotaModeSetting)) else {
+                throw ConfigurationError(Self.quotaModeSetting.name, "must be strict or lease")
             }
             self.quotaMode = quotaMode
-            if let store = environment["TOLLGATE_QUOTA_STORE"] {
+            if let store = try environment.text(Self.quotaStoreSetting) {
                 do { quotaStore = try RedisAddress(url: store) } catch {
-                    throw ConfigurationError("TOLLGATE_QUOTA_STORE", error.message)
+                    throw ConfigurationError(Self.quotaStoreSetting.name, error.message)
                 }
                 guard quotaMode == .lease else {
-                    throw ConfigurationError("TOLLGATE_QUOTA_STORE", "holds leases: it needs TOLLGATE_QUOTA_MODE=lease")
+                    throw ConfigurationError(Self.quotaStoreSetting.name, "holds leases: it needs TOLLGATE_QUOTA_MODE=lease")
                 }
             }
         }

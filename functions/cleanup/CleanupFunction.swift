@@ -12,8 +12,12 @@ public struct CleanupFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "cleanup", trigger: .scheduler(job: "cleanup", schedule: "15 3 * * *", timeZone: "Etc/UTC"), blobs: .manage,
-        settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
+        reads: Retention.settings + [ExportLayout.prefixSetting, pageSizeSetting], settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
         service: .init(concurrency: 1, maxInstances: 1, timeoutSeconds: 900))
+
+    public static let pageSizeSetting = Setting(
+        "TOLLGATE_CLEANUP_PAGE_SIZE", .integer(1...FirestoreLimits.maxWritesPerCommit), default: "500",
+        summary: "deletes cleanup commits at a time")
 
     let store: any DocumentStore
     let blobs: any BlobStore
@@ -35,9 +39,8 @@ public struct CleanupFunction: BuildableFunction {
         let environment = setup.environment
         return Self(
             store: setup.ports.store, blobs: setup.ports.blobs,
-            layout: ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/"),
-            retention: try Retention.fromEnvironment(environment),
-            pageSize: try environment.integer("TOLLGATE_CLEANUP_PAGE_SIZE", default: 500, range: 1...FirestoreLimits.maxWritesPerCommit))
+            layout: try ExportLayout(environment: environment), retention: try Retention.fromEnvironment(environment),
+            pageSize: try environment.integer(pageSizeSetting))
     }
 
     /// Counts by category, in a stable order.

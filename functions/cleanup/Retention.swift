@@ -33,18 +33,34 @@ public struct Retention: Sendable, Hashable {
     /// Svix's retry schedule, rounded up to whole days.
     public static let svixRetryWindowDays = 2
 
+    static func days(_ name: String, from least: Int, default days: Int, _ what: String) -> Setting {
+        Setting(name, .integer(least...36_500), default: String(days), summary: what)
+    }
+    public static let ledgerDaysSetting = days(
+        "TOLLGATE_RETENTION_LEDGER_DAYS", from: 1, default: 400, "days a ledger day is kept once exported and verified")
+    public static let exportDaysSetting = days(
+        "TOLLGATE_RETENTION_EXPORT_DAYS", from: 1, default: 2_555, "days export objects are kept (manifests and signatures stay)")
+    public static let deadLetterDaysSetting = days(
+        "TOLLGATE_RETENTION_DEAD_LETTER_DAYS", from: 1, default: 30, "days a dead letter is kept")
+    public static let keyDaysSetting = days(
+        "TOLLGATE_RETENTION_KEY_DAYS", from: 0, default: 90, "days an expired or revoked API key is kept")
+    public static let stripeEventDaysSetting = days(
+        "TOLLGATE_RETENTION_STRIPE_EVENT_DAYS", from: stripeRetryWindowDays + 1, default: 30,
+        "days a Stripe event's marker is kept (at least Stripe's 3-day retry window and a day)")
+    public static let clerkEventDaysSetting = days(
+        "TOLLGATE_RETENTION_CLERK_EVENT_DAYS", from: svixRetryWindowDays + 1, default: 30,
+        "days a Clerk event's marker is kept (at least Svix's retries and a day)")
+    public static let settings = [
+        ledgerDaysSetting, exportDaysSetting, deadLetterDaysSetting, keyDaysSetting, stripeEventDaysSetting, clerkEventDaysSetting,
+    ]
+
     /// - Throws: ``ConfigurationError`` for a value out of range, or markers kept less
     ///   than Stripe's retry window plus a day.
     public static func fromEnvironment(_ environment: Environment) throws -> Retention {
-        let retention = Retention(
-            ledgerDays: try environment.integer("TOLLGATE_RETENTION_LEDGER_DAYS", default: 400, range: 1...36_500),
-            exportDays: try environment.integer("TOLLGATE_RETENTION_EXPORT_DAYS", default: 2_555, range: 1...36_500),
-            deadLetterDays: try environment.integer("TOLLGATE_RETENTION_DEAD_LETTER_DAYS", default: 30, range: 1...36_500),
-            keyDays: try environment.integer("TOLLGATE_RETENTION_KEY_DAYS", default: 90, range: 0...36_500),
-            stripeEventDays: try environment.integer(
-                "TOLLGATE_RETENTION_STRIPE_EVENT_DAYS", default: 30, range: (stripeRetryWindowDays + 1)...36_500),
-            clerkEventDays: try environment.integer(
-                "TOLLGATE_RETENTION_CLERK_EVENT_DAYS", default: 30, range: (svixRetryWindowDays + 1)...36_500))
-        return retention
+        Retention(
+            ledgerDays: try environment.integer(ledgerDaysSetting), exportDays: try environment.integer(exportDaysSetting),
+            deadLetterDays: try environment.integer(deadLetterDaysSetting), keyDays: try environment.integer(keyDaysSetting),
+            stripeEventDays: try environment.integer(stripeEventDaysSetting),
+            clerkEventDays: try environment.integer(clerkEventDaysSetting))
     }
 }

@@ -12,7 +12,7 @@ public struct ClerkWebhookFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "clerk-webhook", trigger: .http(authenticated: false, retryingSender: true),
-        secrets: ["CLERK_WEBHOOK_SECRET"], publishes: [Topic.entitlementsChanged],
+        publishes: [Topic.entitlementsChanged], reads: Configuration.settings,
         // Svix calls from the internet and waits 15 s before it counts a delivery as failed.
         service: .init(memory: "128Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 15, ingress: .all),
         webhookSignature: .svix(secret: "CLERK_WEBHOOK_SECRET"))
@@ -72,16 +72,24 @@ extension ClerkWebhookFunction {
             self.tolerance = tolerance
         }
 
+        public static let webhookSecret = Setting.required(
+            "CLERK_WEBHOOK_SECRET", .list, secret: true,
+            summary: "the Clerk (Svix) endpoint's signing secret (`whsec_` and base64); two separated by a comma while rotating")
+        public static let webhookTolerance = Setting(
+            "CLERK_WEBHOOK_TOLERANCE", .integer(1...3_600), default: "300",
+            summary: "seconds either side of now a Svix message may be dated")
+        public static let settings = [webhookSecret, webhookTolerance]
+
         public init(environment: Environment) throws {
-            let secrets = environment.list("CLERK_WEBHOOK_SECRET")
-            guard !secrets.isEmpty else { throw ConfigurationError("CLERK_WEBHOOK_SECRET", "is not set") }
+            let secrets = environment.list(Self.webhookSecret)
+            guard !secrets.isEmpty else { throw ConfigurationError(Self.webhookSecret.name, "is not set") }
             // Never echo the value: it is a secret.
             guard secrets.count <= 2, (try? SvixSignatureVerifier(secrets: secrets)) != nil else {
                 throw ConfigurationError(
-                    "CLERK_WEBHOOK_SECRET", "must be one or two whsec_ secrets (base64 after the prefix) separated by a comma")
+                    Self.webhookSecret.name, "must be one or two whsec_ secrets (base64 after the prefix) separated by a comma")
             }
             webhookSecrets = secrets
-            tolerance = Int64(try environment.integer("CLERK_WEBHOOK_TOLERANCE", default: 300, range: 1...3_600))
+            tolerance = Int64(try environment.integer(Self.webhookTolerance))
         }
     }
 }

@@ -11,7 +11,11 @@ public struct QuotaResetFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "quota-reset", trigger: .scheduler(job: "quota-reset", schedule: "*/10 * * * *", timeZone: "Etc/UTC"),
+        reads: [RuntimeConfiguration.Settings.quotaPeriod, pageSizeSetting],
         service: .init(concurrency: 1, maxInstances: 1, timeoutSeconds: 300))
+
+    public static let pageSizeSetting = Setting(
+        "TOLLGATE_QUOTA_RESET_PAGE_SIZE", .integer(1...500), default: "200", summary: "quota windows quota-reset rolls per commit")
 
     let store: any DocumentStore
     let period: QuotaPeriod
@@ -32,11 +36,11 @@ public struct QuotaResetFunction: BuildableFunction {
         self.budget = budget
     }
 
-    /// From `TOLLGATE_QUOTA_PERIOD` and `TOLLGATE_QUOTA_RESET_PAGE_SIZE` (accounts a page, default 200).
+    /// From `TOLLGATE_QUOTA_PERIOD` and `TOLLGATE_QUOTA_RESET_PAGE_SIZE`.
     public static func make(_ setup: FunctionSetup) throws -> Self {
         Self(
             store: setup.ports.store, period: try QuotaPeriod.fromEnvironment(setup.environment),
-            pageSize: try setup.environment.integer("TOLLGATE_QUOTA_RESET_PAGE_SIZE", default: 200, range: 1...500))
+            pageSize: try setup.environment.integer(pageSizeSetting))
     }
 
     public func handle(_ event: SchedulerEvent, context: FunctionContext) async throws -> FunctionResponse {

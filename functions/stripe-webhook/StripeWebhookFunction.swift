@@ -12,7 +12,7 @@ public struct StripeWebhookFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "stripe-webhook", trigger: .http(authenticated: false, retryingSender: true),
-        secrets: ["STRIPE_WEBHOOK_SECRET", "TOLLGATE_CHECKOUT_SECRET"], publishes: [Topic.entitlementsChanged],
+        publishes: [Topic.entitlementsChanged], reads: Configuration.settings,
         // Which Stripe price is which tier: the platform team's Terraform variable.
         settings: ["TOLLGATE_PRICE_TIERS": "{price_tiers}"],
         // Stripe calls from the internet; it waits 10 s at most, then retries.
@@ -77,22 +77,32 @@ extension StripeWebhookFunction {
             self.tolerance = tolerance
         }
 
+        public static let webhookSecret = Setting.required(
+            "STRIPE_WEBHOOK_SECRET", .list, secret: true,
+            summary: "the webhook endpoint's signing secret (`whsec_…`); two separated by a comma while rolling it")
+        public static let priceTiers = Setting.required(
+            "TOLLGATE_PRICE_TIERS", .list, summary: "which Stripe price is which tier: `price_A=pro,price_B=enterprise`")
+        public static let webhookTolerance = Setting(
+            "STRIPE_WEBHOOK_TOLERANCE", .integer(1...3_600), default: "300",
+            summary: "seconds either side of now a Stripe signature may be dated")
+        public static let settings = [webhookSecret, priceTiers, webhookTolerance, AuthSettings.checkoutSecret]
+
         public init(environment: Environment) throws {
-            let secrets = environment.list("STRIPE_WEBHOOK_SECRET")
-            guard !secrets.isEmpty else { throw ConfigurationError("STRIPE_WEBHOOK_SECRET", "is not set") }
+            let secrets = environment.list(Self.webhookSecret)
+            guard !secrets.isEmpty else { throw ConfigurationError(Self.webhookSecret.name, "is not set") }
             guard secrets.count <= 2, secrets.allSatisfy({ $0.hasPrefix("whsec_") && $0.count > 10 }) else {
                 // Never echo the value: it is a secret.
-                throw ConfigurationError("STRIPE_WEBHOOK_SECRET", "must be one or two whsec_ secrets separated by a comma")
+                throw ConfigurationError(Self.webhookSecret.name, "must be one or two whsec_ secrets separated by a comma")
             }
-            let tiers = try environment.required("TOLLGATE_PRICE_TIERS")
+            let tiers = try environment.required(Self.priceTiers)
             do {
                 policy = try BillingPolicy(priceTiersSetting: tiers)
             } catch {
-                throw ConfigurationError("TOLLGATE_PRICE_TIERS", "has a malformed item '\(error.item)' (want price_ID=free|pro|enterprise)")
+                throw ConfigurationError(Self.priceTiers.name, "has a malformed item '\(error.item)' (want price_ID=free|pro|enterprise)")
             }
             webhookSecrets = secrets
             checkoutReferences = try CheckoutReferenceSigner(environment: environment)
-            tolerance = Int64(try environment.integer("STRIPE_WEBHOOK_TOLERANCE", default: 300, range: 1...3_600))
+            tolerance = Int64(try environment.integer(Self.webhookTolerance))
         }
     }
 }

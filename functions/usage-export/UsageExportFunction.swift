@@ -11,7 +11,7 @@ public struct UsageExportFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "usage-export", trigger: .scheduler(job: "usage-export", schedule: "30 0 * * *", timeZone: "Etc/UTC"),
-        secrets: ["TOLLGATE_EXPORT_SIGNING_KEY"], ports: [.tasks], blobs: .createAndRead,
+        ports: [.tasks], blobs: .createAndRead, reads: UsageExporter.Configuration.settings + [ExportSigner.keySetting],
         settings: ["TOLLGATE_USAGE_REPORT_URL": "{url:usage-report}", "TOLLGATE_EXPORT_PREFIX": "usage/"],
         // Streams a day of the ledger: one run at a time, the longest deadline.
         service: .init(memory: "512Mi", concurrency: 1, maxInstances: 1, timeoutSeconds: 1_800))
@@ -77,23 +77,32 @@ public struct UsageExportFunction: BuildableFunction {
 }
 
 extension UsageExporter.Configuration {
-    /// `TOLLGATE_USAGE_REPORT_URL` (where report tasks go; required unless `reportURL` is
-    /// given), `TOLLGATE_EXPORT_PREFIX` (default `usage/`), `TOLLGATE_EXPORT_PART_RECORDS`,
-    /// `TOLLGATE_EXPORT_PAGE_SIZE` (ledger entries a read, default 1,000).
+    public static let reportURLSetting = Setting.required(
+        "TOLLGATE_USAGE_REPORT_URL", summary: "the usage-report service's URL, which report tasks target")
+    public static let partRecordsSetting = Setting(
+        "TOLLGATE_EXPORT_PART_RECORDS", .integer(1...50_000_000), default: "100000", summary: "ledger records per export object")
+    public static let pageSizeSetting = Setting(
+        "TOLLGATE_EXPORT_PAGE_SIZE", .integer(1...10_000), default: "1000", summary: "ledger entries usage-export reads at a time")
+    public static let settings = [reportURLSetting, ExportLayout.prefixSetting, partRecordsSetting, pageSizeSetting]
+
+    /// From ``settings``; `reportURL`, when given, stands for `TOLLGATE_USAGE_REPORT_URL`.
     public static func fromEnvironment(_ environment: Environment, reportURL: String? = nil) throws -> UsageExporter.Configuration {
         UsageExporter.Configuration(
-            layout: ExportLayout(prefix: environment["TOLLGATE_EXPORT_PREFIX"] ?? "usage/"),
-            partRecords: try environment.integer("TOLLGATE_EXPORT_PART_RECORDS", default: 100_000, range: 1...50_000_000),
-            pageSize: try environment.integer("TOLLGATE_EXPORT_PAGE_SIZE", default: 1_000, range: 1...10_000),
-            reportQueue: Queue.usageReports, reportURL: try reportURL ?? environment.required("TOLLGATE_USAGE_REPORT_URL"))
+            layout: try ExportLayout(environment: environment), partRecords: try environment.integer(partRecordsSetting),
+            pageSize: try environment.integer(pageSizeSetting), reportQueue: Queue.usageReports,
+            reportURL: try reportURL ?? environment.required(reportURLSetting))
     }
 }
 
 extension ExportSigner {
+    public static let keySetting = Setting.required(
+        "TOLLGATE_EXPORT_SIGNING_KEY", secret: true,
+        summary: "the Ed25519 private key (32 bytes, base64) that signs export manifests; `tollgate export signing-key` makes one")
+
     /// - Throws: ``ConfigurationError`` naming `TOLLGATE_EXPORT_SIGNING_KEY`.
     public static func fromEnvironment(_ environment: Environment) throws -> ExportSigner {
-        do { return try ExportSigner(base64: try environment.required("TOLLGATE_EXPORT_SIGNING_KEY")) } catch let error as TollgateError {
-            throw ConfigurationError("TOLLGATE_EXPORT_SIGNING_KEY", error.message)
+        do { return try ExportSigner(base64: try environment.required(keySetting)) } catch let error as TollgateError {
+            throw ConfigurationError(keySetting.name, error.message)
         }
     }
 }

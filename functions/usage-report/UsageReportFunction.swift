@@ -29,8 +29,23 @@ public struct UsageReportFunction: BuildableFunction {
 
     public static let declaration = FunctionDeclaration(
         name: "usage-report", trigger: .cloudTasks(queue: Queue.usageReports, retry: retryConfig, limits: rateLimits),
-        secrets: ["STRIPE_API_KEY"],
-        service: .init(concurrency: 20, maxInstances: 10, timeoutSeconds: 120))
+        reads: Settings.all, service: .init(concurrency: 20, maxInstances: 10, timeoutSeconds: 120))
+
+    /// What usage-report reads: Stripe's key and API, and the meter's event name.
+    public enum Settings {
+        public static let apiKey = Setting.required(
+            "STRIPE_API_KEY", secret: true, summary: "a Stripe restricted key that may write meter events (`rk_live_…`)")
+        public static let apiBase = Setting(
+            "TOLLGATE_STRIPE_API_BASE", default: "https://api.stripe.com", summary: "Stripe's API (locally, the Stripe fake)")
+        public static let meterEventName = Setting(
+            "TOLLGATE_METER_EVENT_NAME", default: "api_units", summary: "the `event_name` of the Stripe Meter usage is reported to")
+        public static let maxRetries = Setting(
+            "TOLLGATE_STRIPE_MAX_RETRIES", .integer(0...10), default: "2",
+            summary: "retries inside one call to Stripe (the queue retries the task after)")
+        public static let timeout = Setting(
+            "TOLLGATE_STRIPE_TIMEOUT_SECONDS", .integer(1...600), default: "20", summary: "how long one call to Stripe may take")
+        public static let all = [apiKey, apiBase, meterEventName, maxRetries, timeout]
+    }
 
     let store: any DocumentStore
     let billing: any Billing
@@ -42,18 +57,15 @@ public struct UsageReportFunction: BuildableFunction {
         self.eventName = eventName
     }
 
-    /// From `STRIPE_API_KEY`, `TOLLGATE_STRIPE_API_BASE` (default Stripe's),
-    /// `TOLLGATE_METER_EVENT_NAME` (default `api_units`), `TOLLGATE_STRIPE_MAX_RETRIES`
-    /// (retries inside one call, default 2) and `TOLLGATE_STRIPE_TIMEOUT_SECONDS` (default 20).
+    /// From its declared settings (``Settings``).
     public static func make(_ setup: FunctionSetup) throws -> Self {
         let environment = setup.environment
         let stripe = StripeClient(
             configuration: .init(
-                baseURL: environment["TOLLGATE_STRIPE_API_BASE"] ?? "https://api.stripe.com",
-                apiKey: try environment.required("STRIPE_API_KEY"),
-                maxNetworkRetries: try environment.integer("TOLLGATE_STRIPE_MAX_RETRIES", default: 2, range: 0...10),
-                timeout: .seconds(try environment.integer("TOLLGATE_STRIPE_TIMEOUT_SECONDS", default: 20, range: 1...600))))
-        return Self(store: setup.ports.store, billing: stripe, eventName: environment["TOLLGATE_METER_EVENT_NAME"] ?? "api_units")
+                baseURL: try environment.required(Settings.apiBase), apiKey: try environment.required(Settings.apiKey),
+                maxNetworkRetries: try environment.integer(Settings.maxRetries),
+                timeout: .seconds(try environment.integer(Settings.timeout))))
+        return Self(store: setup.ports.store, billing: stripe, eventName: try environment.required(Settings.meterEventName))
     }
 
     struct Job {
