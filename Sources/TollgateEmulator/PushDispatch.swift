@@ -88,15 +88,7 @@ enum PushDispatch {
         width: Int,
         deliver: @escaping @Sendable (SQLitePushSubscriptions.Due, _ function: String, _ path: String) async throws -> FunctionResponse?
     ) async throws -> [Attempt] {
-        try await withThrowingTaskGroup(of: Attempt.self) { group in
-            var attempts: [Attempt] = []
-            for (index, due) in deliveries.enumerated() {
-                if index >= width, let done = try await group.next() { attempts.append(done) }
-                group.addTask { try await push(due, subscriptions, clock: clock, deliver: deliver) }
-            }
-            for try await done in group { attempts.append(done) }
-            return attempts
-        }
+        try await concurrently(deliveries, atMost: width) { due in try await push(due, subscriptions, clock: clock, deliver: deliver) }
     }
 
     private static func push(

@@ -48,12 +48,8 @@ enum TaskDispatch {
         for name in Set(due.map(\.queue)).sorted() {
             let tasks = due.filter { $0.queue == name }
             let width = tasks.lazy.compactMap { target(of: $0.task.url)?.limits.maxConcurrentDispatches }.first ?? 1
-            try await withThrowingTaskGroup(of: Attempt.self) { group in
-                for (index, queued) in tasks.enumerated() {
-                    if index >= width, let done = try await group.next() { attempts.append(done) }
-                    group.addTask { try await dispatch(queued, queue, clock: clock, deliver: deliver) }
-                }
-                for try await done in group { attempts.append(done) }
+            attempts += try await concurrently(tasks, atMost: width) { queued in
+                try await dispatch(queued, queue, clock: clock, deliver: deliver)
             }
         }
         return attempts
@@ -89,5 +85,22 @@ extension PublishedMessage {
         PubSubMessage(
             data: Data(message.data), attributes: message.attributes, messageId: messageId, publishTime: publishTime,
             orderingKey: message.orderingKey)
+    }
+}
+
+/// Runs `body` on each item, at most `width` at once (a sender's concurrency limit:
+/// Pub/Sub's outstanding pushes, a queue's `maxConcurrentDispatches`); answers the
+/// results in the order they finish.
+func concurrently<Item: Sendable, Result: Sendable>(
+    _ items: [Item], atMost width: Int, _ body: @escaping @Sendable (Item) async throws -> Result
+) async throws -> [Result] {
+    try await withThrowingTaskGroup(of: Result.self) { group in
+        var results: [Result] = []
+        for (index, item) in items.enumerated() {
+            if index >= width, let done = try await group.next() { results.append(done) }
+            group.addTask { try await body(item) }
+        }
+        for try await done in group { results.append(done) }
+        return results
     }
 }

@@ -112,38 +112,99 @@ import TollgateTesting
         #expect(delivered > 20)
     }
 
-    @Test func usageEvents_everyNumberAndTime_atEachExtreme_neverTrapOrAnswer500() async throws {
+    /// The literals a usage quantity takes (docs/input-bounds.md: a JSON number whose value
+    /// is whole, from 0 to 10⁹: `1E+2` is 100 and `-0.0` and `1e-400` are 0, as JSON has one
+    /// kind of number and a float-minded sender writes `100.0`; strings are refused), and
+    /// the one time of the table within 2000-01-01 … the recorder's clock + 7 days.
+    static let usableQuantities: Set = ["0", "1", "1000000000", "1E+2", "-0.0", "1e-400"]
+    static let usableTimes: Set = [#""2026-01-03T10:00:00.999999999999Z""#]
+
+    /// Each extreme in both events of one message: a usable value records both events, any
+    /// other dead-letters the whole message and records neither; the push is acknowledged
+    /// either way (Pub/Sub would redeliver it forever).
+    @Test func usageEvents_everyNumberAndTime_atEachExtreme_areRecorded_orDeadLetteredWhole() async throws {
         let event: JSONValue = .object([
             "requestId": .string("r1"), "accountId": .string("acct_1"), "time": .string("2026-01-03T10:00:00Z"), "endpoint": .string("/"),
             "units": .integer(5), "nodes": .integer(1), "nodeDimensionUnits": .integer(2),
         ])
         let target = try await Target("usage-recorder")
+        let store = SQLiteDocumentStore(target.database)
+        var recorded = 0
+        var deadLettered = 0
         for (path, isTime) in Self.leaves(event) {
             for (index, literal) in (isTime ? Self.times : Self.numbers).enumerated() {
-                // The extreme in both events of one message, so sums are exercised too.
-                let first = Self.replacing(path, in: event.setting(["requestId"], .string("r1_\(index)")), with: literal)
-                let second = Self.replacing(path, in: event.setting(["requestId"], .string("r2_\(index)")), with: literal)
-                let twice = #"{"events":[\#(String(decoding: first, as: UTF8.self)),\#(String(decoding: second, as: UTF8.self))]}"#
+                let ids = ["r1", "r2"].map { "\($0)_\(path.joined(separator: "."))_\(index)" }
+                let events = ids.map { id in
+                    String(decoding: Self.replacing(path, in: event.setting(["requestId"], .string(id)), with: literal), as: UTF8.self)
+                }
+                let twice = #"{"events":[\#(events.joined(separator: ","))]}"#
                 let push =
                     #"{"message":{"data":"\#(Data(twice.utf8).base64EncodedString())","messageId":"m","publishTime":"2026-01-03T10:00:00Z"},"subscription":"projects/p/subscriptions/s"}"#
                 let request = FunctionRequest(method: "POST", path: "/", headers: [try target.bearer()], body: Data(push.utf8))
-                Self.check(await target.function.deliver(request), "usage \(path.joined(separator: ".")) = \(literal)")
+                let letters = try await store.query(DocumentQuery(collection: "deadLetters")).count
+                let response = await target.function.deliver(request)
+                let what = "usage \(path.joined(separator: ".")) = \(literal)"
+                #expect((200..<300).contains(response.status), "\(what): \(response.status)")
+                var entries = 0
+                for id in ids {
+                    let ledgerID = UsageRecord.ledgerID(accountId: "acct_1", requestId: id)
+                    if try await store.get(DocumentPath(collection: UsageRecord.collection, id: ledgerID)) != nil { entries += 1 }
+                }
+                let newLetters = try await store.query(DocumentQuery(collection: "deadLetters")).count - letters
+                if (isTime ? Self.usableTimes : Self.usableQuantities).contains(literal) {
+                    #expect(entries == 2 && newLetters == 0, "\(what) is usable: \(entries) recorded, \(newLetters) dead letters")
+                    recorded += 1
+                } else {
+                    #expect(entries == 0 && newLetters == 1, "\(what) is not: \(entries) recorded, \(newLetters) dead letters")
+                    deadLettered += 1
+                }
             }
         }
+        // Three quantities and a time, each at every extreme.
+        #expect(recorded == 3 * Self.usableQuantities.count + Self.usableTimes.count)
+        #expect(deadLettered == 3 * (Self.numbers.count - Self.usableQuantities.count) + Self.times.count - Self.usableTimes.count)
     }
 
-    @Test func usageReportTasks_everyNumber_atEachExtreme_neverTrapOrAnswer500() async throws {
+    /// What a report task's `units` and `records` take: a JSON number whose value is a whole
+    /// number from 0 to 2⁶³−1 (usage-export writes them; usage-report checks them again).
+    static let usableCounts: Set = [
+        "0", "1", "9223372036854775806", "9223372036854775807", "253402300799", "253402300800", "1000000000", "1000000001", "1E+2",
+        "-0.0", "1e-400",
+    ]
+
+    /// A usable task is reported (here: recorded as `no-customer`, the account has none) with
+    /// exactly its numbers; any other is dead-lettered and reports nothing.
+    @Test func usageReportTasks_everyNumber_atEachExtreme_areReported_orDeadLettered() async throws {
         let task: JSONValue = .object([
             "day": .string("2026-01-01"), "accountId": .string("acct_1"), "units": .integer(5), "records": .integer(2),
         ])
         let target = try await Target("usage-report")
+        let store = SQLiteDocumentStore(target.database)
         for (path, _) in Self.leaves(task) {
             for (index, literal) in Self.numbers.enumerated() {
+                let account = "acct_\(path.joined(separator: "."))_\(index)"
+                let body = Self.replacing(path, in: task.setting(["accountId"], .string(account)), with: literal)
+                // Every header Cloud Tasks sends: the body, not the envelope, is under test.
+                let cloudTasks = CloudTasksRequest(
+                    queueName: Queue.usageReports, taskName: "t\(index)", retryCount: 0, executionCount: 0, eta: 0)
                 let request = FunctionRequest(
-                    method: "POST", path: "/",
-                    headers: [try target.bearer(), ("X-CloudTasks-QueueName", "usage-reports"), ("X-CloudTasks-TaskName", "t\(index)")],
-                    body: Self.replacing(path, in: task, with: literal))
-                Self.check(await target.function.deliver(request), "task \(path.joined(separator: ".")) = \(literal)")
+                    method: "POST", path: "/", headers: [try target.bearer()] + cloudTasks.headers.map { ($0.key, $0.value) }, body: body)
+                let letters = try await store.query(DocumentQuery(collection: "deadLetters")).count
+                let response = await target.function.deliver(request)
+                let what = "task \(path.joined(separator: ".")) = \(literal)"
+                #expect((200..<300).contains(response.status), "\(what): \(response.status)")
+                let newLetters = try await store.query(DocumentQuery(collection: "deadLetters")).count - letters
+                let report = try await store.get(
+                    DocumentPath(collection: UsageReport.collection, id: UsageReport.id(day: UTCDay("2026-01-01")!, accountId: account))
+                )?.decode(UsageReport.self)
+                if Self.usableCounts.contains(literal) {
+                    let sent = try #require(try JSONValue.parse(body)[path[0]]?.integerValue)
+                    let reason = try await store.query(DocumentQuery(collection: "deadLetters")).last?.fields["reason"]
+                    #expect(newLetters == 0 && report?.status == "no-customer", "\(what) is usable: \(String(describing: reason))")
+                    #expect((path == ["units"] ? report?.value : report?.records) == sent, "\(what)")
+                } else {
+                    #expect(newLetters == 1 && report == nil, "\(what) is not: \(newLetters) dead letters, \(String(describing: report))")
+                }
             }
         }
     }

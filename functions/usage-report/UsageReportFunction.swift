@@ -137,6 +137,15 @@ public struct UsageReportFunction: BuildableFunction {
         guard let units = json["units"]?.integerValue, units >= 0 else {
             throw TollgateError(.invalidArgument, "units must be a whole number ≥ 0")
         }
-        return Job(day: day, accountId: accountId, units: units, records: json["records"]?.integerValue ?? 0)
+        // `records` is informational (what the day's units were counted from); a task of an
+        // earlier version may lack it, but one given must be a count.
+        var records: Int64 = 0
+        if let given = json["records"] {
+            guard let count = given.integerValue, count >= 0 else {
+                throw TollgateError(.invalidArgument, "records must be a whole number ≥ 0")
+            }
+            records = count
+        }
+        return Job(day: day, accountId: accountId, units: units, records: records)
     }
 }
