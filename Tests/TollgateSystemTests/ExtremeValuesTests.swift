@@ -11,6 +11,7 @@ import TollgateTestSupport
 import TollgateTesting
 
 @testable import TollgateEmulator
+@testable import UsageReport
 
 /// Every numeric and time field of every payload a sender can send, replaced in turn by
 /// each value of a table of extremes, delivered signed through the function's whole path:
@@ -209,25 +210,51 @@ import TollgateTesting
         }
     }
 
-    /// `X-CloudTasks-TaskRetryCount: 2⁶³−1` trapped in usage-report's `retryCount + 1`.
-    @Test func usageReportTaskHeaders_atEachExtreme_neverTrapOrAnswer500() async throws {
+    /// The header values of the table a task's headers take: counts are whole numbers from
+    /// 0 to 2³¹−1 (so `count + 1` cannot overflow), the ETA a Unix time, fractions allowed,
+    /// within years 1 to 9999; a previous response that is no HTTP status is ignored.
+    static let usableTaskCounts: Set = ["0", "1", "1000000000", "1000000001"]
+    static let usableETAs: Set = [
+        "-62135596800", "-1", "0", "1", "253402300799", "1000000000", "1000000001", "1e-400", "0.5", "-0.0", "1E+2", #""-1""#,
+    ]
+
+    /// `X-CloudTasks-TaskRetryCount: 2⁶³−1` trapped in usage-report's `retryCount + 1`. Each
+    /// header at each extreme, the others as Cloud Tasks sends them: a value out of its
+    /// bounds dead-letters the task (acknowledged: Cloud Tasks would retry it), any other
+    /// runs it.
+    @Test func usageReportTaskHeaders_atEachExtreme_runTheTask_orDeadLetterIt() async throws {
         let target = try await Target("usage-report")
         try await seedBilledAccount(SQLiteDocumentStore(target.database), index: 1)
         let body = Data(#"{"day":"2026-01-01","accountId":"acct_1","units":5,"records":2}"#.utf8)
-        let headers = [
-            "X-CloudTasks-TaskRetryCount", "X-CloudTasks-TaskExecutionCount", "X-CloudTasks-TaskETA", "X-CloudTasks-TaskPreviousResponse",
+        let usable = [
+            "X-CloudTasks-TaskRetryCount": Self.usableTaskCounts, "X-CloudTasks-TaskExecutionCount": Self.usableTaskCounts,
+            "X-CloudTasks-TaskETA": Self.usableETAs, "X-CloudTasks-TaskPreviousResponse": Set(Self.numbers + Self.times),
         ]
-        for header in headers {
+        for (header, usableValues) in usable.sorted(by: { $0.key < $1.key }) {
             for (index, literal) in (Self.numbers + Self.times).enumerated() {
                 let value = literal.hasPrefix("\"") ? String(literal.dropFirst().dropLast()) : literal
-                var fields = [
-                    "X-CloudTasks-QueueName": "usage-reports", "X-CloudTasks-TaskName": "t\(index)", "X-CloudTasks-TaskRetryCount": "0",
-                    "X-CloudTasks-TaskExecutionCount": "0", "X-CloudTasks-TaskETA": "1767398400",
-                ]
+                var fields = CloudTasksRequest(
+                    queueName: Queue.usageReports, taskName: "t\(index)", retryCount: 0, executionCount: 0, eta: 0
+                )
+                .headers
                 fields[header] = value
                 let request = FunctionRequest(
                     method: "POST", path: "/", headers: [try target.bearer()] + fields.map { ($0.key, $0.value) }, body: body)
-                Self.check(await target.function.deliver(request), "\(header): \(value)")
+                let response = await target.function.deliver(request)
+                let answer = String(decoding: response.body, as: UTF8.self)
+                let what = "\(header): \(value): \(answer)"
+                // A dead letter is named by its function and body: every refusal here is one letter.
+                let deadLettered = response.status == 200 && answer.contains("\"deadLetter\"")
+                if !usableValues.contains(literal) {
+                    #expect(deadLettered, "\(what)")
+                } else if header == "X-CloudTasks-TaskRetryCount", let retries = Int(value), retries + 1 >= UsageReportFunction.maxAttempts
+                {
+                    // Cloud Tasks' last attempt: Stripe being down goes to a person.
+                    #expect(deadLettered, "\(what)")
+                } else {
+                    // It ran as far as Stripe, unreachable here: a retry.
+                    #expect(response.status == 503 && answer.contains("meter_events"), "\(what)")
+                }
             }
         }
     }
