@@ -177,9 +177,12 @@ public struct LocalKeys: Sendable {
         self.clerk = try Self.publish(clerk)
     }
 
+    /// Each process's folder is this and its pid.
+    public static let folderPrefix = "tollgate-keys-"
+
     static func publish(_ issuer: LocalOIDCIssuer) throws -> URL {
         let document = Data(issuer.jwksDocument.rendered().utf8)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-keys-\(getpid())")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("\(folderPrefix)\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         removedAtExit(folder.path)
         let file = folder.appendingPathComponent("\(Hex.encode(SHA256.hash(data: document).prefix(12))).json")
@@ -284,12 +287,7 @@ private func removedAtExit(_ folder: String) {
         return folders.isEmpty
     }
     guard first else { return }
-    let files = FileManager.default
-    let prefix = "tollgate-keys-"
-    for name in (try? files.contentsOfDirectory(atPath: files.temporaryDirectory.path)) ?? [] where name.hasPrefix(prefix) {
-        guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-        try? files.removeItem(at: files.temporaryDirectory.appendingPathComponent(name))
-    }
+    EndedProcessFolders.remove(prefix: LocalKeys.folderPrefix)
     atexit {
         for folder in publishedFolders.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: folder) }
     }

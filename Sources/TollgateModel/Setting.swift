@@ -44,6 +44,9 @@ public struct Setting: Sendable, Hashable, Comparable {
 
     public var isRequired: Bool { whenUnset == "required" }
 
+    /// `, not 'VALUE'` for an error line; nothing for a secret, whose value never reaches a log.
+    func quoting(_ value: String) -> String { isSecret ? "" : ", not '\(value)'" }
+
     public static func < (lhs: Setting, rhs: Setting) -> Bool { lhs.name < rhs.name }
 }
 
@@ -69,7 +72,7 @@ public struct Environment: Sendable {
     public func text(_ setting: Setting) throws -> String? {
         guard let value = values[setting.name], !value.isEmpty else { return setting.defaultValue }
         if case .text(let choices) = setting.kind, !choices.isEmpty, !choices.contains(value) {
-            throw ConfigurationError(setting.name, "must be one of \(choices.joined(separator: ", ")), not '\(value)'")
+            throw ConfigurationError(setting.name, "must be one of \(choices.joined(separator: ", "))\(setting.quoting(value))")
         }
         return value
     }
@@ -93,7 +96,8 @@ public struct Environment: Sendable {
         guard case .integer(let range) = setting.kind else { preconditionFailure("\(setting.name) is not a number") }
         guard let text = values[setting.name].flatMap({ $0.isEmpty ? nil : $0 }) ?? setting.defaultValue else { return nil }
         guard let parsed = Int(text), range.contains(parsed) else {
-            throw ConfigurationError(setting.name, "must be a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+            throw ConfigurationError(
+                setting.name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)\(setting.quoting(text))")
         }
         return parsed
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TollgateModel
 import TollgateTestSupport
+import TollgateTesting
 
 /// The helpers every peer and child of the suite is started and run with: a wrong answer
 /// here made a test talk to another test's localstripe, or hung the whole run.
@@ -69,5 +70,23 @@ import TollgateTestSupport
         let started = ContinuousClock.now
         await #expect(throws: TollgateError.self) { try await runToEnd(hanging, limit: .seconds(1)) }
         #expect(ContinuousClock.now - started < .seconds(60) && !hanging.isRunning)
+    }
+}
+
+/// The folders a killed process could not remove are removed by the next one.
+@Suite struct EndedProcessFoldersTests {
+    @Test func theFoldersOfEndedProcessesGo_andThoseOfLiveOnesStay() throws {
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        let prefix = "tollgate-ended-folder-test-"
+        let files = FileManager.default
+        let gone = files.temporaryDirectory.appendingPathComponent("\(prefix)\(ended.processIdentifier)")
+        let mine = files.temporaryDirectory.appendingPathComponent("\(prefix)\(getpid())")
+        for folder in [gone, mine] { try files.createDirectory(at: folder, withIntermediateDirectories: true) }
+        defer { try? files.removeItem(at: mine) }
+        #expect(EndedProcessFolders.remove(prefix: prefix) == 1)
+        #expect(!files.fileExists(atPath: gone.path) && files.fileExists(atPath: mine.path))
     }
 }

@@ -6,6 +6,7 @@ import TollgateAuth
 import TollgateModel
 import TollgateRuntime
 import TollgateSQLite
+import TollgateTesting
 
 /// The package's root folder, found from this file's location.
 package let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -16,10 +17,7 @@ package let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompon
 package let scratchRoot: URL = {
     let files = FileManager.default
     let prefix = "tollgate-test-run-"
-    for name in (try? files.contentsOfDirectory(atPath: files.temporaryDirectory.path)) ?? [] where name.hasPrefix(prefix) {
-        guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-        try? files.removeItem(at: files.temporaryDirectory.appendingPathComponent(name))
-    }
+    EndedProcessFolders.remove(prefix: prefix)
     let root = files.temporaryDirectory.appendingPathComponent("\(prefix)\(getpid())")
     try? files.createDirectory(at: root, withIntermediateDirectories: true)
     atexit {
