@@ -647,14 +647,19 @@ package final class QuotaLeases: Sendable {
     }
 
     /// Returns every unspent unit to its window (on SIGTERM): afterwards nothing is held.
+    /// A grant or top-up under way is awaited first, then what it added is returned too;
+    /// so is a lease whose grant was never answered (settled by transaction).
     package func returnAll() async {
-        // A top-up under way is awaited first, then what it added is returned too.
-        for _ in 0..<3 {
+        for _ in 0..<4 {
             let now = clock.now()
             let tasks = state.withLock { state -> [Task<Void, any Error>] in
-                let held = state.held
-                return held.map { key, entry in
-                    state.refills[key] ?? startRefill(&state, key: key, accountId: entry.account.id, need: Int64.max, now: now)
+                // A grant under way may be for an account nothing is held of yet: a request
+                // decided per request is answered before the block it started lands.
+                let accounts = Set(state.held.keys).union(state.refills.keys).union(state.unconfirmed.keys)
+                return accounts.map { key in
+                    state.refills[key]
+                        ?? startRefill(
+                            &state, key: key, accountId: state.held[key]?.account.id ?? key.description, need: Int64.max, now: now)
                 }
             }
             if tasks.isEmpty { return }
