@@ -108,11 +108,15 @@ public struct StripeInvoice: Sendable, Hashable {
         subscription = expandableID(object["parent"]?["subscription_details"]?["subscription"]) ?? expandableID(object["subscription"])
         status = object["status"]?.stringValue
         billingReason = object["billing_reason"]?.stringValue
-        let attempts = object["attempt_count"]?.integerValue ?? 0
-        guard InputBounds.invoiceAttempts.contains(attempts) else {
-            throw TollgateError(.invalidArgument, "invoice \(id) has an attempt_count outside 0 to 10000")
+        // Absent or null is none yet; anything else must be a whole count, never read as 0.
+        if let attempts = object["attempt_count"], attempts != .null {
+            guard let count = attempts.integerValue, InputBounds.invoiceAttempts.contains(count) else {
+                throw TollgateError(.invalidArgument, "invoice \(id) has an attempt_count that is not a whole number from 0 to 10000")
+            }
+            attemptCount = count
+        } else {
+            attemptCount = 0
         }
-        attemptCount = attempts
     }
 }
 

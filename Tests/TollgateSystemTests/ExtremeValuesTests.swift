@@ -14,9 +14,9 @@ import TollgateTesting
 @testable import UsageReport
 
 /// Every numeric and time field of every payload a sender can send, replaced in turn by
-/// each value of a table of extremes, delivered signed through the function's whole path:
-/// never a trap, never a 500 — a refusal (4xx), an acknowledgement (a dead letter for a
-/// sender that retries, or an event that needs nothing), or a retry (503).
+/// each value of a table of extremes, delivered signed through the function's whole path,
+/// and judged by an exact outcome written apart from the code: what lands where, or the
+/// refusal (4xx, or a dead letter acknowledged for a sender that retries) with nothing written.
 @Suite struct ExtremeValuesTests {
     /// Raw JSON literals: 64-bit bounds and ±1 around them, ±1 around the bounds
     /// Tollgate states, huge exponents, and NaN-like or impossible-date strings.
@@ -68,12 +68,13 @@ import TollgateTesting
         let function: EmulatedFunction
         let database: SQLiteDatabase
 
-        init(_ name: String) async throws {
+        init(_ name: String, clerk: LocalOIDCIssuer? = nil) async throws {
             database = try SQLiteDatabase(path: ":memory:", clock: FixedClock(time: ExtremeValuesTests.start))
             let ports = Ports(sqlite: database)
             for topic in EmulatedFunction.declarations.topics { try await SQLitePublisher(database).createTopic(topic) }
             function = try EmulatedFunction.make(
-                name, ports: ports, issuer: sharedIssuer, clerk: try LocalOIDCIssuer(keyID: "clerk-extremes"), webhookSecrets: ["current"],
+                name, ports: ports, issuer: sharedIssuer, clerk: try clerk ?? LocalOIDCIssuer(keyID: "clerk-extremes"),
+                webhookSecrets: ["current"],
                 logger: Logger(label: "extremes") { _ in SwiftLogNoOpLogHandler() })
         }
 
@@ -83,34 +84,135 @@ import TollgateTesting
         }
     }
 
-    /// A 500 is the runtime's answer to a bug; 503 (Stripe unreachable here) is a retry.
-    static func check(_ response: FunctionResponse, _ what: String) {
-        #expect(response.status != 500, "\(what): \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+    /// The whole number each literal of `numbers` stands for, as JSON has one kind of number
+    /// (`1E+2` is 100; `-0.0` and `1e-400` are 0); absent for a fraction, a number past 64
+    /// bits, text and the other kinds.
+    static let wholeNumbers: [String: Int64] = [
+        "-9223372036854775808": .min, "-9223372036854775807": .min + 1, "-1": -1, "0": 0, "1": 1,
+        "9223372036854775806": .max - 1, "9223372036854775807": .max, "253402300799": 253_402_300_799,
+        "253402300800": 253_402_300_800, "-62135596800": -62_135_596_800, "-62135596801": -62_135_596_801,
+        "1000000000": 1_000_000_000, "1000000001": 1_000_000_001, "1e-400": 0, "-0.0": 0, "1E+2": 100,
+    ]
+
+    /// Numbers past a Double's range: no JSON parser can hold them, so the body is refused whole.
+    static let unparseable: Set = ["1e309", "-1e309"]
+
+    /// Unix seconds within years 1 to 9999 (docs/input-bounds.md).
+    static let unixTimes: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+
+    /// The fields of a Stripe event stripe-webhook reads a number from; every other number
+    /// is Stripe's and changes nothing.
+    enum StripeNumber {
+        case eventCreated, periodStart, periodEnd, attemptCount
+
+        init?(_ path: [String], in event: JSONValue) {
+            let object = event["data"]?["object"]
+            // Since 2025-03-31 the period is on the subscription's item; before, on the subscription.
+            let itemHasPeriod = object?["items"]?["data"]?.arrayValue?.first?["current_period_start"] != nil
+            switch path.joined(separator: ".") {
+            case "created": self = .eventCreated
+            case "data.object.items.data.0.current_period_start": self = .periodStart
+            case "data.object.items.data.0.current_period_end": self = .periodEnd
+            case "data.object.current_period_start" where !itemHasPeriod: self = .periodStart
+            case "data.object.current_period_end" where !itemHasPeriod: self = .periodEnd
+            case "data.object.attempt_count" where object?["object"]?.stringValue == "invoice": self = .attemptCount
+            default: return nil
+            }
+        }
+
+        /// The account the event leaves when the field holds `literal`; nil when the event is
+        /// poison: an event without a created time, a time outside years 1 to 9999, an
+        /// attempt count outside 0 to 10,000, or a field that is not a whole number.
+        func account(_ literal: String, from baseline: Account) -> Account? {
+            var account = baseline
+            if literal == "null" {
+                switch self {
+                case .eventCreated: return nil
+                case .periodStart: account.billing?.currentPeriodStart = nil
+                case .periodEnd: account.billing?.currentPeriodEnd = nil
+                case .attemptCount: account.lastInvoice?.attemptCount = 0
+                }
+                return account
+            }
+            guard let value = ExtremeValuesTests.wholeNumbers[literal] else { return nil }
+            switch self {
+            case .eventCreated:
+                guard ExtremeValuesTests.unixTimes.contains(value) else { return nil }
+                if account.billing != nil { account.billing?.lastEventCreated = value } else { account.lastInvoice?.eventCreated = value }
+            case .periodStart, .periodEnd:
+                guard ExtremeValuesTests.unixTimes.contains(value) else { return nil }
+                let time = Timestamp(secondsSinceEpoch: value)
+                if self == .periodStart { account.billing?.currentPeriodStart = time } else { account.billing?.currentPeriodEnd = time }
+            case .attemptCount:
+                guard (0...10_000).contains(value) else { return nil }
+                account.lastInvoice?.attemptCount = value
+            }
+            return account
+        }
     }
 
+    /// One signed delivery of `body` to a stripe-webhook of its own, and what it left.
+    static func deliverToStripe(_ body: Data, clerk: LocalOIDCIssuer) async throws -> (
+        response: FunctionResponse, accounts: [Account], letters: [DeadLetter], markers: Int
+    ) {
+        let target = try await Target("stripe-webhook", clerk: clerk)
+        let signer = StripeSigner(secret: LocalEnvironment.webhookSecrets["current"]!)
+        let request = FunctionRequest(
+            method: "POST", path: "/", headers: [("Stripe-Signature", signer.header(timestamp: start.secondsSinceEpoch, body: body))],
+            body: body)
+        let response = await target.function.deliver(request)
+        let store = SQLiteDocumentStore(target.database)
+        let accounts = try await store.query(DocumentQuery(collection: Account.collection)).map { try $0.decode(Account.self) }
+        let letters = try await store.query(DocumentQuery(collection: DeadLetter.collection)).map { try $0.decode(DeadLetter.self) }
+        let markers = try await store.query(DocumentQuery(collection: StripeEventMarker.collection)).count
+        return (response, accounts, letters, markers)
+    }
+
+    /// Each delivery reaches a store of its own, so each is judged against the unchanged
+    /// event's outcome: a number stripe-webhook does not read changes nothing; one it reads
+    /// lands in the account exactly; poison is dead-lettered and acknowledged (Stripe retries
+    /// any other answer for three days), with nothing applied and no marker.
     @Test(arguments: [
         "subscription-created-pro.json", "subscription-created-pro-2024.json", "subscription-created-plan-2017.json",
         "subscription-updated-enterprise.json", "invoice-payment-succeeded.json", "invoice-payment-failed-2024.json",
     ])
-    func stripePayloads_everyNumberAndTime_atEachExtreme_neverTrapOrAnswer500(payload: String) async throws {
+    func stripePayloads_everyNumber_atEachExtreme_landsExactly_orIsDeadLetteredWhole(payload: String) async throws {
         let event = try JSONValue.parse(
             try Data(contentsOf: packageRoot.appendingPathComponent("events/stripe/payloads/\(payload)")))
-        let target = try await Target("stripe-webhook")
-        let signer = StripeSigner(secret: LocalEnvironment.webhookSecrets["current"]!)
-        var delivered = 0
+        let clerk = try LocalOIDCIssuer(keyID: "clerk-extremes")
+        let baseline = try await Self.deliverToStripe(Data(event.rendered().utf8), clerk: clerk)
+        let baselineAccount = try #require(baseline.accounts.first)
+        let outcome = try JSONValue.parse(baseline.response.body)["outcome"]?.stringValue
+        try #require(baseline.response.status == 200 && outcome == "applied" && baseline.accounts.count == 1)
+        var (read, poison) = (0, 0)
         for (path, isTime) in Self.leaves(event) {
-            for (index, literal) in (isTime ? Self.times : Self.numbers).enumerated() {
-                // A fresh event id each time, so no delivery is a duplicate of another.
-                let fresh = event.setting(["id"], .string("evt_extreme_\(delivered)_\(index)"))
-                let body = Self.replacing(path, in: fresh, with: literal)
-                let request = FunctionRequest(
-                    method: "POST", path: "/",
-                    headers: [("Stripe-Signature", signer.header(timestamp: Self.start.secondsSinceEpoch, body: body))], body: body)
-                Self.check(await target.function.deliver(request), "\(payload) \(path.joined(separator: ".")) = \(literal)")
-                delivered += 1
+            try #require(!isTime, "Stripe sends times as Unix seconds")
+            let field = StripeNumber(path, in: event)
+            if field != nil { read += 1 }
+            for literal in Self.numbers {
+                let what = "\(payload) \(path.joined(separator: ".")) = \(literal)"
+                let delivered = try await Self.deliverToStripe(Self.replacing(path, in: event, with: literal), clerk: clerk)
+                let body = try JSONValue.parse(delivered.response.body)
+                #expect(delivered.response.status == 200, "\(what): \(delivered.response.status)")
+                let expected =
+                    Self.unparseable.contains(literal) ? nil : field.map { $0.account(literal, from: baselineAccount) } ?? baselineAccount
+                if let expected {
+                    #expect(body["outcome"]?.stringValue == outcome, "\(what)")
+                    #expect(delivered.accounts == [expected], "\(what)")
+                    #expect(delivered.letters.isEmpty && delivered.markers == 1, "\(what)")
+                } else {
+                    poison += 1
+                    #expect(body["deadLetter"] != nil, "\(what)")
+                    #expect(delivered.accounts.isEmpty && delivered.markers == 0, "\(what): nothing applied")
+                    let names = Self.unparseable.contains(literal) ? "JSON" : path.last!
+                    #expect(
+                        delivered.letters.map(\.reason).allSatisfy { $0.contains(names) }, "\(what): \(delivered.letters.map(\.reason))")
+                    #expect(delivered.letters.count == 1, "\(what)")
+                }
             }
         }
-        #expect(delivered > 20)
+        // The event's created time and the fields it reads were perturbed, and some were poison.
+        #expect(read >= 2 && poison > 0)
     }
 
     /// The literals a usage quantity takes (docs/input-bounds.md: a JSON number whose value
