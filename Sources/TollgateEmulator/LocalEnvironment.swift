@@ -81,6 +81,27 @@ public enum LocalEnvironment {
 }
 
 extension LocalEnvironment {
+    /// The local value of every secret a function may declare, of the shape its
+    /// production value has; `webhookSecrets` names the webhook secrets in use (two while
+    /// a rotation is replayed).
+    public static func secretStandIns(
+        webhookSecrets: [String] = ["current"], exportSigningKey: String = LocalEnvironment.exportSigningKey
+    ) throws -> [String: String] {
+        let stripeSecrets = try webhookSecrets.map { name in
+            guard let secret = Self.webhookSecrets[name] else {
+                throw TollgateError(.invalidArgument, "no local webhook secret named \(name)")
+            }
+            return secret
+        }
+        let clerkSecrets = webhookSecrets.compactMap { svixSecrets[$0] }
+        let checkoutSecrets = webhookSecrets.compactMap { Self.checkoutSecrets[$0] }
+        return [
+            "STRIPE_WEBHOOK_SECRET": stripeSecrets.joined(separator: ","), "CLERK_WEBHOOK_SECRET": clerkSecrets.joined(separator: ","),
+            "TOLLGATE_KEY_PEPPER": keyPepper, "TOLLGATE_CHECKOUT_SECRET": checkoutSecrets.joined(separator: ","),
+            "TOLLGATE_EXPORT_SIGNING_KEY": exportSigningKey, "STRIPE_API_KEY": StripeFakeServer.apiKey,
+        ]
+    }
+
     /// The environment a function's service gets, pointed at the local cloud: what
     /// `serve --processes` starts each executable with, and what replay and serve build
     /// each function from in process, through the same constructor
@@ -100,19 +121,7 @@ extension LocalEnvironment {
             "TOLLGATE_OIDC_ISSUERS": LocalOIDCIssuer.issuer, "TOLLGATE_OIDC_JWKS": keys.oidc.absoluteString,
         ]
         if let statePath { environment["TOLLGATE_STORE"] = "sqlite://\(statePath)" }
-        let stripeSecrets = try webhookSecrets.map { name in
-            guard let secret = Self.webhookSecrets[name] else {
-                throw TollgateError(.invalidArgument, "no local webhook secret named \(name)")
-            }
-            return secret
-        }
-        let clerkSecrets = webhookSecrets.compactMap { svixSecrets[$0] }
-        let checkoutSecrets = webhookSecrets.compactMap { Self.checkoutSecrets[$0] }
-        let localSecrets = [
-            "STRIPE_WEBHOOK_SECRET": stripeSecrets.joined(separator: ","), "CLERK_WEBHOOK_SECRET": clerkSecrets.joined(separator: ","),
-            "TOLLGATE_KEY_PEPPER": keyPepper, "TOLLGATE_CHECKOUT_SECRET": checkoutSecrets.joined(separator: ","),
-            "TOLLGATE_EXPORT_SIGNING_KEY": exportSigningKey, "STRIPE_API_KEY": StripeFakeServer.apiKey,
-        ]
+        let localSecrets = try secretStandIns(webhookSecrets: webhookSecrets, exportSigningKey: exportSigningKey)
         for secret in declaration.secrets {
             guard let value = localSecrets[secret] else {
                 throw TollgateError(.internal, "no local stand-in for \(declaration.name)'s secret \(secret)")
@@ -121,10 +130,14 @@ extension LocalEnvironment {
         }
         // The declared settings, with other functions' URLs as the local cloud serves them
         // and the platform team's values (Terraform's variables) as local ones.
+        let platform = ["{price_tiers}": priceTiers, "{clerk_issuer}": clerkIssuer, "{dashboard_origins}": clerkAuthorizedParty]
         for (name, value) in declaration.settings {
-            environment[name] = value.replacingOccurrences(
-                of: #"\{url:([a-z0-9-]+)\}"#, with: url(of: "$1"), options: .regularExpression
-            ).replacingOccurrences(of: "{price_tiers}", with: priceTiers)
+            var local = value.replacingOccurrences(of: #"\{url:([a-z0-9-]+)\}"#, with: url(of: "$1"), options: .regularExpression)
+            for (placeholder, stand) in platform { local = local.replacingOccurrences(of: placeholder, with: stand) }
+            guard !local.contains("{") else {
+                throw TollgateError(.internal, "no local stand-in for \(declaration.name)'s setting \(name)=\(value)")
+            }
+            environment[name] = local
         }
         // What a platform team sets in the cloud: local values.
         let local: [String: String] = [

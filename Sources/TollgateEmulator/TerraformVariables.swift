@@ -3,8 +3,9 @@ import TollgateModel
 
 /// The per-function part of `deploy/terraform`, rendered from the functions'
 /// declarations into `functions.auto.tfvars.json` (`tollgate deploy render`): triggers,
-/// topics, schedules, queues, secrets, ports and resources. Terraform fills in the
-/// placeholders `{project}`, `{region}`, `{bucket}`, `{tasks_invoker}`, `{price_tiers}` and `{url:NAME}`.
+/// topics, schedules, queues, secrets, ports, resources and each service's whole
+/// environment. Terraform fills in its placeholders (``placeholders``) from its variables
+/// and resources (`local.placeholders` in main.tf) and adds only what the platform team sets.
 public enum TerraformVariables {
     /// Where the rendered file lives in the repository.
     public static let path = "deploy/terraform/functions.auto.tfvars.json"
@@ -14,6 +15,26 @@ public enum TerraformVariables {
     public static func secretID(_ variable: String) -> String {
         let bare = variable.hasPrefix("TOLLGATE_") ? String(variable.dropFirst("TOLLGATE_".count)) : variable
         return "tollgate-" + bare.lowercased().replacingOccurrences(of: "_", with: "-")
+    }
+
+    /// Every placeholder a rendered value may hold, besides `{url:FUNCTION}` (that
+    /// function's Cloud Run URL); main.tf fills in each, and a test proves it.
+    public static let placeholders = [
+        "{project}", "{region}", "{bucket}", "{pubsub_invoker}", "{scheduler_invoker}", "{tasks_invoker}", "{price_tiers}",
+        "{clerk_issuer}", "{dashboard_origins}",
+    ]
+
+    /// The metrics port the collector sidecar scrapes (deploy/monitoring/run-gmp-config.yaml).
+    public static let metricsPort = "9091"
+
+    /// The service accounts that call a function with a Google OIDC token, as placeholders.
+    static func invokers(_ declaration: FunctionDeclaration) -> [String] {
+        var invokers: [String] = []
+        if case .pubSub = declaration.trigger { invokers.append("{pubsub_invoker}") }
+        if !declaration.subscriptions.isEmpty, invokers.isEmpty { invokers.append("{pubsub_invoker}") }
+        if case .scheduler = declaration.trigger { invokers.append("{scheduler_invoker}") }
+        if case .cloudTasks = declaration.trigger { invokers.append("{tasks_invoker}") }
+        return invokers
     }
 
     /// The URL each port variable gets in production.
@@ -29,8 +50,18 @@ public enum TerraformVariables {
         var functions: [String: JSONValue] = [:]
         var queues: [String: JSONValue] = [:]
         for declaration in declarations {
-            var environment: [String: JSONValue] = ["TOLLGATE_STORE": .string("firestore://{project}/(default)")]
+            var environment: [String: JSONValue] = [
+                "TOLLGATE_STORE": .string("firestore://{project}/(default)"),
+                // The project for log lines' trace ids; /metrics on loopback for the collector.
+                "GOOGLE_CLOUD_PROJECT": .string("{project}"), "TOLLGATE_METRICS_PORT": .string(metricsPort),
+            ]
             for port in declaration.ports.sorted() { environment[port.rawValue] = .string(url(port)) }
+            let invokers = invokers(declaration)
+            if !invokers.isEmpty {
+                // Who may call with an OIDC token, and the audience they sign it for.
+                environment["TOLLGATE_AUDIENCE"] = .string("{url:\(declaration.name)}")
+                environment["TOLLGATE_INVOKERS"] = .string(invokers.joined(separator: ","))
+            }
             for (name, value) in declaration.settings { environment[name] = .string(value) }
             var function: [String: JSONValue] = [
                 "trigger": .string(declaration.trigger.kind.rawValue),

@@ -24,7 +24,10 @@ package final class RunningFunction: Sendable {
         collectOutput(of: process, into: lines, keptAs: product)
         try process.run()
         var found: Int?
-        for _ in 0..<200 where found == nil {
+        // Until it says where it listens, or exits (a configuration error is exit 78).
+        var exited = false
+        for _ in 0..<200 where found == nil && !exited {
+            exited = !process.isRunning
             try await Task.sleep(for: .milliseconds(50))
             found = lines.all.compactMap { try? JSONValue.parse(Data($0.utf8)) }
                 .first { $0["message"]?.stringValue == "listening" }?["port"]?.stringValue.flatMap { Int($0) }

@@ -87,12 +87,16 @@ def main() -> int:
         expect("/healthz" in text(container.get(probe)), f"the function container has no {probe} on /healthz")
     # Metrics on loopback only: the functions bind TOLLGATE_METRICS_PORT to 127.0.0.1 and the
     # collector scrapes that port; the public container port is never scraped.
-    metrics_port = re.search(r'TOLLGATE_METRICS_PORT\s*=\s*\\?"(\d+)', text(locals_.get("environment")))
     scraped = re.findall(r"^\s*- port: (\d+)", (ROOT / "deploy" / "monitoring" / "run-gmp-config.yaml").read_text(), re.M)
-    expect(metrics_port is not None, "the functions' environment does not set TOLLGATE_METRICS_PORT")
-    expect(metrics_port is not None and scraped == [metrics_port.group(1)],
-           f"the collector scrapes {scraped}, not the metrics port {metrics_port.group(1) if metrics_port else None}")
+    for name, function in sorted(functions.items()):
+        metrics_port = function["env"].get("TOLLGATE_METRICS_PORT")
+        expect(scraped == [metrics_port], f"{name}: the collector scrapes {scraped}, not its metrics port {metrics_port}")
     expect("8080" not in scraped, "the collector scrapes the public port")
+    # The rendered environment is whole: Terraform fills in placeholders and adds only
+    # Memorystore's address and the platform team's settings (service_environment.py).
+    environment = text(locals_.get("environment"))
+    expect("local.placeholders" in environment and "var.settings" in environment,
+           "the services' environment is not the rendered one with its placeholders filled in")
 
     scaling = service.get("template", [{}])[0].get("scaling", [{}])[0]
     expect(scaling.get("min_instance_count") == 0, "services do not scale to zero")

@@ -3,7 +3,8 @@
 # the Terraform variables still match the functions' declarations; hadolint and
 # checkov pass the Dockerfile and the Terraform (every skip is justified inline);
 # python-hcl2 reads the Terraform and check_terraform.py finds every function's
-# service, identity, trigger, secrets and alert.
+# service, identity, trigger, secrets and alert; service_environment.py finds every
+# placeholder of every service's environment filled in from the example tfvars.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,3 +25,5 @@ checkov=(deploy/.venv-checkov/bin/checkov --compact --quiet --skip-download)
 "${checkov[@]}" -d deploy/terraform --framework terraform --var-file deploy/terraform/functions.auto.tfvars.json
 "${checkov[@]}" -f deploy/Dockerfile --framework dockerfile
 deploy/.venv-hcl2/bin/python deploy/checks/check_terraform.py
+deploy/.venv-hcl2/bin/python deploy/checks/service_environment.py > /dev/null
+echo "deploy/terraform: every service's environment is filled in from production.tfvars.example"

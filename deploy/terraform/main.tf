@@ -18,30 +18,39 @@ locals {
     )
   }
 
-  # The rendered environment with its placeholders filled in, then the runtime's OIDC
-  # settings and the platform team's own settings.
+  # What fills each placeholder of the rendered environment (`tollgate deploy render`
+  # writes whole environments; TerraformVariables.placeholders lists what they may hold).
+  platform_values = {
+    "{project}"           = var.project
+    "{region}"            = var.region
+    "{bucket}"            = google_storage_bucket.usage.name
+    "{pubsub_invoker}"    = google_service_account.pubsub_push.email
+    "{scheduler_invoker}" = google_service_account.scheduler.email
+    "{tasks_invoker}"     = google_service_account.tasks.email
+    "{price_tiers}"       = var.price_tiers
+    "{clerk_issuer}"      = var.clerk_issuer
+    "{dashboard_origins}" = join(",", var.dashboard_origins)
+  }
+  placeholders = merge(local.platform_values, { for name, url in local.service_url : "{url:${name}}" => url })
+
+  # Each service's environment: the rendered one with its placeholders filled in (a value
+  # is cut into placeholders and the text between them), Memorystore's address when it
+  # is on, then the platform team's own settings. An empty value is left out (unset).
   environment = {
-    for name, f in var.functions : name => merge(
-      {
-        for key, value in f.env : key => replace(
-          replace(replace(replace(replace(replace(value, "{project}", var.project), "{region}", var.region),
-            "{bucket}", google_storage_bucket.usage.name), "{tasks_invoker}", google_service_account.tasks.email),
-          "{price_tiers}", var.price_tiers),
-          "/\\{url:([a-z0-9-]+)\\}/", "https://$1-${local.project_number}.${var.region}.run.app"
-        )
-      },
-      # /metrics on loopback only, for the collector sidecar (run-gmp-config.yaml).
-      { GOOGLE_CLOUD_PROJECT = var.project, TOLLGATE_METRICS_PORT = "9091" },
-      length(local.invokers[name]) > 0 ? {
-        TOLLGATE_AUDIENCE = local.service_url[name]
-        TOLLGATE_INVOKERS = join(",", local.invokers[name])
-      } : {},
-      # Leases held in Memorystore when it is enabled (memorystore.tf).
-      f.quota_in_memorystore && var.memorystore != null ? {
-        TOLLGATE_QUOTA_STORE = "redis://${google_redis_instance.quota[0].host}:${google_redis_instance.quota[0].port}"
-      } : {},
-      lookup(var.settings, name, {}),
-    )
+    for name, f in var.functions : name => {
+      for key, value in merge(
+        {
+          for key, value in f.env : key => join("", [
+            for part in regexall("\\{[a-z_:0-9-]+\\}|[^{]+|\\{", value) : lookup(local.placeholders, part, part)
+          ])
+        },
+        # Leases held in Memorystore when it is enabled (memorystore.tf).
+        f.quota_in_memorystore && var.memorystore != null ? {
+          TOLLGATE_QUOTA_STORE = "redis://${google_redis_instance.quota[0].host}:${google_redis_instance.quota[0].port}"
+        } : {},
+        lookup(var.settings, name, {}),
+      ) : key => value if value != ""
+    }
   }
 
   # Every secret some function declares, by its Secret Manager id.

@@ -33,8 +33,27 @@ variable "gateway_invokers" {
   default     = []
 }
 
+variable "clerk_issuer" {
+  description = "The Clerk instance's frontend API URL (https://clerk.your-domain.com or https://NAME.clerk.accounts.dev): the issuer of session tokens account-api and auth-validator accept."
+  type        = string
+  validation {
+    condition     = can(regex("^https://[^/]+$", var.clerk_issuer))
+    error_message = "clerk_issuer is the Clerk frontend API URL: https:// and a host, no path."
+  }
+}
+
+variable "dashboard_origins" {
+  description = "The origins of the dashboard that calls account-api from the browser (CORS) and whose Clerk sessions carry them as azp: [\"https://app.example.com\"]."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for origin in var.dashboard_origins : can(regex("^https?://[^/]+$", origin))])
+    error_message = "Each dashboard origin is a scheme and a host, with no path: https://app.example.com."
+  }
+}
+
 variable "settings" {
-  description = "Further environment per function (TOLLGATE_CLERK_ISSUER, TOLLGATE_ENDPOINT_FEATURES, retention days, ...)."
+  description = "Further environment per function (TOLLGATE_ENDPOINT_FEATURES, TOLLGATE_ENDPOINT_COSTS, retention days, ...); docs/settings.md lists them."
   type        = map(map(string))
   default     = {}
 }

@@ -15,7 +15,11 @@ public struct AccountAPIFunction: BuildableFunction {
     public static let declaration = FunctionDeclaration(
         name: "account-api", trigger: .http(authenticated: false, retryingSender: false),
         publishes: [Topic.entitlementsChanged], blobs: .read, signsLinks: true, reads: Configuration.settings,
-        settings: ["TOLLGATE_EXPORT_PREFIX": "usage/"],
+        // Clerk and the dashboard: the platform team's Terraform variables.
+        settings: [
+            "TOLLGATE_EXPORT_PREFIX": "usage/", "TOLLGATE_CLERK_ISSUER": "{clerk_issuer}",
+            "TOLLGATE_CLERK_AUTHORIZED_PARTIES": "{dashboard_origins}", "TOLLGATE_DASHBOARD_ORIGINS": "{dashboard_origins}",
+        ],
         // Behind the product's gateway (load balancer), called by people: small and quick.
         service: .init(memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer))
 

@@ -40,6 +40,8 @@ public struct AuthValidatorFunction: BuildableFunction {
         name: "auth-validator", trigger: .http(authenticated: false, retryingSender: false),
         subscriptions: [.init(topic: Topic.entitlementsChanged, path: invalidationPath)], leasesQuotaInMemorystore: true,
         reads: Configuration.settings,
+        // Clerk sessions as account-api reads them: the platform team's Terraform variables.
+        settings: ["TOLLGATE_CLERK_ISSUER": "{clerk_issuer}", "TOLLGATE_CLERK_AUTHORIZED_PARTIES": "{dashboard_origins}"],
         // On every API request's path: many at once, a short deadline, reached by the
         // gateway through a load balancer.
         // The gateway waits 2 s (the nginx recipe): store calls give up well before.
