@@ -165,14 +165,20 @@ import TollgateTestSupport
     func renderedPortURLs_openTheGoogleDrivers(name: String) async throws {
         let declaration = try #require(EmulatedFunction.declarations.first { $0.name == name })
         let rendered = try #require(try Self.rendered()["functions"]?[name]?["env"]?.objectValue)
+        let values = [
+            "{project}": "tollgate-prod", "{region}": "europe-west1", "{bucket}": "tollgate-prod-tollgate-usage",
+            "{pubsub_invoker}": "tollgate-pubsub-push@tollgate-prod.iam.gserviceaccount.com",
+            "{scheduler_invoker}": "tollgate-scheduler@tollgate-prod.iam.gserviceaccount.com",
+            "{tasks_invoker}": "tollgate-tasks@tollgate-prod.iam.gserviceaccount.com", "{price_tiers}": "price_1=pro",
+            "{clerk_issuer}": "https://clerk.example.com", "{dashboard_origins}": "https://app.example.com",
+        ]
+        #expect(Set(values.keys) == Set(TerraformVariables.placeholders))
         var environment: [String: String] = [:]
         for (key, value) in rendered {
-            environment[key] = value.stringValue?
-                .replacingOccurrences(of: "{project}", with: "tollgate-prod").replacingOccurrences(of: "{region}", with: "europe-west1")
-                .replacingOccurrences(of: "{bucket}", with: "tollgate-prod-tollgate-usage")
-                .replacingOccurrences(of: "{tasks_invoker}", with: "tollgate-tasks@tollgate-prod.iam.gserviceaccount.com")
-                .replacingOccurrences(of: "{url:usage-report}", with: "https://usage-report-123.europe-west1.run.app")
-                .replacingOccurrences(of: "{price_tiers}", with: "price_1=pro")
+            var filled = (value.stringValue ?? "").replacingOccurrences(
+                of: #"\{url:([a-z0-9-]+)\}"#, with: "https://$1-123.europe-west1.run.app", options: .regularExpression)
+            for (placeholder, stand) in values { filled = filled.replacingOccurrences(of: placeholder, with: stand) }
+            environment[key] = filled
         }
         #expect(!environment.values.contains { $0.contains("{") }, "every placeholder is one Terraform fills in")
         let ports = try await Ports.open(environment: Environment(environment))
