@@ -25,7 +25,7 @@ failed=0
 for target in "${targets[@]}"; do
     corpus="$work/$target"
     mkdir -p "$corpus" "Tests/Fuzz/regressions/$target"
-    [ -d "Tests/Fuzz/seeds/$target" ] && cp Tests/Fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
+    if [ -d "Tests/Fuzz/seeds/$target" ]; then cp Tests/Fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true; fi
     case "$target" in
         stripe-event | path-stripe-webhook) cp events/stripe/payloads/*.json "$corpus"/ ;;
         path-clerk-webhook) cp events/clerk/payloads/*.json "$corpus"/ ;;
@@ -33,7 +33,7 @@ for target in "${targets[@]}"; do
     esac
     cp "Tests/Fuzz/regressions/$target"/* "$corpus"/ 2>/dev/null || true
     rm -f "$corpus"/README.md
-    echo "fuzz: $target for ${seconds}s ($(ls "$corpus" | wc -l) seeds)" >&2
+    echo "fuzz: $target for ${seconds}s ($(find "$corpus" -type f | wc -l) seeds)" >&2
     # SWIFT_BACKTRACE=enable=no lets libFuzzer, not Swift's backtracer, handle the trap
     # and write the crashing input.
     if ! SWIFT_BACKTRACE=enable=no TOLLGATE_FUZZ_TARGET="$target" "$binary" "$corpus" \

@@ -4,7 +4,8 @@
 # checkov pass the Dockerfile and the Terraform (every skip is justified inline);
 # python-hcl2 reads the Terraform and check_terraform.py finds every function's
 # service, identity, trigger, secrets and alert; service_environment.py finds every
-# placeholder of every service's environment filled in from the example tfvars.
+# placeholder of every service's environment filled in from the example tfvars;
+# every shell script of the project passes shellcheck.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -27,3 +28,5 @@ checkov=(deploy/.venv-checkov/bin/checkov --compact --quiet --skip-download)
 deploy/.venv-hcl2/bin/python deploy/checks/check_terraform.py
 deploy/.venv-hcl2/bin/python deploy/checks/service_environment.py > /dev/null
 echo "deploy/terraform: every service's environment is filled in from production.tfvars.example"
+shellcheck dev .ci/run deploy/*.sh deploy/checks/*.sh Tests/*.sh Tests/Fuzz/*.sh
+echo "shell scripts: shellcheck clean"

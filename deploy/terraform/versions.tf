@@ -15,6 +15,10 @@ terraform {
 provider "google" {
   project = var.project
   region  = var.region
+  # APIs that bill a quota project (Billing Budgets among them) bill this one, also when
+  # an operator runs Terraform with their own user credentials.
+  billing_project       = var.project
+  user_project_override = true
 }
 
 data "google_project" "this" {
