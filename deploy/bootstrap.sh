@@ -12,8 +12,8 @@
 #  5. the Artifact Registry repository and the secrets, alone (terraform apply -target);
 #  6. each secret's first version: the key pepper, the checkout secret and the export
 #     signing key are generated here; STRIPE_WEBHOOK_SECRET, STRIPE_API_KEY and
-#     CLERK_WEBHOOK_SECRET are read from the environment (deploy/setup/stripe.sh and
-#     docs/deployment.md say where they come from);
+#     CLERK_WEBHOOK_SECRET are read from the environment, unless deploy/setup/stripe.sh
+#     and deploy/setup/clerk.sh already added them;
 #  7. the Cloud Build trigger on main, run once: it tests, builds and pushes the images,
 #     then applies all of Terraform, so the services start on images that exist and
 #     secrets that have versions.
@@ -168,7 +168,8 @@ for pair in $secrets; do
     esac
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "bootstrap: set these and run again (docs/deployment.md says where each comes from): ${missing[*]}" >&2
+    echo "bootstrap: these secrets have no version yet: ${missing[*]}." >&2
+    echo "           deploy/setup/stripe.sh and deploy/setup/clerk.sh add or explain them (or set the variables); then run again." >&2
     $dry_run || exit 1
 fi
 
