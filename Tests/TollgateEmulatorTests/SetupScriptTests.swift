@@ -3,10 +3,10 @@ import Testing
 import TollgateEmulator
 import TollgateModel
 import TollgateTestSupport
+import UsageReport
 
 @testable import ClerkWebhook
 @testable import StripeWebhook
-import UsageReport
 
 /// `deploy/setup/stripe.sh` and `clerk.sh` in their dry runs: the calls they would make,
 /// checked against what the functions read and act on.
@@ -41,7 +41,8 @@ import UsageReport
         #expect(price.contains(#"recurring\[usage_type\]=metered"#) && price.contains(#"recurring\[meter\]=mtr_FROM_STEP_1"#))
         // Every POST can be sent twice without a second object; the key never appears.
         #expect(calls.filter { $0.contains("-X POST") }.allSatisfy { $0.contains("Idempotency-Key") })
-        #expect(calls.filter { $0.contains("curl") }.allSatisfy { $0.contains(#""user = \"$STRIPE_SECRET_KEY:\"""#) && $0.contains(" -K -") })
+        #expect(
+            calls.filter { $0.contains("curl") }.allSatisfy { $0.contains(#""user = \"$STRIPE_SECRET_KEY:\"""#) && $0.contains(" -K -") })
         #expect(calls.contains { $0.contains("gcloud secrets versions add tollgate-stripe-webhook-secret --data-file=-") })
     }
 
@@ -53,7 +54,8 @@ import UsageReport
     }
 
     @Test func clerk_theDryRun_checksTheIssuersKeys_andNamesEveryEventClerkWebhookActsOn() async throws {
-        let (status, output) = try await Self.run("clerk.sh", ["--project", "acme-prod", "--issuer", "https://clerk.acme.dev", "--dry-run"])
+        let (status, output) = try await Self.run(
+            "clerk.sh", ["--project", "acme-prod", "--issuer", "https://clerk.acme.dev", "--dry-run"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("+ curl -sS --fail https://clerk.acme.dev/.well-known/jwks.json"))
         let subscribed = try #require(output.split(separator: "\n").first { $0.contains("Subscribe to exactly:") })
