@@ -24,7 +24,7 @@ let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
 
 /// Every function's handler library, and every function's executable.
 let functionLibraries: [Target.Dependency] = functions.map { .target(name: $0.module) }
-let functionExecutables: [Target.Dependency] = functions.map { .target(name: $0.name) }
+let functionExecutables: [Target.Dependency] = functions.map { .target(name: $0.name) } + ["tollgate-functions"]
 
 /// A function is one folder: `functions/<name>` is its handler library (`module`), and
 /// `functions/<name>/main` its entry point, an executable named as deployed.
@@ -58,6 +58,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tollgate", targets: ["tollgate"]),
+        .executable(name: "tollgate-functions", targets: ["tollgate-functions"]),
         // What tests and the emulator share, never linked into a function.
         .library(name: "TollgateTesting", targets: ["TollgateTesting"]),
     ]
@@ -156,6 +157,8 @@ let package = Package(
         + [
             // The registry: every function, once.
             .target(name: "TollgateFunctions", dependencies: ["TollgateModel", "TollgateRuntime"] + functionLibraries),
+            // Every function in one executable, the one image deployed: K_SERVICE chooses.
+            .executableTarget(name: "tollgate-functions", dependencies: ["TollgateFunctions", "TollgateDrivers", "TollgateRuntime"]),
             .target(
                 name: "TollgateEmulator",
                 dependencies: [

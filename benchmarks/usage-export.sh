@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 for size in $SIZES; do
-    for run in $(seq "$RUNS"); do
+    for _ in $(seq "$RUNS"); do
         rm -f "$work"/state.db*
         export TOLLGATE_STORE="sqlite://$work/state.db"
         $bin/tollgate export run >/dev/null 2>&1 || true   # creates the schema

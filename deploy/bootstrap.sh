@@ -49,7 +49,11 @@ fi
 
 state_bucket="$project-tollgate-tfstate"
 deployer="tollgate-deployer@$project.iam.gserviceaccount.com"
-commit=$(git rev-parse HEAD)
+# The images are tagged with the commit; a dry run outside a checkout shows a stand-in.
+commit=$(git rev-parse HEAD 2>/dev/null) || { $dry_run && commit="COMMIT_SHA"; } || {
+    echo "bootstrap: run it from a git checkout of the repository" >&2
+    exit 2
+}
 
 # What the deployer (Cloud Build's identity) needs to apply deploy/terraform and push
 # images; nothing at organization level. Budgets need roles/billing.costsManager on the

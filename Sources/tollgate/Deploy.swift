@@ -10,15 +10,12 @@ struct Deploy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Render the functions' declarations into deploy/.",
             discussion: """
-                Terraform's per-function variables (triggers, topics, schedules, queues, secrets, ports, resources and \
-                capabilities), Cloud Build's pipeline (one image per function) and docs/settings.md (every setting read).
+                Terraform's per-function variables (triggers, topics, schedules, queues, secrets, each service's whole \
+                environment, resources and capabilities) and docs/settings.md (every setting read).
                 """)
 
         @Option(help: "Where to write the Terraform variables.")
         var output = TerraformVariables.path
-
-        @Option(help: "Where to write the Cloud Build pipeline.")
-        var pipeline = CloudBuildPipeline.path
 
         @Flag(help: "Write nothing; exit 1 when a file differs from what the declarations render.")
         var check = false
@@ -26,8 +23,7 @@ struct Deploy: AsyncParsableCommand {
         func run() async throws {
             let declarations = EmulatedFunction.declarations
             let files = [
-                (output, TerraformVariables.text(declarations)), (pipeline, CloudBuildPipeline.text(declarations)),
-                (SettingsReference.path, SettingsReference.text(declarations)),
+                (output, TerraformVariables.text(declarations)), (SettingsReference.path, SettingsReference.text(declarations)),
             ]
             if check {
                 var differ = false

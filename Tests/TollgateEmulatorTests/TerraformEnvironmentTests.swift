@@ -32,23 +32,38 @@ import TollgateTestSupport
             let service = try #require(rendered[name])
             var environment = (service["env"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
             for secret in service["secrets"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
-                environment[secret] = try #require(secrets[secret], "no stand-in for \(name)'s secret \(secret)")
+                let standIn = secrets[secret]
+                #expect(standIn != nil, "no stand-in for \(name)'s secret \(secret)")
+                environment[secret] = standIn
             }
             // What Cloud Run sets; the metrics port is any free one here (Terraform's is 9091).
             environment.merge(["K_SERVICE": name, "K_REVISION": "\(name)-00001-abc", "TOLLGATE_METRICS_PORT": "0"]) { _, cloudRun in
                 cloudRun
             }
+            // The one deployed executable, which serves the function K_SERVICE names.
             let function: RunningFunction
             do {
-                function = try await RunningFunction(name, environment: environment)
+                function = try await RunningFunction("tollgate-functions", environment: environment)
             } catch {
                 Issue.record("\(name) does not start with Terraform's environment: \(error)")
                 continue
             }
             let (code, body) = try await get(function.url.appendingPathComponent("healthz"))
             #expect(code == 200, "\(name): \(code) \(String(decoding: body, as: UTF8.self))")
+            #expect(function.log.contains(#""function":"\#(name)""#), "it serves \(name)")
             #expect(try await function.stop() == 0, "\(name) stops cleanly on SIGTERM")
         }
+    }
+
+    /// A service named after no function stops at start-up, naming the ones there are.
+    @Test func theOneExecutable_refusesAServiceNamedAfterNoFunction() async throws {
+        let process = Process()
+        process.executableURL = productURL("tollgate-functions")
+        process.environment = ["K_SERVICE": "usage-recorder-v2", "PORT": "0"]
+        let run = try await runToEnd(process, combined: true)
+        let text = String(decoding: run.output, as: UTF8.self)
+        #expect(run.status == 78)
+        #expect(text.contains("K_SERVICE names no function ('usage-recorder-v2')") && text.contains("usage-recorder, "), "\(text)")
     }
 
     /// The test above would pass vacuously if a missing setting went unnoticed: without

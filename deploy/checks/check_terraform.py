@@ -8,7 +8,8 @@ Manager (never a value), and its alert policy. Exits 1 naming every problem.
     check_terraform.py [--variables FILE] [--pipeline FILE]
 
 reads the committed functions.auto.tfvars.json and cloudbuild.yaml unless told other
-files (a test renders them with a function added, to prove nothing else needs an edit)."""
+files (a test renders the variables with a function added, to prove nothing else needs
+an edit)."""
 
 import argparse
 import json
@@ -199,12 +200,17 @@ def main() -> int:
     expect(("google_firestore_database", "default") in resources, "no Firestore database")
     expect(("google_billing_budget", "tollgate") in resources, "no budget")
 
-    # The pipeline builds every function's image, tagged with the commit, never latest.
+    # The pipeline builds and pushes the one image every service runs, tagged with the
+    # commit (never latest), and deploys that tag; the service chooses its function by
+    # K_SERVICE, which Cloud Run sets to its name.
     pipeline = options.pipeline.read_text()
-    for name in functions:
-        expect(f"FUNCTION={name}" in pipeline and f"/{name}:$COMMIT_SHA" in pipeline,
-               f"cloudbuild.yaml does not build {name}'s image tagged with the commit")
+    expect(pipeline.count("tollgate/functions:$COMMIT_SHA") == 2, "cloudbuild.yaml does not build and push the one image tagged with the commit")
     expect(":latest" not in pipeline and "image_tag=$COMMIT_SHA" in pipeline, "cloudbuild.yaml deploys a mutable tag")
+    expect("/functions:${var.image_tag}" in text(container.get("image")), "the services do not run the one image")
+    expect(service.get("name") == "${each.key}", "each service is not named after its function (K_SERVICE chooses the function)")
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    expect("--product tollgate-functions" in dockerfile and 'ENTRYPOINT ["/usr/local/bin/tollgate-functions"]' in dockerfile,
+           "deploy/Dockerfile does not build and run tollgate-functions")
 
     for problem in problems:
         print(f"deploy/terraform: {problem}", file=sys.stderr)

@@ -28,5 +28,5 @@ checkov=(deploy/.venv-checkov/bin/checkov --compact --quiet --skip-download)
 deploy/.venv-hcl2/bin/python deploy/checks/check_terraform.py
 deploy/.venv-hcl2/bin/python deploy/checks/service_environment.py > /dev/null
 echo "deploy/terraform: every service's environment is filled in from production.tfvars.example"
-shellcheck dev .ci/run deploy/*.sh deploy/setup/*.sh deploy/checks/*.sh Tests/*.sh Tests/Fuzz/*.sh
+shellcheck dev .ci/run deploy/*.sh deploy/setup/*.sh deploy/checks/*.sh Tests/*.sh Tests/Fuzz/*.sh benchmarks/*.sh
 echo "shell scripts: shellcheck clean"

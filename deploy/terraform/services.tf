@@ -36,7 +36,8 @@ resource "google_cloud_run_v2_service" "function" {
 
     containers {
       name  = "function"
-      image = "${local.image_registry}/${each.key}:${var.image_tag}"
+      # The one image; Cloud Run sets K_SERVICE to the service name, which chooses the function.
+      image = "${local.image_registry}/functions:${var.image_tag}"
       ports {
         container_port = 8080
       }
