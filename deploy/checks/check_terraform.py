@@ -127,11 +127,23 @@ def main() -> int:
     identity = resource("google_service_account", "function")
     expect(identity.get("for_each") == "${var.functions}", "not every function has its own service account")
 
-    alert = resource("google_monitoring_alert_policy", "function")
-    expect(alert.get("for_each") == "${var.functions}", "not every function has an alert policy")
-    queries = " ".join(str(c.get("condition_prometheus_query_language")) for c in alert.get("conditions", []))
-    expect("histogram_quantile(0.95" in queries and 'outcome="error"' in queries and 'function="${each.key}"' in queries,
-           "the alert policy does not watch each function's p95 latency and error rate")
+    # Alerts: one condition each for every function's error rate, p95 latency and dead
+    # letters, kept apart by the function label (a condition costs the same however many
+    # functions it watches); the latency thresholds cover every function.
+    alerts = {name: resource("google_monitoring_alert_policy", name) for name in ("error_rate", "latency", "dead_letters")}
+    queries = {name: text([c.get("condition_prometheus_query_language") for c in body.get("conditions", [])])
+               for name, body in alerts.items()}
+    expect('outcome=\\"error\\"' in queries["error_rate"] and "by (function)" in queries["error_rate"],
+           "the error-rate alert does not watch each function")
+    expect("histogram_quantile(0.95" in queries["latency"] and "by (function, le)" in queries["latency"]
+           and "local.latency_thresholds_promql" in queries["latency"], "the latency alert does not compare each function with its own threshold")
+    expect("tollgate_dead_letters_total" in queries["dead_letters"] and "by (function)" in queries["dead_letters"],
+           "the dead-letter alert does not watch each function")
+    expect("for name, f in var.functions" in text(locals_.get("latency_threshold")), "not every function has a latency threshold")
+    conditions = sum(len(body.get("conditions", [])) for (kind, _), body in resources.items() if kind == "google_monitoring_alert_policy")
+    expect(not any(kind == "google_monitoring_alert_policy" and "for_each" in body for (kind, _), body in resources.items()),
+           "an alert policy per function multiplies the conditions billed")
+    expect(conditions <= 6, f"{conditions} alert conditions: each is billed $1.50 a month")
 
     push = resource("google_pubsub_subscription", "push")
     pushes = text(locals_.get("push_subscriptions"))

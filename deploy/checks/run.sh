@@ -5,6 +5,7 @@
 # python-hcl2 reads the Terraform and check_terraform.py finds every function's
 # service, identity, trigger, secrets and alert; service_environment.py finds every
 # placeholder of every service's environment filled in from the example tfvars;
+# check_alerts.py runs the alert queries in Prometheus' own rule engine (promtool);
 # every shell script of the project passes shellcheck.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,5 +29,6 @@ checkov=(deploy/.venv-checkov/bin/checkov --compact --quiet --skip-download)
 deploy/.venv-hcl2/bin/python deploy/checks/check_terraform.py
 deploy/.venv-hcl2/bin/python deploy/checks/service_environment.py > /dev/null
 echo "deploy/terraform: every service's environment is filled in from production.tfvars.example"
+deploy/.venv-hcl2/bin/python deploy/checks/check_alerts.py
 shellcheck dev .ci/run deploy/*.sh deploy/setup/*.sh deploy/checks/*.sh Tests/*.sh Tests/Fuzz/*.sh benchmarks/*.sh
 echo "shell scripts: shellcheck clean"

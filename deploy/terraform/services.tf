@@ -35,7 +35,7 @@ resource "google_cloud_run_v2_service" "function" {
     }
 
     containers {
-      name  = "function"
+      name = "function"
       # The one image; Cloud Run sets K_SERVICE to the service name, which chooses the function.
       image = "${local.image_registry}/functions:${var.image_tag}"
       ports {
