@@ -13,7 +13,8 @@ func serve<Function: BuildableFunction>(_ function: Function.Type) async { await
 let name = ProcessInfo.processInfo.environment[RuntimeConfiguration.Settings.service.name] ?? ""
 guard let function = TollgateFunctions.all.first(where: { $0.declaration.name == name }) else {
     let names = TollgateFunctions.declarations.map(\.name).joined(separator: ", ")
-    FileHandle.standardError.write(Data("tollgate-functions: configuration: K_SERVICE names no function ('\(name)'); one of \(names)\n".utf8))
+    FileHandle.standardError.write(
+        Data("tollgate-functions: configuration: K_SERVICE names no function ('\(name)'); one of \(names)\n".utf8))
     exit(78)  // EX_CONFIG, as a missing setting
 }
 await serve(function)

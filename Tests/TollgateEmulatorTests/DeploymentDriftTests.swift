@@ -59,7 +59,9 @@ import TollgateTestSupport
         func check(_ variables: URL) async throws -> (status: Int32, output: String) {
             let process = Process()
             process.executableURL = PythonPeer.python
-            process.arguments = [packageRoot.appendingPathComponent("deploy/checks/check_terraform.py").path, "--variables", variables.path]
+            process.arguments = [
+                packageRoot.appendingPathComponent("deploy/checks/check_terraform.py").path, "--variables", variables.path,
+            ]
             let run = try await runToEnd(process, combined: true)
             return (run.status, String(decoding: run.output, as: UTF8.self))
         }
@@ -74,6 +76,31 @@ import TollgateTestSupport
         try Data(TerraformVariables.text(EmulatedFunction.declarations + [bucketByHand]).utf8).write(to: roleless)
         let refused = try await check(roleless)
         #expect(refused.status == 1 && refused.output.contains("uses the usage bucket without a role"), "\(refused.output)")
+    }
+
+    /// A page that counts the functions counts them all, and there is one image and one
+    /// binary deployed: "seven images" outlived the seventh function's arrival once.
+    /// (A count below three names a few of them, such as "the two functions" that share a
+    /// secret, and is left alone.)
+    @Test func noPage_namesAStaleCountOfFunctionsImagesOrBinaries() throws {
+        let numbers = ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen"]
+        func value(_ word: Substring) -> Int? { Int(word) ?? numbers.firstIndex(of: word.lowercased()).map { $0 + 2 } }
+        let functions = EmulatedFunction.declarations.count
+        var counted = 0
+        for file in DocumentationSnippet.files + ["BENCHMARKS.md", "deploy/COSTS.md"] {
+            let text = try String(contentsOf: packageRoot.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: /(?i)\b([a-z]+|\d+)\s+(functions|executables|services|images|binaries)\b/) {
+                guard let count = value(match.output.1) else { continue }
+                let noun = match.output.2.lowercased()
+                if noun == "images" || noun == "binaries" {
+                    Issue.record("\(file) names \(match.output.0): every service runs the one image and its one binary")
+                } else if count >= 3 {
+                    counted += 1
+                    #expect(count == functions, "\(file) names \(match.output.0): there are \(functions)")
+                }
+            }
+        }
+        #expect(counted > 0, "a page counts the functions (docs/google-cloud.md does), so this test reads them")
     }
 
     @Test func committedSettingsReference_isWhatTheDeclarationsRender() throws {
