@@ -23,7 +23,9 @@ import TollgateTestSupport
 
         /// - Parameter upstream: the API service's port; nil serves an nginx echo of the
         ///   X-Tollgate-* headers it receives.
-        init(validatorPort: Int, upstream: Int? = nil) async throws {
+        /// - Parameter cloudRun: serve `cloud-run.conf.template` as the gateway image renders
+        ///   it (each `${VARIABLE}` from the environment) rather than `example.conf`.
+        init(validatorPort: Int, upstream: Int? = nil, cloudRun: Bool = false) async throws {
             guard let binary = Peer.firstExecutable(Peer.nginxPaths) else { throw Peer.nginx.missing }
             directory = scratchURL("nginx")
             try FileManager.default.createDirectory(at: directory.appendingPathComponent("tmp"), withIntermediateDirectories: true)
@@ -32,11 +34,19 @@ import TollgateTestSupport
                 let listen = try freeLoopbackPort()
                 let api = try upstream ?? freeLoopbackPort()
                 let recipes = packageRoot.appendingPathComponent("deploy/gateways/nginx")
-                let example = try String(contentsOf: recipes.appendingPathComponent("example.conf"), encoding: .utf8)
-                    .replacingOccurrences(of: "{{LISTEN}}", with: String(listen))
-                    .replacingOccurrences(of: "{{VALIDATOR}}", with: String(validatorPort))
-                    .replacingOccurrences(of: "{{API}}", with: String(api))
-                    .replacingOccurrences(of: "{{RECIPES}}", with: recipes.path)
+                let example =
+                    cloudRun
+                    ? try Self.cloudRunServer(
+                        directory: directory, recipes: recipes,
+                        environment: [
+                            "PORT": "127.0.0.1:\(listen)", "TOLLGATE_VALIDATOR_URL": "http://127.0.0.1:\(validatorPort)",
+                            "TOLLGATE_UPSTREAM_URL": "http://127.0.0.1:\(api)", "TOLLGATE_RESOLVER": "127.0.0.1",
+                        ])
+                    : try String(contentsOf: recipes.appendingPathComponent("example.conf"), encoding: .utf8)
+                        .replacingOccurrences(of: "{{LISTEN}}", with: String(listen))
+                        .replacingOccurrences(of: "{{VALIDATOR}}", with: String(validatorPort))
+                        .replacingOccurrences(of: "{{API}}", with: String(api))
+                        .replacingOccurrences(of: "{{RECIPES}}", with: recipes.path)
                 let temp = directory.appendingPathComponent("tmp").path
                 let configuration = """
                     daemon off;
@@ -79,6 +89,20 @@ import TollgateTestSupport
                 throw TollgateError(.unavailable, "nginx did not start: \(log)")
             }
             (process, port) = started
+        }
+
+        /// `cloud-run.conf.template` with each `${VARIABLE}` filled in as the nginx image's
+        /// start-up does (envsubst of the variables set), its relative includes found where
+        /// the image puts the recipe (`tollgate/` beside the configuration).
+        static func cloudRunServer(directory: URL, recipes: URL, environment: [String: String]) throws -> String {
+            var text = try String(contentsOf: recipes.appendingPathComponent("cloud-run.conf.template"), encoding: .utf8)
+            for (name, value) in environment { text = text.replacingOccurrences(of: "${\(name)}", with: value) }
+            try #require(!text.contains("${"), "the template reads only PORT and the variables gateway.tf sets")
+            let link = directory.appendingPathComponent("tollgate")
+            if !FileManager.default.fileExists(atPath: link.path) {
+                try FileManager.default.createSymbolicLink(at: link, withDestinationURL: recipes)
+            }
+            return text
         }
 
         /// The API service: answers with the X-Tollgate-* headers it was given.
@@ -257,6 +281,44 @@ import TollgateTestSupport
         #expect(try await nginx.request("/v1/bulk/run", headers: [("X-API-Key", key), ("X-Tollgate-Cost", "0")]).0 == 200)
         #expect(try await used() == 11)
         #expect(try await nginx.request("/v1/things", headers: []).0 == 401, "no credential")
+        #expect(try await validator.stop() == 0)
+    }
+
+    /// The gateway image's server (`cloud-run.conf.template`, filled in as the image does
+    /// from what gateway.tf sets) behaves as the recipe: forged headers dropped, the
+    /// verdict's identity upstream, refusals 401/403/429, costs from the validator's
+    /// `TOLLGATE_ENDPOINT_COSTS` with no per-route nginx edit.
+    @Test(Peer.nginx.trait)
+    func theGatewayImagesServer_admitsRefusesAndPrices_asTheRecipe() async throws {
+        let cluster = try ReliabilityTests.Cluster()
+        let store = SQLiteDocumentStore(cluster.database)
+        let key = try await seedKeyedAccount(store, id: "acct_cloud", units: 12, pepper: Self.pepper)
+        let validator = try await RunningFunction(
+            "auth-validator",
+            environment: [
+                "TOLLGATE_STORE": "sqlite://\(cluster.database.path)", "TOLLGATE_KEY_PEPPER": Self.pepper, "TOLLGATE_CACHE_TTL": "0",
+                "TOLLGATE_ENDPOINT_FEATURES": "/v1/priority=priorityQueue", "TOLLGATE_ENDPOINT_COSTS": "/v1/bulk=10",
+                "TOLLGATE_QUOTA_MODE": "strict",
+            ])
+        let nginx = try await Nginx(validatorPort: validator.port, cloudRun: true)
+        defer { nginx.stop() }
+
+        let (status, echoed) = try await nginx.request(
+            "/v1/things", headers: [("X-API-Key", key), ("X-Tollgate-Cost", "0"), ("X-Tollgate-Role", "org:admin")])
+        #expect(status == 200)
+        #expect(echoed.hasPrefix("endpoint= cost= feature= account=acct_cloud key=tg_test_"), "\(echoed)")
+        #expect(echoed.contains("organization= role= "), "\(echoed)")
+        #expect(try await nginx.request("/v1/priority", headers: [("X-API-Key", key)]).0 == 403)
+        #expect(try await nginx.request("/v1/things", headers: []).0 == 401)
+        // 1 used; /v1/bulk costs 10 (the validator's price): 11; the next bulk request passes 12.
+        #expect(try await nginx.request("/v1/bulk/run", headers: [("X-API-Key", key)]).0 == 200)
+        let (refused, _, headers) = try await nginx.call("GET", "/v1/bulk/run", headers: [("X-API-Key", key)])
+        #expect(refused == 429 && headers["retry-after"] != nil)
+        guard case .integer(let used) = try await store.get(path("quotas/acct_cloud"))?.fields["used"] else {
+            Issue.record("no quota window")
+            return
+        }
+        #expect(used == 11)
         #expect(try await validator.stop() == 0)
     }
 
