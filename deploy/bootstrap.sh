@@ -76,6 +76,8 @@ ROLES=(
 )
 # Only when memorystore is set in the tfvars.
 MEMORYSTORE_ROLES=(roles/redis.admin roles/compute.networkUser)
+# Only when gateway is set: the load balancer, Cloud Armor, and the gateway's VPC egress.
+GATEWAY_ROLES=(roles/compute.loadBalancerAdmin roles/compute.securityAdmin roles/compute.networkUser)
 
 # Prints a command in a form a shell can run, then runs it unless this is a dry run.
 run() {
@@ -123,6 +125,8 @@ if ! exists gcloud iam service-accounts describe "$deployer" --project "$project
 fi
 roles=("${ROLES[@]}")
 grep -Eq '^[[:space:]]*memorystore[[:space:]]*=' "$tfvars" && roles+=("${MEMORYSTORE_ROLES[@]}")
+grep -Eq '^[[:space:]]*gateway[[:space:]]*=' "$tfvars" && roles+=("${GATEWAY_ROLES[@]}")
+# roles/compute.networkUser twice when both are on is harmless: each binding is idempotent.
 for role in "${roles[@]}"; do
     run gcloud projects add-iam-policy-binding "$project" --member "serviceAccount:$deployer" --role "$role" \
         --condition None --quiet

@@ -77,6 +77,8 @@ public enum TerraformVariables {
                 "max_instances": .integer(Int64(declaration.service.maxInstances)),
                 "timeout_seconds": .integer(Int64(declaration.service.timeoutSeconds)),
                 "ingress": .string(declaration.service.ingress.rawValue),
+                // Behind the load balancer: asked by the gateway, or a host of its own.
+                "load_balancer": declaration.service.loadBalancer.map { .string($0.rawValue) } ?? .null,
                 // Capabilities, so that Terraform grants and wires by what a function does,
                 // never by its name.
                 "blob_roles": .array((declaration.blobs?.storageRoles ?? []).map(JSONValue.string)),

@@ -110,14 +110,23 @@ public struct FunctionDeclaration: Sendable, Hashable {
         /// The request deadline (Cloud Run's `timeout`).
         public var timeoutSeconds: Int
         public var ingress: Ingress
+        /// How the load balancer reaches an `internalAndLoadBalancer` service.
+        public enum LoadBalancerRoute: String, Sendable, Hashable {
+            /// The gateway behind the load balancer asks it about every API request.
+            case gatewayAsks = "gateway"
+            /// The load balancer routes a host name of its own to it (browsers call it).
+            case host
+        }
+        public var loadBalancer: LoadBalancerRoute?
         /// What one request's outbound calls may take together (``Deadline``): what the
         /// sender waits, less a margin to answer. nil: the timeout less two seconds.
         public var deadlineMilliseconds: Int?
 
         public init(
             cpu: String = "1", memory: String = "256Mi", concurrency: Int = 80, maxInstances: Int = 10, timeoutSeconds: Int = 300,
-            ingress: Ingress = .internalOnly, deadlineMilliseconds: Int? = nil
+            ingress: Ingress = .internalOnly, loadBalancer: LoadBalancerRoute? = nil, deadlineMilliseconds: Int? = nil
         ) {
+            self.loadBalancer = loadBalancer
             self.cpu = cpu
             self.memory = memory
             self.concurrency = concurrency

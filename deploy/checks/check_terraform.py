@@ -224,6 +224,30 @@ def main() -> int:
     expect("--product tollgate-functions" in dockerfile and 'ENTRYPOINT ["/usr/local/bin/tollgate-functions"]' in dockerfile,
            "deploy/Dockerfile does not build and run tollgate-functions")
 
+    # The gateway (gateway.tf): the function it asks and the hosts it routes are chosen by
+    # each function's load_balancer route, never by name; what sits behind the load
+    # balancer is reached only through it or the VPC; the template's variables are set.
+    for name, function in sorted(functions.items()):
+        behind = function["ingress"] == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+        expect(behind == (function.get("load_balancer") is not None),
+               f"{name}: behind the load balancer without a load_balancer route, or a route without that ingress")
+    expect(sum(f.get("load_balancer") == "gateway" for f in functions.values()) == 1, "not exactly one function is the one the gateway asks")
+    expect('f.load_balancer == \\"gateway\\"' in text(locals_.get("gateway_validator")), "the gateway's validator is not chosen by its route")
+    gateway = resource("google_cloud_run_v2_service", "gateway")
+    expect(unquote(gateway.get("ingress")) == "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", "the gateway takes traffic from outside the load balancer")
+    expect("ALL_TRAFFIC" in text(gateway.get("template")), "the gateway does not reach the validator through the VPC (internal)")
+    gateway_env = {unquote(e.get("name")) for e in gateway.get("template", [{}])[0].get("containers", [{}])[0].get("env", [])}
+    template = (ROOT / "deploy" / "gateways" / "nginx" / "cloud-run.conf.template").read_text()
+    read = set(re.findall(r"\$\{([A-Z_]+)\}", template)) - {"PORT", "TOLLGATE_RESOLVER"}
+    expect(read <= gateway_env, f"the gateway image reads {sorted(read - gateway_env)}, which gateway.tf does not set")
+    expect("google_compute_security_policy.gateway" in text(resource("google_compute_backend_service", "gateway").get("security_policy")),
+           "the load balancer's backends have no Cloud Armor policy")
+    expect(unquote(resource("google_compute_global_forwarding_rule", "gateway").get("port_range")) == "443", "the load balancer listens on more than HTTPS")
+    expect(text(service.get("invoker_iam_disabled")) == text("${local.gateway_enabled && each.value.load_balancer != null}"),
+           "a service skips the invoker check other than behind Tollgate's own load balancer")
+    pipeline_gateway = "tollgate/gateway:$COMMIT_SHA" in pipeline and "deploy/gateways/nginx/Dockerfile" in pipeline
+    expect(pipeline_gateway, "cloudbuild.yaml does not build the gateway image")
+
     for problem in problems:
         print(f"deploy/terraform: {problem}", file=sys.stderr)
     if not problems:

@@ -24,8 +24,12 @@ venv deploy/.venv-hcl2 deploy/checks/requirements-hcl2.txt hcl2
 deploy/.venv-checkov/bin/hadolint deploy/Dockerfile
 echo "deploy/Dockerfile: hadolint clean"
 checkov=(deploy/.venv-checkov/bin/checkov --compact --quiet --skip-download)
-"${checkov[@]}" -d deploy/terraform --framework terraform --var-file deploy/terraform/functions.auto.tfvars.json
+# The gateway (gateway.tf) on, so that checkov reads its load balancer and Cloud Armor too.
+"${checkov[@]}" -d deploy/terraform --framework terraform --var-file deploy/terraform/functions.auto.tfvars.json \
+    --var-file deploy/checks/gateway-example.tfvars.json
 "${checkov[@]}" -f deploy/Dockerfile --framework dockerfile
+deploy/.venv-checkov/bin/hadolint deploy/gateways/nginx/Dockerfile
+"${checkov[@]}" -f deploy/gateways/nginx/Dockerfile --framework dockerfile
 deploy/.venv-hcl2/bin/python deploy/checks/check_terraform.py
 deploy/.venv-hcl2/bin/python deploy/checks/service_environment.py > /dev/null
 echo "deploy/terraform: every service's environment is filled in from production.tfvars.example"

@@ -67,6 +67,7 @@ resource "google_project_service" "api" {
     "iamcredentials.googleapis.com", "monitoring.googleapis.com", "pubsub.googleapis.com", "run.googleapis.com",
     "secretmanager.googleapis.com",
     ], var.memorystore == null ? [] : ["compute.googleapis.com", "redis.googleapis.com"],
+    var.gateway == null ? [] : ["compute.googleapis.com"],
   ))
   service            = each.key
   disable_on_destroy = false

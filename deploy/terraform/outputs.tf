@@ -12,3 +12,8 @@ output "secrets_to_fill" {
   description = "Secret Manager secrets that need a version before the functions start."
   value       = sort(tolist(local.secret_ids))
 }
+
+output "gateway_address" {
+  description = "The load balancer's IP address: point the gateway's domain (and its hosts) at it; the certificate is issued once DNS resolves."
+  value       = local.gateway_enabled ? google_compute_global_address.gateway[0].address : null
+}

@@ -7,7 +7,10 @@ resource "google_cloud_run_v2_service" "function" {
   location            = var.region
   ingress             = each.value.ingress
   deletion_protection = false
-  labels              = { tollgate-function = each.key, tollgate-trigger = each.value.trigger }
+  # Behind Tollgate's own load balancer, a service is reached by nginx and the load
+  # balancer, which present no Google identity: its ingress is the check (gateway.tf).
+  invoker_iam_disabled = local.gateway_enabled && each.value.load_balancer != null
+  labels               = { tollgate-function = each.key, tollgate-trigger = each.value.trigger }
 
   template {
     service_account                  = google_service_account.function[each.key].email

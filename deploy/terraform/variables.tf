@@ -27,6 +27,24 @@ variable "price_tiers" {
   type        = string
 }
 
+variable "gateway" {
+  description = "The front door (gateway.tf): nginx with the Tollgate recipe on Cloud Run, behind an external HTTPS load balancer with Cloud Armor. null: none (bring your own gateway and list its accounts in gateway_invokers)."
+  type = object({
+    domain                     = string                    # the API's host name: point its DNS at output gateway_address
+    upstream_url               = string                    # the API service admitted requests go to (https://…)
+    network                    = string                    # the VPC the gateway reaches auth-validator through
+    subnetwork                 = string                    # with Private Google Access on
+    hosts                      = optional(map(string), {}) # host names of functions that serve browsers: { "account-api" = "account.example.com" }
+    requests_per_minute_per_ip = optional(number, 1200)    # Cloud Armor answers 429 past this, per client address
+    max_instances              = optional(number, 20)
+  })
+  default = null
+  validation {
+    condition     = var.gateway == null || can(regex("^https://[^/]+", var.gateway.upstream_url))
+    error_message = "gateway.upstream_url is the API service's https:// URL."
+  }
+}
+
 variable "gateway_invokers" {
   description = "Service accounts of the API gateway allowed to call auth-validator (through the load balancer)."
   type        = list(string)
@@ -139,6 +157,7 @@ variable "functions" {
     max_instances         = number
     timeout_seconds       = number
     ingress               = string
+    load_balancer         = optional(string)
     blob_roles            = list(string)
     signs_links           = bool
     quota_in_memorystore  = bool

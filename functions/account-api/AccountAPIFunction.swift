@@ -21,7 +21,9 @@ public struct AccountAPIFunction: BuildableFunction {
             "TOLLGATE_CLERK_AUTHORIZED_PARTIES": "{dashboard_origins}", "TOLLGATE_DASHBOARD_ORIGINS": "{dashboard_origins}",
         ],
         // Behind the product's gateway (load balancer), called by people: small and quick.
-        service: .init(memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer))
+        service: .init(
+            memory: "256Mi", concurrency: 80, maxInstances: 10, timeoutSeconds: 10, ingress: .internalAndLoadBalancer,
+            loadBalancer: .host))
 
     /// Every route's path (as the OpenAPI document writes it) and methods.
     public static var routes: [(path: String, methods: [String])] { Route.table }

@@ -47,7 +47,7 @@ public struct AuthValidatorFunction: BuildableFunction {
         // The gateway waits 2 s (the nginx recipe): store calls give up well before.
         service: .init(
             memory: "256Mi", concurrency: 250, maxInstances: 50, timeoutSeconds: 5, ingress: .internalAndLoadBalancer,
-            deadlineMilliseconds: 1_500))
+            loadBalancer: .gatewayAsks, deadlineMilliseconds: 1_500))
 
     let resolver: CredentialResolver
     let quotas: QuotaBook
