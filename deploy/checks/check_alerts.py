@@ -5,7 +5,7 @@ threshold and for no other. Managed Prometheus evaluates the same PromQL.
 
     check_alerts.py
 
-The queries are read from the Terraform with python-hcl2; `${var.error_rate_threshold}`
+The queries are read from the Terraform (local.function_alerts) with python-hcl2; `${var.error_rate_threshold}`
 takes its default and `${local.latency_thresholds_promql}` is built as main.tf's
 local.latency_threshold builds it (80% of each function's timeout, from the rendered
 functions.auto.tfvars.json). Exits 1 with promtool's report when an alert misfires."""
@@ -13,6 +13,7 @@ functions.auto.tfvars.json). Exits 1 with promtool's report when an alert misfir
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,8 +21,8 @@ import tempfile
 from check_terraform import ROOT, TERRAFORM, load, unquote
 
 
-def query(resources, name: str) -> str:
-    text = unquote(resources[("google_monitoring_alert_policy", name)]["conditions"][0]["condition_prometheus_query_language"][0]["query"])
+def query(locals_, name: str) -> str:
+    text = unquote(locals_["function_alerts"][name]["query"])
     heredoc = re.fullmatch(r"<<-EOT\n(.*)\n\s*EOT", text, re.S)
     return " ".join((heredoc.group(1) if heredoc else text).split())
 
@@ -39,7 +40,7 @@ def main() -> int:
             "${local.latency_thresholds_promql}": vector}
 
     def filled(name):
-        text = query(resources, name)
+        text = query(locals_, name)
         for placeholder, value in fill.items():
             text = text.replace(placeholder, value)
         if "${" in text:
@@ -83,6 +84,9 @@ def main() -> int:
             {"eval_time": "10m", "alertname": "DeadLetters", "exp_alerts": []},
         ],
     }]}
+    if shutil.which("promtool") is None:
+        print("deploy/terraform: promtool is not installed: ./dev test installs it (Debian's prometheus package)", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory() as folder:
         # JSON is YAML: promtool reads both files as written.
         (pathlib.Path(folder) / "rules.json").write_text(json.dumps(rules))

@@ -130,9 +130,10 @@ def main() -> int:
     # Alerts: one condition each for every function's error rate, p95 latency and dead
     # letters, kept apart by the function label (a condition costs the same however many
     # functions it watches); the latency thresholds cover every function.
-    alerts = {name: resource("google_monitoring_alert_policy", name) for name in ("error_rate", "latency", "dead_letters")}
-    queries = {name: text([c.get("condition_prometheus_query_language") for c in body.get("conditions", [])])
-               for name, body in alerts.items()}
+    alerts = locals_.get("function_alerts", {})
+    queries = {name: text(alerts.get(name, {}).get("query")) for name in ("error_rate", "latency", "dead_letters")}
+    expect(resource("google_monitoring_alert_policy", "function").get("for_each") == "${local.function_alerts}",
+           "the function alerts are not made from local.function_alerts")
     expect('outcome=\\"error\\"' in queries["error_rate"] and "by (function)" in queries["error_rate"],
            "the error-rate alert does not watch each function")
     expect("histogram_quantile(0.95" in queries["latency"] and "by (function, le)" in queries["latency"]
@@ -140,9 +141,11 @@ def main() -> int:
     expect("tollgate_dead_letters_total" in queries["dead_letters"] and "by (function)" in queries["dead_letters"],
            "the dead-letter alert does not watch each function")
     expect("for name, f in var.functions" in text(locals_.get("latency_threshold")), "not every function has a latency threshold")
-    conditions = sum(len(body.get("conditions", [])) for (kind, _), body in resources.items() if kind == "google_monitoring_alert_policy")
-    expect(not any(kind == "google_monitoring_alert_policy" and "for_each" in body for (kind, _), body in resources.items()),
+    # A condition costs $1.50 a month however many functions it watches: never one per function.
+    policies = [body for (kind, _), body in resources.items() if kind == "google_monitoring_alert_policy"]
+    expect(not any("var.functions" in text(body.get("for_each")) for body in policies),
            "an alert policy per function multiplies the conditions billed")
+    conditions = len(alerts) + sum(len(body.get("conditions", [])) for body in policies if "for_each" not in body)
     expect(conditions <= 6, f"{conditions} alert conditions: each is billed $1.50 a month")
 
     push = resource("google_pubsub_subscription", "push")

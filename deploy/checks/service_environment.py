@@ -18,18 +18,12 @@ import sys
 
 import hcl2
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-TERRAFORM = ROOT / "deploy" / "terraform"
+from check_terraform import TERRAFORM, load, unquote
+
 PROJECT_NUMBER = "123456789012"
 MEMORYSTORE_ADDRESS = "10.0.0.3:6379"
 # How main.tf cuts a value into placeholders and the text between them.
 PARTS = re.compile(r"\{[a-z_:0-9-]+\}|[^{]+|\{")
-
-
-def unquote(value):
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
 
 
 def plain(value):
@@ -39,22 +33,6 @@ def plain(value):
     if isinstance(value, list):
         return [plain(item) for item in value]
     return unquote(value)
-
-
-def load_terraform():
-    resources, locals_, variables = {}, {}, {}
-    for path in sorted(TERRAFORM.glob("*.tf")):
-        with path.open() as handle:
-            document = hcl2.load(handle)
-        for block in document.get("resource", []):
-            for kind, named in block.items():
-                for name, body in named.items():
-                    resources[(unquote(kind), unquote(name))] = body
-        for block in document.get("locals", []):
-            locals_.update({key: value for key, value in block.items() if not key.startswith("__")})
-        for block in document.get("variable", []):
-            variables.update({unquote(key): value for key, value in block.items()})
-    return resources, locals_, variables
 
 
 class Evaluator:
@@ -90,7 +68,7 @@ class Evaluator:
 
 
 def environments(tfvars_path: pathlib.Path, variables_path: pathlib.Path):
-    resources, locals_, variables = load_terraform()
+    resources, locals_, variables = load()
     with tfvars_path.open() as handle:
         tfvars = {key: plain(value) for key, value in hcl2.load(handle).items() if not key.startswith("__")}
     rendered = json.loads(variables_path.read_text())["functions"]

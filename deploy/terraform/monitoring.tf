@@ -11,66 +11,51 @@ locals {
   function_alert_documentation = "A Tollgate function, named by the incident's `function` label: its logs (`resource.labels.service_name` = that name), its dead letters (`tollgate dead-letters list`), and the runbook in deploy/README.md."
 }
 
-resource "google_monitoring_alert_policy" "error_rate" {
-  display_name = "Tollgate: error rate above ${var.error_rate_threshold * 100}%"
-  combiner     = "OR"
-  conditions {
-    display_name = "a function answers more than ${var.error_rate_threshold * 100}% of its deliveries with an error"
-    condition_prometheus_query_language {
-      query               = <<-EOT
+# The three alerts on every function: what each watches, how long it must hold, how often
+# it is evaluated.
+locals {
+  function_alerts = {
+    error_rate = {
+      policy    = "Tollgate: error rate above ${var.error_rate_threshold * 100}%"
+      condition = "a function answers more than ${var.error_rate_threshold * 100}% of its deliveries with an error"
+      query     = <<-EOT
         sum by (function) (rate(tollgate_requests_total{outcome="error"}[5m]))
           / sum by (function) (rate(tollgate_requests_total[5m])) > ${var.error_rate_threshold}
       EOT
-      duration            = "300s"
-      evaluation_interval = "60s"
+      duration  = "300s"
+      interval  = "60s"
     }
-  }
-  alert_strategy {
-    auto_close = "1800s"
-  }
-  documentation {
-    mime_type = "text/markdown"
-    content   = local.function_alert_documentation
-  }
-  notification_channels = var.notification_channels
-  depends_on            = [google_project_service.api]
-}
-
-resource "google_monitoring_alert_policy" "latency" {
-  display_name = "Tollgate: p95 latency above the function's threshold"
-  combiner     = "OR"
-  conditions {
-    display_name = "a function's p95 latency passes its threshold (80% of its deadline unless latency_p95_seconds says)"
-    condition_prometheus_query_language {
-      query               = <<-EOT
+    latency = {
+      policy    = "Tollgate: p95 latency above the function's threshold"
+      condition = "a function's p95 latency passes its threshold (80% of its deadline unless latency_p95_seconds says)"
+      query     = <<-EOT
         histogram_quantile(0.95, sum by (function, le) (rate(tollgate_request_duration_seconds_bucket[5m])))
           > on (function) group_left () (${local.latency_thresholds_promql})
       EOT
-      duration            = "300s"
-      evaluation_interval = "60s"
+      duration  = "300s"
+      interval  = "60s"
+    }
+    # Each dead letter is a delivery a person must look at.
+    dead_letters = {
+      policy    = "Tollgate: dead letters"
+      condition = "a function dead-lettered a delivery in the last hour"
+      query     = "sum by (function) (increase(tollgate_dead_letters_total[1h])) > 0"
+      duration  = "0s"
+      interval  = "300s"
     }
   }
-  alert_strategy {
-    auto_close = "1800s"
-  }
-  documentation {
-    mime_type = "text/markdown"
-    content   = local.function_alert_documentation
-  }
-  notification_channels = var.notification_channels
-  depends_on            = [google_project_service.api]
 }
 
-# Each dead letter is a delivery a person must look at.
-resource "google_monitoring_alert_policy" "dead_letters" {
-  display_name = "Tollgate: dead letters"
+resource "google_monitoring_alert_policy" "function" {
+  for_each     = local.function_alerts
+  display_name = each.value.policy
   combiner     = "OR"
   conditions {
-    display_name = "a function dead-lettered a delivery in the last hour"
+    display_name = each.value.condition
     condition_prometheus_query_language {
-      query               = "sum by (function) (increase(tollgate_dead_letters_total[1h])) > 0"
-      duration            = "0s"
-      evaluation_interval = "300s"
+      query               = each.value.query
+      duration            = each.value.duration
+      evaluation_interval = each.value.interval
     }
   }
   alert_strategy {
