@@ -51,14 +51,17 @@ public struct TollgateError: Error, Sendable, CustomStringConvertible {
 
     public let code: Code
     public let message: String
+    /// Where it was made: what an error report points at.
     public let file: String
     public let line: Int
+    public let function: String
 
-    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+    public init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line, function: String = #function) {
         self.code = code
         self.message = message
         self.file = file
         self.line = line
+        self.function = function
     }
 
     public var description: String { "\(code): \(message)" }

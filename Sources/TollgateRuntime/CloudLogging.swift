@@ -85,6 +85,8 @@ public struct CloudLoggingHandler: LogHandler {
     static func json(_ value: Logger.MetadataValue) -> JSONValue {
         switch value {
         case .string(let s): .string(s)
+        // Whole numbers stay numbers (Error Reporting's lineNumber is an integer).
+        case .stringConvertible(let c as Int): .integer(Int64(c))
         case .stringConvertible(let c): .string(c.description)
         case .array(let values): .array(values.map(json))
         case .dictionary(let fields): .object(fields.mapValues(json))

@@ -32,11 +32,15 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
 
     /// What one request's outbound calls may take together (``Deadline``).
     public let deadline: Duration
+    /// The service and revision error events name (Cloud Run's `K_SERVICE`, `K_REVISION`).
+    public let serviceContext: ReportedErrorEvent.ServiceContext
 
     public init(
         handler: Handler, store: any DocumentStore, clock: any TollgateModel.Clock, verifier: OIDCVerifier?, logger: Logger,
-        maxBodyBytes: Int = 1_048_576, metrics: FunctionMetrics = FunctionMetrics(), deadline: Duration? = nil
+        maxBodyBytes: Int = 1_048_576, metrics: FunctionMetrics = FunctionMetrics(), deadline: Duration? = nil,
+        serviceContext: ReportedErrorEvent.ServiceContext? = nil
     ) {
+        self.serviceContext = serviceContext ?? .init(service: handler.declaration.name, version: nil)
         self.deadline = deadline ?? handler.declaration.service.deadline
         self.metrics = metrics
         self.handler = handler
@@ -62,11 +66,15 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
         if let trace = traceID(traceparent: request.header("traceparent"), cloudTraceContext: request.header("X-Cloud-Trace-Context")) {
             logger[metadataKey: CloudLoggingHandler.traceKey] = "\(trace)"
         }
-        let (response, reason, metadata) = await process(request, logger: logger)
+        let (response, reason, metadata, thrown) = await process(request, logger: logger)
         metrics.recordDelivery(
             function: declaration.name, trigger: declaration.trigger.kind.rawValue, status: response.status,
             deadLettered: metadata["deadLetter"] != nil, latency: ContinuousClock.now - started)
-        let level: Logger.Level = response.status >= 500 ? .error : (response.status >= 400 || reason != nil ? .warning : .info)
+        // A bug (500) and a dead letter are error events, each one a person should see; a
+        // retry asked for (503, 429) is counted in the metrics, never reported one by one.
+        let reported = response.status == 500 || metadata["deadLetter"] != nil
+        let level: Logger.Level =
+            reported || response.status >= 500 ? .error : (response.status >= 400 || reason != nil ? .warning : .info)
         guard logger.logLevel <= level else { return response }
         let elapsed = ContinuousClock.now - started
         var line: Logger.Metadata = [
@@ -75,9 +83,27 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
                 "\(Double(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000) / 1000)",
         ]
         for (key, value) in metadata { line[key] = "\(value)" }
-        if let reason = reason ?? (response.isSuccess ? nil : Self.errorMessage(response)) { line["reason"] = "\(reason)" }
-        logger.log(level: level, "\(request.method) \(request.path) \(response.status)", metadata: line)
+        let why = reason ?? (response.isSuccess ? nil : Self.errorMessage(response))
+        if let why { line["reason"] = "\(why)" }
+        var message = "\(request.method) \(request.path) \(response.status)"
+        if reported {
+            // Error Reporting groups events by their message: the error, and where it was thrown.
+            let event = ReportedErrorEvent(
+                serviceContext: serviceContext, location: Self.location(of: thrown), method: request.method, status: response.status)
+            message += ": \(why ?? "internal error") (\(event.location.filePath):\(event.location.lineNumber))"
+            line.merge(event.metadata) { _, event in event }
+        }
+        logger.log(level: level, "\(message)", metadata: line)
         return response
+    }
+
+    /// Where an error came from: where a ``TollgateError`` was made, else where the
+    /// runtime caught what the handler threw.
+    static func location(of error: (any Error)?) -> ReportedErrorEvent.Location {
+        if let error = error as? TollgateError {
+            return .init(filePath: error.file, lineNumber: error.line, functionName: error.function)
+        }
+        return .init(filePath: "\(#fileID)", lineNumber: #line, functionName: "\(Handler.self).handle(_:context:)")
     }
 
     /// What the metrics port answers: `GET /metrics` in Prometheus' text format.
@@ -88,26 +114,29 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
             status: 200, headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: Data(metrics.exposition()))
     }
 
-    private func process(_ request: FunctionRequest, logger: Logger) async -> (FunctionResponse, String?, [String: String]) {
+    /// The response, why it was refused or failed, what identifies the delivery, and the
+    /// error thrown, if any.
+    private func process(_ request: FunctionRequest, logger: Logger) async -> (FunctionResponse, String?, [String: String], (any Error)?) {
         guard request.body.count <= maxBodyBytes else {
             return (
-                .rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(maxBodyBytes) bytes"), "body of \(request.body.count) bytes", [:]
+                .rejected(413, code: "PAYLOAD_TOO_LARGE", "body over \(maxBodyBytes) bytes"), "body of \(request.body.count) bytes", [:],
+                nil
             )
         }
         guard request.method == "POST" || declaration.trigger.kind == .http else {
-            return (.methodNotAllowed(allow: ["POST"], "triggers are delivered with POST"), "method \(request.method)", [:])
+            return (.methodNotAllowed(allow: ["POST"], "triggers are delivered with POST"), "method \(request.method)", [:], nil)
         }
         var caller: [String: String] = [:]
         if declaration.trigger.requiresOIDC {
             guard let verifier else {
-                return (.rejected(500, code: "INTERNAL", "no OIDC verifier configured"), "no OIDC verifier", [:])
+                return (.rejected(500, code: "INTERNAL", "no OIDC verifier configured"), "no OIDC verifier", [:], nil)
             }
             do {
                 caller["caller"] = try await verifier.verify(authorization: request.header("Authorization"))
             } catch {
                 let code = error.tollgateCode
                 let status = code == .permissionDenied ? 403 : (code == .unavailable ? 503 : 401)
-                return (.rejected(status, code: code.name, describe(error)), "caller: \(describe(error))", [:])
+                return (.rejected(status, code: code.name, describe(error)), "caller: \(describe(error))", [:], nil)
             }
         }
         let event: Handler.Event
@@ -125,7 +154,7 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
                 try await handler.handle(event, context: context)
             }
             // A handler's own refusal carries its reason in the body, read only if logged.
-            return (response, nil, metadata)
+            return (response, nil, metadata, nil)
         } catch {
             return await failure(error, request: request, metadata: metadata)
         }
@@ -133,6 +162,13 @@ public struct FunctionHost<Handler: FunctionHandler>: Sendable {
 
     /// Maps a thrown error to a response, writing a dead letter for poison.
     private func failure(_ error: any Error, request: FunctionRequest, metadata given: [String: String]) async -> (
+        FunctionResponse, String?, [String: String], (any Error)?
+    ) {
+        let (response, reason, metadata) = await mapping(error, request: request, metadata: given)
+        return (response, reason, metadata, error)
+    }
+
+    private func mapping(_ error: any Error, request: FunctionRequest, metadata given: [String: String]) async -> (
         FunctionResponse, String?, [String: String]
     ) {
         let reason = describe(error)

@@ -59,6 +59,7 @@ extension FunctionHost where Handler: BuildableFunction {
         let verifier = Handler.declaration.trigger.requiresOIDC ? setup.oidcVerifier : nil
         return FunctionHost(
             handler: handler, store: setup.ports.store, clock: setup.ports.clock, verifier: verifier, logger: logger,
-            maxBodyBytes: setup.runtime.maxBodyBytes, deadline: setup.runtime.deadline)
+            maxBodyBytes: setup.runtime.maxBodyBytes, deadline: setup.runtime.deadline,
+            serviceContext: .init(service: setup.runtime.service, version: setup.runtime.revision))
     }
 }
