@@ -148,8 +148,10 @@ struct Serve: AsyncParsableCommand {
             ]) { _, url in url }
             if offsetSeconds != 0 { portURLs["TOLLGATE_CLOCK_OFFSET_SECONDS"] = String(offsetSeconds) }
             for declaration in EmulatedFunction.declarations {
+                // The binary Cloud Run runs, as each function: K_SERVICE (the function's name,
+                // as in its local environment) chooses, as a service's name does in the cloud.
                 let process = try await FunctionProcess(
-                    declaration: declaration, executable: binaries.appendingPathComponent(declaration.name),
+                    declaration: declaration, executable: binaries.appendingPathComponent("tollgate-functions"),
                     environment: try LocalEnvironment.environment(
                         for: declaration, statePath: database.path, keys: keys, stripeBaseURL: stripeURL, profile: .cloud,
                         webhookSecrets: webhookSecrets, exportSigningKey: exportSigningKey
