@@ -310,6 +310,7 @@ import TollgateTestSupport
         #expect(echoed.contains("organization= role= "), "\(echoed)")
         #expect(try await nginx.request("/v1/priority", headers: [("X-API-Key", key)]).0 == 403)
         #expect(try await nginx.request("/v1/things", headers: []).0 == 401)
+        #expect(try await nginx.request("/_tollgate/healthz", headers: []).0 == 200, "the uptime check's path asks no one")
         // 1 used; /v1/bulk costs 10 (the validator's price): 11; the next bulk request passes 12.
         #expect(try await nginx.request("/v1/bulk/run", headers: [("X-API-Key", key)]).0 == 200)
         let (refused, _, headers) = try await nginx.call("GET", "/v1/bulk/run", headers: [("X-API-Key", key)])

@@ -36,13 +36,19 @@ def main() -> int:
     if expect_local not in str(locals_.get("latency_threshold")):
         print(f"deploy/terraform: local.latency_threshold is no longer {expect_local}: update check_alerts.py", file=sys.stderr)
         return 1
-    fill = {"${var.error_rate_threshold}": str(variables["error_rate_threshold"]["default"]),
-            "${local.latency_thresholds_promql}": vector}
+    default = {name: variables[name]["default"] for name in ("error_rate_threshold", "slo_availability", "slo_latency_seconds", "slo_latency_share")}
+    budgets = {"availability": 1 - default["slo_availability"], "latency": 1 - default["slo_latency_share"]}
+    fill = {"${var.error_rate_threshold}": str(default["error_rate_threshold"]),
+            "${local.latency_thresholds_promql}": vector,
+            "${local.slo_latency_bucket}": "%g" % default["slo_latency_seconds"]}
 
     def filled(name):
         text = query(locals_, name)
         for placeholder, value in fill.items():
             text = text.replace(placeholder, value)
+        # The burn-rate thresholds: format("%.6g", FACTOR * local.KIND_budget), as main.tf writes them.
+        text = re.sub(r'\$\{format\("%\.6g", ([0-9.]+) \* local\.(availability|latency)_budget\)\}',
+                      lambda m: "%.6g" % (float(m.group(1)) * budgets[m.group(2)]), text)
         if "${" in text:
             raise SystemExit(f"deploy/terraform: the {name} alert holds an interpolation this check cannot fill: {text}")
         return text
@@ -51,6 +57,10 @@ def main() -> int:
         {"alert": "ErrorRate", "expr": filled("error_rate"), "for": "5m"},
         {"alert": "Latency", "expr": filled("latency"), "for": "5m"},
         {"alert": "DeadLetters", "expr": filled("dead_letters")},
+        {"alert": "AvailabilityFastBurn", "expr": filled("availability_fast_burn"), "for": "1m"},
+        {"alert": "AvailabilitySlowBurn", "expr": filled("availability_slow_burn"), "for": "1m"},
+        {"alert": "LatencyFastBurn", "expr": filled("latency_fast_burn"), "for": "1m"},
+        {"alert": "LatencySlowBurn", "expr": filled("latency_slow_burn"), "for": "1m"},
     ]}]}
 
     # The quickest function and a slow one: the same p95 (4.8 s: every request in the
@@ -75,7 +85,28 @@ def main() -> int:
         {"series": 'tollgate_dead_letters_total{function="cleanup"}', "values": "0x15 1x15"},
         {"series": 'tollgate_dead_letters_total{function="stripe-webhook"}', "values": "0x30"},
     ]
-    tests = {"rule_files": ["rules.json"], "evaluation_interval": "1m", "tests": [{
+    # Seven hours of three functions against the SLOs (99.9% available; 95% within 0.5 s):
+    # errors at 2% burn the budget 20 times too fast (both alerts), at 1% ten times (the
+    # slow one only), at 0.3% three times (neither); slow requests at 80% burn it 16 times
+    # too fast (both), at 40% eight times (slow only), at 10% twice (neither).
+    def hours(function, errors_per_minute, slow_per_minute):
+        return [
+            {"series": f'tollgate_requests_total{{function="{function}",outcome="ok"}}', "values": f"0+{1000 - errors_per_minute}x420"},
+            {"series": f'tollgate_requests_total{{function="{function}",outcome="error"}}', "values": f"0+{errors_per_minute}x420"},
+            {"series": f'tollgate_request_duration_seconds_bucket{{function="{function}",le="0.5"}}', "values": f"0+{1000 - slow_per_minute}x420"},
+            {"series": f'tollgate_request_duration_seconds_count{{function="{function}"}}', "values": "0+1000x420"},
+        ]
+
+    budget_series = hours("stripe-webhook", 20, 800) + hours("clerk-webhook", 10, 400) + hours("usage-report", 3, 100)
+    burn_tests = [
+        {"eval_time": "7h", "alertname": alert, "exp_alerts": [{"exp_labels": {"function": name}} for name in firing]}
+        for alert, firing in [
+            ("AvailabilityFastBurn", ["stripe-webhook"]), ("AvailabilitySlowBurn", ["clerk-webhook", "stripe-webhook"]),
+            ("LatencyFastBurn", ["stripe-webhook"]), ("LatencySlowBurn", ["clerk-webhook", "stripe-webhook"]),
+        ]
+    ]
+    tests = {"rule_files": ["rules.json"], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": budget_series, "alert_rule_test": burn_tests}, {
         "interval": "1m", "input_series": series,
         "alert_rule_test": [
             {"eval_time": "20m", "alertname": "ErrorRate", "exp_alerts": [{"exp_labels": {"function": "account-api"}}]},
@@ -95,8 +126,8 @@ def main() -> int:
     if run.returncode != 0:
         print(f"deploy/terraform: an alert misfires in Prometheus' rule engine:\n{run.stdout}{run.stderr}", file=sys.stderr)
         return 1
-    print(f"deploy/terraform: the error-rate, latency and dead-letter alerts fire for the function past its threshold, "
-          f"and only for it (promtool, {len(functions)} functions' thresholds)")
+    print(f"deploy/terraform: the error-rate, latency, dead-letter and SLO burn-rate alerts fire for the function past "
+          f"its threshold, and only for it (promtool, {len(functions)} functions' thresholds)")
     return 0
 
 

@@ -146,7 +146,12 @@ def main() -> int:
     expect(not any("var.functions" in text(body.get("for_each")) for body in policies),
            "an alert policy per function multiplies the conditions billed")
     conditions = len(alerts) + sum(len(body.get("conditions", [])) for body in policies if "for_each" not in body)
-    expect(conditions <= 6, f"{conditions} alert conditions: each is billed $1.50 a month")
+    expect(conditions <= 10, f"{conditions} alert conditions: each is billed $1.50 a month")
+    # Every public service, and the gateway, has an uptime check on a path it answers alone.
+    uptime = text(locals_.get("uptime_targets"))
+    expect('f.ingress == \\"INGRESS_TRAFFIC_ALL\\"' in uptime and "/_tollgate/healthz" in uptime, "a public service has no uptime check")
+    expect("location = /_tollgate/healthz" in (ROOT / "deploy" / "gateways" / "nginx" / "cloud-run.conf.template").read_text(),
+           "the gateway does not answer its uptime check's path")
 
     push = resource("google_pubsub_subscription", "push")
     pushes = text(locals_.get("push_subscriptions"))

@@ -112,6 +112,36 @@ variable "error_rate_threshold" {
   default     = 0.05
 }
 
+variable "slo_availability" {
+  description = "The share of each function's deliveries that must not fail (a 500, or a bug's 5xx), over 30 days; its error budget's burn rate alerts fast and slow."
+  type        = number
+  default     = 0.999
+  validation {
+    condition     = var.slo_availability > 0.9 && var.slo_availability < 1
+    error_message = "slo_availability is a share between 0.9 and 1, such as 0.999."
+  }
+}
+
+variable "slo_latency_seconds" {
+  description = "The latency SLO's threshold: one of the functions' histogram buckets (0.1, 0.25, 0.5, 1, 2.5 seconds)."
+  type        = number
+  default     = 0.5
+  validation {
+    condition     = contains([0.1, 0.25, 0.5, 1, 2.5], var.slo_latency_seconds)
+    error_message = "slo_latency_seconds must be a bucket of tollgate_request_duration_seconds: 0.1, 0.25, 0.5, 1 or 2.5."
+  }
+}
+
+variable "slo_latency_share" {
+  description = "The share of each function's deliveries that must finish within slo_latency_seconds."
+  type        = number
+  default     = 0.95
+  validation {
+    condition     = var.slo_latency_share > 0.5 && var.slo_latency_share < 1
+    error_message = "slo_latency_share is a share between 0.5 and 1, such as 0.95."
+  }
+}
+
 variable "latency_p95_seconds" {
   description = "p95 latency above which a function alerts, by function; 80% of its request deadline when unset."
   type        = map(number)
