@@ -20,6 +20,7 @@ let functions: [(name: String, module: String, uses: [Target.Dependency])] = [
     ("usage-export", "UsageExport", ["TollgateExport", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
     ("usage-report", "UsageReport", ["TollgateStripe", .product(name: "Crypto", package: "swift-crypto")]),
     ("cleanup", "Cleanup", ["TollgateExport"]),
+    ("health", "Health", []),
 ]
 
 /// Every function's handler library, and every function's executable.

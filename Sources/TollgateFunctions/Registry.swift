@@ -2,6 +2,7 @@ import AccountAPI
 import AuthValidator
 import Cleanup
 import ClerkWebhook
+import Health
 import QuotaReset
 import StripeWebhook
 import TollgateModel
@@ -18,7 +19,7 @@ public enum TollgateFunctions {
     public static let all: [any BuildableFunction.Type] = [
         StripeWebhookFunction.self, ClerkWebhookFunction.self, AuthValidatorFunction.self, AccountAPIFunction.self,
         UsageRecorderFunction.self, QuotaResetFunction.self, UsageExportFunction.self, UsageReportFunction.self,
-        CleanupFunction.self,
+        CleanupFunction.self, HealthFunction.self,
     ]
 
     public static var declarations: [FunctionDeclaration] { all.map { $0.declaration } }

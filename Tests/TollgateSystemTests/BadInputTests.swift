@@ -401,7 +401,7 @@ struct BadInputContext {
             },
         ]
         + callerChecks("usage-report")
-        + callerChecks("quota-reset").prefix(4) + callerChecks("cleanup").prefix(4)
+        + callerChecks("quota-reset").prefix(4) + callerChecks("cleanup").prefix(4) + callerChecks("health").prefix(4)
 
     @Test func thereAreAtLeastFifty_andEveryFunctionHasSome() {
         #expect(Self.cases.count >= 50)

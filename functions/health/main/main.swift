@@ -1,0 +1,5 @@
+import Health
+import TollgateDrivers
+import TollgateRuntime
+
+await FunctionMain.run(HealthFunction.self)
